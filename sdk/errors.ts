@@ -1,0 +1,275 @@
+// Typed errors of ringkv. Every error carries a stable `code` that users match on
+// (never the message), and the HTTP status the public API answers with for it.
+// The same codes travel over the wire (see sdk/wire/wire-format.md) and appear in
+// HTTP error bodies as {"code", "message"}. Codes are append-only: never rename one.
+
+/** Every stable error code ringkv can produce. */
+export const ErrorCodes = {
+  /** An argument or option has a bad type or value. */
+  INVALID_ARGUMENT: 'INVALID_ARGUMENT',
+  /** The key is empty. */
+  KEY_EMPTY: 'KEY_EMPTY',
+  /** The key is longer than 256 bytes. */
+  KEY_TOO_LARGE: 'KEY_TOO_LARGE',
+  /** The value is larger than 1 MiB. */
+  VALUE_TOO_LARGE: 'VALUE_TOO_LARGE',
+  /** The metadata (content type) is too long or malformed. */
+  INVALID_METADATA: 'INVALID_METADATA',
+  /** The consistency level is not one of strong, eventual, all, or a valid {r, w}. */
+  INVALID_CONSISTENCY: 'INVALID_CONSISTENCY',
+  /** A request body could not be parsed (malformed JSON or msgpack). */
+  MALFORMED_REQUEST: 'MALFORMED_REQUEST',
+  /** A request body is larger than the server accepts. */
+  PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  /** No such route on the HTTP API. */
+  ROUTE_NOT_FOUND: 'ROUTE_NOT_FOUND',
+  /** The method is not allowed on this route. */
+  METHOD_NOT_ALLOWED: 'METHOD_NOT_ALLOWED',
+  /** The key does not exist (or has expired, or was deleted). */
+  NOT_FOUND: 'NOT_FOUND',
+  /** Fewer replicas answered than the consistency level requires. */
+  QUORUM_NOT_MET: 'QUORUM_NOT_MET',
+  /** The operation did not finish within its timeout. */
+  TIMEOUT: 'TIMEOUT',
+  /** A node could not be reached. */
+  NODE_UNAVAILABLE: 'NODE_UNAVAILABLE',
+  /** The wire protocol version of the peer is not supported. */
+  PROTOCOL_MISMATCH: 'PROTOCOL_MISMATCH',
+  /** The client, engine or server has been closed. */
+  CLOSED: 'CLOSED',
+  /** Stored data failed a checksum or could not be decoded. */
+  CORRUPTION: 'CORRUPTION',
+  /** The data directory is held by another process. */
+  LOCKED: 'LOCKED',
+  /** The data directory has data files but no manifest. */
+  MANIFEST_MISSING: 'MANIFEST_MISSING',
+  /** An earlier write or fsync failed; the engine refuses writes until reopened. */
+  WRITE_FAILED: 'WRITE_FAILED',
+  /** An I/O call failed. */
+  IO_ERROR: 'IO_ERROR',
+  /** The server is shutting down or not ready. */
+  UNAVAILABLE: 'UNAVAILABLE',
+  /** Anything else: a bug. */
+  INTERNAL: 'INTERNAL',
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+/** HTTP status that the public API answers with for each code. */
+export const httpStatusForCode: Record<ErrorCode, number> = {
+  INVALID_ARGUMENT: 400,
+  KEY_EMPTY: 400,
+  KEY_TOO_LARGE: 400,
+  VALUE_TOO_LARGE: 413,
+  INVALID_METADATA: 400,
+  INVALID_CONSISTENCY: 400,
+  MALFORMED_REQUEST: 400,
+  PAYLOAD_TOO_LARGE: 413,
+  ROUTE_NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  NOT_FOUND: 404,
+  QUORUM_NOT_MET: 503,
+  TIMEOUT: 504,
+  NODE_UNAVAILABLE: 503,
+  PROTOCOL_MISMATCH: 400,
+  CLOSED: 503,
+  CORRUPTION: 500,
+  LOCKED: 500,
+  MANIFEST_MISSING: 500,
+  WRITE_FAILED: 500,
+  IO_ERROR: 500,
+  UNAVAILABLE: 503,
+  INTERNAL: 500,
+};
+
+/** Base class of every ringkv error. Match on `code`. */
+export class RingkvError extends Error {
+  readonly code: ErrorCode;
+  /** Extra structured facts about the failure (file, offset, counts…). */
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+    this.details = details;
+  }
+
+  /** The HTTP status the public API uses for this error. */
+  get httpStatus(): number {
+    return httpStatusForCode[this.code] ?? 500;
+  }
+
+  /** The JSON body of an HTTP error response. */
+  toJSON(): { code: ErrorCode; message: string; details?: Record<string, unknown> } {
+    return this.details ? { code: this.code, message: this.message, details: this.details } : { code: this.code, message: this.message };
+  }
+}
+
+export class InvalidArgumentError extends RingkvError {
+  constructor(message: string, details?: Record<string, unknown>) {
+    super(ErrorCodes.INVALID_ARGUMENT, message, details);
+  }
+}
+
+export class KeyEmptyError extends RingkvError {
+  constructor() {
+    super(ErrorCodes.KEY_EMPTY, 'key must not be empty');
+  }
+}
+
+export class KeyTooLargeError extends RingkvError {
+  constructor(sizeBytes: number, limitBytes: number) {
+    super(ErrorCodes.KEY_TOO_LARGE, `key is ${sizeBytes} bytes; the limit is ${limitBytes}`, { sizeBytes, limitBytes });
+  }
+}
+
+export class ValueTooLargeError extends RingkvError {
+  constructor(sizeBytes: number, limitBytes: number) {
+    super(ErrorCodes.VALUE_TOO_LARGE, `value is ${sizeBytes} bytes; the limit is ${limitBytes}`, { sizeBytes, limitBytes });
+  }
+}
+
+export class InvalidMetadataError extends RingkvError {
+  constructor(message: string) {
+    super(ErrorCodes.INVALID_METADATA, message);
+  }
+}
+
+export class InvalidConsistencyError extends RingkvError {
+  constructor(given: unknown) {
+    super(
+      ErrorCodes.INVALID_CONSISTENCY,
+      `unknown consistency level ${JSON.stringify(given)}; use strong, eventual, all, or {r, w} with 1 <= r, w <= N`,
+    );
+  }
+}
+
+export class MalformedRequestError extends RingkvError {
+  constructor(message: string) {
+    super(ErrorCodes.MALFORMED_REQUEST, message);
+  }
+}
+
+export class PayloadTooLargeError extends RingkvError {
+  constructor(limitBytes: number) {
+    super(ErrorCodes.PAYLOAD_TOO_LARGE, `request body exceeds ${limitBytes} bytes`, { limitBytes });
+  }
+}
+
+export class NotFoundError extends RingkvError {
+  constructor(message = 'key not found') {
+    super(ErrorCodes.NOT_FOUND, message);
+  }
+}
+
+/** Fewer replicas answered than the consistency level requires. */
+export class QuorumNotMetError extends RingkvError {
+  readonly required: number;
+  readonly succeeded: number;
+  readonly failed: number;
+  constructor(op: string, required: number, succeeded: number, failed: number, cause?: unknown) {
+    super(
+      ErrorCodes.QUORUM_NOT_MET,
+      `${op}: quorum not met: ${succeeded} of the ${required} required replicas answered (${failed} failed)`,
+      { op, required, succeeded, failed },
+      { cause },
+    );
+    this.required = required;
+    this.succeeded = succeeded;
+    this.failed = failed;
+  }
+}
+
+export class TimeoutError extends RingkvError {
+  constructor(op: string, timeoutMs: number, details?: Record<string, unknown>) {
+    super(ErrorCodes.TIMEOUT, `${op} timed out after ${timeoutMs} ms`, { op, timeoutMs, ...details });
+  }
+}
+
+export class NodeUnavailableError extends RingkvError {
+  constructor(node: string, message: string, cause?: unknown) {
+    super(ErrorCodes.NODE_UNAVAILABLE, `node ${node} unavailable: ${message}`, { node }, { cause });
+  }
+}
+
+export class ProtocolMismatchError extends RingkvError {
+  constructor(message: string) {
+    super(ErrorCodes.PROTOCOL_MISMATCH, message);
+  }
+}
+
+export class ClosedError extends RingkvError {
+  constructor(what: string) {
+    super(ErrorCodes.CLOSED, `${what} is closed`);
+  }
+}
+
+/** Stored data failed its checksum or could not be decoded. Names the file and offset. */
+export class CorruptionError extends RingkvError {
+  constructor(message: string, details: { file: string; offset?: number; [k: string]: unknown }) {
+    super(
+      ErrorCodes.CORRUPTION,
+      `corruption in ${details.file}${details.offset !== undefined ? ` at offset ${details.offset}` : ''}: ${message}`,
+      details,
+    );
+  }
+}
+
+export class LockedError extends RingkvError {
+  constructor(dir: string, holder: string) {
+    super(ErrorCodes.LOCKED, `data directory ${dir} is in use by ${holder}`, { dir, holder });
+  }
+}
+
+export class ManifestMissingError extends RingkvError {
+  constructor(dir: string) {
+    super(
+      ErrorCodes.MANIFEST_MISSING,
+      `data directory ${dir} holds data files but no MANIFEST; refusing to open it as empty`,
+      { dir },
+    );
+  }
+}
+
+export class WriteFailedError extends RingkvError {
+  constructor(message: string, cause?: unknown) {
+    super(ErrorCodes.WRITE_FAILED, message, undefined, { cause });
+  }
+}
+
+export class IoError extends RingkvError {
+  constructor(message: string, cause?: unknown, details?: Record<string, unknown>) {
+    super(ErrorCodes.IO_ERROR, message, details, { cause });
+  }
+}
+
+export class UnavailableError extends RingkvError {
+  constructor(message: string) {
+    super(ErrorCodes.UNAVAILABLE, message);
+  }
+}
+
+export class InternalError extends RingkvError {
+  constructor(message: string, cause?: unknown) {
+    super(ErrorCodes.INTERNAL, message, undefined, { cause });
+  }
+}
+
+const codeSet = new Set<string>(Object.values(ErrorCodes));
+
+/** True when `code` is one of ringkv's stable codes. */
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && codeSet.has(code);
+}
+
+/**
+ * Rebuilds a typed error from a code and message received over the wire, so that a
+ * remote failure reaches application code as the same class a local one would.
+ */
+export function errorFromWire(code: unknown, message: unknown, details?: unknown): RingkvError {
+  const c: ErrorCode = isErrorCode(code) ? code : ErrorCodes.INTERNAL;
+  const m = typeof message === 'string' ? message : 'remote error';
+  const d = details && typeof details === 'object' ? (details as Record<string, unknown>) : undefined;
+  return new RingkvError(c, m, d);
+}

@@ -1,0 +1,32 @@
+// Size limits of the data model and the checks that enforce them. Shared by the SDK,
+// the HTTP API and the storage engine so that every entry point rejects the same input
+// with the same typed error.
+
+import { InvalidMetadataError, KeyEmptyError, KeyTooLargeError, ValueTooLargeError } from './errors.js';
+
+/** Largest key, in bytes. */
+export const MAX_KEY_BYTES = 256;
+/** Largest value, in bytes (1 MiB). */
+export const MAX_VALUE_BYTES = 1024 * 1024;
+/** Largest content-type string, in bytes. */
+export const MAX_CONTENT_TYPE_BYTES = 255;
+
+/** Throws KeyEmptyError / KeyTooLargeError unless 1 <= key.length <= 256 bytes. */
+export function checkKey(key: Uint8Array): void {
+  if (key.length === 0) throw new KeyEmptyError();
+  if (key.length > MAX_KEY_BYTES) throw new KeyTooLargeError(key.length, MAX_KEY_BYTES);
+}
+
+/** Throws ValueTooLargeError when the value exceeds 1 MiB. */
+export function checkValue(value: Uint8Array): void {
+  if (value.length > MAX_VALUE_BYTES) throw new ValueTooLargeError(value.length, MAX_VALUE_BYTES);
+}
+
+/** Throws InvalidMetadataError for a content type that is too long or not printable ASCII. */
+export function checkContentType(contentType: string): void {
+  if (Buffer.byteLength(contentType) > MAX_CONTENT_TYPE_BYTES) {
+    throw new InvalidMetadataError(`content type longer than ${MAX_CONTENT_TYPE_BYTES} bytes`);
+  }
+  // eslint-disable-next-line no-control-regex
+  if (/[^\x20-\x7e]/.test(contentType)) throw new InvalidMetadataError('content type must be printable ASCII');
+}

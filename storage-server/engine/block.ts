@@ -1,0 +1,125 @@
+// Data blocks of an SSTable: the builder and the reader of one format (table-format.md,
+// "Data block"). A block holds records in key order, then a u32 offset per record, the
+// record count and a CRC-32 of everything before it. A Block is immutable after parsing
+// and safe to share between concurrent readers (it sits in the block cache).
+
+import { CorruptionError } from '../../sdk/errors.js';
+import { crc32 } from './coding.js';
+import type { EngineRecord } from './record.js';
+import { decodeRecord, recordKeyStart, recordSize, writeRecord } from './record.js';
+
+/** Accumulates records into one block. Not reentrant. */
+export class BlockBuilder {
+  private buf: Buffer;
+  private pos = 0;
+  private offsets: number[] = [];
+
+  constructor(initialBytes = 8192) {
+    this.buf = Buffer.allocUnsafe(initialBytes);
+  }
+
+  get count(): number {
+    return this.offsets.length;
+  }
+
+  /** Bytes the block would take if finished now. */
+  get estimatedSize(): number {
+    return this.pos + this.offsets.length * 4 + 8;
+  }
+
+  /** REQUIRES: keys are added in strictly increasing order. */
+  add(r: EngineRecord): void {
+    const need = recordSize(r);
+    if (this.pos + need > this.buf.length) {
+      const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + need + 1024));
+      this.buf.copy(grown, 0, 0, this.pos);
+      this.buf = grown;
+    }
+    this.offsets.push(this.pos);
+    this.pos = writeRecord(this.buf, this.pos, r);
+  }
+
+  /** The finished block bytes; the builder is reset for the next block. */
+  finish(): Buffer {
+    const n = this.offsets.length;
+    const out = Buffer.allocUnsafe(this.pos + n * 4 + 8);
+    this.buf.copy(out, 0, 0, this.pos);
+    let p = this.pos;
+    for (let i = 0; i < n; i++) {
+      out.writeUInt32LE(this.offsets[i]!, p);
+      p += 4;
+    }
+    out.writeUInt32LE(n, p);
+    p += 4;
+    out.writeUInt32LE(crc32(out.subarray(0, p)), p);
+    this.pos = 0;
+    this.offsets = [];
+    return out;
+  }
+}
+
+const scratch = { pos: 0, end: 0 };
+
+/** A parsed, checksum-verified data block. */
+export class Block {
+  readonly count: number;
+  private readonly offsetsAt: number;
+
+  /**
+   * Verifies the checksum of `buf` (a whole block as stored) and parses its trailer.
+   * Throws CorruptionError naming `file` and `fileOffset` on damage.
+   */
+  constructor(
+    readonly buf: Buffer,
+    readonly file: string,
+    readonly fileOffset: number,
+  ) {
+    if (buf.length < 8) throw new CorruptionError('block shorter than its trailer', { file, offset: fileOffset });
+    const crcAt = buf.length - 4;
+    const stored = buf.readUInt32LE(crcAt);
+    if (crc32(buf.subarray(0, crcAt)) !== stored) {
+      throw new CorruptionError('data block checksum mismatch', { file, offset: fileOffset, length: buf.length });
+    }
+    this.count = buf.readUInt32LE(crcAt - 4);
+    this.offsetsAt = crcAt - 4 - this.count * 4;
+    if (this.offsetsAt < 0) throw new CorruptionError('block record count out of range', { file, offset: fileOffset });
+  }
+
+  private offsetOf(i: number): number {
+    return this.buf.readUInt32LE(this.offsetsAt + i * 4);
+  }
+
+  /** Compares the key of record i with `key` (like Buffer.compare(recordKey, key)). */
+  compareKeyAt(i: number, key: Buffer): number {
+    const start = recordKeyStart(this.buf, this.offsetOf(i), scratch);
+    return this.buf.compare(key, 0, key.length, start, scratch.end);
+  }
+
+  /** Index of the first record whose key is >= `key` (count when none). */
+  seek(key: Buffer): number {
+    let lo = 0;
+    let hi = this.count;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.compareKeyAt(mid, key) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** The record with exactly `key`, or undefined. */
+  find(key: Buffer, copy: boolean): EngineRecord | undefined {
+    const i = this.seek(key);
+    if (i >= this.count || this.compareKeyAt(i, key) !== 0) return undefined;
+    return this.recordAt(i, copy);
+  }
+
+  /**
+   * Decodes record i. With `copy`, the record owns its bytes; without, it points into the
+   * block (cheap, but keeps the whole block alive while the record lives).
+   */
+  recordAt(i: number, copy: boolean): EngineRecord {
+    const cursor = { pos: this.offsetOf(i) };
+    return decodeRecord(this.buf, cursor, { file: this.file, baseOffset: this.fileOffset }, copy);
+  }
+}

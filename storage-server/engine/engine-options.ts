@@ -1,0 +1,141 @@
+// Options of the storage engine: every field documented with its unit and default, and
+// the one function (resolveEngineOptions) that fills defaults and validates.
+
+import pino from 'pino';
+import type { Clock } from '../../sdk/clock.js';
+import { systemClock } from '../../sdk/clock.js';
+import { InvalidArgumentError } from '../../sdk/errors.js';
+import type { FileSystem } from './file-system.js';
+import { NodeFileSystem } from './file-system.js';
+
+/**
+ * When a write is acknowledged:
+ * - `always`: after its own write + fdatasync (no sharing with other writes);
+ * - `batch`: after a write + fdatasync shared by every write queued meanwhile (group commit);
+ * - `none`: after the write() reached the operating system, without fdatasync (survives a
+ *   process crash, not a power loss).
+ */
+export type SyncPolicy = 'always' | 'batch' | 'none';
+
+/** The logger interface the engine needs (a pino logger fits). */
+export interface EngineLogger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface EngineOptions {
+  /** Durability of acknowledged writes. Default `batch`. */
+  sync?: SyncPolicy;
+  /** Memtable size at which it is frozen and flushed to a table. Default 8 MiB. */
+  memtableSizeBytes?: number;
+  /** Frozen memtables allowed to wait for flush before writes stall. Default 2. */
+  maxImmutableMemtables?: number;
+  /** Most bytes one group commit writes at once. Default 4 MiB. */
+  maxGroupCommitBytes?: number;
+  /** Target size of a table data block before its trailer. Default 4096. */
+  blockSizeBytes?: number;
+  /** Capacity of the block cache (parsed data blocks). Default 32 MiB. */
+  blockCacheSizeBytes?: number;
+  /** Bloom filter bits per key; 10 gives about 1% false positives. Default 10. */
+  bloomBitsPerKey?: number;
+  /** Compaction write rate limit; 0 = unlimited. Default 64 MiB/s. */
+  compactionRateBytesPerSec?: number;
+  /** Tables that trigger a compaction. Default 4. */
+  compactionTriggerTables?: number;
+  /** Universal compaction size ratio, percent. Default 10. */
+  compactionSizeRatioPercent?: number;
+  /** Full compaction when newer tables exceed this percentage of the oldest. Default 200. */
+  maxSizeAmplificationPercent?: number;
+  /** Run compactions in the background automatically. Default true. */
+  autoCompaction?: boolean;
+  /**
+   * How long a tombstone (or an expired value) is kept after the deletion (or expiry)
+   * before compaction may drop it. Must exceed the cluster's repair interval so a replica
+   * that missed the delete cannot bring the key back. Default 10 days.
+   */
+  tombstoneGraceMs?: number;
+  /** Create the directory when it does not exist. Default true. */
+  createIfMissing?: boolean;
+  /** Fail when the directory already holds an engine. Default false. */
+  errorIfExists?: boolean;
+  /** Flush the memtable into a table on close (faster reopen). Default true. */
+  flushOnClose?: boolean;
+  /** File system seam. Default: the real one. */
+  fs?: FileSystem;
+  /** Clock seam for TTL and tombstone grace. Default: system clock. */
+  clock?: Clock;
+  /** Structured logger. Default: silent. */
+  logger?: EngineLogger;
+}
+
+export type ResolvedEngineOptions = Required<EngineOptions>;
+
+const MiB = 1024 * 1024;
+
+export const engineDefaults: Omit<ResolvedEngineOptions, 'fs' | 'clock' | 'logger'> = {
+  sync: 'batch',
+  memtableSizeBytes: 8 * MiB,
+  maxImmutableMemtables: 2,
+  maxGroupCommitBytes: 4 * MiB,
+  blockSizeBytes: 4096,
+  blockCacheSizeBytes: 32 * MiB,
+  bloomBitsPerKey: 10,
+  compactionRateBytesPerSec: 64 * MiB,
+  compactionTriggerTables: 4,
+  compactionSizeRatioPercent: 10,
+  maxSizeAmplificationPercent: 200,
+  autoCompaction: true,
+  tombstoneGraceMs: 10 * 24 * 3600 * 1000,
+  createIfMissing: true,
+  errorIfExists: false,
+  flushOnClose: true,
+};
+
+function int(name: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw new InvalidArgumentError(`engine option ${name} must be an integer in [${min}, ${max}], got ${String(v)}`);
+  }
+  return v;
+}
+
+function bool(name: string, v: unknown): boolean {
+  if (typeof v !== 'boolean') throw new InvalidArgumentError(`engine option ${name} must be a boolean, got ${String(v)}`);
+  return v;
+}
+
+/** Fills defaults and validates; throws InvalidArgumentError naming the bad option. */
+export function resolveEngineOptions(o: EngineOptions = {}): ResolvedEngineOptions {
+  const d = engineDefaults;
+  const sync = o.sync ?? d.sync;
+  if (sync !== 'always' && sync !== 'batch' && sync !== 'none') {
+    throw new InvalidArgumentError(`engine option sync must be always, batch or none, got ${String(sync)}`);
+  }
+  return {
+    sync,
+    memtableSizeBytes: int('memtableSizeBytes', o.memtableSizeBytes ?? d.memtableSizeBytes, 4096),
+    maxImmutableMemtables: int('maxImmutableMemtables', o.maxImmutableMemtables ?? d.maxImmutableMemtables, 1, 64),
+    maxGroupCommitBytes: int('maxGroupCommitBytes', o.maxGroupCommitBytes ?? d.maxGroupCommitBytes, 4096),
+    blockSizeBytes: int('blockSizeBytes', o.blockSizeBytes ?? d.blockSizeBytes, 256, 1024 * 1024),
+    blockCacheSizeBytes: int('blockCacheSizeBytes', o.blockCacheSizeBytes ?? d.blockCacheSizeBytes, 0),
+    bloomBitsPerKey: int('bloomBitsPerKey', o.bloomBitsPerKey ?? d.bloomBitsPerKey, 1, 40),
+    compactionRateBytesPerSec: int('compactionRateBytesPerSec', o.compactionRateBytesPerSec ?? d.compactionRateBytesPerSec, 0),
+    compactionTriggerTables: int('compactionTriggerTables', o.compactionTriggerTables ?? d.compactionTriggerTables, 2, 1000),
+    compactionSizeRatioPercent: int('compactionSizeRatioPercent', o.compactionSizeRatioPercent ?? d.compactionSizeRatioPercent, 0, 10000),
+    maxSizeAmplificationPercent: int(
+      'maxSizeAmplificationPercent',
+      o.maxSizeAmplificationPercent ?? d.maxSizeAmplificationPercent,
+      1,
+      1_000_000,
+    ),
+    autoCompaction: bool('autoCompaction', o.autoCompaction ?? d.autoCompaction),
+    tombstoneGraceMs: int('tombstoneGraceMs', o.tombstoneGraceMs ?? d.tombstoneGraceMs, 0),
+    createIfMissing: bool('createIfMissing', o.createIfMissing ?? d.createIfMissing),
+    errorIfExists: bool('errorIfExists', o.errorIfExists ?? d.errorIfExists),
+    flushOnClose: bool('flushOnClose', o.flushOnClose ?? d.flushOnClose),
+    fs: o.fs ?? new NodeFileSystem(),
+    clock: o.clock ?? systemClock,
+    logger: o.logger ?? pino({ level: 'silent' }),
+  };
+}

@@ -1,0 +1,10 @@
+// The storage engine's public surface: what the storage server (and the benchmark) use.
+
+export { Engine } from './engine.js';
+export type { EngineStats, IterateOptions, PutOptions, DeleteOptions, WriteOp } from './engine.js';
+export type { EngineOptions, SyncPolicy, EngineLogger } from './engine-options.js';
+export { engineDefaults, resolveEngineOptions } from './engine-options.js';
+export type { EngineRecord } from './record.js';
+export { isLive } from './record.js';
+export type { FileSystem, FileHandle, FileLock } from './file-system.js';
+export { NodeFileSystem, MemoryFileSystem } from './file-system.js';

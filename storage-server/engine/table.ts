@@ -1,0 +1,423 @@
+// SSTables: the builder (writes one sorted, immutable table file) and the reader (point
+// lookups through the bloom filter, sparse index and block cache; sequential scans) of
+// the format in ./table-format.md. A TableReader is shared by concurrent gets, scans and
+// compactions; it is reference-counted so that a table replaced by compaction is closed
+// and deleted only after the last reader lets go.
+
+import { LRUCache } from 'lru-cache';
+import { CorruptionError } from '../../sdk/errors.js';
+import { Block, BlockBuilder } from './block.js';
+import { bloomHash, bloomMayContain, buildBloomFilter } from './bloom-filter.js';
+import { crc32, getUint64, getVarint, putUint64, putVarint, varintSize } from './coding.js';
+import type { FileHandle } from './file-system.js';
+import { lowerBound } from './memtable.js';
+import type { EngineRecord } from './record.js';
+
+export const TABLE_MAGIC = Buffer.from('RKVTABLE', 'latin1');
+export const TABLE_FORMAT_VERSION = 1;
+export const FOOTER_BYTES = 52;
+
+/** Facts about a table, stored in its properties block. */
+export interface TableProps {
+  format: number;
+  entries: number;
+  tombstones: number;
+  /** Puts that carry an expiry. */
+  expiring: number;
+  /** Smallest and largest keys, base64. */
+  smallestKey: string;
+  largestKey: string;
+  minSeq: number;
+  maxSeq: number;
+  dataBytes: number;
+  blocks: number;
+  createdAtMs: number;
+}
+
+export interface TableBuilderOptions {
+  blockSizeBytes: number;
+  bloomBitsPerKey: number;
+  nowMs: number;
+}
+
+/**
+ * Writes a table to `fh` from records added in strictly increasing key order.
+ * Usage: add() records; whenever `needsDrain` is true, await drain(); finally await finish().
+ */
+export class TableBuilder {
+  private readonly block = new BlockBuilder();
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private fileOffset = 0;
+  private writtenBytes = 0;
+  private readonly indexKeys: Buffer[] = [];
+  private readonly indexOffsets: number[] = [];
+  private readonly indexLengths: number[] = [];
+  private hashes = new Uint32Array(1024);
+  private lastKey: Buffer | undefined;
+  private firstKey: Buffer | undefined;
+  private entries = 0;
+  private tombstones = 0;
+  private expiring = 0;
+  private minSeq = Number.MAX_SAFE_INTEGER;
+  private maxSeq = 0;
+
+  constructor(
+    private readonly fh: FileHandle,
+    private readonly opts: TableBuilderOptions,
+    /** Called with each chunk size before it is written (compaction's rate limiter). */
+    private readonly throttle?: (bytes: number) => Promise<void>,
+  ) {}
+
+  get count(): number {
+    return this.entries;
+  }
+
+  /** Bytes written so far plus bytes buffered. */
+  get bytes(): number {
+    return this.fileOffset + this.block.estimatedSize;
+  }
+
+  get needsDrain(): boolean {
+    return this.pendingBytes >= 256 * 1024;
+  }
+
+  /** REQUIRES: r.key > every key added before. */
+  add(r: EngineRecord): void {
+    if (this.block.count > 0 && this.block.estimatedSize >= this.opts.blockSizeBytes) this.finishBlock();
+    this.block.add(r);
+    if (this.entries === this.hashes.length) {
+      const grown = new Uint32Array(this.hashes.length * 2);
+      grown.set(this.hashes);
+      this.hashes = grown;
+    }
+    this.hashes[this.entries] = bloomHash(r.key);
+    this.entries++;
+    if (r.tombstone) this.tombstones++;
+    else if (r.expiresAtMs > 0) this.expiring++;
+    if (r.seq < this.minSeq) this.minSeq = r.seq;
+    if (r.seq > this.maxSeq) this.maxSeq = r.seq;
+    if (!this.firstKey) this.firstKey = r.key;
+    this.lastKey = r.key;
+  }
+
+  private finishBlock(): void {
+    const data = this.block.finish();
+    this.indexKeys.push(Buffer.from(this.lastKey!));
+    this.indexOffsets.push(this.fileOffset);
+    this.indexLengths.push(data.length);
+    this.enqueue(data);
+  }
+
+  private enqueue(buf: Buffer): void {
+    this.pending.push(buf);
+    this.pendingBytes += buf.length;
+    this.fileOffset += buf.length;
+  }
+
+  /** Writes buffered blocks to the file. */
+  async drain(): Promise<void> {
+    if (this.pendingBytes === 0) return;
+    const chunk = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
+    this.pending = [];
+    this.pendingBytes = 0;
+    if (this.throttle) await this.throttle(chunk.length);
+    await this.fh.write(chunk, this.writtenBytes);
+    this.writtenBytes += chunk.length;
+  }
+
+  /**
+   * Writes the filter, properties, index and footer, syncs the file and returns the table's
+   * properties and size. REQUIRES: at least one record was added.
+   */
+  async finish(): Promise<{ props: TableProps; sizeBytes: number }> {
+    if (this.entries === 0) throw new Error('TableBuilder.finish: no records');
+    if (this.block.count > 0) this.finishBlock();
+    const dataBytes = this.fileOffset;
+
+    const filter = buildBloomFilter(this.hashes, this.entries, this.opts.bloomBitsPerKey);
+    const filterOffset = this.fileOffset;
+    this.enqueue(withCrc(filter));
+
+    const props: TableProps = {
+      format: TABLE_FORMAT_VERSION,
+      entries: this.entries,
+      tombstones: this.tombstones,
+      expiring: this.expiring,
+      smallestKey: this.firstKey!.toString('base64'),
+      largestKey: this.lastKey!.toString('base64'),
+      minSeq: this.minSeq,
+      maxSeq: this.maxSeq,
+      dataBytes,
+      blocks: this.indexKeys.length,
+      createdAtMs: this.opts.nowMs,
+    };
+    const propsOffset = this.fileOffset;
+    this.enqueue(withCrc(Buffer.from(JSON.stringify(props), 'utf8')));
+
+    let indexSize = 4;
+    for (let i = 0; i < this.indexKeys.length; i++) {
+      indexSize += varintSize(this.indexKeys[i]!.length) + this.indexKeys[i]!.length;
+      indexSize += varintSize(this.indexOffsets[i]!) + varintSize(this.indexLengths[i]!);
+    }
+    const index = Buffer.allocUnsafe(indexSize);
+    index.writeUInt32LE(this.indexKeys.length, 0);
+    let p = 4;
+    for (let i = 0; i < this.indexKeys.length; i++) {
+      p = putVarint(index, p, this.indexKeys[i]!.length);
+      p += this.indexKeys[i]!.copy(index, p);
+      p = putVarint(index, p, this.indexOffsets[i]!);
+      p = putVarint(index, p, this.indexLengths[i]!);
+    }
+    const indexOffset = this.fileOffset;
+    this.enqueue(withCrc(index));
+
+    const footer = Buffer.alloc(FOOTER_BYTES);
+    let f = 0;
+    f = putUint64(footer, f, filterOffset);
+    f = footer.writeUInt32LE(filter.length + 4, f);
+    f = putUint64(footer, f, propsOffset);
+    f = footer.writeUInt32LE(indexOffset - propsOffset, f);
+    f = putUint64(footer, f, indexOffset);
+    f = footer.writeUInt32LE(index.length + 4, f);
+    f = footer.writeUInt32LE(TABLE_FORMAT_VERSION, f);
+    f = footer.writeUInt32LE(crc32(footer.subarray(0, f)), f);
+    TABLE_MAGIC.copy(footer, f);
+    this.enqueue(footer);
+
+    await this.drain();
+    await this.fh.sync();
+    return { props, sizeBytes: this.fileOffset };
+  }
+}
+
+function withCrc(buf: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(buf.length + 4);
+  buf.copy(out, 0);
+  out.writeUInt32LE(crc32(buf), buf.length);
+  return out;
+}
+
+/** Counters shared by every table of an engine. */
+export interface ReadStats {
+  blockReads: number;
+  blockCacheHits: number;
+  bloomNegatives: number;
+  bloomPositives: number;
+}
+
+export type BlockCache = LRUCache<number, Block>;
+
+/** A byte-bounded LRU of parsed data blocks, shared by every table of one engine. */
+export function createBlockCache(maxBytes: number): BlockCache {
+  return new LRUCache<number, Block>({ maxSize: Math.max(1, maxBytes), sizeCalculation: (b) => b.buf.length + 64 });
+}
+
+// Block cache keys: file number and block index packed into one safe integer.
+const BLOCK_INDEX_SPAN = 2 ** 26;
+
+/** An open table. */
+export class TableReader {
+  /** Largest key in each block, as latin1 strings (compare like bytes). */
+  private readonly blockLastKeys: string[];
+  private readonly blockOffsets: number[];
+  private readonly blockLengths: number[];
+  readonly smallest: string;
+  readonly largest: string;
+  private refs = 1;
+  private onRelease: (() => void) | undefined;
+
+  private constructor(
+    readonly fileNumber: number,
+    readonly file: string,
+    private readonly fh: FileHandle,
+    readonly sizeBytes: number,
+    readonly props: TableProps,
+    private readonly filter: Buffer,
+    index: { keys: string[]; offsets: number[]; lengths: number[] },
+    private readonly cache: BlockCache,
+    private readonly stats: ReadStats,
+  ) {
+    this.blockLastKeys = index.keys;
+    this.blockOffsets = index.offsets;
+    this.blockLengths = index.lengths;
+    this.smallest = Buffer.from(props.smallestKey, 'base64').toString('latin1');
+    this.largest = Buffer.from(props.largestKey, 'base64').toString('latin1');
+  }
+
+  /** Opens `file`, verifying its footer, filter, properties and index. */
+  static async open(fh: FileHandle, fileNumber: number, cache: BlockCache, stats: ReadStats): Promise<TableReader> {
+    const file = fh.path;
+    try {
+      const size = await fh.size();
+      if (size < FOOTER_BYTES) throw new CorruptionError('table shorter than its footer', { file, offset: 0, size });
+      const footer = await readExact(fh, size - FOOTER_BYTES, FOOTER_BYTES);
+      const where = { file, offset: size - FOOTER_BYTES };
+      if (!footer.subarray(44, 52).equals(TABLE_MAGIC)) throw new CorruptionError('bad table magic', where);
+      if (crc32(footer.subarray(0, 40)) !== footer.readUInt32LE(40)) throw new CorruptionError('table footer checksum mismatch', where);
+      const version = footer.readUInt32LE(36);
+      if (version !== TABLE_FORMAT_VERSION) throw new CorruptionError(`unsupported table format version ${version}`, where);
+      const filterOffset = getUint64(footer, 0);
+      const filterLen = footer.readUInt32LE(8);
+      const propsOffset = getUint64(footer, 12);
+      const propsLen = footer.readUInt32LE(20);
+      const indexOffset = getUint64(footer, 24);
+      const indexLen = footer.readUInt32LE(32);
+      const metaEnd = size - FOOTER_BYTES;
+      for (const [o, l] of [[filterOffset, filterLen], [propsOffset, propsLen], [indexOffset, indexLen]] as const) {
+        if (l < 4 || o + l > metaEnd) throw new CorruptionError('table footer points outside the file', where);
+      }
+      const filter = checkCrc(await readExact(fh, filterOffset, filterLen), file, filterOffset, 'filter');
+      const propsBuf = checkCrc(await readExact(fh, propsOffset, propsLen), file, propsOffset, 'properties');
+      let props: TableProps;
+      try {
+        props = JSON.parse(propsBuf.toString('utf8')) as TableProps;
+      } catch {
+        throw new CorruptionError('table properties are not valid JSON', { file, offset: propsOffset });
+      }
+      const indexBuf = checkCrc(await readExact(fh, indexOffset, indexLen), file, indexOffset, 'index');
+      const index = parseIndex(indexBuf, file, indexOffset);
+      return new TableReader(fileNumber, file, fh, size, props, filter, index, cache, stats);
+    } catch (err) {
+      await fh.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  get blockCount(): number {
+    return this.blockLastKeys.length;
+  }
+
+  /** Bytes of memory pinned by this table (filter + index). */
+  get pinnedBytes(): number {
+    let n = this.filter.length;
+    for (const k of this.blockLastKeys) n += k.length + 40;
+    return n;
+  }
+
+  /** Cheap, in-memory check: false means the table certainly does not hold `k`. */
+  mayContain(k: string, hash: number): boolean {
+    if (k < this.smallest || k > this.largest) return false;
+    if (!bloomMayContain(this.filter, hash)) {
+      this.stats.bloomNegatives++;
+      return false;
+    }
+    this.stats.bloomPositives++;
+    return true;
+  }
+
+  /** Point lookup. REQUIRES: mayContain(k, hash) was true. */
+  async get(key: Buffer, k: string): Promise<EngineRecord | undefined> {
+    const i = lowerBound(this.blockLastKeys, k);
+    if (i >= this.blockLastKeys.length) return undefined;
+    const block = await this.readBlock(i, true);
+    return block.find(key, false);
+  }
+
+  /** Reads block `i` through the block cache. */
+  async readBlock(i: number, fillCache: boolean): Promise<Block> {
+    const cacheKey = this.fileNumber * BLOCK_INDEX_SPAN + i;
+    const hit = this.cache.get(cacheKey);
+    if (hit) {
+      this.stats.blockCacheHits++;
+      return hit;
+    }
+    const offset = this.blockOffsets[i]!;
+    const buf = await readExact(this.fh, offset, this.blockLengths[i]!);
+    this.stats.blockReads++;
+    const block = new Block(buf, this.file, offset);
+    if (fillCache) this.cache.set(cacheKey, block);
+    return block;
+  }
+
+  /**
+   * Records with keys in [from, to) in key order (undefined bounds are open). Reads ahead
+   * `readaheadBytes` at a time from disk, bypassing the block cache so a scan does not
+   * evict the working set. REQUIRES: the caller holds a ref for the whole iteration.
+   */
+  async *scan(from: Buffer | undefined, to: Buffer | undefined, readaheadBytes = 256 * 1024): AsyncGenerator<EngineRecord> {
+    const fromStr = from?.toString('latin1');
+    let bi = fromStr === undefined ? 0 : lowerBound(this.blockLastKeys, fromStr);
+    let first = true;
+    while (bi < this.blockLastKeys.length) {
+      // Gather a run of consecutive blocks up to the readahead size and read them at once.
+      const startOffset = this.blockOffsets[bi]!;
+      let end = bi;
+      let bytes = 0;
+      do {
+        bytes += this.blockLengths[end]!;
+        end++;
+      } while (end < this.blockLastKeys.length && bytes + this.blockLengths[end]! <= readaheadBytes);
+      const chunk = await readExact(this.fh, startOffset, bytes);
+      this.stats.blockReads += end - bi;
+      for (let b = bi; b < end; b++) {
+        const rel = this.blockOffsets[b]! - startOffset;
+        const block = new Block(chunk.subarray(rel, rel + this.blockLengths[b]!), this.file, this.blockOffsets[b]!);
+        let i = first && from ? block.seek(from) : 0;
+        first = false;
+        for (; i < block.count; i++) {
+          if (to && block.compareKeyAt(i, to) >= 0) return;
+          yield block.recordAt(i, false);
+        }
+      }
+      bi = end;
+    }
+  }
+
+  /** Takes a reference; every ref() needs one unref(). */
+  ref(): void {
+    this.refs++;
+  }
+
+  /** Drops a reference; the last one closes the file (and deletes it when obsolete). */
+  unref(): void {
+    if (--this.refs === 0) {
+      void this.fh.close().catch(() => undefined);
+      this.onRelease?.();
+    }
+  }
+
+  /** Marks the table as replaced: `onRelease` (which deletes the file) runs when the last reference goes. */
+  markObsolete(onRelease: () => void): void {
+    this.onRelease = onRelease;
+  }
+}
+
+async function readExact(fh: FileHandle, position: number, length: number): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(length);
+  let done = 0;
+  while (done < length) {
+    const n = await fh.read(buf, done, length - done, position + done);
+    if (n === 0) throw new CorruptionError(`unexpected end of file reading ${length} bytes`, { file: fh.path, offset: position + done });
+    done += n;
+  }
+  return buf;
+}
+
+function checkCrc(buf: Buffer, file: string, offset: number, what: string): Buffer {
+  const body = buf.subarray(0, buf.length - 4);
+  if (crc32(body) !== buf.readUInt32LE(buf.length - 4)) throw new CorruptionError(`table ${what} checksum mismatch`, { file, offset });
+  return body;
+}
+
+function parseIndex(buf: Buffer, file: string, offset: number): { keys: string[]; offsets: number[]; lengths: number[] } {
+  try {
+    const n = buf.readUInt32LE(0);
+    const cursor = { pos: 4 };
+    const keys: string[] = new Array(n);
+    const offsets: number[] = new Array(n);
+    const lengths: number[] = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const kl = getVarint(buf, cursor);
+      if (cursor.pos + kl > buf.length) throw new RangeError('index key out of range');
+      keys[i] = buf.toString('latin1', cursor.pos, cursor.pos + kl);
+      cursor.pos += kl;
+      offsets[i] = getVarint(buf, cursor);
+      lengths[i] = getVarint(buf, cursor);
+    }
+    return { keys, offsets, lengths };
+  } catch (err) {
+    if (err instanceof CorruptionError) throw err;
+    throw new CorruptionError(`malformed table index: ${(err as Error).message}`, { file, offset });
+  }
+}
