@@ -94,6 +94,7 @@ export interface EngineStats {
   blockCacheBytes: number;
   blockCacheEntries: number;
   blockReads: number;
+  scanBlockReads: number;
   blockCacheHits: number;
   bloomNegatives: number;
   bloomPositives: number;
@@ -224,7 +225,7 @@ export class Engine {
     const lock = await fs.lock(path.join(dir, LOCK_FILE));
     const cache = createBlockCache(o.blockCacheSizeBytes);
     const tables: TableReader[] = [];
-    const stats: ReadStats = { blockReads: 0, blockCacheHits: 0, bloomNegatives: 0, bloomPositives: 0 };
+    const stats: ReadStats = { blockReads: 0, scanBlockReads: 0, blockCacheHits: 0, bloomNegatives: 0, bloomPositives: 0 };
     try {
       const names = await fs.readdir(dir);
       const files = names.map((name) => ({ name, ...parseFileName(name) }));

@@ -200,7 +200,10 @@ function withCrc(buf: Buffer): Buffer {
 
 /** Counters shared by every table of an engine. */
 export interface ReadStats {
+  /** Data blocks read from disk by point lookups. */
   blockReads: number;
+  /** Data blocks read from disk by scans and compactions. */
+  scanBlockReads: number;
   blockCacheHits: number;
   bloomNegatives: number;
   bloomPositives: number;
@@ -349,7 +352,7 @@ export class TableReader {
         end++;
       } while (end < this.blockLastKeys.length && bytes + this.blockLengths[end]! <= readaheadBytes);
       const chunk = await readExact(this.fh, startOffset, bytes);
-      this.stats.blockReads += end - bi;
+      this.stats.scanBlockReads += end - bi;
       for (let b = bi; b < end; b++) {
         const rel = this.blockOffsets[b]! - startOffset;
         const block = new Block(chunk.subarray(rel, rel + this.blockLengths[b]!), this.file, this.blockOffsets[b]!);
