@@ -11,10 +11,10 @@ export const MAX_VALUE_BYTES = 1024 * 1024;
 /** Largest content-type string, in bytes. */
 export const MAX_CONTENT_TYPE_BYTES = 255;
 
-/** Throws KeyEmptyError / KeyTooLargeError unless 1 <= key.length <= 256 bytes. */
-export function checkKey(key: Uint8Array): void {
+/** Throws KeyEmptyError / KeyTooLargeError unless 1 <= key.length <= limitBytes (default 256). */
+export function checkKey(key: Uint8Array, limitBytes = MAX_KEY_BYTES): void {
   if (key.length === 0) throw new KeyEmptyError();
-  if (key.length > MAX_KEY_BYTES) throw new KeyTooLargeError(key.length, MAX_KEY_BYTES);
+  if (key.length > limitBytes) throw new KeyTooLargeError(key.length, limitBytes);
 }
 
 /** Throws ValueTooLargeError when the value exceeds 1 MiB. */

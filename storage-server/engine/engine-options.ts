@@ -56,6 +56,11 @@ export interface EngineOptions {
    * that missed the delete cannot bring the key back. Default 10 days.
    */
   tombstoneGraceMs?: number;
+  /**
+   * Largest key accepted. Default 256 (the data model's limit); internal stores whose keys
+   * wrap a user key (hints) raise it. Default 256.
+   */
+  maxKeyBytes?: number;
   /** Create the directory when it does not exist. Default true. */
   createIfMissing?: boolean;
   /** Fail when the directory already holds an engine. Default false. */
@@ -88,6 +93,7 @@ export const engineDefaults: Omit<ResolvedEngineOptions, 'fs' | 'clock' | 'logge
   maxSizeAmplificationPercent: 200,
   autoCompaction: true,
   tombstoneGraceMs: 10 * 24 * 3600 * 1000,
+  maxKeyBytes: 256,
   createIfMissing: true,
   errorIfExists: false,
   flushOnClose: true,
@@ -131,6 +137,7 @@ export function resolveEngineOptions(o: EngineOptions = {}): ResolvedEngineOptio
     ),
     autoCompaction: bool('autoCompaction', o.autoCompaction ?? d.autoCompaction),
     tombstoneGraceMs: int('tombstoneGraceMs', o.tombstoneGraceMs ?? d.tombstoneGraceMs, 0),
+    maxKeyBytes: int('maxKeyBytes', o.maxKeyBytes ?? d.maxKeyBytes, 1, 4096),
     createIfMissing: bool('createIfMissing', o.createIfMissing ?? d.createIfMissing),
     errorIfExists: bool('errorIfExists', o.errorIfExists ?? d.errorIfExists),
     flushOnClose: bool('flushOnClose', o.flushOnClose ?? d.flushOnClose),

@@ -355,7 +355,7 @@ export class Engine {
   private toRecord(op: WriteOp, now: number, seq: number): EngineRecord {
     if (!op || typeof op !== 'object') throw new InvalidArgumentError('write operation must be an object');
     const key = asBuffer(op.key, 'key');
-    checkKey(key);
+    checkKey(key, this.options.maxKeyBytes);
     const version = op.version === undefined ? EMPTY : asBuffer(op.version, 'version');
     if (op.type === 'put') {
       const value = asBuffer(op.value, 'value');
@@ -487,7 +487,7 @@ export class Engine {
   async getRaw(key: Buffer): Promise<EngineRecord | undefined> {
     if (this.closed) throw new ClosedError('engine');
     key = asBuffer(key, 'key');
-    checkKey(key);
+    checkKey(key, this.options.maxKeyBytes);
     const k = key.toString('latin1');
     let r = this.mem.get(k);
     if (r) return r;

@@ -1,0 +1,541 @@
+// The ringkv client: what application code imports. It routes every operation itself —
+// ring lookup, fan-out to the N replicas, quorum wait, conflict resolution (last-write-wins
+// or vector clocks with siblings), read repair — and coalesces operations per node into
+// batch requests. One client is safe to share by every part of an application.
+
+import crypto from 'node:crypto';
+import type { Clock } from './clock.js';
+import { systemClock } from './clock.js';
+import { ClusterView } from './cluster-view.js';
+import type { Consistency } from './consistency.js';
+import { quorumFor } from './consistency.js';
+import { Batcher } from './batcher.js';
+import type { BatcherOptions } from './batcher.js';
+import { ClosedError, InvalidArgumentError, QuorumNotMetError, RingkvError, TimeoutError, errorFromWire } from './errors.js';
+import { HybridLogicalClock } from './hlc.js';
+import { checkContentType, checkKey, checkValue } from './limits.js';
+import type { QuorumOutcome } from './quorum-call.js';
+import { quorumCall } from './quorum-call.js';
+import type { Transport } from './transport.js';
+import { HttpTransport } from './transport.js';
+import type { Sibling, StoredObject, VersionVector } from './versioning/index.js';
+import {
+  decodeContextToken,
+  encodeContextToken,
+  liveSiblings,
+  maxTs,
+  mergeObjects,
+  objectsEqual,
+  versionString,
+} from './versioning/index.js';
+import type { WireOp, WireResult } from './wire/protocol.js';
+import { OpType } from './wire/protocol.js';
+
+/** How values are handed to and from the application. */
+export type ValueEncoding = 'bytes' | 'utf8' | 'json';
+
+/** One of several concurrent versions of a key (vector-clock mode). */
+export interface SiblingValue<V> {
+  value: V;
+  contentType: string;
+  flags: number;
+  /** Hybrid-logical-clock timestamp of the write that made it. */
+  ts: number;
+  /** Id of the client (or node) that wrote it. */
+  writer: string;
+}
+
+/** Picks (or builds) one value out of concurrent siblings. */
+export type SiblingResolver<V> = (siblings: SiblingValue<V>[]) => V;
+
+export type ConflictMode = 'lww' | 'vector-clock';
+
+export interface ConnectOptions<V = Buffer> {
+  /** "host:port" of one or more storage servers. */
+  seeds: string[];
+  /** Default consistency of every call. Default `strong`. */
+  consistency?: Consistency;
+  /** `lww` (default): last write wins by hybrid-logical-clock timestamp. `vector-clock`: siblings. */
+  conflictMode?: ConflictMode;
+  /** Resolves siblings in vector-clock mode (else the newest sibling is the value and all are listed). */
+  resolver?: SiblingResolver<V>;
+  /** Default per-call timeout. Default 2000 ms. */
+  timeoutMs?: number;
+  /** Values: `bytes` (Buffer, default), `utf8` (string) or `json` (any JSON value). */
+  valueEncoding?: ValueEncoding;
+  /** Read repair of stale replicas seen by reads. Default true. */
+  readRepair?: boolean;
+  /** Writer id for last-write-wins tie-breaks. Default: random. */
+  clientId?: string;
+  /** How often the member list is refreshed. Default 2000 ms. */
+  membershipRefreshMs?: number;
+  /** Batching of operations per node. */
+  batch?: BatcherOptions;
+  /** Transport seam (tests inject faults through it). Default: HTTP keep-alive pools. */
+  transport?: Transport;
+  /** Clock seam. Default: the system clock. */
+  clock?: Clock;
+}
+
+export interface CallOptions {
+  consistency?: Consistency;
+  timeoutMs?: number;
+}
+
+export interface GetOptions<V> extends CallOptions {
+  resolver?: SiblingResolver<V>;
+}
+
+export interface PutOptions extends CallOptions {
+  /** Time to live in seconds. */
+  ttl?: number;
+  /** Vector-clock mode: the `context` of the get this write follows (replaces what it saw). */
+  context?: string;
+  contentType?: string;
+  flags?: number;
+}
+
+export interface DeleteOptions extends CallOptions {
+  context?: string;
+}
+
+export interface GetResult<V> {
+  value: V;
+  /** Opaque version (last-write-wins: `ts-writer`; vector clocks: the context token). */
+  version: string;
+  /** Hand back to put()/delete() in vector-clock mode to replace what this read saw. */
+  context: string;
+  contentType: string;
+  flags: number;
+  /** Expiry (ms since epoch) when the value has a TTL. */
+  expiresAtMs?: number;
+  /** Present when concurrent versions exist (vector-clock mode): all of them. */
+  siblings?: SiblingValue<V>[];
+}
+
+export interface PutResult {
+  version: string;
+  context: string;
+  /** True when no replica that acknowledged had a live value before. */
+  created: boolean;
+}
+
+type Key = string | Uint8Array;
+
+const EMPTY = Buffer.alloc(0);
+
+/** A connected client. Create with connect(). */
+export class RingkvClient<V = Buffer> {
+  readonly clientId: string;
+  private readonly view: ClusterView;
+  private readonly transport: Transport;
+  private readonly ownsTransport: boolean;
+  private readonly batcher: Batcher;
+  private readonly hlc: HybridLogicalClock;
+  private readonly clock: Clock;
+  private readonly opts: {
+    consistency: Consistency;
+    conflictMode: ConflictMode;
+    resolver: SiblingResolver<V> | undefined;
+    timeoutMs: number;
+    valueEncoding: ValueEncoding;
+    readRepair: boolean;
+  };
+  private closed = false;
+  private readonly background = new Set<Promise<unknown>>();
+  /** Counters for tests and metrics. */
+  readonly counters = { readRepairs: 0, readRepairFailures: 0 };
+
+  /** @internal use connect() */
+  constructor(o: ConnectOptions<V>) {
+    if (!o || !Array.isArray(o.seeds) || o.seeds.length === 0 || !o.seeds.every((s) => typeof s === 'string' && /^[^:]+:\d+$/.test(s))) {
+      throw new InvalidArgumentError('seeds must be a non-empty list of "host:port" strings');
+    }
+    const timeoutMs = o.timeoutMs ?? 2000;
+    if (!(Number.isFinite(timeoutMs) && timeoutMs > 0)) throw new InvalidArgumentError('timeoutMs must be a positive number');
+    const conflictMode = o.conflictMode ?? 'lww';
+    if (conflictMode !== 'lww' && conflictMode !== 'vector-clock') throw new InvalidArgumentError(`conflictMode must be lww or vector-clock`);
+    const valueEncoding = o.valueEncoding ?? 'bytes';
+    if (!['bytes', 'utf8', 'json'].includes(valueEncoding)) throw new InvalidArgumentError('valueEncoding must be bytes, utf8 or json');
+    quorumFor(o.consistency ?? 'strong', 3); // validates
+    this.clientId = o.clientId ?? `c-${crypto.randomBytes(6).toString('hex')}`;
+    this.clock = o.clock ?? systemClock;
+    this.hlc = new HybridLogicalClock(this.clock);
+    this.ownsTransport = !o.transport;
+    this.transport = o.transport ?? new HttpTransport();
+    this.batcher = new Batcher(this.transport, { requestTimeoutMs: timeoutMs, from: this.clientId, ...o.batch });
+    this.view = new ClusterView({
+      seeds: o.seeds,
+      transport: this.transport,
+      requestTimeoutMs: Math.min(timeoutMs, 2000),
+      refreshIntervalMs: o.membershipRefreshMs ?? 2000,
+    });
+    this.opts = {
+      consistency: o.consistency ?? 'strong',
+      conflictMode,
+      resolver: o.resolver,
+      timeoutMs,
+      valueEncoding,
+      readRepair: o.readRepair ?? true,
+    };
+  }
+
+  /** @internal */
+  async start(): Promise<void> {
+    await this.view.start();
+  }
+
+  /** The cluster view (members, ring) this client routes with. */
+  get cluster(): ClusterView {
+    return this.view;
+  }
+
+  /** Batch requests sent and operations they carried. */
+  get batchCounters(): { batches: number; ops: number } {
+    return this.batcher.counters;
+  }
+
+  /** The N replicas of `key`, in preference order. */
+  replicasOf(key: Key): string[] {
+    return this.view.ring.preferenceList(toKey(key), this.view.settings.replicationFactor);
+  }
+
+  // -----------------------------------------------------------------------------------
+  // get
+
+  /** Reads `key`; undefined when it is missing, deleted or expired. */
+  async get(key: Key, opts: GetOptions<V> = {}): Promise<GetResult<V> | undefined> {
+    this.checkOpen();
+    const k = toKey(key);
+    const n = this.view.settings.replicationFactor;
+    const { r } = quorumFor(opts.consistency ?? this.opts.consistency, n);
+    const timeoutMs = opts.timeoutMs ?? this.opts.timeoutMs;
+    const deadline = Date.now() + timeoutMs;
+    const obj = await this.readObject(k, r, timeoutMs, deadline);
+    if (!obj) return undefined;
+    return this.toGetResult(obj, opts.resolver ?? this.opts.resolver);
+  }
+
+  private async readObject(k: Buffer, r: number, timeoutMs: number, deadline: number): Promise<StoredObject | undefined> {
+    const replicas = this.replicaTargets(k);
+    const op: WireOp = { t: OpType.Get, key: k };
+    const out: QuorumOutcome = await quorumCall('get', replicas, r, timeoutMs, (node) => this.send(node, op));
+    let merged: StoredObject | undefined;
+    for (const a of out.answers) if (a.obj) merged = merged ? mergeObjects(merged, a.obj) : a.obj;
+    if (merged) this.hlc.observe(maxTs(merged));
+    if (this.opts.readRepair) {
+      const repaired = new Set<string>();
+      const repairs: Promise<unknown>[] = [];
+      for (const a of out.answers) {
+        if (merged && (!a.obj || !objectsEqual(a.obj, merged))) {
+          repaired.add(a.node);
+          repairs.push(this.repair(a.node, k, merged));
+        }
+      }
+      if (repairs.length > 0) {
+        // Blocking for quorum reads (a later quorum read must not see older data); else in the background.
+        const left = Math.max(1, deadline - Date.now());
+        if (r > 1) await withTimeout(Promise.allSettled(repairs), left).catch(() => undefined);
+        else this.track(Promise.allSettled(repairs));
+      }
+      // Replicas that answer after the quorum are compared too, and repaired in the background.
+      this.track(
+        out.settled.then(({ answers }) => {
+          let all = merged;
+          for (const a of answers) if (a.obj) all = all ? mergeObjects(all, a.obj) : a.obj;
+          if (!all) return;
+          const target = all;
+          const stale = answers.filter(
+            (a) => (!a.obj || !objectsEqual(a.obj, target)) && !(target === merged && repaired.has(a.node)),
+          );
+          return Promise.allSettled(stale.map((a) => this.repair(a.node, k, target)));
+        }),
+      );
+    }
+    return merged;
+  }
+
+  private async repair(node: string, key: Buffer, obj: StoredObject): Promise<void> {
+    this.counters.readRepairs++;
+    try {
+      const res = await this.send(node, { t: OpType.Merge, key, obj });
+      if (!res.ok) throw errorFromWire(res.code, res.msg);
+    } catch (err) {
+      this.counters.readRepairFailures++;
+      throw err;
+    }
+  }
+
+  private toGetResult(obj: StoredObject, resolver: SiblingResolver<V> | undefined): GetResult<V> | undefined {
+    const live = liveSiblings(obj, this.clock.nowMs());
+    if (live.length === 0) return undefined;
+    const sibs = live.map((s) => this.toSiblingValue(s));
+    let chosen = live[0]!;
+    for (const s of live) if (s.ts > chosen.ts || (s.ts === chosen.ts && s.writer > chosen.writer)) chosen = s;
+    const result: GetResult<V> = {
+      value: this.decodeValue(chosen),
+      version: versionString(obj),
+      context: obj.mode === 'dvv' ? encodeContextToken(obj.context) : versionString(obj),
+      contentType: chosen.contentType,
+      flags: chosen.flags,
+    };
+    if (chosen.expiresAtMs > 0) result.expiresAtMs = chosen.expiresAtMs;
+    if (live.length > 1) {
+      result.siblings = sibs;
+      if (resolver) result.value = resolver(sibs);
+    }
+    return result;
+  }
+
+  private toSiblingValue(s: Sibling): SiblingValue<V> {
+    return { value: this.decodeValue(s), contentType: s.contentType, flags: s.flags, ts: s.ts, writer: s.writer };
+  }
+
+  // -----------------------------------------------------------------------------------
+  // put / delete
+
+  /** Writes `value` under `key`. Resolves after W replicas acknowledged it durably. */
+  async put(key: Key, value: V | Buffer | Uint8Array | string, opts: PutOptions = {}): Promise<PutResult> {
+    this.checkOpen();
+    const k = toKey(key);
+    const { bytes, contentType } = this.encodeValue(value, opts.contentType);
+    const flags = opts.flags ?? 0;
+    if (!Number.isSafeInteger(flags) || flags < 0) throw new InvalidArgumentError('flags must be a non-negative integer');
+    let expiresAtMs = 0;
+    if (opts.ttl !== undefined) {
+      if (typeof opts.ttl !== 'number' || !Number.isFinite(opts.ttl) || opts.ttl <= 0) {
+        throw new InvalidArgumentError(`ttl must be a positive number of seconds, got ${String(opts.ttl)}`);
+      }
+      expiresAtMs = Math.ceil(this.clock.nowMs() + opts.ttl * 1000);
+    }
+    return this.write(k, { value: bytes, tombstone: false, expiresAtMs, contentType, flags }, opts);
+  }
+
+  /** Deletes `key` (writes a tombstone). */
+  async delete(key: Key, opts: DeleteOptions = {}): Promise<PutResult> {
+    this.checkOpen();
+    const k = toKey(key);
+    let context = opts.context;
+    if (this.opts.conflictMode === 'vector-clock' && context === undefined) {
+      // A delete without context would only add a tombstone sibling: read the context first.
+      const n = this.view.settings.replicationFactor;
+      const { r } = quorumFor(opts.consistency ?? this.opts.consistency, n);
+      const timeoutMs = opts.timeoutMs ?? this.opts.timeoutMs;
+      const obj = await this.readObject(k, r, timeoutMs, Date.now() + timeoutMs);
+      context = obj ? encodeContextToken(obj.context) : undefined;
+    }
+    return this.write(k, { value: EMPTY, tombstone: true, expiresAtMs: 0, contentType: '', flags: 0 }, { ...opts, context });
+  }
+
+  private async write(
+    k: Buffer,
+    content: Pick<Sibling, 'value' | 'tombstone' | 'expiresAtMs' | 'contentType' | 'flags'>,
+    opts: CallOptions & { context?: string | undefined },
+  ): Promise<PutResult> {
+    const n = this.view.settings.replicationFactor;
+    const { w } = quorumFor(opts.consistency ?? this.opts.consistency, n);
+    const timeoutMs = opts.timeoutMs ?? this.opts.timeoutMs;
+    const replicas = this.replicaTargets(k);
+    const ts = this.hlc.now();
+    if (this.opts.conflictMode === 'lww') {
+      const obj: StoredObject = { mode: 'lww', siblings: [{ ...content, ts, writer: this.clientId }], context: {} };
+      const out = await quorumCall(content.tombstone ? 'delete' : 'put', replicas, w, timeoutMs, (node) =>
+        this.send(node, { t: OpType.Merge, key: k, obj }),
+      );
+      for (const a of out.answers) if (a.obj) this.hlc.observe(maxTs(a.obj));
+      const v = versionString(obj);
+      return { version: v, context: v, created: out.answers.every((a) => (a.result as { created?: boolean }).created === true) };
+    }
+    return this.writeVectorClock(k, content, ts, opts.context, replicas, w, timeoutMs);
+  }
+
+  /**
+   * Vector-clock write: the first reachable replica of the preference list coordinates
+   * (assigns the dot and applies the client's context); the others then merge its result.
+   */
+  private async writeVectorClock(
+    k: Buffer,
+    content: Pick<Sibling, 'value' | 'tombstone' | 'expiresAtMs' | 'contentType' | 'flags'>,
+    ts: number,
+    contextToken: string | undefined,
+    replicas: string[],
+    w: number,
+    timeoutMs: number,
+  ): Promise<PutResult> {
+    const ctx: VersionVector = contextToken ? decodeContextToken(contextToken) : {};
+    const deadline = Date.now() + timeoutMs;
+    const op: WireOp = { t: OpType.CoordinatedPut, key: k, ctx, sib: { ...content, ts, writer: this.clientId } };
+    let coordinator: string | undefined;
+    let obj: StoredObject | undefined;
+    let created = false;
+    let failures = 0;
+    let lastErr: unknown;
+    for (const node of replicas) {
+      const left = deadline - Date.now();
+      if (left <= 0) break;
+      try {
+        const res = await withTimeout(this.send(node, op), left);
+        if (!res.ok) throw errorFromWire(res.code, res.msg);
+        coordinator = node;
+        obj = res.obj ?? undefined;
+        created = (res as { created?: boolean }).created === true;
+        break;
+      } catch (err) {
+        if (err instanceof RingkvError && !isRetryable(err)) throw err;
+        failures++;
+        lastErr = err;
+        if (replicas.length - failures < w) break;
+      }
+    }
+    if (!coordinator || !obj) {
+      if (deadline - Date.now() <= 0) throw new TimeoutError(content.tombstone ? 'delete' : 'put', timeoutMs);
+      throw new QuorumNotMetError(content.tombstone ? 'delete' : 'put', w, 0, failures, lastErr);
+    }
+    this.hlc.observe(maxTs(obj));
+    const coordinated = obj;
+    const others = replicas.filter((r) => r !== coordinator);
+    if (w > 1) {
+      await quorumCall(content.tombstone ? 'delete' : 'put', others, w - 1, Math.max(1, deadline - Date.now()), (node) =>
+        this.send(node, { t: OpType.Merge, key: k, obj: coordinated }),
+      );
+    } else {
+      for (const node of others) this.track(this.send(node, { t: OpType.Merge, key: k, obj: coordinated }));
+    }
+    const token = encodeContextToken(coordinated.context);
+    return { version: token, context: token, created };
+  }
+
+  // -----------------------------------------------------------------------------------
+  // plumbing
+
+  /** The replicas an operation on `k` goes to. */
+  private replicaTargets(k: Buffer): string[] {
+    return this.view.ring.preferenceList(k, this.view.settings.replicationFactor);
+  }
+
+  private send(node: string, op: WireOp): Promise<WireResult> {
+    return this.batcher.submit(this.view.addressOf(node), op);
+  }
+
+  private track(p: Promise<unknown>): void {
+    const q = p.catch(() => undefined);
+    this.background.add(q);
+    void q.finally(() => this.background.delete(q));
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new ClosedError('client');
+  }
+
+  private encodeValue(value: unknown, contentType: string | undefined): { bytes: Buffer; contentType: string } {
+    let bytes: Buffer;
+    let ct: string;
+    if (Buffer.isBuffer(value)) {
+      bytes = value;
+      ct = 'application/octet-stream';
+    } else if (value instanceof Uint8Array) {
+      bytes = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+      ct = 'application/octet-stream';
+    } else if (typeof value === 'string' && this.opts.valueEncoding !== 'json') {
+      bytes = Buffer.from(value, 'utf8');
+      ct = 'text/plain; charset=utf-8';
+    } else if (this.opts.valueEncoding === 'json') {
+      let text: string | undefined;
+      try {
+        text = JSON.stringify(value);
+      } catch (err) {
+        throw new InvalidArgumentError(`value is not JSON-serializable: ${(err as Error).message}`);
+      }
+      if (text === undefined) throw new InvalidArgumentError('value is not JSON-serializable');
+      bytes = Buffer.from(text, 'utf8');
+      ct = 'application/json';
+    } else {
+      throw new InvalidArgumentError(`value must be a Buffer, Uint8Array or string (use valueEncoding 'json' for objects)`);
+    }
+    checkValue(bytes);
+    const finalCt = contentType ?? ct;
+    checkContentType(finalCt);
+    return { bytes, contentType: finalCt };
+  }
+
+  private decodeValue(s: Sibling): V {
+    switch (this.opts.valueEncoding) {
+      case 'utf8':
+        return s.value.toString('utf8') as V;
+      case 'json':
+        if (s.contentType.startsWith('application/json')) {
+          try {
+            return JSON.parse(s.value.toString('utf8')) as V;
+          } catch {
+            return s.value.toString('utf8') as V;
+          }
+        }
+        return (s.contentType.startsWith('text/') ? s.value.toString('utf8') : Buffer.from(s.value)) as V;
+      default:
+        return Buffer.from(s.value) as V;
+    }
+  }
+
+  /** Waits for background work (late read repairs, trailing replica writes) to finish. */
+  async drain(): Promise<void> {
+    while (this.background.size > 0) await Promise.allSettled([...this.background]);
+  }
+
+  /** Closes the client: stops membership polling, lets background work finish, closes connections. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.view.stop();
+    await withTimeout(this.drain(), this.opts.timeoutMs).catch(() => undefined);
+    if (this.ownsTransport) await this.transport.close();
+  }
+}
+
+/** Retry a coordinator on another replica only for failures of reachability. */
+function isRetryable(err: RingkvError): boolean {
+  return err.code === 'NODE_UNAVAILABLE' || err.code === 'TIMEOUT' || err.code === 'UNAVAILABLE' || err.code === 'CLOSED' || err.code === 'INTERNAL';
+}
+
+function toKey(key: Key): Buffer {
+  let b: Buffer;
+  if (typeof key === 'string') b = Buffer.from(key, 'utf8');
+  else if (Buffer.isBuffer(key)) b = key;
+  else if (key instanceof Uint8Array) b = Buffer.from(key.buffer, key.byteOffset, key.byteLength);
+  else throw new InvalidArgumentError('key must be a string, Buffer or Uint8Array');
+  checkKey(b);
+  return b;
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const t = setTimeout(() => reject(new TimeoutError('operation', ms)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e) => {
+        clearTimeout(t);
+        reject(e);
+      },
+    );
+  });
+}
+
+/**
+ * Connects to a ringkv cluster: learns the members from the seeds and returns a client.
+ * Rejects when no seed answers.
+ */
+export async function connect(opts: ConnectOptions<string> & { valueEncoding: 'utf8' }): Promise<RingkvClient<string>>;
+export async function connect(opts: ConnectOptions<unknown> & { valueEncoding: 'json' }): Promise<RingkvClient<unknown>>;
+export async function connect(opts: ConnectOptions<Buffer>): Promise<RingkvClient<Buffer>>;
+export async function connect<V>(opts: ConnectOptions<V>): Promise<RingkvClient<V>> {
+  const c = new RingkvClient<V>(opts);
+  try {
+    await c.start();
+  } catch (err) {
+    await c.close();
+    throw err;
+  }
+  return c;
+}

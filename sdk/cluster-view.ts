@@ -1,0 +1,150 @@
+// The SDK's view of the cluster: the members (learned from the seeds, then kept fresh
+// from any live storage server), their addresses and states, and the ring built from
+// them. Rebuilt as a whole on change (the ring is immutable), so readers never see a
+// half-updated view. One instance per client; methods are safe to call at any time.
+
+import { NodeUnavailableError, UnavailableError } from './errors.js';
+import type { ClusterSettings, MemberInfo, MembersView } from './membership.js';
+import { inRing, reachable, supersedes } from './membership.js';
+import { Ring } from './ring.js';
+import type { Transport } from './transport.js';
+import { Routes } from './wire/protocol.js';
+
+export interface ClusterViewOptions {
+  seeds: string[];
+  transport: Transport;
+  /** Timeout of one membership request. */
+  requestTimeoutMs: number;
+  /** How often the view is refreshed. */
+  refreshIntervalMs: number;
+  onChange?: (view: ClusterView) => void;
+  onError?: (err: unknown) => void;
+}
+
+export class ClusterView {
+  private membersById = new Map<string, MemberInfo>();
+  private ringValue: Ring | undefined;
+  private ringSignature = '';
+  private settingsValue: ClusterSettings | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private refreshing: Promise<void> | undefined;
+
+  constructor(private readonly o: ClusterViewOptions) {}
+
+  /** Fetches the first view; rejects when no seed answers. */
+  async start(): Promise<void> {
+    await this.refresh();
+    this.timer = setInterval(() => {
+      this.refresh().catch((err) => this.o.onError?.(err));
+    }, this.o.refreshIntervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  get ring(): Ring {
+    if (!this.ringValue) throw new UnavailableError('cluster view not loaded yet');
+    return this.ringValue;
+  }
+
+  get settings(): ClusterSettings {
+    if (!this.settingsValue) throw new UnavailableError('cluster view not loaded yet');
+    return this.settingsValue;
+  }
+
+  members(): MemberInfo[] {
+    return [...this.membersById.values()];
+  }
+
+  member(id: string): MemberInfo | undefined {
+    return this.membersById.get(id);
+  }
+
+  /** The address of a member; throws NodeUnavailableError for an unknown id. */
+  addressOf(id: string): string {
+    const m = this.membersById.get(id);
+    if (!m) throw new NodeUnavailableError(id, 'not a member of the cluster');
+    return m.address;
+  }
+
+  /** True when requests may be sent to the member according to membership. */
+  isReachable(id: string): boolean {
+    const m = this.membersById.get(id);
+    return m !== undefined && reachable(m);
+  }
+
+  /** Asks live members (then the seeds) for their view and applies the first answer. */
+  refresh(): Promise<void> {
+    this.refreshing ??= this.doRefresh().finally(() => {
+      this.refreshing = undefined;
+    });
+    return this.refreshing;
+  }
+
+  private async doRefresh(): Promise<void> {
+    const candidates = [
+      ...this.members()
+        .filter(reachable)
+        .map((m) => m.address),
+      ...this.o.seeds,
+    ];
+    const tried = new Set<string>();
+    let lastErr: unknown;
+    // Start from a random member so that clients spread their polling.
+    const start = Math.floor(Math.random() * Math.max(1, candidates.length));
+    for (let i = 0; i < candidates.length; i++) {
+      const address = candidates[(start + i) % candidates.length]!;
+      if (tried.has(address)) continue;
+      tried.add(address);
+      try {
+        const view = await this.o.transport.call<MembersView>(address, Routes.members, undefined, { timeoutMs: this.o.requestTimeoutMs });
+        this.apply(view);
+        return;
+      } catch (err) {
+        lastErr = err;
+      }
+    }
+    throw lastErr instanceof Error ? lastErr : new UnavailableError('no seed or member answered');
+  }
+
+  /** Applies a view received from a server (also used by membership streams). */
+  apply(view: MembersView): void {
+    if (this.closed) return;
+    let changed = false;
+    const next = new Map(this.membersById);
+    for (const m of view.members) {
+      const cur = next.get(m.id);
+      if (!cur || supersedes(m, cur) || cur.address !== m.address || cur.weight !== m.weight) {
+        next.set(m.id, { ...m });
+        changed = true;
+      }
+    }
+    const s = view.settings;
+    if (
+      !this.settingsValue ||
+      s.vnodesPerNode !== this.settingsValue.vnodesPerNode ||
+      s.replicationFactor !== this.settingsValue.replicationFactor
+    ) {
+      this.settingsValue = { ...s };
+      changed = true;
+    }
+    if (!changed && this.ringValue) return;
+    this.membersById = next;
+    const ringMembers = [...next.values()].filter(inRing).map((m) => ({ id: m.id, weight: m.weight }));
+    if (ringMembers.length === 0) throw new UnavailableError('the cluster has no members in the ring');
+    // The ring changes only when its members or weights do, not on every state change.
+    const signature = `${this.settingsValue.vnodesPerNode}|${ringMembers
+      .map((m) => `${m.id}:${m.weight}`)
+      .sort()
+      .join(',')}`;
+    if (signature !== this.ringSignature) {
+      this.ringValue = new Ring(ringMembers, { vnodesPerNode: this.settingsValue.vnodesPerNode });
+      this.ringSignature = signature;
+    }
+    this.o.onChange?.(this);
+  }
+}

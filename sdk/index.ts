@@ -1,0 +1,27 @@
+// The ringkv SDK: what application code imports (`import { connect } from 'ringkv'`).
+
+export { connect, RingkvClient } from './client.js';
+export type {
+  ConnectOptions,
+  ConflictMode,
+  GetOptions,
+  GetResult,
+  PutOptions,
+  PutResult,
+  DeleteOptions,
+  SiblingResolver,
+  SiblingValue,
+  ValueEncoding,
+  CallOptions,
+} from './client.js';
+export type { Consistency, Quorum } from './consistency.js';
+export { quorumFor, parseConsistency } from './consistency.js';
+export * from './errors.js';
+export { MAX_KEY_BYTES, MAX_VALUE_BYTES } from './limits.js';
+export { Ring } from './ring.js';
+export type { RingMember, RingOptions } from './ring.js';
+export type { Clock } from './clock.js';
+export { systemClock, ManualClock, SkewedClock } from './clock.js';
+export type { Transport, CallOptions as TransportCallOptions, Fault } from './transport.js';
+export { HttpTransport, FaultyTransport } from './transport.js';
+export type { MemberInfo, MemberState, MembersView, ClusterSettings } from './membership.js';

@@ -1,0 +1,76 @@
+// The client's own passive failure detector. Every request outcome is reported here; a
+// node whose requests fail for reachability (unreachable, timed out) `failuresToAvoid`
+// times in a row is avoided for a back-off period (doubling per relapse up to
+// `maxBackoffMs`), then tried again. Membership from the servers is the other input: a
+// node is usable when membership says it is reachable and it is not being avoided.
+
+import type { Clock } from './clock.js';
+import type { RingkvError } from './errors.js';
+
+export interface NodeHealthOptions {
+  /** Consecutive reachability failures before a node is avoided. Default 3. */
+  failuresToAvoid: number;
+  /** First back-off period. Default 1000 ms. */
+  backoffMs: number;
+  /** Longest back-off period. Default 30 s. */
+  maxBackoffMs: number;
+}
+
+export const nodeHealthDefaults: NodeHealthOptions = { failuresToAvoid: 3, backoffMs: 1000, maxBackoffMs: 30_000 };
+
+interface State {
+  consecutive: number;
+  avoidUntilMs: number;
+  backoffMs: number;
+}
+
+/** True for failures that say something about the node's reachability. */
+export function isReachabilityFailure(err: unknown): boolean {
+  const code = (err as RingkvError)?.code;
+  return code === 'NODE_UNAVAILABLE' || code === 'TIMEOUT' || code === 'CLOSED' || code === 'UNAVAILABLE';
+}
+
+export class NodeHealth {
+  private readonly states = new Map<string, State>();
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly o: NodeHealthOptions = nodeHealthDefaults,
+  ) {}
+
+  onSuccess(node: string): void {
+    const s = this.states.get(node);
+    if (s) {
+      s.consecutive = 0;
+      s.avoidUntilMs = 0;
+      s.backoffMs = this.o.backoffMs;
+    }
+  }
+
+  onFailure(node: string, err: unknown): void {
+    if (!isReachabilityFailure(err)) return;
+    let s = this.states.get(node);
+    if (!s) {
+      s = { consecutive: 0, avoidUntilMs: 0, backoffMs: this.o.backoffMs };
+      this.states.set(node, s);
+    }
+    s.consecutive++;
+    const now = this.clock.nowMs();
+    if (s.consecutive >= this.o.failuresToAvoid && s.avoidUntilMs <= now) {
+      s.avoidUntilMs = now + s.backoffMs;
+      s.backoffMs = Math.min(this.o.maxBackoffMs, s.backoffMs * 2);
+    }
+  }
+
+  /** True while the node is in its back-off period. */
+  isAvoided(node: string): boolean {
+    const s = this.states.get(node);
+    return s !== undefined && s.avoidUntilMs > this.clock.nowMs();
+  }
+
+  /** Nodes currently avoided. */
+  avoided(): string[] {
+    const now = this.clock.nowMs();
+    return [...this.states].filter(([, s]) => s.avoidUntilMs > now).map(([n]) => n);
+  }
+}

@@ -1,0 +1,163 @@
+// The transport seam: how the SDK (and a storage server talking to its peers) sends one
+// msgpack request to one node and gets the decoded answer. HttpTransport is the real one
+// (an undici keep-alive pool per node); FaultyTransport wraps any transport so tests can
+// partition, delay or fail nodes deterministically. Transports are safe for concurrent use.
+
+import { Pool } from 'undici';
+import type { RingkvError } from './errors.js';
+import { errorFromWire, NodeUnavailableError, TimeoutError } from './errors.js';
+import { decodeMessage, encodeMessage, MSGPACK_CONTENT_TYPE, PROTOCOL_HEADER, PROTOCOL_VERSION } from './wire/protocol.js';
+import type { WireError } from './wire/protocol.js';
+
+export interface CallOptions {
+  /** Give up (TimeoutError) after this long. */
+  timeoutMs: number;
+  /** Default POST when there is a body, GET otherwise. */
+  method?: 'GET' | 'POST';
+}
+
+export interface Transport {
+  /**
+   * Sends `body` (msgpack-encoded; undefined for none) to `path` on the node at `address`
+   * ("host:port") and resolves with the decoded msgpack answer. Rejects with
+   * NodeUnavailableError when the node cannot be reached, TimeoutError after `timeoutMs`,
+   * or the typed error the node answered with.
+   */
+  call<T>(address: string, path: string, body: unknown, opts: CallOptions): Promise<T>;
+  /** Closes connections. */
+  close(): Promise<void>;
+}
+
+export interface HttpTransportOptions {
+  /** Keep-alive connections per node. Default 8. */
+  connectionsPerNode?: number;
+  /** TCP connect timeout. Default 1000 ms. */
+  connectTimeoutMs?: number;
+  /** Idle keep-alive sockets are closed after this long. Default 30 s. */
+  keepAliveTimeoutMs?: number;
+}
+
+const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT']);
+
+/** The real transport: HTTP/1.1 keep-alive through one undici Pool per node. */
+export class HttpTransport implements Transport {
+  private readonly pools = new Map<string, Pool>();
+  private readonly opts: Required<HttpTransportOptions>;
+  private closed = false;
+
+  constructor(opts: HttpTransportOptions = {}) {
+    this.opts = {
+      connectionsPerNode: opts.connectionsPerNode ?? 8,
+      connectTimeoutMs: opts.connectTimeoutMs ?? 1000,
+      keepAliveTimeoutMs: opts.keepAliveTimeoutMs ?? 30_000,
+    };
+  }
+
+  private pool(address: string): Pool {
+    let p = this.pools.get(address);
+    if (!p) {
+      p = new Pool(`http://${address}`, {
+        connections: this.opts.connectionsPerNode,
+        connect: { timeout: this.opts.connectTimeoutMs },
+        keepAliveTimeout: this.opts.keepAliveTimeoutMs,
+        pipelining: 1,
+      });
+      this.pools.set(address, p);
+    }
+    return p;
+  }
+
+  async call<T>(address: string, path: string, body: unknown, opts: CallOptions): Promise<T> {
+    if (this.closed) throw new NodeUnavailableError(address, 'transport closed');
+    const payload = body === undefined ? undefined : encodeMessage(body);
+    let res;
+    try {
+      res = await this.pool(address).request({
+        path,
+        method: opts.method ?? (payload ? 'POST' : 'GET'),
+        headers: payload
+          ? { 'content-type': MSGPACK_CONTENT_TYPE, accept: MSGPACK_CONTENT_TYPE, [PROTOCOL_HEADER]: String(PROTOCOL_VERSION) }
+          : { accept: MSGPACK_CONTENT_TYPE, [PROTOCOL_HEADER]: String(PROTOCOL_VERSION) },
+        body: payload,
+        headersTimeout: opts.timeoutMs,
+        bodyTimeout: opts.timeoutMs,
+      });
+    } catch (err) {
+      throw mapError(address, path, opts.timeoutMs, err);
+    }
+    let buf: Buffer;
+    try {
+      buf = Buffer.from(await res.body.arrayBuffer());
+    } catch (err) {
+      throw mapError(address, path, opts.timeoutMs, err);
+    }
+    if (res.statusCode >= 400) {
+      let e: WireError | undefined;
+      const ct = String(res.headers['content-type'] ?? '');
+      try {
+        e = ct.includes('json') ? (JSON.parse(buf.toString('utf8')) as WireError) : decodeMessage<WireError>(buf);
+      } catch {
+        e = undefined;
+      }
+      throw errorFromWire(e?.code, e?.message ?? `HTTP ${res.statusCode} from ${address}${path}`);
+    }
+    return decodeMessage<T>(buf);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const pools = [...this.pools.values()];
+    this.pools.clear();
+    await Promise.all(pools.map((p) => p.destroy().catch(() => undefined)));
+  }
+}
+
+function mapError(address: string, path: string, timeoutMs: number, err: unknown): RingkvError {
+  const code = (err as { code?: string })?.code ?? '';
+  if (TIMEOUT_CODES.has(code)) return new TimeoutError(`request to ${address}${path}`, timeoutMs, { node: address });
+  return new NodeUnavailableError(address, `${code || 'error'}: ${(err as Error)?.message ?? String(err)}`, err);
+}
+
+/** What a FaultyTransport does to calls to one node. */
+export interface Fault {
+  /** Fail at once with NodeUnavailableError (a partition the caller sees). */
+  drop?: boolean;
+  /** Never answer: hang until the call's timeout (a paused node). */
+  blackhole?: boolean;
+  /** Answer after this extra delay. */
+  delayMs?: number;
+}
+
+/** Wraps a transport and injects faults per destination address. */
+export class FaultyTransport implements Transport {
+  private readonly faults = new Map<string, Fault>();
+  /** Calls made per address (for tests that count requests). */
+  readonly calls = new Map<string, number>();
+
+  constructor(private readonly inner: Transport) {}
+
+  set(address: string, fault: Fault | undefined): void {
+    if (fault) this.faults.set(address, fault);
+    else this.faults.delete(address);
+  }
+
+  heal(): void {
+    this.faults.clear();
+  }
+
+  async call<T>(address: string, path: string, body: unknown, opts: CallOptions): Promise<T> {
+    this.calls.set(address, (this.calls.get(address) ?? 0) + 1);
+    const f = this.faults.get(address);
+    if (f?.drop) throw new NodeUnavailableError(address, 'partitioned (injected fault)');
+    if (f?.blackhole) {
+      await new Promise((r) => setTimeout(r, opts.timeoutMs));
+      throw new TimeoutError(`request to ${address}${path}`, opts.timeoutMs, { node: address });
+    }
+    if (f?.delayMs) await new Promise((r) => setTimeout(r, f.delayMs));
+    return this.inner.call<T>(address, path, body, opts);
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}

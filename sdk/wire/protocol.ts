@@ -1,0 +1,121 @@
+// The internal wire protocol between SDK clients and storage servers, and between storage
+// servers: msgpack bodies over HTTP/1.1 keep-alive. The SDK owns it; the server imports it.
+// Documented in ./wire-format.md. Operation types are append-only; PROTOCOL_VERSION rises
+// when a message changes shape. Pure data and codecs; safe to share.
+
+import { Packr } from 'msgpackr';
+import { MalformedRequestError, ProtocolMismatchError } from '../errors.js';
+import type { ErrorCode } from '../errors.js';
+import type { StoredObject, VersionVector } from '../versioning/index.js';
+
+/** Version of this protocol. A server accepts requests from [MIN_PROTOCOL_VERSION, PROTOCOL_VERSION]. */
+export const PROTOCOL_VERSION = 1;
+export const MIN_PROTOCOL_VERSION = 1;
+
+export const MSGPACK_CONTENT_TYPE = 'application/msgpack';
+/** Request header carrying the sender's protocol version. */
+export const PROTOCOL_HEADER = 'x-ringkv-protocol';
+
+/** Internal HTTP routes. */
+export const Routes = {
+  batch: '/internal/v1/batch',
+  members: '/internal/v1/members',
+  gossip: '/internal/v1/gossip',
+  ping: '/internal/v1/ping',
+  pingReq: '/internal/v1/ping-req',
+  hints: '/internal/v1/hints',
+  merkle: '/internal/v1/merkle',
+  merkleKeys: '/internal/v1/merkle/keys',
+  stream: '/internal/v1/stream',
+  status: '/internal/v1/status',
+  admin: '/internal/v1/admin',
+} as const;
+
+/** Operation types inside a batch. Append-only: never renumber. */
+export const OpType = {
+  /** Read the stored object of a key (tombstones and expired siblings included). */
+  Get: 1,
+  /** Merge a full object into the replica (LWW winner / DVV sync) and return the result. */
+  Merge: 2,
+  /** Vector-clock put coordinated by this replica: assign a dot, apply the client's context. */
+  CoordinatedPut: 3,
+} as const;
+export type OpTypeValue = (typeof OpType)[keyof typeof OpType];
+
+export interface GetOp {
+  t: typeof OpType.Get;
+  key: Buffer;
+}
+
+export interface MergeOp {
+  t: typeof OpType.Merge;
+  key: Buffer;
+  obj: StoredObject;
+  /** When set, the receiver is not a replica of the key: it keeps the object as a hint for this node. */
+  hintFor?: string;
+}
+
+export interface CoordinatedPutOp {
+  t: typeof OpType.CoordinatedPut;
+  key: Buffer;
+  /** The causal context the client read (empty for a blind write). */
+  ctx: VersionVector;
+  /** The new sibling, without a dot (the coordinator assigns it). */
+  sib: {
+    value: Buffer;
+    tombstone: boolean;
+    expiresAtMs: number;
+    contentType: string;
+    flags: number;
+    ts: number;
+    writer: string;
+  };
+}
+
+export type WireOp = GetOp | MergeOp | CoordinatedPutOp;
+
+/** Per-operation result: the replica's object after the operation (null when it has none). */
+export type WireResult = { ok: true; obj: StoredObject | null } | { ok: false; code: ErrorCode; msg: string };
+
+export interface BatchRequest {
+  v: number;
+  /** Sender id (client or node), for logs and metrics. */
+  from?: string;
+  ops: WireOp[];
+}
+
+export interface BatchResponse {
+  v: number;
+  results: WireResult[];
+}
+
+/** An error body of an internal endpoint. */
+export interface WireError {
+  code: ErrorCode;
+  message: string;
+}
+
+const packr = new Packr({ useRecords: false, moreTypes: false, int64AsType: 'number' });
+
+/** Encodes a message body. */
+export function encodeMessage(msg: unknown): Buffer {
+  return packr.pack(msg);
+}
+
+/** Decodes a message body; throws MalformedRequestError on bytes that are not msgpack. */
+export function decodeMessage<T>(buf: Uint8Array): T {
+  try {
+    return packr.unpack(buf) as T;
+  } catch (err) {
+    throw new MalformedRequestError(`body is not valid msgpack: ${(err as Error).message}`);
+  }
+}
+
+/** Throws ProtocolMismatchError unless `v` is a protocol version this side speaks. */
+export function checkProtocolVersion(v: unknown): void {
+  if (typeof v !== 'number' || v < MIN_PROTOCOL_VERSION || v > PROTOCOL_VERSION) {
+    throw new ProtocolMismatchError(
+      `protocol version ${String(v)} is not supported (this side speaks ${MIN_PROTOCOL_VERSION}..${PROTOCOL_VERSION})`,
+    );
+  }
+}

@@ -1,0 +1,247 @@
+// `ringkv cluster up` (a local development cluster of N server processes, logs to the
+// terminal, Ctrl-C stops it cleanly) and `ringkv status` (each member's state, address,
+// keys, pending hints and when it was last heard from; `--json` for scripts).
+
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+import { InvalidArgumentError, UnavailableError } from '../../sdk/errors.js';
+import type { MembersView } from '../../sdk/membership.js';
+import { HttpTransport } from '../../sdk/transport.js';
+import { Routes } from '../../sdk/wire/protocol.js';
+import { seedsFrom } from './common.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const LEVELS: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
+
+/** Turns one pino JSON line into "n1 | 12:00:00 INFO message key=value". */
+export function formatLogLine(prefix: string, line: string): string {
+  let o: Record<string, unknown>;
+  try {
+    o = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return `${prefix} | ${line}`;
+  }
+  const time = typeof o.time === 'number' ? new Date(o.time).toISOString().slice(11, 19) : '';
+  const level = LEVELS[o.level as number] ?? String(o.level ?? '');
+  const { msg, time: _t, level: _l, pid: _p, hostname: _h, node: _n, ...rest } = o;
+  const extras = Object.entries(rest)
+    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+    .join(' ');
+  return `${prefix} | ${time} ${level.padEnd(5)} ${String(msg ?? '')}${extras ? ` ${extras}` : ''}`;
+}
+
+export interface LocalClusterOptions {
+  nodes: number;
+  basePort: number;
+  host: string;
+  dataDir: string;
+  logLevel: string;
+  extraArgs?: string[];
+}
+
+/** Starts `nodes` server processes; resolves once every one reported ready. */
+export async function startLocalCluster(o: LocalClusterOptions, onLine: (line: string) => void): Promise<ChildProcess[]> {
+  const addresses = Array.from({ length: o.nodes }, (_, i) => `${o.host}:${o.basePort + i}`);
+  const children: ChildProcess[] = [];
+  const ready: Promise<void>[] = [];
+  for (let i = 0; i < o.nodes; i++) {
+    const id = `n${i + 1}`;
+    const args = [
+      path.join(here, 'ringkv.js'),
+      'server',
+      '--id',
+      id,
+      '--host',
+      o.host,
+      '--port',
+      String(o.basePort + i),
+      '--data',
+      path.join(o.dataDir, id),
+      '--seeds',
+      addresses.filter((_, j) => j !== i).join(','),
+      '--log-level',
+      o.logLevel,
+      ...(o.extraArgs ?? []),
+    ];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+    children.push(child);
+    for (const stream of [child.stdout!, child.stderr!]) {
+      readline.createInterface({ input: stream }).on('line', (line) => onLine(formatLogLine(id, line)));
+    }
+    ready.push(
+      new Promise<void>((resolve, reject) => {
+        child.on('message', (m: { type?: string }) => {
+          if (m?.type === 'ready') resolve();
+        });
+        child.once('exit', (code) => reject(new UnavailableError(`node ${id} exited with code ${code} before it was ready`)));
+      }),
+    );
+  }
+  try {
+    await Promise.all(ready);
+  } catch (err) {
+    await stopChildren(children);
+    throw err;
+  }
+  return children;
+}
+
+/** SIGTERM every child and wait for them to exit (SIGKILL after `graceMs`). */
+export async function stopChildren(children: ChildProcess[], graceMs = 15_000): Promise<void> {
+  await Promise.all(
+    children.map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          if (c.exitCode !== null || c.signalCode !== null) return resolve();
+          const t = setTimeout(() => c.kill('SIGKILL'), graceMs);
+          c.once('exit', () => {
+            clearTimeout(t);
+            resolve();
+          });
+          c.kill('SIGTERM');
+        }),
+    ),
+  );
+}
+
+interface NodeStatus {
+  id: string;
+  address: string;
+  state: string;
+  incarnation: number;
+  keys?: number;
+  hintsPending?: number;
+  uptimeSec?: number;
+  lastHeard?: string;
+  reachable: boolean;
+  error?: string;
+}
+
+/** Collects the status of every member through the given seeds. */
+export async function clusterStatus(seeds: string[], timeoutMs = 2000): Promise<{ nodes: NodeStatus[]; from: string }> {
+  const t = new HttpTransport({ connectTimeoutMs: timeoutMs });
+  try {
+    let view: MembersView | undefined;
+    let from = '';
+    let lastErr: unknown;
+    for (const s of seeds) {
+      try {
+        view = await t.call<MembersView>(s, Routes.members, undefined, { timeoutMs });
+        from = s;
+        break;
+      } catch (err) {
+        lastErr = err;
+      }
+    }
+    if (!view) throw lastErr instanceof Error ? lastErr : new UnavailableError('no seed answered');
+    // The answering node's own record of when it last heard from each member.
+    let heard: Record<string, number> = {};
+    try {
+      const st = await t.call<{ members?: { id: string; lastHeardMs: number }[] }>(from, Routes.status, undefined, { timeoutMs });
+      heard = Object.fromEntries((st.members ?? []).map((m) => [m.id, m.lastHeardMs]));
+    } catch {
+      heard = {};
+    }
+    const nodes = await Promise.all(
+      view.members.map(async (m): Promise<NodeStatus> => {
+        const base: NodeStatus = { id: m.id, address: m.address, state: m.state, incarnation: m.incarnation, reachable: false };
+        if (heard[m.id]) base.lastHeard = new Date(heard[m.id]!).toISOString();
+        try {
+          const st = await t.call<Record<string, unknown>>(m.address, Routes.status, undefined, { timeoutMs });
+          return {
+            ...base,
+            keys: st.keys as number,
+            hintsPending: st.hintsPending as number,
+            uptimeSec: st.uptimeSec as number,
+            reachable: true,
+          };
+        } catch (err) {
+          return { ...base, error: (err as Error).message };
+        }
+      }),
+    );
+    nodes.sort((a, b) => a.id.localeCompare(b.id));
+    return { nodes, from };
+  } finally {
+    await t.close();
+  }
+}
+
+function fmtAgo(iso: string | undefined): string {
+  if (!iso) return '-';
+  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+  return s < 1 ? 'now' : `${s}s ago`;
+}
+
+export function registerClusterCommands(program: Command): void {
+  const cluster = program.command('cluster').description('local development clusters');
+  cluster
+    .command('up')
+    .description('start a local cluster of N nodes (Ctrl-C stops it cleanly)')
+    .option('--nodes <n>', 'number of nodes', '3')
+    .option('--base-port <port>', 'port of the first node; the others follow', '7001')
+    .option('--host <host>', 'address to bind', '127.0.0.1')
+    .option('--data <dir>', 'data directory (one folder per node)', './data')
+    .option('--log-level <level>', 'server log level', 'info')
+    .action(async (o: { nodes: string; basePort: string; host: string; data: string; logLevel: string }) => {
+      const nodes = Number(o.nodes);
+      const basePort = Number(o.basePort);
+      if (!Number.isInteger(nodes) || nodes < 1 || nodes > 64) throw new InvalidArgumentError('--nodes must be 1..64');
+      if (!Number.isInteger(basePort) || basePort < 1 || basePort + nodes > 65535) throw new InvalidArgumentError('--base-port out of range');
+      const children = await startLocalCluster(
+        { nodes, basePort, host: o.host, dataDir: o.data, logLevel: o.logLevel },
+        (line) => process.stdout.write(`${line}\n`),
+      );
+      const seeds = children.map((_, i) => `${o.host}:${basePort + i}`).join(',');
+      process.stdout.write(
+        `\nringkv: ${nodes} nodes up at ${seeds}\n` +
+          `  curl -X PUT -H 'content-type: application/json' -d '{"value":"hello"}' http://${o.host}:${basePort}/api/v1/kv/greeting\n` +
+          `  curl http://${o.host}:${basePort}/api/v1/kv/greeting\n` +
+          `  Ctrl-C stops the cluster.\n\n`,
+      );
+      await new Promise<void>((resolve) => {
+        let stopping = false;
+        const stop = () => {
+          if (stopping) return;
+          stopping = true;
+          process.stdout.write('\nringkv: stopping the cluster...\n');
+          void stopChildren(children).then(resolve);
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+        for (const c of children) c.once('exit', () => children.every((x) => x.exitCode !== null || x.signalCode !== null) && resolve());
+      });
+      process.stdout.write('ringkv: cluster stopped\n');
+    });
+
+  program
+    .command('status')
+    .description('each member: state, address, keys, pending hints, uptime, last heard from')
+    .option('--seeds <list>', 'host:port of any node (env RINGKV_SEEDS)')
+    .option('--json', 'print one JSON object {"nodes": [...]}')
+    .action(async (o: { seeds?: string; json?: boolean }) => {
+      const { nodes } = await clusterStatus(seedsFrom(o.seeds));
+      if (o.json) {
+        process.stdout.write(`${JSON.stringify({ nodes })}\n`);
+        return;
+      }
+      const rows = [
+        ['ID', 'ADDRESS', 'STATE', 'KEYS', 'HINTS', 'UPTIME', 'LAST HEARD'],
+        ...nodes.map((n) => [
+          n.id,
+          n.address,
+          n.state,
+          n.keys === undefined ? '?' : String(n.keys),
+          n.hintsPending === undefined ? '?' : String(n.hintsPending),
+          n.uptimeSec === undefined ? '-' : `${n.uptimeSec}s`,
+          fmtAgo(n.lastHeard),
+        ]),
+      ];
+      const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+      for (const r of rows) process.stdout.write(`${r.map((c, i) => c.padEnd(widths[i]!)).join('  ')}\n`);
+    });
+}

@@ -1,0 +1,91 @@
+// `ringkv get | put | del`: data commands through the SDK. `get` prints the value alone on
+// stdout (so it pipes); `put` takes the value as an argument or from stdin.
+
+import type { Command } from 'commander';
+import { Option } from 'commander';
+import { connect } from '../../sdk/client.js';
+import type { Consistency } from '../../sdk/consistency.js';
+import { parseConsistency } from '../../sdk/consistency.js';
+import { NotFoundError } from '../../sdk/errors.js';
+import { seedsFrom } from './common.js';
+
+function consistencyOption(): Option {
+  return new Option('--consistency <level>', 'strong | eventual | all').default('strong');
+}
+
+async function readStdin(): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+export function registerDataCommands(program: Command): void {
+  program
+    .command('get')
+    .description('print the value of KEY on stdout (exit 1 when missing)')
+    .argument('<key>')
+    .option('--seeds <list>', 'host:port of any node (env RINGKV_SEEDS)')
+    .addOption(consistencyOption())
+    .option('--json', 'print {"value", "version", ...} as JSON')
+    .action(async (key: string, o: { seeds?: string; consistency: string; json?: boolean }) => {
+      const consistency: Consistency = parseConsistency(o.consistency);
+      const kv = await connect({ seeds: seedsFrom(o.seeds) });
+      try {
+        const r = await kv.get(key, { consistency });
+        if (!r) throw new NotFoundError(`key ${JSON.stringify(key)} not found`);
+        if (o.json) {
+          const textual = r.contentType.startsWith('text/') || r.contentType.includes('json');
+          process.stdout.write(
+            `${JSON.stringify({ key, value: textual ? r.value.toString('utf8') : r.value.toString('base64'), encoding: textual ? 'utf8' : 'base64', version: r.version, contentType: r.contentType })}\n`,
+          );
+        } else {
+          process.stdout.write(r.value);
+          if (process.stdout.isTTY) process.stdout.write('\n');
+        }
+      } finally {
+        await kv.close();
+      }
+    });
+
+  program
+    .command('put')
+    .description('write VALUE (or stdin when VALUE is omitted) under KEY')
+    .argument('<key>')
+    .argument('[value]')
+    .option('--seeds <list>', 'host:port of any node (env RINGKV_SEEDS)')
+    .addOption(consistencyOption())
+    .option('--ttl <seconds>', 'expire after this many seconds')
+    .option('--content-type <type>', 'content type to store with the value')
+    .action(async (key: string, value: string | undefined, o: { seeds?: string; consistency: string; ttl?: string; contentType?: string }) => {
+      const consistency = parseConsistency(o.consistency);
+      const bytes = value !== undefined ? Buffer.from(value, 'utf8') : await readStdin();
+      const kv = await connect({ seeds: seedsFrom(o.seeds) });
+      try {
+        const r = await kv.put(key, bytes, {
+          consistency,
+          ...(o.ttl !== undefined ? { ttl: Number(o.ttl) } : {}),
+          contentType: o.contentType ?? (value !== undefined ? 'text/plain; charset=utf-8' : 'application/octet-stream'),
+        });
+        process.stderr.write(`${r.created ? 'created' : 'updated'} ${key} (version ${r.version})\n`);
+      } finally {
+        await kv.close();
+      }
+    });
+
+  program
+    .command('del')
+    .alias('delete')
+    .description('delete KEY (writes a tombstone)')
+    .argument('<key>')
+    .option('--seeds <list>', 'host:port of any node (env RINGKV_SEEDS)')
+    .addOption(consistencyOption())
+    .action(async (key: string, o: { seeds?: string; consistency: string }) => {
+      const consistency = parseConsistency(o.consistency);
+      const kv = await connect({ seeds: seedsFrom(o.seeds) });
+      try {
+        await kv.delete(key, { consistency });
+      } finally {
+        await kv.close();
+      }
+    });
+}

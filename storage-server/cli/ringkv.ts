@@ -1,0 +1,58 @@
+#!/usr/bin/env node
+// The `ringkv` command: run a storage server, start a local cluster, and talk to a cluster
+// (status, get, put, del). Exit codes: 0 success, 1 not found, 2 usage error, 3 cluster
+// error (quorum not met, unreachable), with a one-line message on stderr.
+
+import { Command, CommanderError, Option } from 'commander';
+import { RingkvError } from '../../sdk/errors.js';
+import { EXIT, exitCodeFor } from './common.js';
+import { registerClusterCommands } from './cluster-commands.js';
+import { registerDataCommands } from './data-commands.js';
+import { runServer } from './server-command.js';
+
+const program = new Command();
+program
+  .name('ringkv')
+  .description('ringkv: a Dynamo-style distributed key-value store')
+  .version('0.1.0')
+  .exitOverride()
+  .configureOutput({ outputError: (s, write) => write(s) });
+
+program
+  .command('server')
+  .description('run a storage server (a node of the cluster)')
+  .option('--id <id>', 'unique node id (env RINGKV_ID)')
+  .option('--host <host>', 'address to bind and advertise (default 127.0.0.1)')
+  .option('--port <port>', 'HTTP port (default 7001)')
+  .option('--advertise <host:port>', 'address peers and clients use, when it differs from host:port')
+  .option('--data <dir>', 'data directory (default ./data/<id>)')
+  .option('--seeds <list>', 'comma-separated host:port of other nodes (env RINGKV_SEEDS)')
+  .option('--weight <w>', 'virtual-node weight (default 1)')
+  .option('--vnodes <n>', 'virtual nodes per member at weight 1; the same on every node (default 128)')
+  .option('--replication <n>', 'replicas per key; the same on every node (default 3)')
+  .addOption(new Option('--sync <policy>', 'WAL durability (default batch)').choices(['always', 'batch', 'none']))
+  .option('--config <file>', 'JSON config file (flags and env override it)')
+  .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)')
+  .action(async (opts: Record<string, string | undefined>) => {
+    await runServer(opts);
+  });
+
+registerClusterCommands(program);
+registerDataCommands(program);
+
+async function main(): Promise<void> {
+  try {
+    await program.parseAsync(process.argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end here with exit code 0.
+      process.exit(err.exitCode === 0 ? 0 : EXIT.usage);
+    }
+    const code = exitCodeFor(err);
+    const msg = err instanceof RingkvError ? `${err.code}: ${err.message}` : (err as Error)?.message ?? String(err);
+    process.stderr.write(`ringkv: ${msg}\n`);
+    process.exit(code);
+  }
+}
+
+await main();

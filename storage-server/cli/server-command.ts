@@ -1,0 +1,41 @@
+// `ringkv server`: runs one storage server in this process until SIGTERM/SIGINT, then
+// stops it cleanly (stop accepting, finish in-flight requests, flush, close).
+
+import { configFromEnv, configFromFile, resolveServerConfig } from '../config.js';
+import { StorageServer } from '../server.js';
+
+export async function runServer(flags: Record<string, string | undefined>): Promise<void> {
+  const fromFlags: Record<string, unknown> = {
+    id: flags.id,
+    host: flags.host,
+    port: flags.port,
+    advertise: flags.advertise,
+    dataDir: flags.data,
+    seeds: flags.seeds,
+    weight: flags.weight,
+    vnodesPerNode: flags.vnodes,
+    replicationFactor: flags.replication,
+    sync: flags.sync,
+    logLevel: flags.logLevel,
+  };
+  const cfg = resolveServerConfig(flags.config ? configFromFile(flags.config) : {}, configFromEnv(), fromFlags);
+  const server = await StorageServer.start(cfg);
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    server.log.info({ signal }, 'signal received, shutting down');
+    server.stop().then(
+      () => process.exit(0),
+      (err) => {
+        server.log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('unhandledRejection', (err) => server.log.error({ err }, 'unhandled rejection'));
+  // Parent processes that start us with an IPC channel learn the bound address.
+  if (process.send) process.send({ type: 'ready', id: cfg.id, address: server.address });
+}

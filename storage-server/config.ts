@@ -1,0 +1,202 @@
+// Storage-server configuration: every setting with its unit and default, and the one place
+// (resolveServerConfig) that merges defaults < config file < environment < flags and
+// validates. Env names: RINGKV_<UPPER_SNAKE> of the field (RINGKV_ID, RINGKV_PORT,
+// RINGKV_SEEDS="h:p,h:p", RINGKV_DATA_DIR, ...).
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { InvalidArgumentError } from '../sdk/errors.js';
+import type { SyncPolicy } from './engine/index.js';
+
+export interface ServerConfig {
+  /** Unique node id (letters, digits, '-', '_', '.'). Required. */
+  id: string;
+  /** Address to bind and to advertise. Default 127.0.0.1. */
+  host: string;
+  /** HTTP port. Default 7001. */
+  port: number;
+  /** Address other nodes and clients use, when it differs from host:port (NAT, 0.0.0.0 binds). */
+  advertise: string;
+  /** Data directory. Default ./data/<id>. */
+  dataDir: string;
+  /** Other nodes ("host:port") to learn the cluster from. Default none (a cluster of one). */
+  seeds: string[];
+  /** Virtual-node weight of this node (1 = vnodesPerNode). Default 1. */
+  weight: number;
+  /** Virtual nodes per member at weight 1; the same on every node. Default 128. */
+  vnodesPerNode: number;
+  /** Replicas per key (N); the same on every node. Default 3. */
+  replicationFactor: number;
+  /** Timeout of requests this node coordinates (public API) and sends to peers. Default 2000 ms. */
+  requestTimeoutMs: number;
+  /** Largest internal batch body accepted. Default 64 MiB. */
+  maxBatchBodyBytes: number;
+  /** Largest public JSON request body accepted. Default 4 MiB (values are capped at 1 MiB). */
+  maxJsonBodyBytes: number;
+  /** Engine durability. Default batch (group commit). */
+  sync: SyncPolicy;
+  /** Engine memtable size. Default 8 MiB. */
+  memtableSizeBytes: number;
+  /** Engine block cache. Default 64 MiB. */
+  blockCacheSizeBytes: number;
+  /** Engine compaction rate limit (0 = unlimited). Default 64 MiB/s. */
+  compactionRateBytesPerSec: number;
+  /** Engine tombstone grace period. Default 10 days. */
+  tombstoneGraceMs: number;
+  /** Gossip round interval. Default 1000 ms. */
+  gossipIntervalMs: number;
+  /** Failure-detector probe interval. Default 1000 ms. */
+  probeIntervalMs: number;
+  /** Time a ping may take before it counts as missed. Default 500 ms. */
+  probeTimeoutMs: number;
+  /** Consecutive missed probes (direct and indirect) before a member is suspect. Default 3. */
+  suspectAfterMisses: number;
+  /** Time a suspect has to refute before it is marked down. Default 2000 ms. */
+  suspicionTimeoutMs: number;
+  /** Members asked to probe a member that missed a direct ping. Default 2. */
+  indirectProbes: number;
+  /** Largest total size of hints this node keeps for others. Default 256 MiB. */
+  maxHintBytes: number;
+  /** Hints not delivered within this time are dropped (anti-entropy repairs the rest). Default 3 h. */
+  maxHintAgeMs: number;
+  /** Hint delivery rate limit, per target. Default 5000 hints/s. */
+  hintReplayRatePerSec: number;
+  /** Log level (pino). Default info. */
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+const MiB = 1024 * 1024;
+
+export const serverDefaults: Omit<ServerConfig, 'id' | 'dataDir' | 'advertise'> = {
+  host: '127.0.0.1',
+  port: 7001,
+  seeds: [],
+  weight: 1,
+  vnodesPerNode: 128,
+  replicationFactor: 3,
+  requestTimeoutMs: 2000,
+  maxBatchBodyBytes: 64 * MiB,
+  maxJsonBodyBytes: 4 * MiB,
+  sync: 'batch',
+  memtableSizeBytes: 8 * MiB,
+  blockCacheSizeBytes: 64 * MiB,
+  compactionRateBytesPerSec: 64 * MiB,
+  tombstoneGraceMs: 10 * 24 * 3600 * 1000,
+  gossipIntervalMs: 1000,
+  probeIntervalMs: 1000,
+  probeTimeoutMs: 500,
+  suspectAfterMisses: 3,
+  suspicionTimeoutMs: 2000,
+  indirectProbes: 2,
+  maxHintBytes: 256 * MiB,
+  maxHintAgeMs: 3 * 3600 * 1000,
+  hintReplayRatePerSec: 5000,
+  logLevel: 'info',
+};
+
+type Raw = Record<string, unknown>;
+
+const NUMBER_FIELDS = [
+  'port',
+  'weight',
+  'vnodesPerNode',
+  'replicationFactor',
+  'requestTimeoutMs',
+  'maxBatchBodyBytes',
+  'maxJsonBodyBytes',
+  'memtableSizeBytes',
+  'blockCacheSizeBytes',
+  'compactionRateBytesPerSec',
+  'tombstoneGraceMs',
+  'gossipIntervalMs',
+  'probeIntervalMs',
+  'probeTimeoutMs',
+  'suspectAfterMisses',
+  'suspicionTimeoutMs',
+  'indirectProbes',
+  'maxHintBytes',
+  'maxHintAgeMs',
+  'hintReplayRatePerSec',
+] as const;
+
+const ALL_FIELDS = ['id', 'host', 'advertise', 'dataDir', 'seeds', 'sync', 'logLevel', ...NUMBER_FIELDS] as const;
+
+function envName(field: string): string {
+  return `RINGKV_${field.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+}
+
+/** Reads RINGKV_* variables into a raw config. */
+export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Raw {
+  const out: Raw = {};
+  for (const f of ALL_FIELDS) {
+    const v = env[envName(f)];
+    if (v !== undefined && v !== '') out[f] = v;
+  }
+  if (env.RINGKV_DATA && out.dataDir === undefined) out.dataDir = env.RINGKV_DATA;
+  return out;
+}
+
+/** Reads a JSON config file into a raw config. */
+export function configFromFile(file: string): Raw {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new InvalidArgumentError(`cannot read config file ${file}: ${(err as Error).message}`);
+  }
+  try {
+    const v = JSON.parse(text) as unknown;
+    if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error('not an object');
+    return v as Raw;
+  } catch (err) {
+    throw new InvalidArgumentError(`config file ${file} is not a JSON object: ${(err as Error).message}`);
+  }
+}
+
+/** Merges raw layers (later wins), fills defaults and validates. Throws InvalidArgumentError naming the field. */
+export function resolveServerConfig(...layers: Raw[]): ServerConfig {
+  const raw: Raw = {};
+  for (const l of layers) for (const [k, v] of Object.entries(l)) if (v !== undefined) raw[k] = v;
+  for (const k of Object.keys(raw)) {
+    if (!(ALL_FIELDS as readonly string[]).includes(k)) throw new InvalidArgumentError(`unknown server setting "${k}"`);
+  }
+  const id = String(raw.id ?? '');
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(id)) throw new InvalidArgumentError(`server id must be 1-64 letters, digits, '.', '_' or '-'; got "${id}"`);
+  const cfg: ServerConfig = { ...serverDefaults, id, dataDir: path.join('data', id), advertise: '' };
+  if (raw.host !== undefined) cfg.host = String(raw.host);
+  if (raw.dataDir !== undefined) cfg.dataDir = String(raw.dataDir);
+  for (const f of NUMBER_FIELDS) {
+    if (raw[f] === undefined) continue;
+    const n = typeof raw[f] === 'number' ? (raw[f] as number) : Number(raw[f]);
+    if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`setting ${f} must be a non-negative number, got ${String(raw[f])}`);
+    (cfg as unknown as Record<string, number>)[f] = n;
+  }
+  if (!Number.isInteger(cfg.port) || cfg.port < 0 || cfg.port > 65535) throw new InvalidArgumentError(`port must be 0..65535`);
+  if (!(cfg.weight > 0)) throw new InvalidArgumentError('weight must be positive');
+  if (!Number.isInteger(cfg.vnodesPerNode) || cfg.vnodesPerNode < 1) throw new InvalidArgumentError('vnodesPerNode must be a positive integer');
+  if (!Number.isInteger(cfg.replicationFactor) || cfg.replicationFactor < 1) throw new InvalidArgumentError('replicationFactor must be a positive integer');
+  if (!(cfg.requestTimeoutMs > 0)) throw new InvalidArgumentError('requestTimeoutMs must be positive');
+  if (!(cfg.gossipIntervalMs >= 10)) throw new InvalidArgumentError('gossipIntervalMs must be at least 10');
+  if (!(cfg.probeIntervalMs >= 10)) throw new InvalidArgumentError('probeIntervalMs must be at least 10');
+  if (!(cfg.probeTimeoutMs >= 1)) throw new InvalidArgumentError('probeTimeoutMs must be positive');
+  if (!Number.isInteger(cfg.suspectAfterMisses) || cfg.suspectAfterMisses < 1) throw new InvalidArgumentError('suspectAfterMisses must be a positive integer');
+  if (!(cfg.hintReplayRatePerSec > 0)) throw new InvalidArgumentError('hintReplayRatePerSec must be positive');
+  if (raw.seeds !== undefined) {
+    const s = raw.seeds;
+    const list = Array.isArray(s) ? s.map(String) : String(s).split(',');
+    cfg.seeds = list.map((x) => x.trim()).filter((x) => x.length > 0);
+  }
+  for (const s of cfg.seeds) if (!/^[^:\s]+:\d{1,5}$/.test(s)) throw new InvalidArgumentError(`seed "${s}" is not host:port`);
+  if (raw.sync !== undefined) {
+    if (raw.sync !== 'always' && raw.sync !== 'batch' && raw.sync !== 'none') throw new InvalidArgumentError('sync must be always, batch or none');
+    cfg.sync = raw.sync;
+  }
+  if (raw.logLevel !== undefined) {
+    const l = String(raw.logLevel);
+    if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(l)) throw new InvalidArgumentError(`unknown logLevel ${l}`);
+    cfg.logLevel = l as ServerConfig['logLevel'];
+  }
+  cfg.advertise = raw.advertise !== undefined ? String(raw.advertise) : `${cfg.host}:${cfg.port}`;
+  if (!/^[^:\s]+:\d{1,5}$/.test(cfg.advertise)) throw new InvalidArgumentError(`advertise "${cfg.advertise}" is not host:port`);
+  return cfg;
+}

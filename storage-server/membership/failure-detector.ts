@@ -1,0 +1,180 @@
+// SWIM-style failure detection. Every probe interval the node pings each other member
+// (a random subset of at most `probesPerRound` in large clusters). A ping that is not
+// answered within `probeTimeoutMs` is retried indirectly through `indirectProbes` other
+// members (ping-req); only when neither the direct nor any indirect probe gets through is
+// it a miss. `suspectAfterMisses` consecutive misses make the member `suspect` (gossiped
+// at once); a suspect that has not refuted (by raising its incarnation) within
+// `suspicionTimeoutMs` becomes `down`. A down member that answers pings again is taken
+// back only through its own refutation, which gossip brings (see membership.ts).
+// Timings with the defaults are in storage-server/membership/README.md.
+
+import type { Clock } from '../../sdk/clock.js';
+import type { Transport } from '../../sdk/transport.js';
+import { PROTOCOL_VERSION, Routes } from '../../sdk/wire/protocol.js';
+import type { EngineLogger } from '../engine/index.js';
+import type { MemberInfo } from '../../sdk/membership.js';
+import type { Membership } from './membership.js';
+import { publicInfo } from './membership.js';
+
+export interface FailureDetectorOptions {
+  /** Time between probe rounds. Default 1000 ms. */
+  probeIntervalMs: number;
+  /** Time a direct ping may take. Default 500 ms. */
+  probeTimeoutMs: number;
+  /** Members asked to ping a member that missed a direct ping. Default 2. */
+  indirectProbes: number;
+  /** Consecutive missed probes before a member is suspect. Default 3. */
+  suspectAfterMisses: number;
+  /** Time a suspect has to refute before it is down. Default 2000 ms. */
+  suspicionTimeoutMs: number;
+  /** Most members probed per round (large clusters probe a random subset). Default 16. */
+  probesPerRound: number;
+}
+
+export const failureDetectorDefaults: FailureDetectorOptions = {
+  probeIntervalMs: 1000,
+  probeTimeoutMs: 500,
+  indirectProbes: 2,
+  suspectAfterMisses: 3,
+  suspicionTimeoutMs: 2000,
+  probesPerRound: 16,
+};
+
+export interface PingMessage {
+  v: number;
+  from: string;
+  /** Sender's incarnation, so the receiver learns of restarts quickly. */
+  incarnation: number;
+  /** The sender's record of the receiver when it suspects it: the receiver refutes at once. */
+  about?: MemberInfo;
+}
+
+export interface PingReqMessage {
+  v: number;
+  from: string;
+  /** The member to probe on the sender's behalf. */
+  target: string;
+  address: string;
+  timeoutMs: number;
+}
+
+export class FailureDetector {
+  private readonly misses = new Map<string, number>();
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  private roundInFlight = false;
+  readonly counters = { probes: 0, directFailures: 0, indirectProbes: 0, misses: 0, suspected: 0, markedDown: 0 };
+
+  constructor(
+    private readonly membership: Membership,
+    private readonly transport: Transport,
+    private readonly clock: Clock,
+    private readonly log: EngineLogger,
+    readonly o: FailureDetectorOptions,
+  ) {}
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.timer = setInterval(() => void this.round(), this.o.probeIntervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    this.running = false;
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  /** One probe round: probe members, then expire suspicions. */
+  private async round(): Promise<void> {
+    if (!this.running || this.roundInFlight) return;
+    this.roundInFlight = true;
+    try {
+      const self = this.membership.selfId;
+      let targets = this.membership.members().filter((m) => m.id !== self && m.state !== 'left');
+      if (targets.length > this.o.probesPerRound) targets = shuffle(targets).slice(0, this.o.probesPerRound);
+      await Promise.all(targets.map((m) => this.probe(m.id, m.address)));
+      this.expireSuspicions();
+    } finally {
+      this.roundInFlight = false;
+    }
+  }
+
+  private async probe(id: string, address: string): Promise<void> {
+    this.counters.probes++;
+    if (await this.ping(address, this.o.probeTimeoutMs, id)) return this.alive(id);
+    this.counters.directFailures++;
+    // Indirect: ask k other reachable members to ping it for us.
+    const self = this.membership.selfId;
+    const helpers = shuffle(this.membership.members().filter((m) => m.id !== self && m.id !== id && m.state === 'up')).slice(
+      0,
+      this.o.indirectProbes,
+    );
+    if (helpers.length > 0) {
+      this.counters.indirectProbes += helpers.length;
+      const req: PingReqMessage = { v: PROTOCOL_VERSION, from: self, target: id, address, timeoutMs: this.o.probeTimeoutMs };
+      const answers = await Promise.all(
+        helpers.map((h) =>
+          this.transport
+            .call<{ ok: boolean }>(h.address, Routes.pingReq, req, { timeoutMs: this.o.probeTimeoutMs * 2 })
+            .then((r) => r?.ok === true)
+            .catch(() => false),
+        ),
+      );
+      if (answers.some(Boolean)) return this.alive(id);
+    }
+    this.missed(id);
+  }
+
+  /** Sends one ping; true when answered in time. */
+  async ping(address: string, timeoutMs: number, targetId?: string): Promise<boolean> {
+    const msg: PingMessage = { v: PROTOCOL_VERSION, from: this.membership.selfId, incarnation: this.membership.self.incarnation };
+    const t = targetId ? this.membership.get(targetId) : undefined;
+    if (t && (t.state === 'suspect' || t.state === 'down')) msg.about = publicInfo(t);
+    try {
+      const r = await this.transport.call<{ ok: boolean }>(address, Routes.ping, msg, { timeoutMs });
+      return r?.ok === true;
+    } catch {
+      return false;
+    }
+  }
+
+  private alive(id: string): void {
+    this.misses.delete(id);
+    this.membership.heardFrom(id);
+  }
+
+  private missed(id: string): void {
+    this.counters.misses++;
+    const n = (this.misses.get(id) ?? 0) + 1;
+    this.misses.set(id, n);
+    const m = this.membership.get(id);
+    if (!m) return;
+    if (n >= this.o.suspectAfterMisses && (m.state === 'up' || m.state === 'joining' || m.state === 'leaving')) {
+      this.counters.suspected++;
+      this.log.warn({ member: id, misses: n }, 'member missed its probes: suspect');
+      this.membership.markState(id, 'suspect');
+    }
+  }
+
+  /** Suspects that did not refute within the suspicion timeout are down. */
+  private expireSuspicions(): void {
+    const now = this.clock.nowMs();
+    for (const m of this.membership.members()) {
+      if (m.state === 'suspect' && now - m.stateSinceMs >= this.o.suspicionTimeoutMs && (this.misses.get(m.id) ?? 0) > 0) {
+        this.counters.markedDown++;
+        this.log.warn({ member: m.id, suspectForMs: now - m.stateSinceMs }, 'suspect did not refute: down');
+        this.membership.markState(m.id, 'down');
+      }
+    }
+  }
+}
+
+function shuffle<T>(a: T[]): T[] {
+  const out = [...a];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}

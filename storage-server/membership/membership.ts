@@ -1,0 +1,274 @@
+// A node's membership table and the gossip that spreads it: every round the node exchanges
+// its whole view with one random peer (push-pull), so news reaches every node in
+// O(log n) rounds. A member's record changes only to newer news (higher incarnation, or a
+// more severe state at equal incarnation); only the member itself raises its incarnation,
+// which is how it refutes a suspicion. Failure detection (failure-detector.ts) feeds
+// suspect/down/up changes in through markState(). Single-threaded; all methods are sync
+// except the network rounds.
+
+import type { Clock } from '../../sdk/clock.js';
+import type { ClusterSettings, MemberInfo, MembersView, MemberState } from '../../sdk/membership.js';
+import { reachable, supersedes } from '../../sdk/membership.js';
+import type { Transport } from '../../sdk/transport.js';
+import { PROTOCOL_VERSION, Routes } from '../../sdk/wire/protocol.js';
+import type { EngineLogger } from '../engine/index.js';
+
+/** A member plus what this node observed locally. */
+export interface MemberEntry extends MemberInfo {
+  /** When this node last heard from the member directly or learned newer news (ms). */
+  lastHeardMs: number;
+  /** When the member entered its current state, as seen here (ms). */
+  stateSinceMs: number;
+}
+
+export interface GossipMessage {
+  v: number;
+  from: string;
+  members: MemberInfo[];
+}
+
+export interface MembershipOptions {
+  self: MemberInfo;
+  settings: ClusterSettings;
+  seeds: string[];
+  transport: Transport;
+  clock: Clock;
+  log: EngineLogger;
+  gossipIntervalMs: number;
+  requestTimeoutMs: number;
+}
+
+export type MembershipListener = (m: MemberEntry, previous: MemberState | undefined) => void;
+
+export class Membership {
+  private readonly entries = new Map<string, MemberEntry>();
+  private epochValue = 1;
+  private timer: NodeJS.Timeout | undefined;
+  private waiters: { since: number; resolve: () => void; timer: NodeJS.Timeout }[] = [];
+  private readonly listeners: MembershipListener[] = [];
+  private running = false;
+  private roundInFlight = false;
+  /** Gossip rounds done and failed (for metrics). */
+  readonly counters = { rounds: 0, roundFailures: 0, refutations: 0 };
+
+  constructor(private readonly o: MembershipOptions) {
+    const now = o.clock.nowMs();
+    this.entries.set(o.self.id, { ...o.self, lastHeardMs: now, stateSinceMs: now });
+  }
+
+  get selfId(): string {
+    return this.o.self.id;
+  }
+
+  get self(): MemberEntry {
+    return this.entries.get(this.o.self.id)!;
+  }
+
+  get epoch(): number {
+    return this.epochValue;
+  }
+
+  get settings(): ClusterSettings {
+    return this.o.settings;
+  }
+
+  members(): MemberEntry[] {
+    return [...this.entries.values()];
+  }
+
+  get(id: string): MemberEntry | undefined {
+    return this.entries.get(id);
+  }
+
+  onChange(l: MembershipListener): void {
+    this.listeners.push(l);
+  }
+
+  /** The view served to clients and peers. */
+  view(): MembersView {
+    return {
+      v: PROTOCOL_VERSION,
+      self: this.selfId,
+      settings: this.o.settings,
+      members: this.members().map(publicInfo),
+      epoch: this.epochValue,
+    };
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.timer = setInterval(() => void this.round(), this.o.gossipIntervalMs);
+    this.timer.unref();
+    void this.round();
+  }
+
+  stop(): void {
+    this.running = false;
+    if (this.timer) clearInterval(this.timer);
+    for (const w of this.waiters) {
+      clearTimeout(w.timer);
+      w.resolve();
+    }
+    this.waiters = [];
+  }
+
+  /** Merges gossip received from a peer; answers with this node's view (push-pull). */
+  handleGossip(msg: GossipMessage): GossipMessage {
+    this.mergeList(msg.members, msg.from);
+    return { v: PROTOCOL_VERSION, from: this.selfId, members: this.members().map(publicInfo) };
+  }
+
+  /** Records that `id` was heard from directly (a ping answered, a request served). */
+  heardFrom(id: string): void {
+    const e = this.entries.get(id);
+    if (e) e.lastHeardMs = this.o.clock.nowMs();
+  }
+
+  /**
+   * Sets the state of another member as this node's own judgement (failure detection).
+   * Uses the member's current incarnation, so the member can refute it with a higher one.
+   */
+  markState(id: string, state: MemberState): boolean {
+    const e = this.entries.get(id);
+    if (!e || id === this.selfId || e.state === state) return false;
+    const next: MemberInfo = { ...publicInfo(e), state };
+    return this.applyNews(next, true);
+  }
+
+  /** Sets this node's advertised address (known only after binding an ephemeral port). */
+  setSelfAddress(address: string): void {
+    const s = this.self;
+    if (s.address !== address) this.applyNews({ ...publicInfo(s), address, incarnation: s.incarnation + 1 }, true);
+  }
+
+  /** Changes this node's own state (joining → up, up → leaving ...), with a new incarnation. */
+  setSelfState(state: MemberState): void {
+    const s = this.self;
+    this.applyNews({ ...publicInfo(s), state, incarnation: s.incarnation + 1 }, true);
+  }
+
+  /** Merges a list of member records; returns true when anything changed. */
+  mergeList(list: readonly MemberInfo[], from?: string): boolean {
+    let changed = false;
+    if (from) this.heardFrom(from);
+    for (const m of list) {
+      if (!validMember(m)) continue;
+      if (m.id === this.selfId) {
+        changed = this.considerNewsAboutSelf(m) || changed;
+        continue;
+      }
+      changed = this.applyNews(m, false) || changed;
+    }
+    return changed;
+  }
+
+  private considerNewsAboutSelf(m: MemberInfo): boolean {
+    const s = this.self;
+    // Someone thinks we are suspect or down (or has an incarnation as high as ours with a
+    // worse state): refute by raising the incarnation above what they said.
+    if ((m.state === 'suspect' || m.state === 'down') && m.incarnation >= s.incarnation && s.state !== 'left') {
+      this.counters.refutations++;
+      this.o.log.info({ claimedState: m.state, incarnation: m.incarnation }, 'refuting a suspicion about this node');
+      return this.applyNews({ ...publicInfo(s), incarnation: m.incarnation + 1 }, true);
+    }
+    return false;
+  }
+
+  private applyNews(m: MemberInfo, force: boolean): boolean {
+    const now = this.o.clock.nowMs();
+    const cur = this.entries.get(m.id);
+    if (cur && !force && !supersedes(m, cur) && cur.address === m.address && cur.weight === m.weight) return false;
+    if (cur && !force && !supersedes(m, cur)) {
+      // Same news except address/weight (a restarted node on a new port): take it only with an incarnation as high.
+      if (m.incarnation < cur.incarnation) return false;
+    }
+    const prev = cur?.state;
+    const entry: MemberEntry = {
+      ...publicInfo(m),
+      lastHeardMs: cur ? Math.max(cur.lastHeardMs, now) : now,
+      stateSinceMs: prev === m.state && cur ? cur.stateSinceMs : now,
+    };
+    this.entries.set(m.id, entry);
+    this.bumpEpoch();
+    if (prev !== m.state) {
+      this.o.log.info({ member: m.id, from: prev ?? 'unknown', to: m.state, incarnation: m.incarnation }, 'member state changed');
+    }
+    for (const l of this.listeners) l(entry, prev);
+    return true;
+  }
+
+  private bumpEpoch(): void {
+    this.epochValue++;
+    const w = this.waiters;
+    this.waiters = [];
+    for (const x of w) {
+      clearTimeout(x.timer);
+      x.resolve();
+    }
+  }
+
+  /** Resolves when the epoch passes `since`, or after `timeoutMs` (long-poll). */
+  waitForChange(since: number, timeoutMs: number): Promise<void> {
+    if (this.epochValue > since || !this.running) return Promise.resolve();
+    return new Promise((resolve) => {
+      const entry = { since, resolve, timer: setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== entry);
+        resolve();
+      }, timeoutMs) };
+      entry.timer.unref();
+      this.waiters.push(entry);
+    });
+  }
+
+  /** Peers gossip may go to: reachable members other than self, else the seeds. */
+  private gossipTargets(): string[] {
+    const peers = this.members()
+      .filter((m) => m.id !== this.selfId && m.state !== 'left')
+      .map((m) => m.address);
+    const self = this.self.address;
+    const seeds = this.o.seeds.filter((s) => s !== self && !peers.includes(s));
+    return [...peers, ...seeds];
+  }
+
+  /** One gossip round: push-pull with a random peer (preferring reachable members). */
+  private async round(): Promise<void> {
+    if (!this.running || this.roundInFlight) return;
+    this.roundInFlight = true;
+    try {
+      const live = this.members().filter((m) => m.id !== this.selfId && reachable(m)).map((m) => m.address);
+      const all = this.gossipTargets();
+      // Mostly live peers; now and then anyone (down members, seeds) so partitions heal.
+      const pool = live.length > 0 && Math.random() < 0.8 ? live : all;
+      if (pool.length === 0) return;
+      const target = pool[Math.floor(Math.random() * pool.length)]!;
+      const msg: GossipMessage = { v: PROTOCOL_VERSION, from: this.selfId, members: this.members().map(publicInfo) };
+      const reply = await this.o.transport.call<GossipMessage>(target, Routes.gossip, msg, { timeoutMs: this.o.requestTimeoutMs });
+      this.mergeList(reply.members ?? [], reply.from);
+      this.counters.rounds++;
+    } catch (err) {
+      this.counters.roundFailures++;
+      this.o.log.debug({ err: (err as Error).message }, 'gossip round failed');
+    } finally {
+      this.roundInFlight = false;
+    }
+  }
+}
+
+export function publicInfo(m: MemberInfo): MemberInfo {
+  return { id: m.id, address: m.address, weight: m.weight, state: m.state, incarnation: m.incarnation };
+}
+
+function validMember(m: unknown): m is MemberInfo {
+  const x = m as MemberInfo;
+  return (
+    !!x &&
+    typeof x.id === 'string' &&
+    x.id.length > 0 &&
+    typeof x.address === 'string' &&
+    typeof x.weight === 'number' &&
+    x.weight > 0 &&
+    typeof x.incarnation === 'number' &&
+    ['up', 'suspect', 'down', 'joining', 'leaving', 'left'].includes(x.state)
+  );
+}

@@ -1,0 +1,87 @@
+// Prometheus metrics of one storage server, in its own registry (several servers may live
+// in one process in tests). Request counts and latency histograms per operation; engine
+// gauges are read from the engine when scraped.
+
+import client from 'prom-client';
+import type { Engine } from './engine/index.js';
+
+const LATENCY_BUCKETS_S = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+
+export class ServerMetrics {
+  readonly registry = new client.Registry();
+  readonly httpRequests: client.Counter<'route' | 'method' | 'status'>;
+  readonly httpLatency: client.Histogram<'route' | 'method'>;
+  readonly replicaOps: client.Counter<'op' | 'outcome'>;
+  readonly replicaOpLatency: client.Histogram<'op'>;
+  readonly batchSize: client.Histogram;
+  /** Extra gauges other modules register (membership, hints, repair). */
+  readonly collectors: (() => void)[] = [];
+
+  constructor(nodeId: string, engine: () => Engine | undefined) {
+    this.registry.setDefaultLabels({ node: nodeId });
+    this.httpRequests = new client.Counter({
+      name: 'ringkv_http_requests_total',
+      help: 'HTTP requests served, by route, method and status',
+      labelNames: ['route', 'method', 'status'],
+      registers: [this.registry],
+    });
+    this.httpLatency = new client.Histogram({
+      name: 'ringkv_http_request_duration_seconds',
+      help: 'HTTP request latency, by route and method',
+      labelNames: ['route', 'method'],
+      buckets: LATENCY_BUCKETS_S,
+      registers: [this.registry],
+    });
+    this.replicaOps = new client.Counter({
+      name: 'ringkv_replica_operations_total',
+      help: 'Replica operations applied from batch requests, by operation and outcome',
+      labelNames: ['op', 'outcome'],
+      registers: [this.registry],
+    });
+    this.replicaOpLatency = new client.Histogram({
+      name: 'ringkv_replica_operation_duration_seconds',
+      help: 'Time to apply one replica operation (engine read, merge, write)',
+      labelNames: ['op'],
+      buckets: LATENCY_BUCKETS_S,
+      registers: [this.registry],
+    });
+    this.batchSize = new client.Histogram({
+      name: 'ringkv_batch_operations',
+      help: 'Operations per internal batch request',
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
+      registers: [this.registry],
+    });
+    const self = this;
+    const gauge = (name: string, help: string, read: (e: Engine) => number) =>
+      new client.Gauge({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          const e = engine();
+          if (e) this.set(read(e));
+        },
+      });
+    gauge('ringkv_engine_tables', 'SSTables live', (e) => e.stats().tableCount);
+    gauge('ringkv_engine_table_bytes', 'Bytes in live SSTables', (e) => e.stats().tableBytes);
+    gauge('ringkv_engine_memtable_bytes', 'Bytes in memtables', (e) => e.stats().memtableBytes);
+    gauge('ringkv_engine_entries_approximate', 'Entries in memtables and tables (with shadowed versions)', (e) => e.stats().approximateEntries);
+    gauge('ringkv_engine_block_cache_bytes', 'Bytes in the block cache', (e) => e.stats().blockCacheBytes);
+    gauge('ringkv_engine_compactions', 'Compactions done since start', (e) => e.stats().compactions);
+    gauge('ringkv_engine_compaction_bytes_written', 'Bytes written by compactions since start', (e) => e.stats().compactionBytesWritten);
+    gauge('ringkv_engine_flushes', 'Memtable flushes since start', (e) => e.stats().flushes);
+    gauge('ringkv_engine_wal_syncs', 'WAL fdatasyncs since start', (e) => e.stats().walSyncs);
+    gauge('ringkv_engine_write_stalls', 'Writes that waited for a flush since start', (e) => e.stats().writeStalls);
+    gauge('ringkv_engine_block_reads', 'Data blocks read from disk by gets since start', (e) => e.stats().blockReads);
+    void self;
+  }
+
+  async text(): Promise<string> {
+    for (const c of this.collectors) c();
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}

@@ -1,0 +1,203 @@
+// A node's replica of the data: applies wire operations (get, merge, coordinated
+// vector-clock put) to the engine, keeping per key the last-write-wins winner or the
+// concurrent siblings. Read-merge-write of one key is serialized by a per-key lock, so
+// two concurrent merges of the same key never lose each other; different keys proceed
+// in parallel and their engine writes share group commits.
+
+import { InvalidArgumentError, RingkvError, InternalError } from '../sdk/errors.js';
+import type { ErrorCode } from '../sdk/errors.js';
+import { checkContentType, checkKey, checkValue } from '../sdk/limits.js';
+import type { Sibling, StoredObject, VersionVector } from '../sdk/versioning/index.js';
+import { dvvUpdate, fromRecordFields, liveSiblings, maxTs, mergeObjects, objectsEqual, toRecordFields } from '../sdk/versioning/index.js';
+import type { WireOp, WireResult } from '../sdk/wire/protocol.js';
+import { OpType } from '../sdk/wire/protocol.js';
+import type { Clock } from '../sdk/clock.js';
+import type { Engine, EngineRecord, WriteOp } from './engine/index.js';
+
+/** Result of applying an operation: the replica's object afterwards, and whether a live value existed before. */
+export interface ApplyResult {
+  obj: StoredObject | null;
+  created: boolean;
+  changed: boolean;
+}
+
+export class ReplicaStore {
+  private readonly locks = new Map<string, Promise<unknown>>();
+  /** Operations applied, by type (for metrics). */
+  readonly counters = { gets: 0, merges: 0, coordinatedPuts: 0, unchangedMerges: 0, hints: 0 };
+
+  constructor(
+    readonly engine: Engine,
+    /** This node's id: the owner of the dots it assigns. */
+    readonly nodeId: string,
+    private readonly clock: Clock,
+    /** Where merges meant for another node (`hintFor`) go: the hint store. */
+    private readonly hintSink?: (target: string, key: Buffer, obj: StoredObject) => Promise<void>,
+  ) {}
+
+  /** Applies one wire operation; never throws (errors become error results). */
+  async apply(op: WireOp): Promise<WireResult & { created?: boolean; hinted?: boolean }> {
+    try {
+      if (!op || typeof op !== 'object') throw new InvalidArgumentError('operation must be an object');
+      const key = asKey(op.key);
+      switch (op.t) {
+        case OpType.Get:
+          this.counters.gets++;
+          return { ok: true, obj: await this.get(key) };
+        case OpType.Merge: {
+          checkObject(op.obj);
+          if (op.hintFor !== undefined && op.hintFor !== this.nodeId) {
+            if (typeof op.hintFor !== 'string' || op.hintFor.length === 0 || op.hintFor.length > 255) {
+              throw new InvalidArgumentError('hintFor must be a node id');
+            }
+            if (!this.hintSink) throw new InvalidArgumentError('this node does not take hints');
+            this.counters.hints++;
+            await this.hintSink(op.hintFor, key, op.obj);
+            return { ok: true, obj: op.obj, hinted: true };
+          }
+          this.counters.merges++;
+          const r = await this.merge(key, op.obj);
+          return { ok: true, obj: r.obj, created: r.created };
+        }
+        case OpType.CoordinatedPut: {
+          checkContext(op.ctx);
+          checkSibling(op.sib);
+          this.counters.coordinatedPuts++;
+          const r = await this.coordinatedPut(key, op.ctx, op.sib);
+          return { ok: true, obj: r.obj, created: r.created };
+        }
+        default:
+          throw new InvalidArgumentError(`unknown operation type ${String((op as { t?: unknown }).t)}`);
+      }
+    } catch (err) {
+      const e = err instanceof RingkvError ? err : new InternalError((err as Error)?.message ?? String(err), err);
+      return { ok: false, code: e.code as ErrorCode, msg: e.message };
+    }
+  }
+
+  /** The stored object of `key` (tombstones and expired siblings included), or null. */
+  async get(key: Buffer): Promise<StoredObject | null> {
+    const rec = await this.engine.getRaw(key);
+    return rec ? toObject(rec) : null;
+  }
+
+  /** Merges `incoming` into the stored object of `key` and stores the result when it changed. */
+  merge(key: Buffer, incoming: StoredObject): Promise<ApplyResult> {
+    return this.withKeyLock(key, async () => {
+      const cur = await this.get(key);
+      const merged = cur ? mergeAcrossModes(cur, incoming) : incoming;
+      const created = !cur || liveSiblings(cur, this.clock.nowMs()).length === 0;
+      if (cur && (merged === cur || objectsEqual(merged, cur))) {
+        this.counters.unchangedMerges++;
+        return { obj: cur, created, changed: false };
+      }
+      await this.engine.write([toWriteOp(key, merged)]);
+      return { obj: merged, created, changed: true };
+    });
+  }
+
+  /** A vector-clock write coordinated by this node: assigns the next dot of this node. */
+  coordinatedPut(key: Buffer, ctx: VersionVector, sib: Omit<Sibling, 'dot'>): Promise<ApplyResult> {
+    return this.withKeyLock(key, async () => {
+      let cur = await this.get(key);
+      if (cur && cur.mode !== 'dvv') cur = null; // a vector-clock write replaces a last-write-wins value
+      const created = !cur || liveSiblings(cur, this.clock.nowMs()).length === 0;
+      const next = dvvUpdate(cur ?? undefined, ctx, this.nodeId, sib);
+      await this.engine.write([toWriteOp(key, next)]);
+      return { obj: next, created, changed: true };
+    });
+  }
+
+  /** Runs `fn` with the key's lock held. */
+  private async withKeyLock<T>(key: Buffer, fn: () => Promise<T>): Promise<T> {
+    const k = key.toString('latin1');
+    const prev = this.locks.get(k);
+    const run = prev ? prev.then(fn, fn) : fn();
+    const tail = run.catch(() => undefined);
+    this.locks.set(k, tail);
+    try {
+      return await run;
+    } finally {
+      if (this.locks.get(k) === tail) this.locks.delete(k);
+    }
+  }
+}
+
+/** The stored object of an engine record. */
+export function toObject(rec: EngineRecord): StoredObject {
+  return fromRecordFields({
+    value: rec.value,
+    tombstone: rec.tombstone,
+    expiresAtMs: rec.expiresAtMs,
+    contentType: rec.contentType,
+    flags: rec.flags,
+    version: rec.version,
+  });
+}
+
+/** The engine write that stores `obj` under `key`. */
+export function toWriteOp(key: Buffer, obj: StoredObject): WriteOp {
+  const f = toRecordFields(obj);
+  if (f.tombstone) return { type: 'del', key, version: f.version, deletedAtMs: Math.max(1, f.expiresAtMs) };
+  return { type: 'put', key, value: f.value, version: f.version, expiresAtMs: f.expiresAtMs, contentType: f.contentType, flags: f.flags };
+}
+
+/**
+ * Merge that tolerates objects written in different conflict modes (a cluster whose
+ * clients changed mode): the side with the newest write wins whole.
+ */
+export function mergeAcrossModes(a: StoredObject, b: StoredObject): StoredObject {
+  if (a.mode === b.mode) return mergeObjects(a, b);
+  return maxTs(b) > maxTs(a) ? b : a;
+}
+
+function asKey(k: unknown): Buffer {
+  if (!(k instanceof Uint8Array)) throw new InvalidArgumentError('operation key must be bytes');
+  const b = Buffer.isBuffer(k) ? k : Buffer.from(k.buffer, k.byteOffset, k.byteLength);
+  checkKey(b);
+  return b;
+}
+
+function isSafeNonNeg(n: unknown): boolean {
+  return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
+}
+
+function checkSibling(s: unknown, needDot = false): asserts s is Sibling {
+  const x = s as Sibling;
+  if (!x || typeof x !== 'object') throw new InvalidArgumentError('sibling must be an object');
+  if (!(x.value instanceof Uint8Array)) throw new InvalidArgumentError('sibling value must be bytes');
+  if (!Buffer.isBuffer(x.value)) (x as { value: Buffer }).value = Buffer.from(x.value);
+  checkValue(x.value);
+  if (typeof x.tombstone !== 'boolean') throw new InvalidArgumentError('sibling tombstone must be a boolean');
+  if (!isSafeNonNeg(x.expiresAtMs) || !isSafeNonNeg(x.flags) || !isSafeNonNeg(x.ts)) {
+    throw new InvalidArgumentError('sibling expiresAtMs, flags and ts must be non-negative integers');
+  }
+  if (typeof x.contentType !== 'string') throw new InvalidArgumentError('sibling contentType must be a string');
+  if (x.contentType) checkContentType(x.contentType);
+  if (typeof x.writer !== 'string' || x.writer.length > 256) throw new InvalidArgumentError('sibling writer must be a short string');
+  if (needDot) {
+    const d = x.dot;
+    if (!Array.isArray(d) || d.length !== 2 || typeof d[0] !== 'string' || !isSafeNonNeg(d[1])) {
+      throw new InvalidArgumentError('vector-clock sibling needs a dot [node, counter]');
+    }
+  }
+}
+
+function checkContext(ctx: unknown): asserts ctx is VersionVector {
+  if (!ctx || typeof ctx !== 'object' || Array.isArray(ctx)) throw new InvalidArgumentError('context must be a map of node to counter');
+  const entries = Object.entries(ctx as Record<string, unknown>);
+  if (entries.length > 1024) throw new InvalidArgumentError('context has too many entries');
+  for (const [, v] of entries) if (!isSafeNonNeg(v)) throw new InvalidArgumentError('context counters must be non-negative integers');
+}
+
+function checkObject(obj: unknown): asserts obj is StoredObject {
+  const o = obj as StoredObject;
+  if (!o || typeof o !== 'object') throw new InvalidArgumentError('object must be a map');
+  if (o.mode !== 'lww' && o.mode !== 'dvv') throw new InvalidArgumentError('object mode must be lww or dvv');
+  if (!Array.isArray(o.siblings) || o.siblings.length === 0 || o.siblings.length > 1024) {
+    throw new InvalidArgumentError('object needs 1..1024 siblings');
+  }
+  if (o.mode === 'lww' && o.siblings.length !== 1) throw new InvalidArgumentError('a last-write-wins object has exactly one sibling');
+  for (const s of o.siblings) checkSibling(s, o.mode === 'dvv');
+  checkContext(o.context ?? {});
+}

@@ -1,0 +1,435 @@
+// A storage server: one engine, the replica store over it, membership gossip, the
+// internal msgpack endpoints peers and SDK clients call, and the public HTTP API, which
+// it coordinates through an embedded SDK client. start() binds and joins; stop() stops
+// accepting, finishes in-flight requests, flushes and closes. A server never crashes on a
+// request: every handler answers errors with a coded JSON/msgpack body.
+
+import http from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import pino from 'pino';
+import type { Clock } from '../sdk/clock.js';
+import { systemClock } from '../sdk/clock.js';
+import { RingkvClient } from '../sdk/client.js';
+import { ClosedError, InvalidArgumentError, MalformedRequestError, PayloadTooLargeError, RingkvError } from '../sdk/errors.js';
+import type { MembersView } from '../sdk/membership.js';
+import type { Transport } from '../sdk/transport.js';
+import { HttpTransport } from '../sdk/transport.js';
+import type { BatchRequest, BatchResponse, WireOp } from '../sdk/wire/protocol.js';
+import { checkProtocolVersion, decodeMessage, PROTOCOL_VERSION, Routes } from '../sdk/wire/protocol.js';
+import type { ServerConfig } from './config.js';
+import type { EngineLogger, FileSystem } from './engine/index.js';
+import { Engine } from './engine/index.js';
+import { handleKv, KV_PREFIX } from './http/public-api.js';
+import { readBody } from './http/read-body.js';
+import { sendError, sendJson, sendMsgpack } from './http/respond.js';
+import type { GossipMessage } from './membership/membership.js';
+import { Membership } from './membership/membership.js';
+import type { PingMessage, PingReqMessage } from './membership/failure-detector.js';
+import { FailureDetector } from './membership/failure-detector.js';
+import { HintStore } from './handoff/hint-store.js';
+import { HintedHandoff } from './handoff/hinted-handoff.js';
+import path from 'node:path';
+import { ServerMetrics } from './metrics.js';
+import { ReplicaStore } from './replica-store.js';
+
+export interface ServerSeams {
+  clock?: Clock;
+  fs?: FileSystem;
+  /** Transport for talking to peers (tests wrap it to inject faults). */
+  transport?: Transport;
+  logger?: pino.Logger;
+}
+
+const OP_NAMES: Record<number, string> = { 1: 'get', 2: 'merge', 3: 'coordinated_put' };
+const MAX_BATCH_OPS = 10_000;
+
+export class StorageServer {
+  readonly config: ServerConfig;
+  readonly engine: Engine;
+  readonly store: ReplicaStore;
+  readonly membership: Membership;
+  readonly detector: FailureDetector;
+  readonly hints: HintStore;
+  readonly handoff: HintedHandoff;
+  readonly metrics: ServerMetrics;
+  readonly log: pino.Logger;
+  readonly startedAtMs: number;
+  private readonly http: http.Server;
+  private readonly transport: Transport;
+  private client: RingkvClient<Buffer> | undefined;
+  private inFlight = 0;
+  private stopping: Promise<void> | undefined;
+  private idleWaiters: (() => void)[] = [];
+  private readonly clock: Clock;
+
+  private constructor(config: ServerConfig, engine: Engine, hints: HintStore, log: pino.Logger, transport: Transport, clock: Clock) {
+    this.config = config;
+    this.engine = engine;
+    this.hints = hints;
+    this.log = log;
+    this.clock = clock;
+    this.transport = transport;
+    this.startedAtMs = clock.nowMs();
+    this.store = new ReplicaStore(engine, config.id, clock, (target, key, obj) => hints.add(target, key, obj));
+    this.metrics = new ServerMetrics(config.id, () => this.engine);
+    this.membership = new Membership({
+      self: {
+        id: config.id,
+        address: config.advertise,
+        weight: config.weight,
+        state: 'up',
+        // A generation number: a restarted node's news is newer than its previous life's.
+        incarnation: Math.floor(clock.nowMs() / 1000),
+      },
+      settings: { vnodesPerNode: config.vnodesPerNode, replicationFactor: config.replicationFactor },
+      seeds: config.seeds,
+      transport,
+      clock,
+      log,
+      gossipIntervalMs: config.gossipIntervalMs,
+      requestTimeoutMs: Math.min(config.requestTimeoutMs, 1000),
+    });
+    this.detector = new FailureDetector(this.membership, transport, clock, log.child({ component: 'failure-detector' }) as EngineLogger, {
+      probeIntervalMs: config.probeIntervalMs,
+      probeTimeoutMs: config.probeTimeoutMs,
+      indirectProbes: config.indirectProbes,
+      suspectAfterMisses: config.suspectAfterMisses,
+      suspicionTimeoutMs: config.suspicionTimeoutMs,
+      probesPerRound: 16,
+    });
+    this.handoff = new HintedHandoff(hints, this.membership, transport, log.child({ component: 'handoff' }) as EngineLogger, {
+      intervalMs: 2000,
+      maxHintsPerSec: config.hintReplayRatePerSec,
+      batchOps: 200,
+      requestTimeoutMs: config.requestTimeoutMs,
+    });
+    this.http = http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (req, res) => this.onRequest(req, res));
+    this.http.on('clientError', (err, socket) => {
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+      else socket.destroy();
+      this.log.debug({ err: err.message }, 'bad HTTP from client');
+    });
+  }
+
+  /** Opens the engine, binds the HTTP port, starts gossip. */
+  static async start(config: ServerConfig, seams: ServerSeams = {}): Promise<StorageServer> {
+    const log = seams.logger ?? pino({ level: config.logLevel, base: { node: config.id } });
+    const clock = seams.clock ?? systemClock;
+    const engine = await Engine.open(path.join(config.dataDir, 'engine'), {
+      sync: config.sync,
+      memtableSizeBytes: config.memtableSizeBytes,
+      blockCacheSizeBytes: config.blockCacheSizeBytes,
+      compactionRateBytesPerSec: config.compactionRateBytesPerSec,
+      tombstoneGraceMs: config.tombstoneGraceMs,
+      clock,
+      logger: log.child({ component: 'engine' }) as EngineLogger,
+      ...(seams.fs ? { fs: seams.fs } : {}),
+    });
+    let hints: HintStore;
+    try {
+      hints = await HintStore.open(path.join(config.dataDir, 'hints'), {
+        maxHintBytes: config.maxHintBytes,
+        maxHintAgeMs: config.maxHintAgeMs,
+        sync: config.sync,
+        clock,
+        log: log.child({ component: 'hints' }) as EngineLogger,
+        ...(seams.fs ? { fs: seams.fs } : {}),
+      });
+    } catch (err) {
+      await engine.close().catch(() => undefined);
+      throw err;
+    }
+    const transport = seams.transport ?? new HttpTransport();
+    let server: StorageServer | undefined;
+    try {
+      const cfg = { ...config };
+      server = new StorageServer(cfg, engine, hints, log, transport, clock);
+      await server.listen();
+      await server.startClient();
+      server.membership.start();
+      server.detector.start();
+      server.handoff.start();
+      log.info({ address: cfg.advertise, dataDir: cfg.dataDir, seeds: cfg.seeds }, 'storage server started');
+      return server;
+    } catch (err) {
+      if (server) await server.stop().catch(() => undefined);
+      else {
+        await engine.close().catch(() => undefined);
+        await hints.close().catch(() => undefined);
+      }
+      throw err;
+    }
+  }
+
+  private async listen(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error) => reject(new InvalidArgumentError(`cannot listen on ${this.config.host}:${this.config.port}: ${err.message}`));
+      this.http.once('error', onError);
+      this.http.listen(this.config.port, this.config.host, () => {
+        this.http.off('error', onError);
+        resolve();
+      });
+    });
+    const addr = this.http.address() as AddressInfo;
+    if (this.config.port === 0) {
+      // An ephemeral port: advertise the one we got.
+      const advertisedPort = Number(this.config.advertise.split(':').pop());
+      if (advertisedPort === 0) {
+        this.config.advertise = `${this.config.advertise.slice(0, this.config.advertise.lastIndexOf(':'))}:${addr.port}`;
+      }
+      this.config.port = addr.port;
+      this.membership.setSelfAddress(this.config.advertise);
+    }
+  }
+
+  /** The embedded client that coordinates public API requests; its calls to this node skip HTTP. */
+  private async startClient(): Promise<void> {
+    const local = new LocalShortcutTransport(this.transport, this.config.advertise, this);
+    const client = new RingkvClient<Buffer>({
+      seeds: [this.config.advertise],
+      transport: local,
+      timeoutMs: this.config.requestTimeoutMs,
+      clientId: this.config.id,
+      clock: this.clock,
+    });
+    await client.start();
+    this.client = client;
+  }
+
+  /** "host:port" clients and peers use. */
+  get address(): string {
+    return this.config.advertise;
+  }
+
+  get id(): string {
+    return this.config.id;
+  }
+
+  // -------------------------------------------------------------------------------------
+  // HTTP
+
+  private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    this.inFlight++;
+    const started = performance.now();
+    let route = 'other';
+    res.on('close', () => {
+      this.metrics.httpRequests.inc({ route, method: req.method ?? '', status: String(res.statusCode) });
+      this.metrics.httpLatency.observe({ route, method: req.method ?? '' }, (performance.now() - started) / 1000);
+      if (--this.inFlight === 0) this.notifyIdle();
+    });
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://node');
+    } catch {
+      sendError(res, new MalformedRequestError('bad request URL'));
+      return;
+    }
+    const p = url.pathname;
+    if (this.stopping && !p.startsWith('/internal/')) res.setHeader('connection', 'close');
+    let work: Promise<void> | void = undefined;
+    try {
+      if (p.startsWith(KV_PREFIX)) {
+        route = 'kv';
+        if (!this.client) throw new ClosedError('server');
+        work = handleKv(req, res, url, { client: this.client, maxJsonBodyBytes: this.config.maxJsonBodyBytes });
+      } else if (p === Routes.batch) {
+        route = 'batch';
+        work = this.onBatch(req, res);
+      } else if (p === Routes.members) {
+        route = 'members';
+        work = this.onMembers(req, res, url);
+      } else if (p === Routes.gossip) {
+        route = 'gossip';
+        work = this.onGossip(req, res);
+      } else if (p === Routes.ping) {
+        route = 'ping';
+        work = this.onPing(req, res);
+      } else if (p === Routes.pingReq) {
+        route = 'ping-req';
+        work = this.onPingReq(req, res);
+      } else if (p === Routes.status) {
+        route = 'status';
+        sendMsgpackOrJson(req, res, this.status());
+      } else if (p === '/health') {
+        route = 'health';
+        sendJson(res, this.stopping ? 503 : 200, { status: this.stopping ? 'stopping' : 'ok', id: this.id, uptimeSec: this.uptimeSec() });
+      } else if (p === '/metrics') {
+        route = 'metrics';
+        work = this.metrics.text().then((text) => {
+          res.writeHead(200, { 'content-type': this.metrics.contentType });
+          res.end(text);
+        });
+      } else {
+        throw new RingkvError('ROUTE_NOT_FOUND', `no route ${req.method} ${p}`);
+      }
+    } catch (err) {
+      req.resume();
+      sendError(res, err, p.startsWith('/internal/') ? 'msgpack' : 'json');
+      return;
+    }
+    if (work) {
+      work.catch((err: unknown) => {
+        req.resume();
+        const e = sendError(res, err, p.startsWith('/internal/') ? 'msgpack' : 'json');
+        if (e.code === 'INTERNAL') this.log.error({ err, route }, 'request failed');
+      });
+    }
+  }
+
+  private async onBatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method !== 'POST') throw new RingkvError('METHOD_NOT_ALLOWED', 'batch takes POST');
+    if (this.stopping) throw new ClosedError('server');
+    const body = await readBody(req, this.config.maxBatchBodyBytes).catch((err) => {
+      throw err instanceof PayloadTooLargeError ? err : new MalformedRequestError((err as Error).message);
+    });
+    const batch = decodeMessage<BatchRequest>(body);
+    if (!batch || typeof batch !== 'object') throw new MalformedRequestError('batch body must be a map');
+    checkProtocolVersion(batch.v);
+    if (!Array.isArray(batch.ops) || batch.ops.length > MAX_BATCH_OPS) throw new MalformedRequestError(`ops must be an array of at most ${MAX_BATCH_OPS}`);
+    if (typeof batch.from === 'string') this.membership.heardFrom(batch.from);
+    this.metrics.batchSize.observe(batch.ops.length);
+    const results = await Promise.all(batch.ops.map((op) => this.applyTimed(op)));
+    const response: BatchResponse = { v: PROTOCOL_VERSION, results };
+    sendMsgpack(res, 200, response);
+  }
+
+  /** Applies one operation with metrics. Used by the batch endpoint and the local shortcut. */
+  async applyTimed(op: WireOp): Promise<BatchResponse['results'][number]> {
+    const started = performance.now();
+    const r = await this.store.apply(op);
+    const name = OP_NAMES[(op as { t?: number })?.t ?? 0] ?? 'unknown';
+    this.metrics.replicaOps.inc({ op: name, outcome: r.ok ? 'ok' : r.code });
+    this.metrics.replicaOpLatency.observe({ op: name }, (performance.now() - started) / 1000);
+    return r;
+  }
+
+  private async onMembers(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    // Long-poll: ?since=<epoch>&waitMs=<ms> answers when the view moves past `since`.
+    const since = Number(url.searchParams.get('since') ?? '0');
+    const waitMs = Math.min(Number(url.searchParams.get('waitMs') ?? '0') || 0, 60_000);
+    if (waitMs > 0 && Number.isFinite(since)) await this.membership.waitForChange(since, waitMs);
+    const view: MembersView = this.membership.view();
+    sendMsgpackOrJson(req, res, view);
+  }
+
+  private async onGossip(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = await readBody(req, 4 * 1024 * 1024);
+    const msg = decodeMessage<GossipMessage>(body);
+    if (!msg || !Array.isArray(msg.members)) throw new MalformedRequestError('gossip needs members');
+    checkProtocolVersion(msg.v);
+    sendMsgpack(res, 200, this.membership.handleGossip(msg));
+  }
+
+  private async onPing(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const msg = decodeMessage<PingMessage>(await readBody(req, 64 * 1024));
+    if (!msg || typeof msg.from !== 'string') throw new MalformedRequestError('ping needs from');
+    this.membership.heardFrom(msg.from);
+    // The prober suspects us: refute now rather than at the next gossip round.
+    if (msg.about && msg.about.id === this.id) this.membership.mergeList([msg.about]);
+    sendMsgpack(res, 200, { ok: true, incarnation: this.membership.self.incarnation });
+  }
+
+  private async onPingReq(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const msg = decodeMessage<PingReqMessage>(await readBody(req, 64 * 1024));
+    if (!msg || typeof msg.address !== 'string' || typeof msg.target !== 'string') throw new MalformedRequestError('ping-req needs target and address');
+    const timeoutMs = Math.min(Math.max(1, Number(msg.timeoutMs) || 500), 5000);
+    const ok = await this.detector.ping(msg.address, timeoutMs, msg.target);
+    sendMsgpack(res, 200, { ok });
+  }
+
+  /** This node's status (the CLI's `status` and the dashboard read it). */
+  status(): Record<string, unknown> {
+    const s = this.engine.stats();
+    return {
+      id: this.id,
+      address: this.address,
+      state: this.membership.self.state,
+      uptimeSec: this.uptimeSec(),
+      startedAt: new Date(this.startedAtMs).toISOString(),
+      keys: s.approximateEntries,
+      tableBytes: s.tableBytes,
+      memtableBytes: s.memtableBytes,
+      tables: s.tableCount,
+      compactions: s.compactions,
+      hintsPending: this.hints.totalPending,
+      hintsByTarget: Object.fromEntries(this.hints.pendingByTarget()),
+      members: this.membership.members().map((m) => ({ ...m })),
+    };
+  }
+
+  private uptimeSec(): number {
+    return Math.round((this.clock.nowMs() - this.startedAtMs) / 1000);
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Shutdown
+
+  private notifyIdle(): void {
+    const w = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const f of w) f();
+  }
+
+  /** Stops accepting, finishes in-flight requests (up to `graceMs`), flushes and closes. */
+  stop(graceMs = 10_000): Promise<void> {
+    this.stopping ??= this.doStop(graceMs);
+    return this.stopping;
+  }
+
+  private async doStop(graceMs: number): Promise<void> {
+    this.log.info({ inFlight: this.inFlight }, 'storage server stopping');
+    const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
+    this.http.closeIdleConnections();
+    if (this.inFlight > 0) {
+      await Promise.race([
+        new Promise<void>((resolve) => this.idleWaiters.push(resolve)),
+        new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref()),
+      ]);
+    }
+    this.http.closeAllConnections();
+    await closed;
+    this.detector.stop();
+    this.membership.stop();
+    await this.handoff.stop();
+    await this.client?.close().catch(() => undefined);
+    await this.transport.close().catch(() => undefined);
+    await this.engine.close();
+    await this.hints.close();
+    this.log.info('storage server stopped');
+  }
+}
+
+function sendMsgpackOrJson(req: IncomingMessage, res: ServerResponse, body: unknown): void {
+  const accept = req.headers.accept ?? '';
+  if (accept.includes('msgpack')) sendMsgpack(res, 200, body);
+  else sendJson(res, 200, body);
+}
+
+/**
+ * The transport of the embedded client: batches for this node are applied in-process
+ * (no loopback HTTP); everything else goes to the real transport.
+ */
+class LocalShortcutTransport implements Transport {
+  constructor(
+    private readonly inner: Transport,
+    private readonly self: string,
+    private readonly server: StorageServer,
+  ) {}
+
+  async call<T>(address: string, path: string, body: unknown, opts: { timeoutMs: number; method?: 'GET' | 'POST' }): Promise<T> {
+    if (address === this.self) {
+      if (path === Routes.batch) {
+        const b = body as BatchRequest;
+        const results = await Promise.all(b.ops.map((op) => this.server.applyTimed(op)));
+        return { v: PROTOCOL_VERSION, results } as T;
+      }
+      if (path === Routes.members) return this.server.membership.view() as T;
+    }
+    return this.inner.call<T>(address, path, body, opts);
+  }
+
+  async close(): Promise<void> {
+    // The server closes the shared transport itself.
+  }
+}

@@ -1,0 +1,259 @@
+// A cluster of real storage-server processes on 127.0.0.1 for tests: each node is a
+// child process of the compiled CLI (`dist/`, built by `npm test`'s pretest) on its own
+// port and temp data directory. Nodes can be killed (-9), paused (SIGSTOP), resumed and
+// restarted on the same port and data. Everything is stopped in t.teardown.
+
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { Test } from 'tap';
+import { connect } from '../../sdk/client.js';
+import type { ConnectOptions, RingkvClient } from '../../sdk/client.js';
+import type { MembersView } from '../../sdk/membership.js';
+import { HttpTransport } from '../../sdk/transport.js';
+import { Routes } from '../../sdk/wire/protocol.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const CLI = path.join(root, 'dist/storage-server/cli/ringkv.js');
+
+export interface TestNode {
+  id: string;
+  port: number;
+  address: string;
+  dataDir: string;
+  child: ChildProcess | undefined;
+  /** Last lines of the node's log, for failure messages. */
+  log: string[];
+}
+
+export interface TestClusterOptions {
+  nodes?: number;
+  /** Extra CLI args for every node. */
+  args?: string[];
+  /** Extra environment for every node. */
+  env?: Record<string, string>;
+  /** Log level of the nodes (default warn). */
+  logLevel?: string;
+}
+
+/** A free TCP port on 127.0.0.1. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export class TestCluster {
+  readonly nodes: TestNode[] = [];
+  readonly dir: string;
+  private readonly clients: RingkvClient<unknown>[] = [];
+  private readonly transport = new HttpTransport({ connectTimeoutMs: 500 });
+
+  private constructor(
+    private readonly t: Test,
+    private readonly o: TestClusterOptions,
+  ) {
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringkv-cluster-'));
+  }
+
+  /** Starts the nodes and waits until every node sees every other one up. */
+  static async start(t: Test, o: TestClusterOptions = {}): Promise<TestCluster> {
+    if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build first`);
+    const c = new TestCluster(t, o);
+    t.teardown(() => c.stopAll());
+    const n = o.nodes ?? 3;
+    for (let i = 0; i < n; i++) {
+      const port = await freePort();
+      c.nodes.push({ id: `n${i + 1}`, port, address: `127.0.0.1:${port}`, dataDir: path.join(c.dir, `n${i + 1}`), child: undefined, log: [] });
+    }
+    await Promise.all(c.nodes.map((node) => c.spawnNode(node)));
+    await c.waitForMembers(n, 'up', 20_000);
+    return c;
+  }
+
+  get addresses(): string[] {
+    return this.nodes.map((n) => n.address);
+  }
+
+  node(id: string): TestNode {
+    const n = this.nodes.find((x) => x.id === id);
+    if (!n) throw new Error(`no node ${id}`);
+    return n;
+  }
+
+  /** Adds and starts one more node that joins through the existing ones. */
+  async addNode(extraArgs: string[] = []): Promise<TestNode> {
+    const port = await freePort();
+    const id = `n${this.nodes.length + 1}`;
+    const node: TestNode = { id, port, address: `127.0.0.1:${port}`, dataDir: path.join(this.dir, id), child: undefined, log: [] };
+    this.nodes.push(node);
+    await this.spawnNode(node, extraArgs);
+    return node;
+  }
+
+  private spawnNode(node: TestNode, extraArgs: string[] = []): Promise<void> {
+    const seeds = this.nodes.filter((x) => x !== node).map((x) => x.address);
+    const args = [
+      CLI,
+      'server',
+      '--id',
+      node.id,
+      '--port',
+      String(node.port),
+      '--data',
+      node.dataDir,
+      '--log-level',
+      this.o.logLevel ?? 'warn',
+      ...(seeds.length > 0 ? ['--seeds', seeds.join(',')] : []),
+      ...(this.o.args ?? []),
+      ...extraArgs,
+    ];
+    const child = spawn(process.execPath, args, {
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      env: { ...process.env, ...this.o.env },
+    });
+    node.child = child;
+    node.log = [];
+    for (const s of [child.stdout!, child.stderr!]) {
+      readline.createInterface({ input: s }).on('line', (line) => {
+        node.log.push(line);
+        if (node.log.length > 200) node.log.shift();
+        if (process.env.RINGKV_TEST_LOGS) process.stderr.write(`${node.id} | ${line}\n`);
+      });
+    }
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`node ${node.id} did not start in 15 s:\n${node.log.join('\n')}`)), 15_000);
+      child.on('message', (m: { type?: string }) => {
+        if (m?.type === 'ready') {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      child.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        reject(new Error(`node ${node.id} exited (${code ?? signal}) before it was ready:\n${node.log.join('\n')}`));
+      });
+    });
+  }
+
+  /** kill -9 a node. */
+  async kill(id: string): Promise<void> {
+    const n = this.node(id);
+    const c = n.child;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    const exited = new Promise((r) => c.once('exit', r));
+    c.kill('SIGKILL');
+    await exited;
+  }
+
+  /** SIGSTOP a node (a paused process: its sockets stay open but nothing answers). */
+  pause(id: string): void {
+    this.node(id).child?.kill('SIGSTOP');
+  }
+
+  resume(id: string): void {
+    this.node(id).child?.kill('SIGCONT');
+  }
+
+  /** Graceful stop (SIGTERM) of one node. */
+  async stop(id: string): Promise<void> {
+    const n = this.node(id);
+    const c = n.child;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    const exited = new Promise((r) => c.once('exit', r));
+    c.kill('SIGCONT');
+    c.kill('SIGTERM');
+    const t = setTimeout(() => c.kill('SIGKILL'), 15_000);
+    await exited;
+    clearTimeout(t);
+  }
+
+  /** Starts a stopped or killed node again on the same port and data directory. */
+  async restart(id: string, extraArgs: string[] = []): Promise<void> {
+    const n = this.node(id);
+    await this.kill(id);
+    await this.spawnNode(n, extraArgs);
+  }
+
+  /** A client connected to every node; closed at teardown. */
+  async client<V = Buffer>(o: Partial<ConnectOptions<V>> = {}): Promise<RingkvClient<V>> {
+    const c = (await connect({ seeds: this.addresses, timeoutMs: 3000, ...o } as ConnectOptions<Buffer>)) as unknown as RingkvClient<V>;
+    this.clients.push(c as RingkvClient<unknown>);
+    return c;
+  }
+
+  /** The membership view of one node. */
+  async view(id: string): Promise<MembersView> {
+    return this.transport.call<MembersView>(this.node(id).address, Routes.members, undefined, { timeoutMs: 1000 });
+  }
+
+  /** Calls an internal route on one node. */
+  call<T>(id: string, route: string, body: unknown, timeoutMs = 2000): Promise<T> {
+    return this.transport.call<T>(this.node(id).address, route, body, { timeoutMs });
+  }
+
+  /** Waits until every running node sees `count` members in `state`. */
+  async waitForMembers(count: number, state: string, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let last = '';
+    while (Date.now() < deadline) {
+      const live = this.nodes.filter((n) => n.child && n.child.exitCode === null && n.child.signalCode === null);
+      try {
+        const views = await Promise.all(live.map((n) => this.view(n.id)));
+        if (views.every((v) => v.members.filter((m) => m.state === state).length === count)) return;
+        last = JSON.stringify(views.map((v) => ({ self: v.self, members: v.members.map((m) => `${m.id}:${m.state}`) })));
+      } catch (err) {
+        last = (err as Error).message;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`members did not converge to ${count} ${state} in ${timeoutMs} ms: ${last}`);
+  }
+
+  /** Fetches a node's /metrics text. */
+  async metrics(id: string): Promise<string> {
+    const res = await fetch(`http://${this.node(id).address}/metrics`);
+    return res.text();
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all(this.clients.map((c) => c.close().catch(() => undefined)));
+    await Promise.all(
+      this.nodes.map(async (n) => {
+        const c = n.child;
+        if (!c || c.exitCode !== null || c.signalCode !== null) return;
+        const exited = new Promise((r) => c.once('exit', r));
+        c.kill('SIGKILL');
+        await exited;
+      }),
+    );
+    await this.transport.close();
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Sum of a Prometheus counter's samples whose labels contain `match`. */
+export function metricSum(text: string, name: string, match: Record<string, string> = {}): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const m = /^([a-z_]+)(\{([^}]*)\})? ([0-9.eE+-]+|NaN)$/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const labels = Object.fromEntries((m[3] ?? '').split(',').filter(Boolean).map((kv) => {
+      const i = kv.indexOf('=');
+      return [kv.slice(0, i), kv.slice(i + 2, -1)];
+    }));
+    if (Object.entries(match).every(([k, v]) => labels[k] === v)) sum += Number(m[4]);
+  }
+  return sum;
+}
