@@ -29,6 +29,8 @@ import {
   versionString,
 } from './versioning/index.js';
 import type { WireOp, WireResult } from './wire/protocol.js';
+import { isReachabilityFailure, NodeHealth } from './node-health.js';
+import type { NodeHealthOptions } from './node-health.js';
 import { OpType } from './wire/protocol.js';
 
 /** How values are handed to and from the application. */
@@ -67,10 +69,20 @@ export interface ConnectOptions<V = Buffer> {
   readRepair?: boolean;
   /** Writer id for last-write-wins tie-breaks. Default: random. */
   clientId?: string;
-  /** How often the member list is refreshed. Default 2000 ms. */
+  /** How often the member list is refreshed besides the subscription. Default 5000 ms. */
   membershipRefreshMs?: number;
+  /** Long-poll wait of the membership subscription; 0 turns the subscription off. Default 10 s. */
+  membershipWatchMs?: number;
   /** Batching of operations per node. */
   batch?: BatcherOptions;
+  /**
+   * Whether writes stored as hints on a fallback node (because a replica was down) count
+   * toward W. Default: yes for W = 1 (`eventual`), no otherwise — so that a strong read
+   * after a strong write still meets the write on real replicas.
+   */
+  hintsCountTowardW?: boolean;
+  /** The client's passive failure detector (back-off of nodes that keep timing out). */
+  health?: Partial<NodeHealthOptions>;
   /** Transport seam (tests inject faults through it). Default: HTTP keep-alive pools. */
   transport?: Transport;
   /** Clock seam. Default: the system clock. */
@@ -82,11 +94,16 @@ export interface CallOptions {
   timeoutMs?: number;
 }
 
+export interface WriteCallOptions extends CallOptions {
+  /** Overrides the client's hintsCountTowardW for this call. */
+  hintsCountTowardW?: boolean;
+}
+
 export interface GetOptions<V> extends CallOptions {
   resolver?: SiblingResolver<V>;
 }
 
-export interface PutOptions extends CallOptions {
+export interface PutOptions extends WriteCallOptions {
   /** Time to live in seconds. */
   ttl?: number;
   /** Vector-clock mode: the `context` of the get this write follows (replaces what it saw). */
@@ -95,7 +112,7 @@ export interface PutOptions extends CallOptions {
   flags?: number;
 }
 
-export interface DeleteOptions extends CallOptions {
+export interface DeleteOptions extends WriteCallOptions {
   context?: string;
 }
 
@@ -133,6 +150,7 @@ export class RingkvClient<V = Buffer> {
   private readonly batcher: Batcher;
   private readonly hlc: HybridLogicalClock;
   private readonly clock: Clock;
+  private readonly health: NodeHealth;
   private readonly opts: {
     consistency: Consistency;
     conflictMode: ConflictMode;
@@ -140,11 +158,12 @@ export class RingkvClient<V = Buffer> {
     timeoutMs: number;
     valueEncoding: ValueEncoding;
     readRepair: boolean;
+    hintsCountTowardW: boolean | undefined;
   };
   private closed = false;
   private readonly background = new Set<Promise<unknown>>();
   /** Counters for tests and metrics. */
-  readonly counters = { readRepairs: 0, readRepairFailures: 0 };
+  readonly counters = { readRepairs: 0, readRepairFailures: 0, hintedWrites: 0 };
 
   /** @internal use connect() */
   constructor(o: ConnectOptions<V>) {
@@ -161,6 +180,11 @@ export class RingkvClient<V = Buffer> {
     this.clientId = o.clientId ?? `c-${crypto.randomBytes(6).toString('hex')}`;
     this.clock = o.clock ?? systemClock;
     this.hlc = new HybridLogicalClock(this.clock);
+    this.health = new NodeHealth(this.clock, {
+      failuresToAvoid: o.health?.failuresToAvoid ?? 3,
+      backoffMs: o.health?.backoffMs ?? 1000,
+      maxBackoffMs: o.health?.maxBackoffMs ?? 30_000,
+    });
     this.ownsTransport = !o.transport;
     this.transport = o.transport ?? new HttpTransport();
     this.batcher = new Batcher(this.transport, { requestTimeoutMs: timeoutMs, from: this.clientId, ...o.batch });
@@ -168,7 +192,8 @@ export class RingkvClient<V = Buffer> {
       seeds: o.seeds,
       transport: this.transport,
       requestTimeoutMs: Math.min(timeoutMs, 2000),
-      refreshIntervalMs: o.membershipRefreshMs ?? 2000,
+      refreshIntervalMs: o.membershipRefreshMs ?? 5000,
+      watchWaitMs: o.membershipWatchMs ?? 10_000,
     });
     this.opts = {
       consistency: o.consistency ?? 'strong',
@@ -177,6 +202,7 @@ export class RingkvClient<V = Buffer> {
       timeoutMs,
       valueEncoding,
       readRepair: o.readRepair ?? true,
+      hintsCountTowardW: o.hintsCountTowardW,
     };
   }
 
@@ -217,7 +243,7 @@ export class RingkvClient<V = Buffer> {
   }
 
   private async readObject(k: Buffer, r: number, timeoutMs: number, deadline: number): Promise<StoredObject | undefined> {
-    const replicas = this.replicaTargets(k);
+    const replicas = this.readTargets(k, r);
     const op: WireOp = { t: OpType.Get, key: k };
     const out: QuorumOutcome = await quorumCall('get', replicas, r, timeoutMs, (node) => this.send(node, op));
     let merged: StoredObject | undefined;
@@ -330,23 +356,68 @@ export class RingkvClient<V = Buffer> {
   private async write(
     k: Buffer,
     content: Pick<Sibling, 'value' | 'tombstone' | 'expiresAtMs' | 'contentType' | 'flags'>,
-    opts: CallOptions & { context?: string | undefined },
+    opts: WriteCallOptions & { context?: string | undefined },
   ): Promise<PutResult> {
     const n = this.view.settings.replicationFactor;
     const { w } = quorumFor(opts.consistency ?? this.opts.consistency, n);
     const timeoutMs = opts.timeoutMs ?? this.opts.timeoutMs;
     const replicas = this.replicaTargets(k);
+    const countHints = opts.hintsCountTowardW ?? this.opts.hintsCountTowardW ?? w === 1;
     const ts = this.hlc.now();
     if (this.opts.conflictMode === 'lww') {
       const obj: StoredObject = { mode: 'lww', siblings: [{ ...content, ts, writer: this.clientId }], context: {} };
+      const holders = this.hintHolders(k);
       const out = await quorumCall(content.tombstone ? 'delete' : 'put', replicas, w, timeoutMs, (node) =>
-        this.send(node, { t: OpType.Merge, key: k, obj }),
+        this.writeReplica(node, k, obj, holders, countHints),
       );
       for (const a of out.answers) if (a.obj) this.hlc.observe(maxTs(a.obj));
       const v = versionString(obj);
       return { version: v, context: v, created: out.answers.every((a) => (a.result as { created?: boolean }).created === true) };
     }
-    return this.writeVectorClock(k, content, ts, opts.context, replicas, w, timeoutMs);
+    return this.writeVectorClock(k, content, ts, opts.context, replicas, w, timeoutMs, countHints);
+  }
+
+  /**
+   * Sends `obj` to replica `node`; when the node is known down, or the write fails for
+   * reachability, stores it as a hint on the next healthy node beyond the preference list
+   * (sloppy quorum). A hinted write counts as an acknowledgement only when `countHints`.
+   */
+  private async writeReplica(node: string, key: Buffer, obj: StoredObject, holders: () => string | undefined, countHints: boolean): Promise<WireResult> {
+    if (this.isUsable(node)) {
+      try {
+        return await this.send(node, { t: OpType.Merge, key, obj });
+      } catch (err) {
+        if (!isReachabilityFailure(err)) throw err;
+      }
+    }
+    const holder = holders();
+    if (!holder) throw new QuorumNotMetError('hinted write', 1, 0, 1, new Error(`no healthy node can hold a hint for ${node}`));
+    const res = await this.send(holder, { t: OpType.Merge, key, obj, hintFor: node });
+    if (!res.ok) return res;
+    this.counters.hintedWrites++;
+    if (countHints) return res;
+    return { ok: false, code: 'NODE_UNAVAILABLE', msg: `${node} is down; the write is kept as a hint on ${holder}` };
+  }
+
+  /**
+   * Hint holders for `key`, in order: healthy nodes clockwise beyond the preference list,
+   * then (in a cluster too small for that) healthy replicas themselves. Each call returns
+   * the next one, so that two down replicas get different holders when possible.
+   */
+  private hintHolders(key: Buffer): () => string | undefined {
+    const n = this.view.settings.replicationFactor;
+    let order: string[] | undefined;
+    let i = 0;
+    return () => {
+      if (!order) {
+        const walk = [...this.view.ring.walk(key)];
+        const beyond = walk.slice(n).filter((x) => this.isUsable(x));
+        const replicas = walk.slice(0, n).filter((x) => this.isUsable(x));
+        order = [...beyond, ...replicas];
+      }
+      if (order.length === 0) return undefined;
+      return order[i++ % order.length];
+    };
   }
 
   /**
@@ -361,6 +432,7 @@ export class RingkvClient<V = Buffer> {
     replicas: string[],
     w: number,
     timeoutMs: number,
+    countHints: boolean,
   ): Promise<PutResult> {
     const ctx: VersionVector = contextToken ? decodeContextToken(contextToken) : {};
     const deadline = Date.now() + timeoutMs;
@@ -370,7 +442,9 @@ export class RingkvClient<V = Buffer> {
     let created = false;
     let failures = 0;
     let lastErr: unknown;
-    for (const node of replicas) {
+    // Healthy replicas coordinate first; the others only when none of those answers.
+    const candidates = [...replicas.filter((x) => this.isUsable(x)), ...replicas.filter((x) => !this.isUsable(x))];
+    for (const node of candidates) {
       const left = deadline - Date.now();
       if (left <= 0) break;
       try {
@@ -394,12 +468,13 @@ export class RingkvClient<V = Buffer> {
     this.hlc.observe(maxTs(obj));
     const coordinated = obj;
     const others = replicas.filter((r) => r !== coordinator);
+    const holders = this.hintHolders(k);
     if (w > 1) {
       await quorumCall(content.tombstone ? 'delete' : 'put', others, w - 1, Math.max(1, deadline - Date.now()), (node) =>
-        this.send(node, { t: OpType.Merge, key: k, obj: coordinated }),
+        this.writeReplica(node, k, coordinated, holders, countHints),
       );
     } else {
-      for (const node of others) this.track(this.send(node, { t: OpType.Merge, key: k, obj: coordinated }));
+      for (const node of others) this.track(this.writeReplica(node, k, coordinated, holders, countHints));
     }
     const token = encodeContextToken(coordinated.context);
     return { version: token, context: token, created };
@@ -408,13 +483,47 @@ export class RingkvClient<V = Buffer> {
   // -----------------------------------------------------------------------------------
   // plumbing
 
-  /** The replicas an operation on `k` goes to. */
+  /** The replicas an operation on `k` goes to: its preference list. */
   private replicaTargets(k: Buffer): string[] {
     return this.view.ring.preferenceList(k, this.view.settings.replicationFactor);
   }
 
+  /**
+   * The replicas a read of `k` asks: the healthy ones; when fewer than `r` are healthy, the
+   * doubtful ones (suspected, backing off) too. Replicas known down are skipped, so a read
+   * that cannot meet R fails at once instead of waiting for timeouts.
+   */
+  private readTargets(k: Buffer, r: number): string[] {
+    const replicas = this.replicaTargets(k);
+    const healthy = replicas.filter((x) => this.isUsable(x));
+    if (healthy.length >= r) return healthy;
+    return replicas.filter((x) => this.view.member(x)?.state !== 'down' && this.view.member(x)?.state !== 'left');
+  }
+
+  /** True when requests should go to `node`: membership says up and it is not backing off. */
+  private isUsable(node: string): boolean {
+    const m = this.view.member(node);
+    if (!m || (m.state !== 'up' && m.state !== 'joining' && m.state !== 'leaving')) return false;
+    return !this.health.isAvoided(node);
+  }
+
   private send(node: string, op: WireOp): Promise<WireResult> {
-    return this.batcher.submit(this.view.addressOf(node), op);
+    let address: string;
+    try {
+      address = this.view.addressOf(node);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.batcher.submit(address, op).then(
+      (r) => {
+        this.health.onSuccess(node);
+        return r;
+      },
+      (err: unknown) => {
+        this.health.onFailure(node, err);
+        throw err;
+      },
+    );
   }
 
   private track(p: Promise<unknown>): void {

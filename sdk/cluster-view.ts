@@ -15,8 +15,10 @@ export interface ClusterViewOptions {
   transport: Transport;
   /** Timeout of one membership request. */
   requestTimeoutMs: number;
-  /** How often the view is refreshed. */
+  /** How often the view is refreshed besides the subscription. */
   refreshIntervalMs: number;
+  /** Long-poll wait of the membership subscription; 0 disables it. Default 10 s. */
+  watchWaitMs?: number;
   onChange?: (view: ClusterView) => void;
   onError?: (err: unknown) => void;
 }
@@ -32,18 +34,55 @@ export class ClusterView {
 
   constructor(private readonly o: ClusterViewOptions) {}
 
-  /** Fetches the first view; rejects when no seed answers. */
+  /** Fetches the first view, then subscribes to changes; rejects when no seed answers. */
   async start(): Promise<void> {
     await this.refresh();
     this.timer = setInterval(() => {
       this.refresh().catch((err) => this.o.onError?.(err));
     }, this.o.refreshIntervalMs);
     this.timer.unref();
+    if ((this.o.watchWaitMs ?? 10_000) > 0) void this.watch();
   }
 
   stop(): void {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
+  }
+
+  /**
+   * The membership subscription: long-polls one live server for views newer than the last
+   * one it sent; when that server fails (or stops answering), moves to another member or seed.
+   */
+  private async watch(): Promise<void> {
+    const waitMs = this.o.watchWaitMs ?? 10_000;
+    let address: string | undefined;
+    let since = 0;
+    let failures = 0;
+    while (!this.closed) {
+      if (!address) {
+        const live = this.members().filter((m) => m.state === 'up').map((m) => m.address);
+        const pool = live.length > 0 ? live : this.o.seeds;
+        address = pool[Math.floor(Math.random() * pool.length)];
+        since = 0;
+      }
+      try {
+        const view = await this.o.transport.call<MembersView>(
+          address!,
+          `${Routes.members}?since=${since}&waitMs=${waitMs}`,
+          undefined,
+          { timeoutMs: waitMs + 3000 },
+        );
+        if (this.closed) return;
+        this.apply(view);
+        since = view.epoch;
+        failures = 0;
+      } catch (err) {
+        this.o.onError?.(err);
+        address = undefined;
+        failures++;
+        await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** Math.min(failures, 5))).unref());
+      }
+    }
   }
 
   get ring(): Ring {

@@ -192,9 +192,13 @@ export class StorageServer {
       timeoutMs: this.config.requestTimeoutMs,
       clientId: this.config.id,
       clock: this.clock,
+      // The embedded client sees this node's membership directly, not through a long-poll.
+      membershipWatchMs: 0,
+      membershipRefreshMs: 60_000,
     });
     await client.start();
     this.client = client;
+    this.membership.onChange(() => client.cluster.apply(this.membership.view()));
   }
 
   /** "host:port" clients and peers use. */

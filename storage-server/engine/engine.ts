@@ -467,6 +467,9 @@ export class Engine {
     this.imm.push(this.mem);
     this.mem = new Memtable(n);
     this.wal = new WalWriter(fh, n);
+    // Only the last segment may end in a torn write: make the old one whole before it stops
+    // being the last (under `none` its tail was never synced).
+    if (this.options.sync === 'none') await old.sync().catch(() => undefined);
     await old.close().catch(() => undefined);
     this.scheduleFlush();
   }

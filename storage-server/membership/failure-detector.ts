@@ -62,7 +62,7 @@ export class FailureDetector {
   private readonly misses = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
   private running = false;
-  private roundInFlight = false;
+  private readonly probing = new Set<string>();
   readonly counters = { probes: 0, directFailures: 0, indirectProbes: 0, misses: 0, suspected: 0, markedDown: 0 };
 
   constructor(
@@ -76,7 +76,7 @@ export class FailureDetector {
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.timer = setInterval(() => void this.round(), this.o.probeIntervalMs);
+    this.timer = setInterval(() => this.round(), this.o.probeIntervalMs);
     this.timer.unref();
   }
 
@@ -85,19 +85,21 @@ export class FailureDetector {
     if (this.timer) clearInterval(this.timer);
   }
 
-  /** One probe round: probe members, then expire suspicions. */
-  private async round(): Promise<void> {
-    if (!this.running || this.roundInFlight) return;
-    this.roundInFlight = true;
-    try {
-      const self = this.membership.selfId;
-      let targets = this.membership.members().filter((m) => m.id !== self && m.state !== 'left');
-      if (targets.length > this.o.probesPerRound) targets = shuffle(targets).slice(0, this.o.probesPerRound);
-      await Promise.all(targets.map((m) => this.probe(m.id, m.address)));
-      this.expireSuspicions();
-    } finally {
-      this.roundInFlight = false;
+  /**
+   * One probe round: starts a probe of every member (a random subset in large clusters) that
+   * is not still being probed, then expires suspicions. Rounds never wait for slow probes,
+   * so a paused member accrues a miss every probe duration (direct + indirect timeouts).
+   */
+  private round(): void {
+    if (!this.running) return;
+    const self = this.membership.selfId;
+    let targets = this.membership.members().filter((m) => m.id !== self && m.state !== 'left' && !this.probing.has(m.id));
+    if (targets.length > this.o.probesPerRound) targets = shuffle(targets).slice(0, this.o.probesPerRound);
+    for (const m of targets) {
+      this.probing.add(m.id);
+      void this.probe(m.id, m.address).finally(() => this.probing.delete(m.id));
     }
+    this.expireSuspicions();
   }
 
   private async probe(id: string, address: string): Promise<void> {
