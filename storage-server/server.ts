@@ -30,6 +30,8 @@ import { FailureDetector } from './membership/failure-detector.js';
 import { HintStore } from './handoff/hint-store.js';
 import { HintedHandoff } from './handoff/hinted-handoff.js';
 import path from 'node:path';
+import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { ServerMetrics } from './metrics.js';
 import { ReplicaStore } from './replica-store.js';
 
@@ -231,6 +233,10 @@ export class StorageServer {
     }
     const p = url.pathname;
     if (this.stopping && !p.startsWith('/internal/')) res.setHeader('connection', 'close');
+    // The dashboard of one node reads the status and metrics of the others.
+    if (req.method === 'GET' && (p === Routes.status || p === Routes.members || p === '/metrics' || p === '/health')) {
+      res.setHeader('access-control-allow-origin', '*');
+    }
     let work: Promise<void> | void = undefined;
     try {
       if (p.startsWith(KV_PREFIX)) {
@@ -255,6 +261,9 @@ export class StorageServer {
       } else if (p === Routes.status) {
         route = 'status';
         sendMsgpackOrJson(req, res, this.status());
+      } else if (p === '/ui' || p.startsWith('/ui/')) {
+        route = 'ui';
+        work = serveUi(req, res, p);
       } else if (p === '/health') {
         route = 'health';
         sendJson(res, this.stopping ? 503 : 200, { status: this.stopping ? 'stopping' : 'ok', id: this.id, uptimeSec: this.uptimeSec() });
@@ -402,6 +411,33 @@ export class StorageServer {
     await this.hints.close();
     this.log.info('storage server stopped');
   }
+}
+
+// From dist/storage-server/ the sources are two levels up; from storage-server/ (tsx) they are beside.
+const UI_DIR = [
+  path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../storage-server/ui'),
+  path.resolve(path.dirname(fileURLToPath(import.meta.url)), 'ui'),
+].find((d) => fs.existsSync(d)) ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), 'ui');
+const UI_TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+};
+
+/** Serves the dashboard's static files from storage-server/ui (no backend of its own). */
+async function serveUi(req: IncomingMessage, res: ServerResponse, p: string): Promise<void> {
+  if (req.method !== 'GET' && req.method !== 'HEAD') throw new RingkvError('METHOD_NOT_ALLOWED', 'the dashboard is read-only');
+  const rel = p === '/ui' || p === '/ui/' ? 'index.html' : p.slice('/ui/'.length);
+  if (!/^[A-Za-z0-9._-]+$/.test(rel) || rel.startsWith('.')) throw new RingkvError('ROUTE_NOT_FOUND', `no dashboard file ${rel}`);
+  let body: Buffer;
+  try {
+    body = await fs.promises.readFile(path.join(UI_DIR, rel));
+  } catch {
+    throw new RingkvError('ROUTE_NOT_FOUND', `no dashboard file ${rel}`);
+  }
+  res.writeHead(200, { 'content-type': UI_TYPES[path.extname(rel)] ?? 'application/octet-stream', 'content-length': body.length, 'cache-control': 'no-cache' });
+  res.end(req.method === 'HEAD' ? undefined : body);
 }
 
 function sendMsgpackOrJson(req: IncomingMessage, res: ServerResponse, body: unknown): void {
