@@ -61,6 +61,15 @@ export interface ServerConfig {
   maxHintAgeMs: number;
   /** Hint delivery rate limit, per target. Default 5000 hints/s. */
   hintReplayRatePerSec: number;
+  /**
+   * Time between automatic anti-entropy rounds (each node repairs the ranges it is the
+   * first live replica of); 0 turns them off. Must be well below tombstoneGraceMs. Default 5 min.
+   */
+  repairIntervalMs: number;
+  /** Time between full rebuilds of the Merkle leaf hashes from the data (safety net). Default 6 h. */
+  leafRebuildIntervalMs: number;
+  /** Range streaming rate limit (joins, decommissions). Default 32 MiB/s. */
+  streamRateBytesPerSec: number;
   /** Log level (pino). Default info. */
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
@@ -91,6 +100,9 @@ export const serverDefaults: Omit<ServerConfig, 'id' | 'dataDir' | 'advertise'> 
   maxHintBytes: 256 * MiB,
   maxHintAgeMs: 3 * 3600 * 1000,
   hintReplayRatePerSec: 5000,
+  repairIntervalMs: 5 * 60 * 1000,
+  leafRebuildIntervalMs: 6 * 3600 * 1000,
+  streamRateBytesPerSec: 32 * MiB,
   logLevel: 'info',
 };
 
@@ -117,6 +129,9 @@ const NUMBER_FIELDS = [
   'maxHintBytes',
   'maxHintAgeMs',
   'hintReplayRatePerSec',
+  'repairIntervalMs',
+  'leafRebuildIntervalMs',
+  'streamRateBytesPerSec',
 ] as const;
 
 const ALL_FIELDS = ['id', 'host', 'advertise', 'dataDir', 'seeds', 'sync', 'logLevel', ...NUMBER_FIELDS] as const;
@@ -181,6 +196,13 @@ export function resolveServerConfig(...layers: Raw[]): ServerConfig {
   if (!(cfg.probeTimeoutMs >= 1)) throw new InvalidArgumentError('probeTimeoutMs must be positive');
   if (!Number.isInteger(cfg.suspectAfterMisses) || cfg.suspectAfterMisses < 1) throw new InvalidArgumentError('suspectAfterMisses must be a positive integer');
   if (!(cfg.hintReplayRatePerSec > 0)) throw new InvalidArgumentError('hintReplayRatePerSec must be positive');
+  // A tombstone must outlive at least two repair rounds, or a replica that missed the delete
+  // could bring the key back after the others dropped their tombstones.
+  if (cfg.repairIntervalMs > 0 && cfg.tombstoneGraceMs <= 2 * cfg.repairIntervalMs) {
+    throw new InvalidArgumentError(
+      `tombstoneGraceMs (${cfg.tombstoneGraceMs}) must exceed twice repairIntervalMs (${cfg.repairIntervalMs}): deleted keys could come back`,
+    );
+  }
   if (raw.seeds !== undefined) {
     const s = raw.seeds;
     const list = Array.isArray(s) ? s.map(String) : String(s).split(',');

@@ -3,6 +3,13 @@
 // concurrent siblings. Read-merge-write of one key is serialized by a per-key lock, so
 // two concurrent merges of the same key never lose each other; different keys proceed
 // in parallel and their engine writes share group commits.
+//
+// Engine keys are the key's ring token (4 bytes, big-endian) followed by the key, so that
+// the data of a token range is one contiguous engine range: anti-entropy and range
+// streaming read ranges with the engine's iterator. Every write also updates the node's
+// Merkle leaf hashes (anti-entropy/leaf-hashes.ts). A tombstone without a version is a
+// local purge marker (cleanup of ranges this node no longer owns): it reads as absent and
+// never travels to other replicas.
 
 import { InvalidArgumentError, RingkvError, InternalError } from '../sdk/errors.js';
 import type { ErrorCode } from '../sdk/errors.js';
@@ -13,6 +20,37 @@ import type { WireOp, WireResult } from '../sdk/wire/protocol.js';
 import { OpType } from '../sdk/wire/protocol.js';
 import type { Clock } from '../sdk/clock.js';
 import type { Engine, EngineRecord, WriteOp } from './engine/index.js';
+import { Ring } from '../sdk/ring.js';
+import type { Digest } from './anti-entropy/leaf-hashes.js';
+import { entryDigest, LeafHashes } from './anti-entropy/leaf-hashes.js';
+
+/** Largest engine key of the replica store: token + the largest user key. */
+export const REPLICA_ENGINE_MAX_KEY_BYTES = 4 + 256;
+
+/** The engine key of a user key: its ring token (big-endian) then the key. */
+export function engineKeyOf(key: Buffer, token = Ring.tokenOf(key)): Buffer {
+  const out = Buffer.allocUnsafe(4 + key.length);
+  out.writeUInt32BE(token, 0);
+  key.copy(out, 4);
+  return out;
+}
+
+/** Engine key bound for a token: every key with a token >= t sorts at or after it. */
+export function tokenBound(t: number): Buffer {
+  const b = Buffer.allocUnsafe(4);
+  b.writeUInt32BE(t, 0);
+  return b;
+}
+
+/** One stored entry as anti-entropy and streaming see it. */
+export interface StoredEntry {
+  key: Buffer;
+  token: number;
+  /** The encoded version (what the digest covers). */
+  version: Buffer;
+  digest: Digest;
+  record: EngineRecord;
+}
 
 /** Result of applying an operation: the replica's object afterwards, and whether a live value existed before. */
 export interface ApplyResult {
@@ -24,7 +62,9 @@ export interface ApplyResult {
 export class ReplicaStore {
   private readonly locks = new Map<string, Promise<unknown>>();
   /** Operations applied, by type (for metrics). */
-  readonly counters = { gets: 0, merges: 0, coordinatedPuts: 0, unchangedMerges: 0, hints: 0 };
+  readonly counters = { gets: 0, merges: 0, coordinatedPuts: 0, unchangedMerges: 0, hints: 0, purges: 0 };
+  /** Merkle leaf hashes of everything stored here, maintained on every write. */
+  readonly leaves = new LeafHashes();
 
   constructor(
     readonly engine: Engine,
@@ -77,21 +117,83 @@ export class ReplicaStore {
 
   /** The stored object of `key` (tombstones and expired siblings included), or null. */
   async get(key: Buffer): Promise<StoredObject | null> {
-    const rec = await this.engine.getRaw(key);
-    return rec ? toObject(rec) : null;
+    const rec = await this.engine.getRaw(engineKeyOf(key));
+    return rec && rec.version.length > 0 ? toObject(rec) : null;
+  }
+
+  /** Raw record and token of `key` (undefined when absent or purged). */
+  private async current(key: Buffer): Promise<{ token: number; rec: EngineRecord | undefined }> {
+    const token = Ring.tokenOf(key);
+    const rec = await this.engine.getRaw(engineKeyOf(key, token));
+    return { token, rec: rec && rec.version.length > 0 ? rec : undefined };
+  }
+
+  /** Writes `obj` for `key` over `old` and keeps the leaf hashes in step. */
+  private async store(key: Buffer, token: number, old: EngineRecord | undefined, obj: StoredObject): Promise<void> {
+    const op = toWriteOp(engineKeyOf(key, token), obj);
+    await this.engine.write([op]);
+    if (old) this.leaves.toggle(token, entryDigest(key, old.version));
+    this.leaves.toggle(token, entryDigest(key, op.version!));
+  }
+
+  /**
+   * Removes `key` from this node only (no tombstone travels anywhere): for ranges this node
+   * no longer replicates. Skips keys written after `ifVersion` was read.
+   */
+  purge(key: Buffer, ifVersion?: Buffer): Promise<boolean> {
+    return this.withKeyLock(key, async () => {
+      const { token, rec } = await this.current(key);
+      if (!rec) return false;
+      if (ifVersion && !rec.version.equals(ifVersion)) return false;
+      await this.engine.write([{ type: 'del', key: engineKeyOf(key, token) }]);
+      this.leaves.toggle(token, entryDigest(key, rec.version));
+      this.counters.purges++;
+      return true;
+    });
+  }
+
+  /**
+   * Stored entries with tokens in [from, to] (inclusive), in token order, tombstones
+   * included, purge markers skipped. A snapshot taken at the first next().
+   */
+  async *scan(from: number, to: number, opts: { limit?: number; afterKey?: Buffer } = {}): AsyncGenerator<StoredEntry> {
+    const gte = opts.afterKey ? Buffer.concat([engineKeyOf(opts.afterKey), Buffer.from([0])]) : tokenBound(from);
+    const iterOpts: { gte: Buffer; lt?: Buffer; includeTombstones: true; limit?: number } = { gte, includeTombstones: true };
+    if (to < 0xffffffff) iterOpts.lt = tokenBound(to + 1);
+    let left = opts.limit ?? Infinity;
+    for await (const rec of this.engine.iterate(iterOpts)) {
+      if (rec.version.length === 0) continue;
+      const key = Buffer.from(rec.key.subarray(4));
+      yield { key, token: rec.key.readUInt32BE(0), version: rec.version, digest: entryDigest(key, rec.version), record: rec };
+      if (--left <= 0) return;
+    }
+  }
+
+  /** Rebuilds the leaf hashes from a full scan (the safety net); resolves with the entry count. */
+  rebuildLeaves(): Promise<number> {
+    return this.leaves.rebuild(() => {
+      const it = this.scan(0, 0xffffffff);
+      return {
+        next: async () => {
+          const r = await it.next();
+          return r.done ? { done: true, value: undefined } : { done: false, value: { token: r.value.token, digest: r.value.digest } };
+        },
+      };
+    });
   }
 
   /** Merges `incoming` into the stored object of `key` and stores the result when it changed. */
   merge(key: Buffer, incoming: StoredObject): Promise<ApplyResult> {
     return this.withKeyLock(key, async () => {
-      const cur = await this.get(key);
+      const { token, rec } = await this.current(key);
+      const cur = rec ? toObject(rec) : null;
       const merged = cur ? mergeAcrossModes(cur, incoming) : incoming;
       const created = !cur || liveSiblings(cur, this.clock.nowMs()).length === 0;
       if (cur && (merged === cur || objectsEqual(merged, cur))) {
         this.counters.unchangedMerges++;
         return { obj: cur, created, changed: false };
       }
-      await this.engine.write([toWriteOp(key, merged)]);
+      await this.store(key, token, rec, merged);
       return { obj: merged, created, changed: true };
     });
   }
@@ -99,11 +201,12 @@ export class ReplicaStore {
   /** A vector-clock write coordinated by this node: assigns the next dot of this node. */
   coordinatedPut(key: Buffer, ctx: VersionVector, sib: Omit<Sibling, 'dot'>): Promise<ApplyResult> {
     return this.withKeyLock(key, async () => {
-      let cur = await this.get(key);
+      const { token, rec } = await this.current(key);
+      let cur = rec ? toObject(rec) : null;
       if (cur && cur.mode !== 'dvv') cur = null; // a vector-clock write replaces a last-write-wins value
       const created = !cur || liveSiblings(cur, this.clock.nowMs()).length === 0;
       const next = dvvUpdate(cur ?? undefined, ctx, this.nodeId, sib);
-      await this.engine.write([toWriteOp(key, next)]);
+      await this.store(key, token, rec, next);
       return { obj: next, created, changed: true };
     });
   }

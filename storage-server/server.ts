@@ -33,7 +33,11 @@ import path from 'node:path';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ServerMetrics } from './metrics.js';
-import { ReplicaStore } from './replica-store.js';
+import { ReplicaStore, REPLICA_ENGINE_MAX_KEY_BYTES } from './replica-store.js';
+import { SpanHasher } from './anti-entropy/span-hasher.js';
+import { prepareDataDir } from './data-dir.js';
+import { AntiEntropy } from './anti-entropy/anti-entropy.js';
+import type { AdminRequest, MerkleKeysRequest, MerkleRequest } from '../sdk/wire/protocol.js';
 
 export interface ServerSeams {
   clock?: Clock;
@@ -54,6 +58,9 @@ export class StorageServer {
   readonly detector: FailureDetector;
   readonly hints: HintStore;
   readonly handoff: HintedHandoff;
+  readonly hasher: SpanHasher;
+  readonly antiEntropy: AntiEntropy;
+  private leafTimer: NodeJS.Timeout | undefined;
   readonly metrics: ServerMetrics;
   readonly log: pino.Logger;
   readonly startedAtMs: number;
@@ -106,6 +113,16 @@ export class StorageServer {
       batchOps: 200,
       requestTimeoutMs: config.requestTimeoutMs,
     });
+    this.hasher = new SpanHasher(this.store);
+    this.antiEntropy = new AntiEntropy(
+      this.store,
+      this.hasher,
+      this.membership,
+      () => ({ ring: this.client!.cluster.ring, n: this.config.replicationFactor }),
+      transport,
+      log.child({ component: 'anti-entropy' }) as EngineLogger,
+      { intervalMs: config.repairIntervalMs, requestTimeoutMs: config.requestTimeoutMs * 5, spansPerRequest: 2000, keysPerBatch: 500 },
+    );
     this.http = http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (req, res) => this.onRequest(req, res));
     this.http.on('clientError', (err, socket) => {
       if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
@@ -118,19 +135,21 @@ export class StorageServer {
   static async start(config: ServerConfig, seams: ServerSeams = {}): Promise<StorageServer> {
     const log = seams.logger ?? pino({ level: config.logLevel, base: { node: config.id } });
     const clock = seams.clock ?? systemClock;
-    const engine = await Engine.open(path.join(config.dataDir, 'engine'), {
+    const layout = prepareDataDir(config.dataDir);
+    const engine = await Engine.open(layout.engineDir, {
       sync: config.sync,
       memtableSizeBytes: config.memtableSizeBytes,
       blockCacheSizeBytes: config.blockCacheSizeBytes,
       compactionRateBytesPerSec: config.compactionRateBytesPerSec,
       tombstoneGraceMs: config.tombstoneGraceMs,
+      maxKeyBytes: REPLICA_ENGINE_MAX_KEY_BYTES,
       clock,
       logger: log.child({ component: 'engine' }) as EngineLogger,
       ...(seams.fs ? { fs: seams.fs } : {}),
     });
     let hints: HintStore;
     try {
-      hints = await HintStore.open(path.join(config.dataDir, 'hints'), {
+      hints = await HintStore.open(layout.hintsDir, {
         maxHintBytes: config.maxHintBytes,
         maxHintAgeMs: config.maxHintAgeMs,
         sync: config.sync,
@@ -152,6 +171,8 @@ export class StorageServer {
       server.membership.start();
       server.detector.start();
       server.handoff.start();
+      server.startLeafRebuilds();
+      server.antiEntropy.start();
       log.info({ address: cfg.advertise, dataDir: cfg.dataDir, seeds: cfg.seeds }, 'storage server started');
       return server;
     } catch (err) {
@@ -258,6 +279,15 @@ export class StorageServer {
       } else if (p === Routes.pingReq) {
         route = 'ping-req';
         work = this.onPingReq(req, res);
+      } else if (p === Routes.merkle) {
+        route = 'merkle';
+        work = this.onMerkle(req, res);
+      } else if (p === Routes.merkleKeys) {
+        route = 'merkle-keys';
+        work = this.onMerkleKeys(req, res);
+      } else if (p === Routes.admin) {
+        route = 'admin';
+        work = this.onAdmin(req, res);
       } else if (p === Routes.status) {
         route = 'status';
         sendMsgpackOrJson(req, res, this.status());
@@ -351,6 +381,68 @@ export class StorageServer {
     sendMsgpack(res, 200, { ok });
   }
 
+  /** Builds the Merkle leaf hashes now and again every leafRebuildIntervalMs (the safety net). */
+  private startLeafRebuilds(): void {
+    const rebuild = () => {
+      const started = Date.now();
+      this.store
+        .rebuildLeaves()
+        .then((n) => this.log.info({ entries: n, ms: Date.now() - started }, 'merkle leaf hashes rebuilt'))
+        .catch((err) => this.log.warn({ err: (err as Error).message }, 'merkle leaf rebuild failed'));
+    };
+    rebuild();
+    if (this.config.leafRebuildIntervalMs > 0) {
+      this.leafTimer = setInterval(rebuild, this.config.leafRebuildIntervalMs);
+      this.leafTimer.unref();
+    }
+  }
+
+  private async onMerkle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const msg = decodeMessage<MerkleRequest>(await readBody(req, 16 * 1024 * 1024));
+    checkProtocolVersion(msg?.v);
+    const spans = checkSpans(msg.spans);
+    if (!this.hasher.ready) return sendMsgpack(res, 200, { v: PROTOCOL_VERSION, ready: false, hashes: [] });
+    const hashes: [number, number][] = [];
+    for (const s of spans) hashes.push((await this.hasher.spanHash(s)) as [number, number]);
+    sendMsgpack(res, 200, { v: PROTOCOL_VERSION, ready: true, hashes });
+  }
+
+  private async onMerkleKeys(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const msg = decodeMessage<MerkleKeysRequest>(await readBody(req, 16 * 1024 * 1024));
+    checkProtocolVersion(msg?.v);
+    const spans = checkSpans(msg.spans);
+    const limit = Math.min(Math.max(1, Number(msg.limit) || 100_000), 1_000_000);
+    const keys: [Buffer, number, number][][] = [];
+    const truncated: boolean[] = [];
+    for (const s of spans) {
+      const list = await this.hasher.spanKeys(s, limit + 1);
+      truncated.push(list.length > limit);
+      keys.push(list.slice(0, limit));
+    }
+    sendMsgpack(res, 200, { v: PROTOCOL_VERSION, keys, truncated });
+  }
+
+  private async onAdmin(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method !== 'POST') throw new RingkvError('METHOD_NOT_ALLOWED', 'admin takes POST');
+    const msg = decodeMessage<AdminRequest>(await readBody(req, 64 * 1024));
+    checkProtocolVersion(msg?.v);
+    switch (msg.action) {
+      case 'repair':
+        return sendMsgpackOrJson(req, res, { v: PROTOCOL_VERSION, node: this.id, repair: await this.antiEntropy.repair('all') });
+      case 'drop-hints': {
+        const dropped = await this.hints.drop(msg.node);
+        this.log.warn({ dropped, target: msg.node ?? 'all' }, 'hints dropped by an operator');
+        return sendMsgpackOrJson(req, res, { v: PROTOCOL_VERSION, node: this.id, dropped });
+      }
+      case 'rebuild-leaves': {
+        const entries = await this.store.rebuildLeaves();
+        return sendMsgpackOrJson(req, res, { v: PROTOCOL_VERSION, node: this.id, entries });
+      }
+      default:
+        throw new InvalidArgumentError(`unknown admin action ${JSON.stringify(msg.action)}`);
+    }
+  }
+
   /** This node's status (the CLI's `status` and the dashboard read it). */
   status(): Record<string, unknown> {
     const s = this.engine.stats();
@@ -366,6 +458,8 @@ export class StorageServer {
       tables: s.tableCount,
       compactions: s.compactions,
       hintsPending: this.hints.totalPending,
+      lastRepair: this.antiEntropy.last ?? null,
+      merkleReady: this.hasher.ready,
       hintsByTarget: Object.fromEntries(this.hints.pendingByTarget()),
       members: this.membership.members().map((m) => ({ ...m })),
     };
@@ -403,6 +497,8 @@ export class StorageServer {
     this.http.closeAllConnections();
     await closed;
     this.detector.stop();
+    this.antiEntropy.stop();
+    if (this.leafTimer) clearInterval(this.leafTimer);
     this.membership.stop();
     await this.handoff.stop();
     await this.client?.close().catch(() => undefined);
@@ -438,6 +534,20 @@ async function serveUi(req: IncomingMessage, res: ServerResponse, p: string): Pr
   }
   res.writeHead(200, { 'content-type': UI_TYPES[path.extname(rel)] ?? 'application/octet-stream', 'content-length': body.length, 'cache-control': 'no-cache' });
   res.end(req.method === 'HEAD' ? undefined : body);
+}
+
+function checkSpans(spans: unknown): [number, number][] {
+  if (!Array.isArray(spans) || spans.length > 100_000) throw new MalformedRequestError('spans must be an array of at most 100000 [from, to]');
+  for (const s of spans) {
+    if (!Array.isArray(s) || s.length !== 2 || !isToken(s[0]) || !isToken(s[1]) || s[0] > s[1]) {
+      throw new MalformedRequestError('a span is [from, to] with 0 <= from <= to < 2^32');
+    }
+  }
+  return spans as [number, number][];
+}
+
+function isToken(n: unknown): n is number {
+  return typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= 0xffffffff;
 }
 
 function sendMsgpackOrJson(req: IncomingMessage, res: ServerResponse, body: unknown): void {

@@ -95,6 +95,64 @@ export interface WireError {
   message: string;
 }
 
+/** Hashes of token spans (anti-entropy): POST Routes.merkle. Spans are inclusive [from, to]. */
+export interface MerkleRequest {
+  v: number;
+  spans: [number, number][];
+}
+
+export interface MerkleResponse {
+  v: number;
+  /** False while the node is still building its leaf hashes after a start: ask again later. */
+  ready: boolean;
+  /** Per span, the XOR of the 64-bit digests of its entries, as [high, low] 32-bit halves. */
+  hashes: [number, number][];
+}
+
+/** The (key, digest) lists of token spans: POST Routes.merkleKeys. */
+export interface MerkleKeysRequest {
+  v: number;
+  spans: [number, number][];
+  /** Most entries returned per span. */
+  limit: number;
+}
+
+export interface MerkleKeysResponse {
+  v: number;
+  /** Per span, [key, digest high, digest low] in token order. */
+  keys: [Buffer, number, number][][];
+  /** Per span, true when more entries exist than `limit`. */
+  truncated: boolean[];
+}
+
+/** A page of a token range's data (range streaming): POST Routes.stream. */
+export interface StreamRequest {
+  v: number;
+  /** Inclusive token spans to read. */
+  spans: [number, number][];
+  /** Resume after this (span index, key) — from the previous page's `next`. */
+  after?: { span: number; key: Buffer };
+  /** Most entries in this page. */
+  limit: number;
+}
+
+export interface StreamResponse {
+  v: number;
+  entries: { key: Buffer; obj: StoredObject }[];
+  /** Where the next page starts; absent when the spans are exhausted. */
+  next?: { span: number; key: Buffer };
+  /** Encoded bytes of the entries (for rate limiting and the moved-data figures). */
+  bytes: number;
+}
+
+/** Operator actions on one node: POST Routes.admin. */
+export interface AdminRequest {
+  v: number;
+  action: 'repair' | 'cleanup' | 'decommission' | 'removenode' | 'rebuild-leaves' | 'drop-hints';
+  /** For removenode: the node to remove. */
+  node?: string;
+}
+
 const packr = new Packr({ useRecords: false, moreTypes: false, int64AsType: 'number' });
 
 /** Encodes a message body. */

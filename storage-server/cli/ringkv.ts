@@ -8,6 +8,7 @@ import { RingkvError } from '../../sdk/errors.js';
 import { EXIT, exitCodeFor } from './common.js';
 import { registerClusterCommands } from './cluster-commands.js';
 import { registerDataCommands } from './data-commands.js';
+import { registerAdminCommands } from './admin-commands.js';
 import { runServer } from './server-command.js';
 
 const program = new Command();
@@ -39,6 +40,7 @@ program
 
 registerClusterCommands(program);
 registerDataCommands(program);
+registerAdminCommands(program);
 
 async function main(): Promise<void> {
   try {

@@ -145,6 +145,23 @@ export class HintStore {
     });
   }
 
+  /**
+   * Deletes every hint (for one target, or all): the operator's `truncatehints`. The data
+   * they held must then come back through anti-entropy. Resolves with the number dropped.
+   */
+  async drop(target?: string): Promise<number> {
+    const range = target ? targetPrefix(target) : {};
+    let n = 0;
+    const keys: Buffer[] = [];
+    for await (const rec of this.engine.iterate(range)) keys.push(Buffer.from(rec.key));
+    for (const k of keys) {
+      await this.withLock(k, () => this.engine.delete(k));
+      n++;
+    }
+    await this.recount();
+    return n;
+  }
+
   /** Recounts pending hints (expired hints disappear from the count here). */
   async recount(): Promise<void> {
     const counts = new Map<string, number>();

@@ -1,0 +1,329 @@
+// Merkle anti-entropy: repair rounds that make the replicas of every range agree.
+//
+// A round covers the ranges this node is the first live replica of (so that, cluster-wide,
+// each range is repaired once per interval), or every range it replicates on demand. For
+// each range it compares span hashes with every other live replica, top-down: the whole
+// range first, then — only where they differ — its children (up to 16 per level, cut on
+// leaf boundaries), down to single leaves, whose (key, digest) lists are exchanged. Each
+// key that differs anywhere is read from every replica, merged by the version rules
+// (last-write-wins or vector-clock sync) and written back to the replicas that lacked the
+// result, so all replicas of the range converge in one round. Costs (hashes compared,
+// keys exchanged) are counted per round. One round at a time.
+
+import type { Ring } from '../../sdk/ring.js';
+import type { Transport } from '../../sdk/transport.js';
+import type { StoredObject } from '../../sdk/versioning/index.js';
+import { objectsEqual } from '../../sdk/versioning/index.js';
+import type { BatchRequest, BatchResponse, MerkleKeysRequest, MerkleKeysResponse, MerkleRequest, MerkleResponse } from '../../sdk/wire/protocol.js';
+import { OpType, PROTOCOL_VERSION, Routes } from '../../sdk/wire/protocol.js';
+import type { EngineLogger } from '../engine/index.js';
+import type { Membership } from '../membership/membership.js';
+import type { ReplicaStore } from '../replica-store.js';
+import { mergeAcrossModes } from '../replica-store.js';
+import type { SpanHasher } from './span-hasher.js';
+import type { Span, TokenRange } from './token-ranges.js';
+import { ringRanges, splitSpan, withinOneLeaf } from './token-ranges.js';
+
+export interface RepairStats {
+  startedAt: string;
+  durationMs: number;
+  scope: 'primary' | 'all';
+  ranges: number;
+  rangesDiffering: number;
+  hashesCompared: number;
+  leavesCompared: number;
+  keysCompared: number;
+  /** Keys that differed between replicas (and were reconciled). */
+  keysExchanged: number;
+  /** Objects written back to replicas that lacked the merged version. */
+  objectsWritten: number;
+  peersSkipped: string[];
+  errors: number;
+}
+
+export interface AntiEntropyOptions {
+  /** Time between automatic rounds; 0 = none. */
+  intervalMs: number;
+  requestTimeoutMs: number;
+  /** Spans per hash request. */
+  spansPerRequest: number;
+  /** Keys reconciled per batch. */
+  keysPerBatch: number;
+}
+
+interface Item {
+  range: TokenRange;
+  peer: string;
+  span: Span;
+}
+
+export class AntiEntropy {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<RepairStats> | undefined;
+  last: RepairStats | undefined;
+  readonly totals = { rounds: 0, hashesCompared: 0, keysExchanged: 0 };
+
+  constructor(
+    private readonly store: ReplicaStore,
+    private readonly hasher: SpanHasher,
+    private readonly membership: Membership,
+    private readonly ring: () => { ring: Ring; n: number },
+    private readonly transport: Transport,
+    private readonly log: EngineLogger,
+    private readonly o: AntiEntropyOptions,
+  ) {}
+
+  start(): void {
+    if (this.o.intervalMs <= 0) return;
+    const schedule = () => {
+      // Jitter so that the nodes' rounds spread out.
+      const delay = this.o.intervalMs * (0.75 + Math.random() * 0.5);
+      this.timer = setTimeout(() => {
+        this.repair('primary')
+          .catch((err) => this.log.warn({ err: (err as Error).message }, 'scheduled repair failed'))
+          .finally(schedule);
+      }, delay);
+      this.timer.unref();
+    };
+    schedule();
+  }
+
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+  }
+
+  /** Runs a round now (or joins the one running). */
+  repair(scope: 'primary' | 'all'): Promise<RepairStats> {
+    this.running ??= this.round(scope).finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private isLive(id: string): boolean {
+    const m = this.membership.get(id);
+    return !!m && (m.state === 'up' || m.state === 'joining' || m.state === 'leaving');
+  }
+
+  private address(id: string): string {
+    return this.membership.get(id)!.address;
+  }
+
+  private async round(scope: 'primary' | 'all'): Promise<RepairStats> {
+    const started = Date.now();
+    const self = this.membership.selfId;
+    const stats: RepairStats = {
+      startedAt: new Date(started).toISOString(),
+      durationMs: 0,
+      scope,
+      ranges: 0,
+      rangesDiffering: 0,
+      hashesCompared: 0,
+      leavesCompared: 0,
+      keysCompared: 0,
+      keysExchanged: 0,
+      objectsWritten: 0,
+      peersSkipped: [],
+      errors: 0,
+    };
+    if (!this.hasher.ready) throw new Error('leaf hashes are still being built');
+    const { ring, n } = this.ring();
+    const ranges = ringRanges(ring, n).filter((r) => {
+      if (!r.replicas.includes(self)) return false;
+      if (scope === 'all') return true;
+      return r.replicas.find((x) => this.isLive(x)) === self;
+    });
+    stats.ranges = ranges.length;
+    const skipped = new Set<string>();
+
+    // Descend: compare span hashes level by level, only into differing spans.
+    let frontier: Item[] = [];
+    for (const range of ranges) {
+      for (const peer of range.replicas) {
+        if (peer === self) continue;
+        if (!this.isLive(peer)) {
+          skipped.add(peer);
+          continue;
+        }
+        for (const span of range.spans) frontier.push({ range, peer, span });
+      }
+    }
+    const differingRanges = new Set<TokenRange>();
+    const leafItems: Item[] = [];
+    const localHash = new Map<string, Promise<[number, number]>>();
+    const hashLocal = (s: Span) => {
+      const k = `${s[0]}:${s[1]}`;
+      let p = localHash.get(k);
+      if (!p) {
+        p = this.hasher.spanHash(s) as Promise<[number, number]>;
+        localHash.set(k, p);
+      }
+      return p;
+    };
+    while (frontier.length > 0) {
+      const next: Item[] = [];
+      for (const [peer, items] of groupBy(frontier, (i) => i.peer)) {
+        for (const chunk of chunks(items, this.o.spansPerRequest)) {
+          let remote: MerkleResponse;
+          try {
+            const req: MerkleRequest = { v: PROTOCOL_VERSION, spans: chunk.map((i) => [i.span[0], i.span[1]]) };
+            remote = await this.transport.call<MerkleResponse>(this.address(peer), Routes.merkle, req, { timeoutMs: this.o.requestTimeoutMs });
+          } catch (err) {
+            stats.errors++;
+            skipped.add(peer);
+            this.log.debug({ peer, err: (err as Error).message }, 'merkle request failed');
+            continue;
+          }
+          if (!remote.ready) {
+            skipped.add(peer);
+            continue;
+          }
+          for (let i = 0; i < chunk.length; i++) {
+            const it = chunk[i]!;
+            const mine = await hashLocal(it.span);
+            const theirs = remote.hashes[i]!;
+            stats.hashesCompared++;
+            if (mine[0] === theirs[0] && mine[1] === theirs[1]) continue;
+            differingRanges.add(it.range);
+            if (withinOneLeaf(it.span)) leafItems.push(it);
+            else for (const child of splitSpan(it.span)) next.push({ ...it, span: child });
+          }
+        }
+      }
+      frontier = next;
+    }
+    stats.rangesDiffering = differingRanges.size;
+
+    // Leaves: exchange (key, digest) lists; collect every key that differs on some replica.
+    const differing = new Map<string, { key: Buffer; replicas: string[] }>();
+    for (const [peer, items] of groupBy(leafItems, (i) => i.peer)) {
+      for (const chunk of chunks(items, 64)) {
+        let remote: MerkleKeysResponse;
+        try {
+          const req: MerkleKeysRequest = { v: PROTOCOL_VERSION, spans: chunk.map((i) => [i.span[0], i.span[1]]), limit: 1_000_000 };
+          remote = await this.transport.call<MerkleKeysResponse>(this.address(peer), Routes.merkleKeys, req, { timeoutMs: this.o.requestTimeoutMs * 5 });
+        } catch (err) {
+          stats.errors++;
+          skipped.add(peer);
+          continue;
+        }
+        for (let i = 0; i < chunk.length; i++) {
+          stats.leavesCompared++;
+          const it = chunk[i]!;
+          const mine = new Map<string, string>();
+          for (const [k, hi, lo] of await this.hasher.spanKeys(it.span, 1_000_000)) mine.set(k.toString('latin1'), `${hi}:${lo}`);
+          const theirs = new Map<string, string>();
+          for (const [k, hi, lo] of remote.keys[i] ?? []) theirs.set(Buffer.from(k).toString('latin1'), `${hi}:${lo}`);
+          stats.keysCompared += mine.size + theirs.size;
+          for (const [k, d] of theirs) if (mine.get(k) !== d) differing.set(k, { key: Buffer.from(k, 'latin1'), replicas: it.range.replicas });
+          for (const [k] of mine) if (!theirs.has(k)) differing.set(k, { key: Buffer.from(k, 'latin1'), replicas: it.range.replicas });
+        }
+      }
+    }
+
+    // Reconcile: read each differing key everywhere, merge, write back where it differs.
+    for (const batch of chunks([...differing.values()], this.o.keysPerBatch)) {
+      const written = await this.reconcile(batch, skipped, stats);
+      stats.objectsWritten += written;
+    }
+    stats.keysExchanged = differing.size;
+    stats.peersSkipped = [...skipped];
+    stats.durationMs = Date.now() - started;
+    this.last = stats;
+    this.totals.rounds++;
+    this.totals.hashesCompared += stats.hashesCompared;
+    this.totals.keysExchanged += stats.keysExchanged;
+    this.log.info(
+      {
+        ranges: stats.ranges,
+        rangesDiffering: stats.rangesDiffering,
+        hashesCompared: stats.hashesCompared,
+        keysExchanged: stats.keysExchanged,
+        objectsWritten: stats.objectsWritten,
+        ms: stats.durationMs,
+      },
+      'repair round done',
+    );
+    return stats;
+  }
+
+  /** Merges each key's objects from every live replica and writes the result where it is missing. */
+  private async reconcile(batch: { key: Buffer; replicas: string[] }[], skipped: Set<string>, stats: RepairStats): Promise<number> {
+    const self = this.membership.selfId;
+    const peers = new Set<string>();
+    for (const b of batch) for (const r of b.replicas) if (r !== self && this.isLive(r) && !skipped.has(r)) peers.add(r);
+    // Fetch every replica's object.
+    const objs = new Map<string, Map<string, StoredObject | null>>(); // peer -> key -> obj
+    await Promise.all(
+      [...peers].map(async (peer) => {
+        const keys = batch.filter((b) => b.replicas.includes(peer));
+        const req: BatchRequest = { v: PROTOCOL_VERSION, from: self, ops: keys.map((b) => ({ t: OpType.Get, key: b.key })) };
+        try {
+          const res = await this.transport.call<BatchResponse>(this.address(peer), Routes.batch, req, { timeoutMs: this.o.requestTimeoutMs });
+          const m = new Map<string, StoredObject | null>();
+          keys.forEach((b, i) => {
+            const r = res.results[i];
+            if (r?.ok) m.set(b.key.toString('latin1'), r.obj);
+          });
+          objs.set(peer, m);
+        } catch {
+          stats.errors++;
+        }
+      }),
+    );
+    let written = 0;
+    const pushes = new Map<string, { key: Buffer; obj: StoredObject }[]>();
+    for (const b of batch) {
+      const k = b.key.toString('latin1');
+      const local = await this.store.get(b.key);
+      let merged: StoredObject | undefined = local ?? undefined;
+      for (const [, m] of objs) {
+        const o = m.get(k);
+        if (o) merged = merged ? mergeAcrossModes(merged, o) : o;
+      }
+      if (!merged) continue;
+      if (b.replicas.includes(self) && (!local || !objectsEqual(local, merged))) {
+        await this.store.merge(b.key, merged);
+        written++;
+      }
+      for (const [peer, m] of objs) {
+        if (!b.replicas.includes(peer) || !m.has(k)) continue;
+        const o = m.get(k);
+        if (!o || !objectsEqual(o, merged)) {
+          let list = pushes.get(peer);
+          if (!list) pushes.set(peer, (list = []));
+          list.push({ key: b.key, obj: merged });
+        }
+      }
+    }
+    await Promise.all(
+      [...pushes].map(async ([peer, list]) => {
+        const req: BatchRequest = { v: PROTOCOL_VERSION, from: self, ops: list.map((x) => ({ t: OpType.Merge, key: x.key, obj: x.obj })) };
+        try {
+          const res = await this.transport.call<BatchResponse>(this.address(peer), Routes.batch, req, { timeoutMs: this.o.requestTimeoutMs });
+          written += res.results.filter((r) => r.ok).length;
+        } catch {
+          stats.errors++;
+        }
+      }),
+    );
+    return written;
+  }
+}
+
+function groupBy<T>(items: T[], key: (t: T) => string): Map<string, T[]> {
+  const m = new Map<string, T[]>();
+  for (const it of items) {
+    const k = key(it);
+    let l = m.get(k);
+    if (!l) m.set(k, (l = []));
+    l.push(it);
+  }
+  return m;
+}
+
+function chunks<T>(items: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}

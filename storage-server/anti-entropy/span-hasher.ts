@@ -1,0 +1,68 @@
+// Answers Merkle questions about this node's data: the hash of a token span (XOR of the
+// digests of every entry in it: whole leaves come from the incremental leaf hashes, the
+// partial leaves at a span's edges from a scan) and the (key, digest) list of a span.
+// A span inside one leaf is always answered from a scan — the exact data — and a scan that
+// covers a whole leaf also corrects that leaf's incremental hash when no write raced it.
+
+import type { ReplicaStore } from '../replica-store.js';
+import type { Digest } from './leaf-hashes.js';
+import { LEAF_SPAN } from './leaf-hashes.js';
+import type { Span } from './token-ranges.js';
+
+export class SpanHasher {
+  readonly counters = { spanHashes: 0, scannedEntries: 0, leafCorrections: 0 };
+
+  constructor(private readonly store: ReplicaStore) {}
+
+  get ready(): boolean {
+    return this.store.leaves.ready;
+  }
+
+  /** XOR of the digests of every entry with a token in `s`. */
+  async spanHash(s: Span): Promise<Digest> {
+    this.counters.spanHashes++;
+    let hi = 0;
+    let lo = 0;
+    const firstLeaf = Math.floor(s[0] / LEAF_SPAN);
+    const lastLeaf = Math.floor(s[1] / LEAF_SPAN);
+    const single = firstLeaf === lastLeaf;
+    for (let l = firstLeaf; l <= lastLeaf; l++) {
+      const from = Math.max(s[0], l * LEAF_SPAN);
+      const to = Math.min(s[1], (l + 1) * LEAF_SPAN - 1);
+      const whole = from === l * LEAF_SPAN && to === (l + 1) * LEAF_SPAN - 1;
+      let d: Digest;
+      if (whole && !single) d = this.store.leaves.leaf(l);
+      else d = await this.scanHash([from, to], whole ? l : -1);
+      hi ^= d[0];
+      lo ^= d[1];
+    }
+    return [hi >>> 0, lo >>> 0];
+  }
+
+  /** Hash of a span from the data itself; fixes the leaf's incremental hash when `leaf` >= 0. */
+  private async scanHash(s: Span, leaf: number): Promise<Digest> {
+    const writesBefore = leaf >= 0 ? this.store.leaves.writesTo(leaf) : 0;
+    let hi = 0;
+    let lo = 0;
+    for await (const e of this.store.scan(s[0], s[1])) {
+      hi ^= e.digest[0];
+      lo ^= e.digest[1];
+      this.counters.scannedEntries++;
+    }
+    const d: Digest = [hi >>> 0, lo >>> 0];
+    if (leaf >= 0 && this.store.leaves.ready && this.store.leaves.writesTo(leaf) === writesBefore) {
+      if (this.store.leaves.correct(leaf, d)) this.counters.leafCorrections++;
+    }
+    return d;
+  }
+
+  /** The entries of a span as [key, digest] pairs, in token order (at most `limit`). */
+  async spanKeys(s: Span, limit: number): Promise<[Buffer, number, number][]> {
+    const out: [Buffer, number, number][] = [];
+    for await (const e of this.store.scan(s[0], s[1], { limit })) {
+      out.push([e.key, e.digest[0], e.digest[1]]);
+      this.counters.scannedEntries++;
+    }
+    return out;
+  }
+}

@@ -1,0 +1,38 @@
+// The layout of a node's data directory (documented in ./data-format.md): one engine for
+// the replica data, one for hints, and a FORMAT file naming the layout version so that a
+// node never reads a directory written in another layout as if it were its own.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { CorruptionError } from '../sdk/errors.js';
+
+export const DATA_FORMAT = 'ringkv-node-data 1';
+
+export interface DataDirLayout {
+  engineDir: string;
+  hintsDir: string;
+}
+
+/** Creates the directory or checks its FORMAT; returns where each part lives. */
+export function prepareDataDir(dataDir: string): DataDirLayout {
+  const layout = { engineDir: path.join(dataDir, 'engine'), hintsDir: path.join(dataDir, 'hints') };
+  const formatFile = path.join(dataDir, 'FORMAT');
+  fs.mkdirSync(dataDir, { recursive: true });
+  if (fs.existsSync(formatFile)) {
+    const text = fs.readFileSync(formatFile, 'utf8').trim();
+    if (text !== DATA_FORMAT) {
+      throw new CorruptionError(`data directory has layout "${text}", this ringkv reads "${DATA_FORMAT}"`, { file: formatFile });
+    }
+    return layout;
+  }
+  const entries = fs.readdirSync(dataDir);
+  if (entries.length > 0) {
+    throw new CorruptionError(`data directory holds files (${entries.slice(0, 5).join(', ')}) but no FORMAT: not a ringkv node directory`, {
+      file: formatFile,
+    });
+  }
+  const tmp = `${formatFile}.tmp`;
+  fs.writeFileSync(tmp, `${DATA_FORMAT}\n`);
+  fs.renameSync(tmp, formatFile);
+  return layout;
+}
