@@ -1,0 +1,245 @@
+// How one system is measured, the same way for ringkv and each peer: start it, load the
+// records, warm up, then either (open loop, the default) find the most it does in a
+// closed loop, search for the highest open-loop rate whose p99 stays under the SLO, and
+// measure at that rate (or at --rate) for the full duration; or (closed loop) measure
+// flat out for the full duration. Then stop it. One system at a time, never overlapping.
+
+import type { Distribution } from './key-chooser.js';
+import { makeChooser, recordKey, SeededRandom } from './key-chooser.js';
+import type { LatencySummary } from './latency-recorder.js';
+import { summarize } from './latency-recorder.js';
+import type { KvStore, LoopMode, RunResult } from './load-runner.js';
+import { loadRecords, runLoad } from './load-runner.js';
+import { sleep } from './processes.js';
+import type { SystemOptions, SystemSpec } from './systems.js';
+import type { OpKind, Workload } from './workloads.js';
+import { OP_KINDS } from './workloads.js';
+import { SelfProfiler } from './cpu-profile.js';
+import { RingkvStore } from './stores/ringkv-store.js';
+
+export interface BenchParams {
+  workload: Workload;
+  distribution: Distribution;
+  records: number;
+  valueBytes: number;
+  durationMs: number;
+  warmupMs: number;
+  concurrency: number;
+  mode: LoopMode;
+  /** Fixed open-loop rate; without it the rate is searched for. */
+  rate: number | undefined;
+  sloMs: number;
+  probeMs: number;
+  stepMs: number;
+  seed: number;
+  /** Key prefix (keeps benchmark keys apart in a shared cluster). */
+  keyPrefix: string;
+  /** Profile the load generator + SDK during ringkv's main phase into this file. */
+  sdkProfileFile?: string;
+}
+
+export interface SearchStep {
+  rate: number;
+  opsPerSec: number;
+  p99Ms: number;
+  errors: number;
+  pass: boolean;
+}
+
+export interface SystemResult {
+  system: string;
+  description: string;
+  settings: Record<string, unknown>;
+  loadRecordsPerSec: number;
+  /** Closed-loop throughput (the probe, or the main phase in closed mode). */
+  maxOpsPerSec: number | undefined;
+  /** Highest open-loop rate found whose p99 met the SLO (0: none did). */
+  sloRatePerSec: number | undefined;
+  search: SearchStep[];
+  /** The main phase: its mode and target rate. */
+  mode: LoopMode;
+  targetRate: number | undefined;
+  opsPerSec: number;
+  p50Ms: number;
+  p90Ms: number;
+  p99Ms: number;
+  p999Ms: number;
+  maxMs: number;
+  errors: number;
+  errorCodes: Record<string, number>;
+  unissued: number;
+  abandoned: number;
+  byKind: Partial<Record<OpKind, LatencySummary>>;
+  /** ringkv: SDK batch requests and operations they carried during the main phase. */
+  batching?: { batches: number; ops: number; opsPerBatch: number };
+}
+
+/** Record keys and a pool of values, the same for every system of a run. */
+export function makeData(p: BenchParams): { keys: Buffer[]; values: Buffer[] } {
+  const keys: Buffer[] = [];
+  for (let i = 0; i < p.records; i++) keys.push(recordKey(p.keyPrefix, i));
+  const rng = new SeededRandom(p.seed ^ 0x5bd1e995);
+  const values: Buffer[] = [];
+  for (let i = 0; i < 64; i++) {
+    const b = Buffer.allocUnsafe(p.valueBytes);
+    for (let j = 0; j < b.length; j++) b[j] = rng.nextUint32() & 0xff;
+    values.push(b);
+  }
+  return { keys, values };
+}
+
+/** The SLO test of one open-loop step: p99 within the bound, the rate kept, (almost) no errors. */
+export function meetsSlo(r: RunResult, sloMs: number): boolean {
+  const s = summarize(r.recorder.overall);
+  const total = r.recorder.count + r.recorder.errors;
+  return (
+    s.count > 0 &&
+    s.p99Ms <= sloMs &&
+    r.unissued === 0 &&
+    r.abandoned === 0 &&
+    r.recorder.errors <= Math.max(0, total * 0.001) &&
+    r.opsPerSec >= 0.95 * (r.targetRate ?? 0)
+  );
+}
+
+type Log = (line: string) => void;
+
+export async function measureSystem(spec: SystemSpec, so: SystemOptions, p: BenchParams, data: { keys: Buffer[]; values: Buffer[] }, log: Log): Promise<SystemResult> {
+  const description = spec.describe(so);
+  log(`\n== ${spec.name}: ${description}`);
+  const sys = await spec.start(so);
+  try {
+    const store = sys.store;
+    const t0 = performance.now();
+    const loadRate = await loadRecords(store, data.keys, data.values, Math.min(256, p.concurrency));
+    log(`   loaded ${p.records} records of ${p.valueBytes} B in ${((performance.now() - t0) / 1000).toFixed(1)} s (${Math.round(loadRate)}/s)`);
+    let seed = p.seed;
+    const phase = (mode: LoopMode, durationMs: number, rate?: number, perSecond = false) =>
+      runLoad(store, {
+        mode,
+        ...(rate !== undefined ? { ratePerSec: rate } : {}),
+        concurrency: p.concurrency,
+        durationMs,
+        workload: p.workload,
+        keys: data.keys,
+        chooser: makeChooser(p.distribution, p.records, ++seed),
+        values: data.values,
+        seed: ++seed,
+        perSecond,
+        drainTimeoutMs: Math.max(2000, p.sloMs * 100),
+      });
+    if (p.warmupMs > 0) {
+      const w = await phase('closed', p.warmupMs);
+      log(`   warm-up ${(p.warmupMs / 1000).toFixed(1)} s closed loop: ${Math.round(w.opsPerSec)} ops/s`);
+    }
+    let maxOpsPerSec: number | undefined;
+    let sloRatePerSec: number | undefined;
+    const search: SearchStep[] = [];
+    let mainRate: number | undefined;
+    if (p.mode === 'open') {
+      if (p.rate !== undefined) {
+        mainRate = p.rate;
+      } else {
+        const probe = await phase('closed', p.probeMs);
+        maxOpsPerSec = probe.opsPerSec;
+        log(`   closed loop (${p.concurrency} in flight): ${Math.round(maxOpsPerSec)} ops/s, p99 ${summarize(probe.recorder.overall).p99Ms} ms`);
+        sloRatePerSec = await findSloRate(store, maxOpsPerSec, p, phase, search, log);
+        mainRate = sloRatePerSec > 0 ? sloRatePerSec : Math.max(1, Math.round(maxOpsPerSec * 0.05));
+        if (sloRatePerSec === 0) log(`   no rate met p99 <= ${p.sloMs} ms; the main phase runs at ${mainRate} ops/s`);
+      }
+    }
+    const ringkvStore = store instanceof RingkvStore ? store : undefined;
+    const batch0 = ringkvStore ? { ...ringkvStore.client.batchCounters } : undefined;
+    const profiler = ringkvStore && p.sdkProfileFile ? new SelfProfiler() : undefined;
+    await profiler?.start();
+    const main = await phase(p.mode, p.durationMs, mainRate);
+    if (profiler && p.sdkProfileFile) await profiler.stop(p.sdkProfileFile);
+    if (p.mode === 'closed') maxOpsPerSec = main.opsPerSec;
+    const s = summarize(main.recorder.overall);
+    const byKind: Partial<Record<OpKind, LatencySummary>> = {};
+    for (const k of OP_KINDS) if (main.recorder.byKind[k].totalCount > 0) byKind[k] = summarize(main.recorder.byKind[k]);
+    let batching: SystemResult['batching'];
+    if (ringkvStore && batch0) {
+      const b = ringkvStore.client.batchCounters;
+      const batches = b.batches - batch0.batches;
+      const ops = b.ops - batch0.ops;
+      batching = { batches, ops, opsPerBatch: batches > 0 ? Math.round((ops / batches) * 10) / 10 : 0 };
+    }
+    log(
+      `   main ${p.mode} loop${mainRate ? ` at ${mainRate} ops/s` : ''} for ${(p.durationMs / 1000).toFixed(0)} s: ${Math.round(main.opsPerSec)} ops/s, ` +
+        `p50 ${s.p50Ms} p99 ${s.p99Ms} p99.9 ${s.p999Ms} ms, ${main.recorder.errors} errors` +
+        (main.unissued + main.abandoned > 0 ? `, ${main.unissued} never issued, ${main.abandoned} unanswered` : ''),
+    );
+    return {
+      system: spec.name,
+      description,
+      settings: sys.settings,
+      loadRecordsPerSec: Math.round(loadRate),
+      maxOpsPerSec: maxOpsPerSec === undefined ? undefined : Math.round(maxOpsPerSec),
+      sloRatePerSec,
+      search,
+      mode: p.mode,
+      targetRate: mainRate,
+      opsPerSec: Math.round(main.opsPerSec),
+      p50Ms: s.p50Ms,
+      p90Ms: s.p90Ms,
+      p99Ms: s.p99Ms,
+      p999Ms: s.p999Ms,
+      maxMs: s.maxMs,
+      errors: main.recorder.errors + main.unissued + main.abandoned,
+      errorCodes: Object.fromEntries(main.recorder.errorCodes),
+      unissued: main.unissued,
+      abandoned: main.abandoned,
+      byKind,
+      ...(batching ? { batching } : {}),
+    };
+  } finally {
+    await sys.stop();
+  }
+}
+
+/**
+ * The highest open-loop rate whose p99 meets the SLO: steps down from 90% of the
+ * closed-loop maximum until one passes, then bisects twice between it and the last
+ * failing rate. Resolves with 0 when even 5% of the maximum fails.
+ */
+export async function findSloRate(
+  _store: KvStore,
+  maxOpsPerSec: number,
+  p: BenchParams,
+  phase: (mode: LoopMode, durationMs: number, rate?: number) => Promise<RunResult>,
+  steps: SearchStep[],
+  log: Log,
+): Promise<number> {
+  const tryRate = async (rate: number): Promise<boolean> => {
+    const r = await phase('open', p.stepMs, rate);
+    const s = summarize(r.recorder.overall);
+    const pass = meetsSlo(r, p.sloMs);
+    steps.push({ rate, opsPerSec: Math.round(r.opsPerSec), p99Ms: s.p99Ms, errors: r.recorder.errors + r.unissued + r.abandoned, pass });
+    log(`   step ${String(rate).padStart(7)} ops/s: got ${String(Math.round(r.opsPerSec)).padStart(7)}, p99 ${String(s.p99Ms).padStart(8)} ms ${pass ? 'ok' : 'over'}`);
+    await sleep(300);
+    return pass;
+  };
+  let lo = 0;
+  let hi: number | undefined;
+  for (const f of [0.9, 0.75, 0.6, 0.45, 0.3, 0.15, 0.05]) {
+    const rate = Math.max(1, Math.round(maxOpsPerSec * f));
+    if (await tryRate(rate)) {
+      lo = rate;
+      break;
+    }
+    hi = rate;
+  }
+  if (lo === 0) return 0;
+  if (hi === undefined) {
+    hi = Math.max(lo + 1, Math.round(maxOpsPerSec));
+    if (await tryRate(hi)) return hi;
+  }
+  for (let i = 0; i < 2; i++) {
+    const mid = Math.round((lo + hi) / 2);
+    if (mid <= lo || mid >= hi) break;
+    if (await tryRate(mid)) lo = mid;
+    else hi = mid;
+  }
+  return lo;
+}
