@@ -107,6 +107,7 @@ export function runLoad(store: KvStore, o: RunOptions): Promise<RunResult> {
   if (!(o.durationMs > 0)) throw new RangeError('duration must be positive');
   if (o.keys.length < o.chooser.count) throw new RangeError('fewer keys than the chooser picks from');
   if (o.values.length === 0) throw new RangeError('need at least one value');
+  if (o.mode === 'open' && o.ratePerSec === undefined) throw new RangeError('the open loop needs a rate');
   return o.mode === 'open' ? runOpen(store, o) : runClosed(store, o);
 }
 
