@@ -4,8 +4,9 @@
 // and safe to share between concurrent readers (it sits in the block cache).
 
 import { CorruptionError } from '../../sdk/errors.js';
-import { crc32 } from './coding.js';
+import { crc32, varintSize } from './coding.js';
 import type { EngineRecord } from './record.js';
+import type { RecordSpan } from './record.js';
 import { decodeRecord, recordKeyStart, recordSize, writeRecord } from './record.js';
 
 /** Accumulates records into one block. Not reentrant. */
@@ -13,6 +14,8 @@ export class BlockBuilder {
   private buf: Buffer;
   private pos = 0;
   private offsets: number[] = [];
+  private lastKeyStart = 0;
+  private lastKeyEnd = 0;
 
   constructor(initialBytes = 8192) {
     this.buf = Buffer.allocUnsafe(initialBytes);
@@ -27,35 +30,78 @@ export class BlockBuilder {
     return this.pos + this.offsets.length * 4 + 8;
   }
 
-  /** REQUIRES: keys are added in strictly increasing order. */
-  add(r: EngineRecord): void {
-    const need = recordSize(r);
+  private reserve(need: number): void {
     if (this.pos + need > this.buf.length) {
       const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + need + 1024));
       this.buf.copy(grown, 0, 0, this.pos);
       this.buf = grown;
     }
-    this.offsets.push(this.pos);
-    this.pos = writeRecord(this.buf, this.pos, r);
   }
 
-  /** The finished block bytes; the builder is reset for the next block. */
-  finish(): Buffer {
+  /** REQUIRES: keys are added in strictly increasing order. */
+  add(r: EngineRecord): void {
+    this.reserve(recordSize(r));
+    this.offsets.push(this.pos);
+    const end = writeRecord(this.buf, this.pos, r);
+    this.lastKeyStart = this.pos + 1 + varintSize(r.seq) + varintSize(r.key.length);
+    this.lastKeyEnd = this.lastKeyStart + r.key.length;
+    this.pos = end;
+  }
+
+  /**
+   * Adds the encoded record src[span.start, span.end) as it is (compaction copies records
+   * without decoding them). REQUIRES: as for add().
+   */
+  addRaw(src: Buffer, span: RecordSpan): void {
+    const len = span.end - span.start;
+    this.reserve(len);
+    this.offsets.push(this.pos);
+    copyBytes(src, span.start, span.end, this.buf, this.pos);
+    this.lastKeyStart = this.pos + (span.keyStart - span.start);
+    this.lastKeyEnd = this.pos + (span.keyEnd - span.start);
+    this.pos += len;
+  }
+
+  /** A copy of the key added last. REQUIRES: count > 0. */
+  lastKey(): Buffer {
+    return Buffer.from(this.buf.subarray(this.lastKeyStart, this.lastKeyEnd));
+  }
+
+  /**
+   * Writes the finished block (records, offsets, count, CRC) into `out` at `at`, which must
+   * have estimatedSize bytes free, and returns the position after it. The builder is reset.
+   */
+  finishInto(out: Buffer, at: number): number {
     const n = this.offsets.length;
-    const out = Buffer.allocUnsafe(this.pos + n * 4 + 8);
-    this.buf.copy(out, 0, 0, this.pos);
-    let p = this.pos;
+    this.buf.copy(out, at, 0, this.pos);
+    let p = at + this.pos;
     for (let i = 0; i < n; i++) {
       out.writeUInt32LE(this.offsets[i]!, p);
       p += 4;
     }
     out.writeUInt32LE(n, p);
     p += 4;
-    out.writeUInt32LE(crc32(out.subarray(0, p)), p);
+    out.writeUInt32LE(crc32(out.subarray(at, p)), p);
     this.pos = 0;
-    this.offsets = [];
+    this.offsets.length = 0;
+    return p + 4;
+  }
+
+  /** The finished block bytes in a new buffer; the builder is reset for the next block. */
+  finish(): Buffer {
+    const out = Buffer.allocUnsafe(this.estimatedSize);
+    this.finishInto(out, 0);
     return out;
   }
+}
+
+/** Copies src[start, end) to dst at `at`: a plain loop for short ranges, where it beats Buffer.copy's per-call cost. */
+function copyBytes(src: Buffer, start: number, end: number, dst: Buffer, at: number): void {
+  if (end - start > 64) {
+    src.copy(dst, at, start, end);
+    return;
+  }
+  for (let i = start; i < end; i++) dst[at++] = src[i]!;
 }
 
 const scratch = { pos: 0, end: 0 };
@@ -83,6 +129,11 @@ export class Block {
     this.count = buf.readUInt32LE(crcAt - 4);
     this.offsetsAt = crcAt - 4 - this.count * 4;
     if (this.offsetsAt < 0) throw new CorruptionError('block record count out of range', { file, offset: fileOffset });
+  }
+
+  /** Where the records end (the offsets array starts) within buf. */
+  get recordsEnd(): number {
+    return this.offsetsAt;
   }
 
   private offsetOf(i: number): number {

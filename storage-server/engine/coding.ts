@@ -60,3 +60,18 @@ export function putUint64(buf: Buffer, pos: number, n: number): number {
 export function getUint64(buf: Buffer, pos: number): number {
   return buf.readUInt32LE(pos) + buf.readUInt32LE(pos + 4) * 0x100000000;
 }
+
+/**
+ * Compares a[aStart, aEnd) with b[bStart, bEnd) as unsigned bytes, like Buffer.compare
+ * but without making subarrays or crossing into C++ (cheaper for short keys).
+ */
+export function compareBytes(a: Uint8Array, aStart: number, aEnd: number, b: Uint8Array, bStart: number, bEnd: number): number {
+  const aLen = aEnd - aStart;
+  const bLen = bEnd - bStart;
+  const n = aLen < bLen ? aLen : bLen;
+  for (let i = 0; i < n; i++) {
+    const d = a[aStart + i]! - b[bStart + i]!;
+    if (d !== 0) return d;
+  }
+  return aLen - bLen;
+}

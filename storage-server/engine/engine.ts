@@ -28,6 +28,7 @@ import { LOCK_FILE, parseFileName, tableFile, walFile } from './filenames.js';
 import type { Manifest } from './manifest.js';
 import { MANIFEST_FORMAT_VERSION, readManifest, writeManifest } from './manifest.js';
 import { Memtable } from './memtable.js';
+import { mergeTables } from './compaction.js';
 import { mergeNewest } from './merge-iterator.js';
 import { RateLimiter } from './rate-limiter.js';
 import type { EngineRecord } from './record.js';
@@ -714,9 +715,7 @@ export class Engine {
     const set = this.current.ref();
     const inputs = set.tables.slice(start, end);
     const older = set.tables.slice(0, start);
-    const bottommost = start === 0;
     const now = this.clock.nowMs();
-    const grace = this.options.tombstoneGraceMs;
     const n = this.nextFile++;
     const file = tableFile(this.dir, n);
     let output: TableReader | undefined;
@@ -730,25 +729,21 @@ export class Engine {
           { blockSizeBytes: this.options.blockSizeBytes, bloomBitsPerKey: this.options.bloomBitsPerKey, nowMs: now },
           throttled ? (bytes) => this.limiter.consume(bytes) : undefined,
         );
-        const olderMayContain = (key: Buffer): boolean => {
-          if (older.length === 0) return false;
-          const k = key.toString('latin1');
-          const h = bloomHash(key);
-          return older.some((t) => t.mayContain(k, h));
-        };
-        for await (let r of mergeNewest(inputs.map((t) => t.scan(undefined, undefined)))) {
-          if (this.closing) throw new CompactionAborted();
-          if (!r.tombstone && r.expiresAtMs > 0 && r.expiresAtMs <= now) {
-            // An expired value shadows older versions exactly like a tombstone from its expiry on.
-            r = { ...r, tombstone: true, value: EMPTY, flags: 0, contentType: '' };
-          }
-          if (r.tombstone && now - r.expiresAtMs >= grace && (bottommost || !olderMayContain(r.key))) {
-            dropped++;
-            continue;
-          }
-          b.add(r);
-          if (b.needsDrain) await b.drain();
-        }
+        const result = await mergeTables({
+          inputs,
+          builder: b,
+          nowMs: now,
+          tombstoneGraceMs: this.options.tombstoneGraceMs,
+          olderMayContain: (key) => {
+            if (older.length === 0) return false;
+            const k = key.toString('latin1');
+            const h = bloomHash(key);
+            return older.some((t) => t.mayContain(k, h));
+          },
+          shouldAbort: () => this.closing,
+          abortError: () => new CompactionAborted(),
+        });
+        dropped = result.dropped;
         count = b.count;
         if (count > 0) await b.finish();
       } finally {

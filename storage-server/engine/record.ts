@@ -35,6 +35,9 @@ const F_CONTENT_TYPE = 0x08;
 const F_VERSION = 0x10;
 const KNOWN_BITS = 0x1f;
 
+/** The tombstone bit of a record's flag byte (RecordSpan.bits). */
+export const RECORD_TOMBSTONE = F_TOMBSTONE;
+
 const EMPTY = Buffer.alloc(0);
 
 /** Encoded size of `r` in bytes. */
@@ -138,6 +141,60 @@ export function recordKeyStart(buf: Buffer, pos: number, out: { pos: number; end
   out.end = start + len;
   return start;
 }
+
+/** Where a record sits in a buffer and its header fields, filled by scanRecord() without allocating. */
+export class RecordSpan {
+  /** First byte of the record. */
+  start = 0;
+  /** One past its last byte. */
+  end = 0;
+  keyStart = 0;
+  keyEnd = 0;
+  seq = 0;
+  /** The flag byte (tombstone, has-expiry, ...). */
+  bits = 0;
+  /** The expires/deleted-at field; 0 when absent. */
+  expiresAtMs = 0;
+
+  get tombstone(): boolean {
+    return (this.bits & F_TOMBSTONE) !== 0;
+  }
+}
+
+/**
+ * Parses the record at `pos` (which must end by `limit`) into `out` without decoding the
+ * value or copying anything: enough to merge and copy records as raw bytes. Throws
+ * RangeError on malformed bytes (callers turn it into a CorruptionError with a location).
+ */
+export function scanRecord(buf: Uint8Array, pos: number, limit: number, out: RecordSpan): void {
+  out.start = pos;
+  if (pos >= limit) throw new RangeError('record starts past the end of its block');
+  const bits = buf[pos]!;
+  if ((bits & ~KNOWN_BITS) !== 0) throw new RangeError(`unknown record flag bits 0x${bits.toString(16)}`);
+  const c = spanCursor;
+  c.pos = pos + 1;
+  out.bits = bits;
+  out.seq = getVarint(buf, c);
+  const keyLen = getVarint(buf, c);
+  out.keyStart = c.pos;
+  out.keyEnd = c.pos + keyLen;
+  c.pos = out.keyEnd;
+  out.expiresAtMs = bits & F_EXPIRES ? getVarint(buf, c) : 0;
+  if (bits & F_FLAGS) getVarint(buf, c);
+  if (bits & F_CONTENT_TYPE) {
+    if (c.pos >= limit) throw new RangeError('truncated content type');
+    c.pos += 1 + buf[c.pos]!;
+  }
+  if (bits & F_VERSION) {
+    const n = getVarint(buf, c);
+    c.pos += n;
+  }
+  const valueLen = getVarint(buf, c);
+  out.end = c.pos + valueLen;
+  if (out.end > limit) throw new RangeError('record runs past the end of its block');
+}
+
+const spanCursor = { pos: 0 };
 
 /** True when the record is a value that has not expired at `nowMs`. */
 export function isLive(r: EngineRecord, nowMs: number): boolean {

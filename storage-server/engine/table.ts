@@ -7,11 +7,12 @@
 import { LRUCache } from 'lru-cache';
 import { CorruptionError } from '../../sdk/errors.js';
 import { Block, BlockBuilder } from './block.js';
-import { bloomHash, bloomMayContain, buildBloomFilter } from './bloom-filter.js';
+import { bloomHash, bloomHashRange, bloomMayContain, buildBloomFilter } from './bloom-filter.js';
 import { crc32, getUint64, getVarint, putUint64, putVarint, varintSize } from './coding.js';
 import type { FileHandle } from './file-system.js';
 import { lowerBound } from './memtable.js';
 import type { EngineRecord } from './record.js';
+import { decodeRecord, RECORD_TOMBSTONE, RecordSpan, scanRecord } from './record.js';
 
 export const TABLE_MAGIC = Buffer.from('RKVTABLE', 'latin1');
 export const TABLE_FORMAT_VERSION = 1;
@@ -40,21 +41,24 @@ export interface TableBuilderOptions {
   nowMs: number;
 }
 
+/** Finished blocks are written to the file once this many bytes have gathered. */
+const DRAIN_BYTES = 256 * 1024;
+
 /**
  * Writes a table to `fh` from records added in strictly increasing key order.
- * Usage: add() records; whenever `needsDrain` is true, await drain(); finally await finish().
+ * Usage: add() or addRaw() records; whenever `needsDrain` is true, await drain(); finally
+ * await finish().
  */
 export class TableBuilder {
   private readonly block = new BlockBuilder();
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
-  private fileOffset = 0;
+  /** Finished data blocks not yet written; out[0] is at file offset writtenBytes. Reused after each drain. */
+  private out = Buffer.allocUnsafe(DRAIN_BYTES + 16 * 1024);
+  private outPos = 0;
   private writtenBytes = 0;
   private readonly indexKeys: Buffer[] = [];
   private readonly indexOffsets: number[] = [];
   private readonly indexLengths: number[] = [];
   private hashes = new Uint32Array(1024);
-  private lastKey: Buffer | undefined;
   private firstKey: Buffer | undefined;
   private entries = 0;
   private tombstones = 0;
@@ -75,55 +79,68 @@ export class TableBuilder {
 
   /** Bytes written so far plus bytes buffered. */
   get bytes(): number {
-    return this.fileOffset + this.block.estimatedSize;
+    return this.writtenBytes + this.outPos + this.block.estimatedSize;
   }
 
   get needsDrain(): boolean {
-    return this.pendingBytes >= 256 * 1024;
+    return this.outPos >= DRAIN_BYTES;
   }
 
   /** REQUIRES: r.key > every key added before. */
   add(r: EngineRecord): void {
     if (this.block.count > 0 && this.block.estimatedSize >= this.opts.blockSizeBytes) this.finishBlock();
     this.block.add(r);
+    this.noteKey(bloomHash(r.key), r.seq);
+    if (r.tombstone) this.tombstones++;
+    else if (r.expiresAtMs > 0) this.expiring++;
+    if (!this.firstKey) this.firstKey = Buffer.from(r.key);
+  }
+
+  /**
+   * Adds the encoded record src[span.start, span.end) byte for byte (no decode, no
+   * re-encode). REQUIRES: as for add(); `span` was filled by scanRecord over `src`.
+   */
+  addRaw(src: Buffer, span: RecordSpan): void {
+    if (this.block.count > 0 && this.block.estimatedSize >= this.opts.blockSizeBytes) this.finishBlock();
+    this.block.addRaw(src, span);
+    this.noteKey(bloomHashRange(src, span.keyStart, span.keyEnd), span.seq);
+    if (span.bits & RECORD_TOMBSTONE) this.tombstones++;
+    else if (span.expiresAtMs > 0) this.expiring++;
+    if (!this.firstKey) this.firstKey = Buffer.from(src.subarray(span.keyStart, span.keyEnd));
+  }
+
+  private noteKey(hash: number, seq: number): void {
     if (this.entries === this.hashes.length) {
       const grown = new Uint32Array(this.hashes.length * 2);
       grown.set(this.hashes);
       this.hashes = grown;
     }
-    this.hashes[this.entries] = bloomHash(r.key);
-    this.entries++;
-    if (r.tombstone) this.tombstones++;
-    else if (r.expiresAtMs > 0) this.expiring++;
-    if (r.seq < this.minSeq) this.minSeq = r.seq;
-    if (r.seq > this.maxSeq) this.maxSeq = r.seq;
-    if (!this.firstKey) this.firstKey = r.key;
-    this.lastKey = r.key;
+    this.hashes[this.entries++] = hash;
+    if (seq < this.minSeq) this.minSeq = seq;
+    if (seq > this.maxSeq) this.maxSeq = seq;
   }
 
   private finishBlock(): void {
-    const data = this.block.finish();
-    this.indexKeys.push(Buffer.from(this.lastKey!));
-    this.indexOffsets.push(this.fileOffset);
-    this.indexLengths.push(data.length);
-    this.enqueue(data);
+    const size = this.block.estimatedSize;
+    if (this.outPos + size > this.out.length) {
+      const grown = Buffer.allocUnsafe(Math.max(this.out.length * 2, this.outPos + size));
+      this.out.copy(grown, 0, 0, this.outPos);
+      this.out = grown;
+    }
+    this.indexKeys.push(this.block.lastKey());
+    this.indexOffsets.push(this.writtenBytes + this.outPos);
+    this.indexLengths.push(size);
+    this.outPos = this.block.finishInto(this.out, this.outPos);
   }
 
-  private enqueue(buf: Buffer): void {
-    this.pending.push(buf);
-    this.pendingBytes += buf.length;
-    this.fileOffset += buf.length;
-  }
-
-  /** Writes buffered blocks to the file. */
+  /** Writes finished blocks to the file. */
   async drain(): Promise<void> {
-    if (this.pendingBytes === 0) return;
-    const chunk = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
-    this.pending = [];
-    this.pendingBytes = 0;
-    if (this.throttle) await this.throttle(chunk.length);
-    await this.fh.write(chunk, this.writtenBytes);
-    this.writtenBytes += chunk.length;
+    if (this.outPos === 0) return;
+    const n = this.outPos;
+    if (this.throttle) await this.throttle(n);
+    await this.fh.write(this.out.subarray(0, n), this.writtenBytes);
+    this.writtenBytes += n;
+    this.outPos = 0;
   }
 
   /**
@@ -133,11 +150,19 @@ export class TableBuilder {
   async finish(): Promise<{ props: TableProps; sizeBytes: number }> {
     if (this.entries === 0) throw new Error('TableBuilder.finish: no records');
     if (this.block.count > 0) this.finishBlock();
-    const dataBytes = this.fileOffset;
+    await this.drain();
+    const dataBytes = this.writtenBytes;
+    const meta: Buffer[] = [];
+    let metaBytes = 0;
+    const enqueue = (buf: Buffer): number => {
+      const at = dataBytes + metaBytes;
+      meta.push(buf);
+      metaBytes += buf.length;
+      return at;
+    };
 
     const filter = buildBloomFilter(this.hashes, this.entries, this.opts.bloomBitsPerKey);
-    const filterOffset = this.fileOffset;
-    this.enqueue(withCrc(filter));
+    const filterOffset = enqueue(withCrc(filter));
 
     const props: TableProps = {
       format: TABLE_FORMAT_VERSION,
@@ -145,15 +170,14 @@ export class TableBuilder {
       tombstones: this.tombstones,
       expiring: this.expiring,
       smallestKey: this.firstKey!.toString('base64'),
-      largestKey: this.lastKey!.toString('base64'),
+      largestKey: this.indexKeys[this.indexKeys.length - 1]!.toString('base64'),
       minSeq: this.minSeq,
       maxSeq: this.maxSeq,
       dataBytes,
       blocks: this.indexKeys.length,
       createdAtMs: this.opts.nowMs,
     };
-    const propsOffset = this.fileOffset;
-    this.enqueue(withCrc(Buffer.from(JSON.stringify(props), 'utf8')));
+    const propsOffset = enqueue(withCrc(Buffer.from(JSON.stringify(props), 'utf8')));
 
     let indexSize = 4;
     for (let i = 0; i < this.indexKeys.length; i++) {
@@ -169,8 +193,7 @@ export class TableBuilder {
       p = putVarint(index, p, this.indexOffsets[i]!);
       p = putVarint(index, p, this.indexLengths[i]!);
     }
-    const indexOffset = this.fileOffset;
-    this.enqueue(withCrc(index));
+    const indexOffset = enqueue(withCrc(index));
 
     const footer = Buffer.alloc(FOOTER_BYTES);
     let f = 0;
@@ -183,11 +206,14 @@ export class TableBuilder {
     f = footer.writeUInt32LE(TABLE_FORMAT_VERSION, f);
     f = footer.writeUInt32LE(crc32(footer.subarray(0, f)), f);
     TABLE_MAGIC.copy(footer, f);
-    this.enqueue(footer);
+    enqueue(footer);
 
-    await this.drain();
+    const tail = Buffer.concat(meta, metaBytes);
+    if (this.throttle) await this.throttle(tail.length);
+    await this.fh.write(tail, dataBytes);
+    this.writtenBytes += tail.length;
     await this.fh.sync();
-    return { props, sizeBytes: this.fileOffset };
+    return { props, sizeBytes: this.writtenBytes };
   }
 }
 
@@ -367,6 +393,11 @@ export class TableReader {
     }
   }
 
+  /** A raw cursor over every record (compaction). REQUIRES: the caller holds a ref while it is used. */
+  cursor(readaheadBytes = 256 * 1024): TableCursor {
+    return new TableCursor(this.fh, this.file, this.blockOffsets, this.blockLengths, this.stats, readaheadBytes);
+  }
+
   /** Takes a reference; every ref() needs one unref(). */
   ref(): void {
     this.refs++;
@@ -383,6 +414,108 @@ export class TableReader {
   /** Marks the table as replaced: `onRelease` (which deletes the file) runs when the last reference goes. */
   markObsolete(onRelease: () => void): void {
     this.onRelease = onRelease;
+  }
+}
+
+/**
+ * Walks every record of one table in key order as raw spans over the bytes read (no
+ * decoding, no per-record allocation), reading ahead `readaheadBytes` at a time and
+ * bypassing the block cache; every block's CRC is checked. Compaction merges these.
+ * Usage: await start(); while (valid) { use buf + span; const p = next(); if (p) await p; }
+ * REQUIRES: the caller holds a ref on the table until done; one caller at a time.
+ */
+export class TableCursor {
+  /** The bytes the current record is in (valid until the next call to next()). */
+  buf: Buffer = Buffer.alloc(0);
+  /** The current record within buf. */
+  readonly span = new RecordSpan();
+  valid = false;
+  /** Next block to read from the file. */
+  private nextBlock = 0;
+  /** One past the last block of the current chunk. */
+  private chunkEnd = 0;
+  private chunkFileOffset = 0;
+  private block = 0;
+  private recordsEnd = 0;
+  private recordsLeft = 0;
+
+  constructor(
+    private readonly fh: FileHandle,
+    private readonly file: string,
+    private readonly offsets: readonly number[],
+    private readonly lengths: readonly number[],
+    private readonly stats: ReadStats,
+    private readonly readaheadBytes: number,
+  ) {}
+
+  /** Positions the cursor on the first record. */
+  async start(): Promise<void> {
+    await this.loadChunk();
+  }
+
+  /** Moves to the next record; returns a promise only when it has to read from the file. */
+  next(): Promise<void> | undefined {
+    if (--this.recordsLeft > 0) {
+      this.scan(this.span.end);
+      return undefined;
+    }
+    if (this.span.end !== this.recordsEnd) throw this.corrupt('block records do not end where its offsets begin', this.span.end);
+    if (this.block + 1 < this.chunkEnd) {
+      this.openBlock(this.block + 1);
+      return undefined;
+    }
+    if (this.nextBlock < this.offsets.length) return this.loadChunk();
+    this.valid = false;
+    return undefined;
+  }
+
+  private async loadChunk(): Promise<void> {
+    const first = this.nextBlock;
+    if (first >= this.offsets.length) {
+      this.valid = false;
+      return;
+    }
+    let end = first;
+    let bytes = 0;
+    do {
+      bytes += this.lengths[end]!;
+      end++;
+    } while (end < this.offsets.length && bytes + this.lengths[end]! <= this.readaheadBytes);
+    this.chunkFileOffset = this.offsets[first]!;
+    this.buf = await readExact(this.fh, this.chunkFileOffset, bytes);
+    this.stats.scanBlockReads += end - first;
+    this.nextBlock = end;
+    this.chunkEnd = end;
+    this.openBlock(first);
+  }
+
+  private openBlock(b: number): void {
+    this.block = b;
+    const rel = this.offsets[b]! - this.chunkFileOffset;
+    // Block verifies the CRC and the trailer; records start at the block's first byte.
+    const block = new Block(this.buf.subarray(rel, rel + this.lengths[b]!), this.file, this.offsets[b]!);
+    if (block.count === 0) throw this.corrupt('empty data block', rel);
+    this.recordsEnd = rel + block.recordsEnd;
+    this.recordsLeft = block.count;
+    this.valid = true;
+    this.scan(rel);
+  }
+
+  /** Decodes the current record (its buffers point into buf). */
+  decode(): EngineRecord {
+    return decodeRecord(this.buf, { pos: this.span.start }, { file: this.file, baseOffset: this.chunkFileOffset }, false);
+  }
+
+  private scan(pos: number): void {
+    try {
+      scanRecord(this.buf, pos, this.recordsEnd, this.span);
+    } catch (err) {
+      throw this.corrupt(`malformed record: ${(err as Error).message}`, pos);
+    }
+  }
+
+  private corrupt(what: string, pos: number): CorruptionError {
+    return new CorruptionError(what, { file: this.file, offset: this.chunkFileOffset + pos });
   }
 }
 

@@ -1,0 +1,95 @@
+// The merge at the heart of a compaction: reads a contiguous run of tables with raw
+// cursors and writes the newest version of each key into one TableBuilder, copying records
+// byte for byte (no decode, no re-encode). Only a tombstone, or a value that has expired,
+// is looked at more closely. The engine (engine.ts) picks the run, installs the output
+// and deletes the inputs. Runs on the caller's thread; one job per set of inputs.
+
+import { compareBytes } from './coding.js';
+import type { EngineRecord } from './record.js';
+import { RECORD_TOMBSTONE } from './record.js';
+import type { TableBuilder, TableCursor, TableReader } from './table.js';
+
+const EMPTY = Buffer.alloc(0);
+
+export interface MergeOptions {
+  /** The tables to merge, oldest first. REQUIRES: the caller holds a ref on each. */
+  inputs: readonly TableReader[];
+  /** Receives the merged records; the caller finishes it. */
+  builder: TableBuilder;
+  /** The time that decides expiry and tombstone grace. */
+  nowMs: number;
+  tombstoneGraceMs: number;
+  /**
+   * Whether some table older than the inputs may hold `key`. A tombstone past its grace is
+   * dropped only when this is false, so a delete never uncovers an older value.
+   */
+  olderMayContain(key: Buffer): boolean;
+  /** Polled between records; returning true aborts the merge (it throws `abortError()`). */
+  shouldAbort(): boolean;
+  abortError(): Error;
+}
+
+export interface MergeResult {
+  /** Records written to the builder. */
+  written: number;
+  /** Tombstones (and expired values) dropped for good. */
+  dropped: number;
+}
+
+/**
+ * Merges `inputs` into `builder`: for every key the version with the highest sequence
+ * number; an expired value becomes a tombstone dated at its expiry; a tombstone older than
+ * the grace period that no older table may hold is dropped.
+ */
+export async function mergeTables(o: MergeOptions): Promise<MergeResult> {
+  const b = o.builder;
+  const live: TableCursor[] = [];
+  for (const t of o.inputs) {
+    const c = t.cursor();
+    await c.start();
+    if (c.valid) live.push(c);
+  }
+  let written = 0;
+  let dropped = 0;
+  while (live.length > 0) {
+    if (o.shouldAbort()) throw o.abortError();
+    // The smallest key; of equal keys, the newest version.
+    let w = live[0]!;
+    for (let i = 1; i < live.length; i++) {
+      const c = live[i]!;
+      const cmp = compareBytes(c.buf, c.span.keyStart, c.span.keyEnd, w.buf, w.span.keyStart, w.span.keyEnd);
+      if (cmp < 0 || (cmp === 0 && c.span.seq > w.span.seq)) w = c;
+    }
+
+    const s = w.span;
+    let keep: 'raw' | EngineRecord | undefined = 'raw';
+    if (s.bits & RECORD_TOMBSTONE) {
+      if (o.nowMs - s.expiresAtMs >= o.tombstoneGraceMs && !o.olderMayContain(w.buf.subarray(s.keyStart, s.keyEnd))) keep = undefined;
+    } else if (s.expiresAtMs > 0 && s.expiresAtMs <= o.nowMs) {
+      // An expired value shadows older versions exactly like a tombstone from its expiry on.
+      const r = w.decode();
+      if (o.nowMs - r.expiresAtMs >= o.tombstoneGraceMs && !o.olderMayContain(r.key)) keep = undefined;
+      else keep = { ...r, tombstone: true, value: EMPTY, flags: 0, contentType: '' };
+    }
+    if (keep === 'raw') b.addRaw(w.buf, s);
+    else if (keep) b.add(keep);
+    if (keep) written++;
+    else dropped++;
+
+    // Step past this key in every input that has it (the older versions are shadowed);
+    // the winner last, since the others compare against its bytes.
+    for (let i = 0; i < live.length; i++) {
+      const c = live[i]!;
+      if (c === w || compareBytes(c.buf, c.span.keyStart, c.span.keyEnd, w.buf, s.keyStart, s.keyEnd) !== 0) continue;
+      const p = c.next();
+      if (p) await p;
+    }
+    const p = w.next();
+    if (p) await p;
+    for (let i = live.length - 1; i >= 0; i--) {
+      if (!live[i]!.valid) live.splice(i, 1);
+    }
+    if (b.needsDrain) await b.drain();
+  }
+  return { written, dropped };
+}
