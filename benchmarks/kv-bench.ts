@@ -61,6 +61,7 @@ const program = new Command()
   .option('--no-peers', 'measure ringkv only')
   .option('--seeds <list>', 'use a running ringkv cluster (host:port,...) instead of starting one')
   .option('--nodes <n>', 'ringkv nodes to start', positiveInt('nodes'), 3)
+  .option('--server-args <flags>', 'extra storage-server flags, space-separated (diagnostics, e.g. "--sync none")')
   .option('--etcd-members <n>', 'etcd cluster size (1 or 3)', positiveInt('etcd-members'), 3)
   .option('--redis-connections <n>', 'Redis connections (ioredis, auto-pipelined)', positiveInt('redis-connections'), 16)
   .addOption(new Option('--redis-fsync <policy>', 'Redis appendfsync (always matches ringkv sync=batch)').choices(['always', 'everysec', 'no']).default('always'))
@@ -89,6 +90,7 @@ interface Flags {
   peers: boolean;
   seeds?: string;
   nodes: number;
+  serverArgs?: string;
   etcdMembers: number;
   redisConnections: number;
   redisFsync: RedisFsync;
@@ -134,6 +136,7 @@ async function main(): Promise<number> {
     group,
     ...(f.seeds ? { seeds: f.seeds.split(',').map((s) => s.trim()).filter(Boolean) } : {}),
     nodes: f.nodes,
+    ...(f.serverArgs ? { serverArgs: f.serverArgs.split(/\s+/).filter(Boolean) } : {}),
     ...(profileDir ? { profileDir } : {}),
     etcdMembers: f.etcdMembers,
     redisConnections: f.redisConnections,

@@ -4,6 +4,7 @@
 // measure at that rate (or at --rate) for the full duration; or (closed loop) measure
 // flat out for the full duration. Then stop it. One system at a time, never overlapping.
 
+import os from 'node:os';
 import type { Distribution } from './key-chooser.js';
 import { makeChooser, recordKey, SeededRandom } from './key-chooser.js';
 import type { LatencySummary } from './latency-recorder.js';
@@ -72,6 +73,8 @@ export interface SystemResult {
   byKind: Partial<Record<OpKind, LatencySummary>>;
   /** ringkv: SDK batch requests and operations they carried during the main phase. */
   batching?: { batches: number; ops: number; opsPerBatch: number };
+  /** 1-minute load average of the machine before and after the main phase (noise from other work shows here). */
+  loadAverage: [number, number];
 }
 
 /** Record keys and a pool of values, the same for every system of a run. */
@@ -152,7 +155,9 @@ export async function measureSystem(spec: SystemSpec, so: SystemOptions, p: Benc
     const batch0 = ringkvStore ? { ...ringkvStore.client.batchCounters } : undefined;
     const profiler = ringkvStore && p.sdkProfileFile ? new SelfProfiler() : undefined;
     await profiler?.start();
+    const load0 = os.loadavg()[0]!;
     const main = await phase(p.mode, p.durationMs, mainRate);
+    const load1 = os.loadavg()[0]!;
     if (profiler && p.sdkProfileFile) await profiler.stop(p.sdkProfileFile);
     if (p.mode === 'closed') maxOpsPerSec = main.opsPerSec;
     const s = summarize(main.recorder.overall);
@@ -168,7 +173,9 @@ export async function measureSystem(spec: SystemSpec, so: SystemOptions, p: Benc
     log(
       `   main ${p.mode} loop${mainRate ? ` at ${mainRate} ops/s` : ''} for ${(p.durationMs / 1000).toFixed(0)} s: ${Math.round(main.opsPerSec)} ops/s, ` +
         `p50 ${s.p50Ms} p99 ${s.p99Ms} p99.9 ${s.p999Ms} ms, ${main.recorder.errors} errors` +
-        (main.unissued + main.abandoned > 0 ? `, ${main.unissued} never issued, ${main.abandoned} unanswered` : ''),
+        (main.unissued + main.abandoned > 0 ? `, ${main.unissued} never issued, ${main.abandoned} unanswered` : '') +
+        (batching ? `; ${batching.opsPerBatch} ops per SDK batch` : '') +
+        `; load average ${load0.toFixed(1)} -> ${load1.toFixed(1)}`,
     );
     return {
       system: spec.name,
@@ -192,6 +199,7 @@ export async function measureSystem(spec: SystemSpec, so: SystemOptions, p: Benc
       abandoned: main.abandoned,
       byKind,
       ...(batching ? { batching } : {}),
+      loadAverage: [Math.round(load0 * 100) / 100, Math.round(load1 * 100) / 100],
     };
   } finally {
     await sys.stop();

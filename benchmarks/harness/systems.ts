@@ -23,6 +23,8 @@ export interface SystemOptions {
   /** An existing ringkv cluster instead of starting one. */
   seeds?: string[];
   nodes: number;
+  /** Extra storage-server flags (diagnostics, e.g. ["--sync", "none"]). */
+  serverArgs?: string[];
   profileDir?: string;
   etcdMembers: number;
   redisConnections: number;
@@ -49,13 +51,21 @@ export interface SystemSpec {
 
 const ringkv: SystemSpec = {
   name: 'ringkv',
-  describe: (o) => (o.seeds ? `ringkv cluster at ${o.seeds.join(',')}` : `ringkv, ${o.nodes} local nodes, N=3, ${o.consistency === 'strong' ? 'R=W=2' : 'R=W=1'}, sync=batch`),
+  describe: (o) =>
+    o.seeds
+      ? `ringkv cluster at ${o.seeds.join(',')}`
+      : `ringkv, ${o.nodes} local nodes, N=3, ${o.consistency === 'strong' ? 'R=W=2' : 'R=W=1'}${o.serverArgs?.length ? `, server flags ${o.serverArgs.join(' ')}` : ', sync=batch'}`,
   skipReason: () => undefined,
   async start(o) {
     let cluster: RingkvCluster | undefined;
     let seeds = o.seeds;
     if (!seeds) {
-      cluster = await RingkvCluster.start({ nodes: o.nodes, group: o.group, ...(o.profileDir ? { profileDir: o.profileDir } : {}) });
+      cluster = await RingkvCluster.start({
+        nodes: o.nodes,
+        group: o.group,
+        ...(o.profileDir ? { profileDir: o.profileDir } : {}),
+        ...(o.serverArgs ? { args: o.serverArgs } : {}),
+      });
       seeds = cluster.addresses;
     }
     try {
@@ -63,7 +73,7 @@ const ringkv: SystemSpec = {
       return {
         store,
         cluster,
-        settings: { nodes: cluster ? o.nodes : seeds.length, seeds: o.seeds ?? 'started by the benchmark', consistency: o.consistency, sync: 'batch (group commit + fdatasync)' },
+        settings: { nodes: cluster ? o.nodes : seeds.length, seeds: o.seeds ?? 'started by the benchmark', consistency: o.consistency, sync: 'batch (group commit + fdatasync)', serverArgs: o.serverArgs ?? [] },
         async stop() {
           await store.close().catch(() => undefined);
           await cluster?.stop();

@@ -31,6 +31,7 @@ function result(system: string, opsPerSec: number, p99Ms: number, extra: Partial
     unissued: 0,
     abandoned: 0,
     byKind: {},
+    loadAverage: [0, 0],
     ...extra,
   };
 }
