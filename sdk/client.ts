@@ -362,13 +362,16 @@ export class RingkvClient<V = Buffer> {
     const { w } = quorumFor(opts.consistency ?? this.opts.consistency, n);
     const timeoutMs = opts.timeoutMs ?? this.opts.timeoutMs;
     const replicas = this.replicaTargets(k);
+    const pending = this.pendingTargets(k, replicas);
     const countHints = opts.hintsCountTowardW ?? this.opts.hintsCountTowardW ?? w === 1;
     const ts = this.hlc.now();
     if (this.opts.conflictMode === 'lww') {
       const obj: StoredObject = { mode: 'lww', siblings: [{ ...content, ts, writer: this.clientId }], context: {} };
       const holders = this.hintHolders(k);
-      const out = await quorumCall(content.tombstone ? 'delete' : 'put', replicas, w, timeoutMs, (node) =>
-        this.writeReplica(node, k, obj, holders, countHints),
+      // Replicas that are about to take over the key (a join or leave in progress) must
+      // acknowledge too, so that no write is lost when ownership moves (as Cassandra does).
+      const out = await quorumCall(content.tombstone ? 'delete' : 'put', [...replicas, ...pending], w + pending.length, timeoutMs, (node) =>
+        this.writeReplica(node, k, obj, holders, countHints || pending.includes(node)),
       );
       for (const a of out.answers) if (a.obj) this.hlc.observe(maxTs(a.obj));
       const v = versionString(obj);
@@ -468,10 +471,11 @@ export class RingkvClient<V = Buffer> {
     this.hlc.observe(maxTs(obj));
     const coordinated = obj;
     const others = replicas.filter((r) => r !== coordinator);
+    const pending = this.pendingTargets(k, replicas);
     const holders = this.hintHolders(k);
-    if (w > 1) {
-      await quorumCall(content.tombstone ? 'delete' : 'put', others, w - 1, Math.max(1, deadline - Date.now()), (node) =>
-        this.writeReplica(node, k, coordinated, holders, countHints),
+    if (w > 1 || pending.length > 0) {
+      await quorumCall(content.tombstone ? 'delete' : 'put', [...others, ...pending], w - 1 + pending.length, Math.max(1, deadline - Date.now()), (node) =>
+        this.writeReplica(node, k, coordinated, holders, countHints || pending.includes(node)),
       );
     } else {
       for (const node of others) this.track(this.writeReplica(node, k, coordinated, holders, countHints));
@@ -482,6 +486,13 @@ export class RingkvClient<V = Buffer> {
 
   // -----------------------------------------------------------------------------------
   // plumbing
+
+  /** Replicas of `k` in the ring to come (a join or leave in progress) that are not replicas now. */
+  private pendingTargets(k: Buffer, replicas: string[]): string[] {
+    const pendingRing = this.view.pendingRing;
+    if (pendingRing === this.view.ring) return [];
+    return pendingRing.preferenceList(k, this.view.settings.replicationFactor).filter((x) => !replicas.includes(x));
+  }
 
   /** The replicas an operation on `k` goes to: its preference list. */
   private replicaTargets(k: Buffer): string[] {

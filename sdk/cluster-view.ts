@@ -26,7 +26,8 @@ export interface ClusterViewOptions {
 export class ClusterView {
   private membersById = new Map<string, MemberInfo>();
   private ringValue: Ring | undefined;
-  private ringSignature = '';
+  private pendingRingValue: Ring | undefined;
+  private readonly rings = new Map<string, Ring>();
   private settingsValue: ClusterSettings | undefined;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -88,6 +89,33 @@ export class ClusterView {
   get ring(): Ring {
     if (!this.ringValue) throw new UnavailableError('cluster view not loaded yet');
     return this.ringValue;
+  }
+
+  /**
+   * The ring as it will be once the members now joining or leaving are done: equal to
+   * `ring` when nobody is. Writes go to the replicas of both.
+   */
+  get pendingRing(): Ring {
+    return this.pendingRingValue ?? this.ring;
+  }
+
+  /** A ring of `members` (weights included); rebuilt only when members or weights change. */
+  private ringOf(members: MemberInfo[]): Ring {
+    const vnodes = this.settingsValue!.vnodesPerNode;
+    const signature = `${vnodes}|${members
+      .map((m) => `${m.id}:${m.weight}`)
+      .sort()
+      .join(',')}`;
+    let r = this.rings.get(signature);
+    if (!r) {
+      r = new Ring(
+        members.map((m) => ({ id: m.id, weight: m.weight })),
+        { vnodesPerNode: vnodes },
+      );
+      if (this.rings.size > 8) this.rings.clear();
+      this.rings.set(signature, r);
+    }
+    return r;
   }
 
   get settings(): ClusterSettings {
@@ -171,19 +199,16 @@ export class ClusterView {
       this.settingsValue = { ...s };
       changed = true;
     }
-    if (!changed && this.ringValue) return;
+    if (!changed && this.membersById.size > 0) return;
     this.membersById = next;
-    const ringMembers = [...next.values()].filter(inRing).map((m) => ({ id: m.id, weight: m.weight }));
-    if (ringMembers.length === 0) throw new UnavailableError('the cluster has no members in the ring');
-    // The ring changes only when its members or weights do, not on every state change.
-    const signature = `${this.settingsValue.vnodesPerNode}|${ringMembers
-      .map((m) => `${m.id}:${m.weight}`)
-      .sort()
-      .join(',')}`;
-    if (signature !== this.ringSignature) {
-      this.ringValue = new Ring(ringMembers, { vnodesPerNode: this.settingsValue.vnodesPerNode });
-      this.ringSignature = signature;
-    }
+    const all = [...next.values()];
+    // No ring yet when every member known is still joining (a joining node that has not
+    // heard from the cluster): operations fail with UNAVAILABLE until one is up.
+    const current = all.filter(inRing);
+    this.ringValue = current.length > 0 ? this.ringOf(current) : undefined;
+    // While members join or leave, writes also go to the owners of the ring to come.
+    const pending = all.filter((m) => m.state !== 'left' && m.state !== 'leaving');
+    this.pendingRingValue = pending.length > 0 ? this.ringOf(pending) : undefined;
     this.o.onChange?.(this);
   }
 }

@@ -70,6 +70,13 @@ export interface ServerConfig {
   leafRebuildIntervalMs: number;
   /** Range streaming rate limit (joins, decommissions). Default 32 MiB/s. */
   streamRateBytesPerSec: number;
+  /**
+   * Join an existing cluster: start as `joining`, stream the ranges this node will own,
+   * then become `up`. Without it a node is `up` at once (a new cluster, or a restart).
+   */
+  join: boolean;
+  /** After the ring has been stable this long, drop ranges this node no longer owns; 0 = only on `ringkv cleanup`. Default 10 min. */
+  cleanupDelayMs: number;
   /** Log level (pino). Default info. */
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
@@ -103,6 +110,8 @@ export const serverDefaults: Omit<ServerConfig, 'id' | 'dataDir' | 'advertise'> 
   repairIntervalMs: 5 * 60 * 1000,
   leafRebuildIntervalMs: 6 * 3600 * 1000,
   streamRateBytesPerSec: 32 * MiB,
+  join: false,
+  cleanupDelayMs: 10 * 60 * 1000,
   logLevel: 'info',
 };
 
@@ -132,9 +141,10 @@ const NUMBER_FIELDS = [
   'repairIntervalMs',
   'leafRebuildIntervalMs',
   'streamRateBytesPerSec',
+  'cleanupDelayMs',
 ] as const;
 
-const ALL_FIELDS = ['id', 'host', 'advertise', 'dataDir', 'seeds', 'sync', 'logLevel', ...NUMBER_FIELDS] as const;
+const ALL_FIELDS = ['id', 'host', 'advertise', 'dataDir', 'seeds', 'sync', 'logLevel', 'join', ...NUMBER_FIELDS] as const;
 
 function envName(field: string): string {
   return `RINGKV_${field.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
@@ -218,6 +228,13 @@ export function resolveServerConfig(...layers: Raw[]): ServerConfig {
     if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(l)) throw new InvalidArgumentError(`unknown logLevel ${l}`);
     cfg.logLevel = l as ServerConfig['logLevel'];
   }
+  if (raw.join !== undefined) {
+    const j = raw.join;
+    if (j === true || j === 'true' || j === '1') cfg.join = true;
+    else if (j === false || j === 'false' || j === '0') cfg.join = false;
+    else throw new InvalidArgumentError(`join must be true or false, got ${String(j)}`);
+  }
+  if (cfg.join && cfg.seeds.length === 0) throw new InvalidArgumentError('join needs seeds: the nodes of the cluster to join');
   cfg.advertise = raw.advertise !== undefined ? String(raw.advertise) : `${cfg.host}:${cfg.port}`;
   if (!/^[^:\s]+:\d{1,5}$/.test(cfg.advertise)) throw new InvalidArgumentError(`advertise "${cfg.advertise}" is not host:port`);
   return cfg;

@@ -11,7 +11,7 @@ import pino from 'pino';
 import type { Clock } from '../sdk/clock.js';
 import { systemClock } from '../sdk/clock.js';
 import { RingkvClient } from '../sdk/client.js';
-import { ClosedError, InvalidArgumentError, MalformedRequestError, PayloadTooLargeError, RingkvError } from '../sdk/errors.js';
+import { ClosedError, InvalidArgumentError, MalformedRequestError, PayloadTooLargeError, RingkvError, UnavailableError } from '../sdk/errors.js';
 import type { MembersView } from '../sdk/membership.js';
 import type { Transport } from '../sdk/transport.js';
 import { HttpTransport } from '../sdk/transport.js';
@@ -36,8 +36,10 @@ import { ServerMetrics } from './metrics.js';
 import { ReplicaStore, REPLICA_ENGINE_MAX_KEY_BYTES } from './replica-store.js';
 import { SpanHasher } from './anti-entropy/span-hasher.js';
 import { prepareDataDir } from './data-dir.js';
+import type { StreamStats, StreamingDeps } from './streaming/range-streaming.js';
+import { bootstrap, cleanup, decommission, serveStream } from './streaming/range-streaming.js';
 import { AntiEntropy } from './anti-entropy/anti-entropy.js';
-import type { AdminRequest, MerkleKeysRequest, MerkleRequest } from '../sdk/wire/protocol.js';
+import type { AdminRequest, MerkleKeysRequest, MerkleRequest, StreamRequest } from '../sdk/wire/protocol.js';
 
 export interface ServerSeams {
   clock?: Clock;
@@ -61,6 +63,12 @@ export class StorageServer {
   readonly hasher: SpanHasher;
   readonly antiEntropy: AntiEntropy;
   private leafTimer: NodeJS.Timeout | undefined;
+  private cleanupTimer: NodeJS.Timeout | undefined;
+  /** The last bootstrap, decommission and cleanup (for status and the CLI). */
+  readonly moves: { bootstrap?: StreamStats; decommission?: StreamStats; cleanup?: { scanned: number; dropped: number; at: string } } = {};
+  private moving: Promise<unknown> | undefined;
+  /** The data move in progress (updated in place while it runs). */
+  private progress: { op: string; startedAt: string; stats: StreamStats } | undefined;
   readonly metrics: ServerMetrics;
   readonly log: pino.Logger;
   readonly startedAtMs: number;
@@ -87,7 +95,7 @@ export class StorageServer {
         id: config.id,
         address: config.advertise,
         weight: config.weight,
-        state: 'up',
+        state: config.join ? 'joining' : 'up',
         // A generation number: a restarted node's news is newer than its previous life's.
         incarnation: Math.floor(clock.nowMs() / 1000),
       },
@@ -112,13 +120,17 @@ export class StorageServer {
       maxHintsPerSec: config.hintReplayRatePerSec,
       batchOps: 200,
       requestTimeoutMs: config.requestTimeoutMs,
-    });
+    }, (key) => this.client!.cluster.ring.preferenceList(key, this.config.replicationFactor));
     this.hasher = new SpanHasher(this.store);
     this.antiEntropy = new AntiEntropy(
       this.store,
       this.hasher,
       this.membership,
-      () => ({ ring: this.client!.cluster.ring, n: this.config.replicationFactor }),
+      // A joining node compares the ranges it is about to own: the ring to come.
+      () => ({
+        ring: this.membership.self.state === 'joining' ? this.client!.cluster.pendingRing : this.client!.cluster.ring,
+        n: this.config.replicationFactor,
+      }),
       transport,
       log.child({ component: 'anti-entropy' }) as EngineLogger,
       { intervalMs: config.repairIntervalMs, requestTimeoutMs: config.requestTimeoutMs * 5, spansPerRequest: 2000, keysPerBatch: 500 },
@@ -173,6 +185,8 @@ export class StorageServer {
       server.handoff.start();
       server.startLeafRebuilds();
       server.antiEntropy.start();
+      server.membership.onChange(() => server!.scheduleCleanup());
+      if (cfg.join) void server.runBootstrap();
       log.info({ address: cfg.advertise, dataDir: cfg.dataDir, seeds: cfg.seeds }, 'storage server started');
       return server;
     } catch (err) {
@@ -285,6 +299,9 @@ export class StorageServer {
       } else if (p === Routes.merkleKeys) {
         route = 'merkle-keys';
         work = this.onMerkleKeys(req, res);
+      } else if (p === Routes.stream) {
+        route = 'stream';
+        work = this.onStream(req, res);
       } else if (p === Routes.admin) {
         route = 'admin';
         work = this.onAdmin(req, res);
@@ -381,6 +398,99 @@ export class StorageServer {
     sendMsgpack(res, 200, { ok });
   }
 
+  private streamingDeps(): StreamingDeps {
+    return {
+      store: this.store,
+      membership: this.membership,
+      transport: this.transport,
+      antiEntropy: this.antiEntropy,
+      rings: () => ({ current: this.client!.cluster.ring, pending: this.client!.cluster.pendingRing, n: this.config.replicationFactor }),
+      log: this.log.child({ component: 'streaming' }) as EngineLogger,
+      rateBytesPerSec: this.config.streamRateBytesPerSec,
+      requestTimeoutMs: this.config.requestTimeoutMs,
+      onStart: (op, stats) => {
+        this.progress = { op, startedAt: new Date().toISOString(), stats };
+      },
+    };
+  }
+
+  /** Joining: learn the cluster, stream the ranges to own, then announce `up`. Retries until it succeeds. */
+  private async runBootstrap(): Promise<void> {
+    const deadline = Date.now() + 60_000;
+    // Learn the members from the seeds first (the first gossip rounds).
+    while (!this.stopping && this.membership.members().filter((m) => m.state === 'up').length === 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    // Give clients time to see `joining` and start writing here too.
+    await new Promise((r) => setTimeout(r, this.config.gossipIntervalMs * 3));
+    for (let attempt = 1; !this.stopping; attempt++) {
+      try {
+        while (!this.store.leaves.ready && !this.stopping) await new Promise((r) => setTimeout(r, 50));
+        this.moving = bootstrap(this.streamingDeps());
+        this.moves.bootstrap = (await this.moving) as StreamStats;
+        this.membership.setSelfState('up');
+        this.log.info({ ...this.moves.bootstrap }, 'joined the cluster');
+        return;
+      } catch (err) {
+        this.log.warn({ attempt, err: (err as Error).message }, 'bootstrap failed; retrying');
+        await new Promise((r) => setTimeout(r, Math.min(10_000, 1000 * attempt)));
+      } finally {
+        this.moving = undefined;
+      }
+    }
+  }
+
+  /** Leaving: announce it, stream every range to its new owners, deliver hints, announce `left`. */
+  private async runDecommission(): Promise<StreamStats> {
+    if (this.membership.self.state !== 'up') throw new InvalidArgumentError(`cannot decommission a node that is ${this.membership.self.state}`);
+    const others = this.membership.members().filter((m) => m.id !== this.id && m.state === 'up');
+    if (others.length < this.config.replicationFactor) {
+      throw new InvalidArgumentError(`decommission would leave ${others.length} nodes for ${this.config.replicationFactor} replicas`);
+    }
+    this.membership.setSelfState('leaving');
+    // Let gossip and the clients' subscriptions carry `leaving`, so writes go to the new owners too.
+    await new Promise((r) => setTimeout(r, this.config.gossipIntervalMs * 3));
+    const stats = await decommission(this.streamingDeps());
+    const deadline = Date.now() + 60_000;
+    while (this.hints.totalPending > 0 && Date.now() < deadline) {
+      for (const [target] of this.hints.pendingByTarget()) void this.handoff.deliverTo(target);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    this.membership.setSelfState('left');
+    this.moves.decommission = stats;
+    this.log.info({ ...stats }, 'decommissioned: this node has left the ring and can be stopped');
+    return stats;
+  }
+
+  /** Drops data of ranges this node does not own, once the ring is stable for cleanupDelayMs. */
+  private scheduleCleanup(): void {
+    if (this.cleanupTimer) clearTimeout(this.cleanupTimer);
+    if (this.config.cleanupDelayMs <= 0 || this.stopping) return;
+    this.cleanupTimer = setTimeout(() => {
+      this.runCleanup().catch((err) => this.log.debug({ err: (err as Error).message }, 'automatic cleanup skipped'));
+    }, this.config.cleanupDelayMs);
+    this.cleanupTimer.unref();
+  }
+
+  private async runCleanup(): Promise<{ scanned: number; dropped: number }> {
+    const changing = this.membership.members().filter((m) => m.state === 'joining' || m.state === 'leaving');
+    if (changing.length > 0) throw new UnavailableError(`the ring is changing (${changing.map((m) => `${m.id} ${m.state}`).join(', ')}): cleanup later`);
+    if (this.membership.self.state !== 'up') throw new UnavailableError(`this node is ${this.membership.self.state}`);
+    const r = await cleanup(this.store, this.client!.cluster.ring, this.config.replicationFactor, this.id);
+    this.moves.cleanup = { ...r, at: new Date().toISOString() };
+    this.log.info(r, 'cleanup: dropped the data of ranges this node no longer owns');
+    return r;
+  }
+
+  private removeNode(node: string): void {
+    const m = this.membership.get(node);
+    if (!m) throw new InvalidArgumentError(`no member ${node}`);
+    if (node === this.id) throw new InvalidArgumentError('a node cannot remove itself; use decommission');
+    if (m.state !== 'down' && m.state !== 'left') throw new InvalidArgumentError(`${node} is ${m.state}; only a down node can be removed (decommission a live one)`);
+    this.membership.markState(node, 'left');
+    this.log.warn({ node }, 'node removed from the ring by an operator; its ranges re-replicate through repair');
+  }
+
   /** Builds the Merkle leaf hashes now and again every leafRebuildIntervalMs (the safety net). */
   private startLeafRebuilds(): void {
     const rebuild = () => {
@@ -422,6 +532,16 @@ export class StorageServer {
     sendMsgpack(res, 200, { v: PROTOCOL_VERSION, keys, truncated });
   }
 
+  private async onStream(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const msg = decodeMessage<StreamRequest>(await readBody(req, 16 * 1024 * 1024));
+    checkProtocolVersion(msg?.v);
+    const spans = checkSpans(msg.spans);
+    if (msg.after !== undefined && (!msg.after || !(msg.after.key instanceof Uint8Array) || !Number.isInteger(msg.after.span))) {
+      throw new MalformedRequestError('after must be {span, key}');
+    }
+    sendMsgpack(res, 200, await serveStream(this.store, { ...msg, spans }));
+  }
+
   private async onAdmin(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.method !== 'POST') throw new RingkvError('METHOD_NOT_ALLOWED', 'admin takes POST');
     const msg = decodeMessage<AdminRequest>(await readBody(req, 64 * 1024));
@@ -429,6 +549,23 @@ export class StorageServer {
     switch (msg.action) {
       case 'repair':
         return sendMsgpackOrJson(req, res, { v: PROTOCOL_VERSION, node: this.id, repair: await this.antiEntropy.repair('all') });
+      case 'decommission': {
+        if (this.moving) throw new UnavailableError('a join or decommission is already running on this node');
+        const run = this.runDecommission();
+        this.moving = run;
+        try {
+          return sendMsgpackOrJson(req, res, { v: PROTOCOL_VERSION, node: this.id, decommission: await run });
+        } finally {
+          this.moving = undefined;
+        }
+      }
+      case 'removenode': {
+        if (typeof msg.node !== 'string') throw new InvalidArgumentError('removenode needs a node id');
+        this.removeNode(msg.node);
+        return sendMsgpackOrJson(req, res, { v: PROTOCOL_VERSION, node: this.id, removed: msg.node });
+      }
+      case 'cleanup':
+        return sendMsgpackOrJson(req, res, { v: PROTOCOL_VERSION, node: this.id, cleanup: await this.runCleanup() });
       case 'drop-hints': {
         const dropped = await this.hints.drop(msg.node);
         this.log.warn({ dropped, target: msg.node ?? 'all' }, 'hints dropped by an operator');
@@ -459,6 +596,10 @@ export class StorageServer {
       compactions: s.compactions,
       hintsPending: this.hints.totalPending,
       lastRepair: this.antiEntropy.last ?? null,
+      lastBootstrap: this.moves.bootstrap ?? null,
+      lastDecommission: this.moves.decommission ?? null,
+      lastCleanup: this.moves.cleanup ?? null,
+      moving: this.moving && this.progress ? this.progress : null,
       merkleReady: this.hasher.ready,
       hintsByTarget: Object.fromEntries(this.hints.pendingByTarget()),
       members: this.membership.members().map((m) => ({ ...m })),
@@ -498,6 +639,7 @@ export class StorageServer {
     await closed;
     this.detector.stop();
     this.antiEntropy.stop();
+    if (this.cleanupTimer) clearTimeout(this.cleanupTimer);
     if (this.leafTimer) clearInterval(this.leafTimer);
     this.membership.stop();
     await this.handoff.stop();

@@ -92,9 +92,10 @@ export class AntiEntropy {
     if (this.timer) clearTimeout(this.timer);
   }
 
-  /** Runs a round now (or joins the one running). */
-  repair(scope: 'primary' | 'all'): Promise<RepairStats> {
-    this.running ??= this.round(scope).finally(() => {
+  /** Runs a round now (or waits for the one running, then runs). */
+  async repair(scope: 'primary' | 'all', ranges?: TokenRange[]): Promise<RepairStats> {
+    while (this.running) await this.running.catch(() => undefined);
+    this.running = this.round(scope, ranges).finally(() => {
       this.running = undefined;
     });
     return this.running;
@@ -109,7 +110,11 @@ export class AntiEntropy {
     return this.membership.get(id)!.address;
   }
 
-  private async round(scope: 'primary' | 'all'): Promise<RepairStats> {
+  /**
+   * A round over `explicit` ranges (with the replicas to compare), or the ring's ranges this
+   * node replicates (`all`) or is the first live replica of (`primary`).
+   */
+  private async round(scope: 'primary' | 'all', explicit?: TokenRange[]): Promise<RepairStats> {
     const started = Date.now();
     const self = this.membership.selfId;
     const stats: RepairStats = {
@@ -127,12 +132,16 @@ export class AntiEntropy {
       errors: 0,
     };
     if (!this.hasher.ready) throw new Error('leaf hashes are still being built');
-    const { ring, n } = this.ring();
-    const ranges = ringRanges(ring, n).filter((r) => {
-      if (!r.replicas.includes(self)) return false;
-      if (scope === 'all') return true;
-      return r.replicas.find((x) => this.isLive(x)) === self;
-    });
+    let ranges: TokenRange[];
+    if (explicit) ranges = explicit;
+    else {
+      const { ring, n } = this.ring();
+      ranges = ringRanges(ring, n).filter((r) => {
+        if (!r.replicas.includes(self)) return false;
+        if (scope === 'all') return true;
+        return r.replicas.find((x) => this.isLive(x)) === self;
+      });
+    }
     stats.ranges = ranges.length;
     const skipped = new Set<string>();
 

@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { HttpTransport } from '../../sdk/transport.js';
 import type { MembersView } from '../../sdk/membership.js';
 import { Ring } from '../../sdk/ring.js';
-import { UnavailableError } from '../../sdk/errors.js';
+import { InvalidArgumentError, UnavailableError } from '../../sdk/errors.js';
 import type { AdminRequest, MerkleRequest, MerkleResponse } from '../../sdk/wire/protocol.js';
 import { PROTOCOL_VERSION, Routes } from '../../sdk/wire/protocol.js';
 import { inRing } from '../../sdk/membership.js';
@@ -177,3 +177,112 @@ export function registerAdminCommands(program: Command): void {
     });
 }
 
+
+/** Prints a progress line per second from a node's status while `work` runs. */
+async function withProgress<T>(t: HttpTransport, address: string, work: Promise<T>, line: (s: Record<string, unknown>) => string | undefined): Promise<T> {
+  let done = false;
+  const poll = (async () => {
+    while (!done) {
+      await new Promise((r) => setTimeout(r, 1000));
+      if (done) break;
+      try {
+        const st = await t.call<Record<string, unknown>>(address, Routes.status, undefined, { timeoutMs: 2000 });
+        const l = line(st);
+        if (l && !done) process.stderr.write(`${l}\n`);
+      } catch {
+        // the node may be busy; try again next second
+      }
+    }
+  })();
+  try {
+    return await work;
+  } finally {
+    done = true;
+    await poll;
+  }
+}
+
+function movingLine(st: Record<string, unknown>): string | undefined {
+  const m = st.moving as { op: string; startedAt: string; stats: { keys: number; bytes: number; ranges: number } } | null;
+  if (!m) return undefined;
+  const secs = Math.max(0.001, (Date.now() - Date.parse(m.startedAt)) / 1000);
+  return `${m.op}: ${m.stats.keys} keys, ${(m.stats.bytes / 1048576).toFixed(1)} MiB streamed (${Math.round(m.stats.keys / secs)} keys/s)`;
+}
+
+export function registerMembershipCommands(program: Command): void {
+  program
+    .command('decommission')
+    .description('stream the ranges of a live node to their new owners, then take it out of the ring')
+    .argument('<node>', 'node id')
+    .option('--seeds <list>', 'host:port of any node (env RINGKV_SEEDS)')
+    .action(async (node: string, o: { seeds?: string }) => {
+      const t = new HttpTransport();
+      try {
+        const view = await fetchView(t, seedsFrom(o.seeds));
+        const m = view.members.find((x) => x.id === node);
+        if (!m) throw new InvalidArgumentError(`no member ${node}`);
+        process.stderr.write(`decommissioning ${node} (${m.address})...\n`);
+        const r = await withProgress(t, m.address, adminCall<{ decommission: { ranges: number; keys: number; bytes: number; durationMs: number; repairedKeys: number } }>(t, m.address, { action: 'decommission' }, 6 * 3600_000), movingLine);
+        const d = r.decommission;
+        process.stdout.write(
+          `${node} left the ring: ${d.ranges} ranges, ${d.keys} keys (${(d.bytes / 1048576).toFixed(1)} MiB) streamed in ${d.durationMs} ms; ` +
+            `${d.repairedKeys} keys fixed by the final repair. Stop its process now.\n`,
+        );
+      } finally {
+        await t.close();
+      }
+    });
+
+  program
+    .command('removenode')
+    .description('take a dead node out of the ring for good; its ranges re-replicate to the remaining nodes')
+    .argument('<node>', 'node id (must be down)')
+    .option('--seeds <list>', 'host:port of any node (env RINGKV_SEEDS)')
+    .action(async (node: string, o: { seeds?: string }) => {
+      const seeds = seedsFrom(o.seeds);
+      const t = new HttpTransport();
+      try {
+        const view = await fetchView(t, seeds);
+        const coordinator = view.members.find((x) => x.state === 'up' && x.id !== node);
+        if (!coordinator) throw new UnavailableError('no live node to coordinate the removal');
+        await adminCall(t, coordinator.address, { action: 'removenode', node }, 10_000);
+        // Wait until every live node sees it gone, so their rings agree before repairing.
+        const deadline = Date.now() + 30_000;
+        for (;;) {
+          const views = await Promise.all(
+            view.members.filter((x) => x.state === 'up' && x.id !== node).map((x) => t.call<MembersView>(x.address, Routes.members, undefined, { timeoutMs: 2000 }).catch(() => undefined)),
+          );
+          if (views.every((v) => v?.members.find((x) => x.id === node)?.state === 'left')) break;
+          if (Date.now() > deadline) throw new UnavailableError(`not every node sees ${node} as left yet`);
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        process.stderr.write(`${node} is out of the ring; re-replicating its ranges...\n`);
+      } finally {
+        await t.close();
+      }
+      const res = await runRepair(seeds, (line) => process.stderr.write(`${line}\n`));
+      const keys = res.nodes.reduce((s, n) => s + (n.repair?.keysExchanged ?? 0), 0);
+      process.stdout.write(`${node} removed; ${keys} keys re-replicated\n`);
+      if (res.nodes.some((n) => n.error)) process.exitCode = EXIT.cluster;
+    });
+
+  program
+    .command('cleanup')
+    .description('on every live node, drop the data of ranges it no longer owns (after joins and leaves)')
+    .option('--seeds <list>', 'host:port of any node (env RINGKV_SEEDS)')
+    .action(async (o: { seeds?: string }) => {
+      const t = new HttpTransport();
+      try {
+        const view = await fetchView(t, seedsFrom(o.seeds));
+        let total = 0;
+        for (const m of view.members.filter((x) => x.state === 'up')) {
+          const r = await adminCall<{ cleanup: { scanned: number; dropped: number } }>(t, m.address, { action: 'cleanup' }, 3600_000);
+          total += r.cleanup.dropped;
+          process.stdout.write(`${m.id}: dropped ${r.cleanup.dropped} keys it no longer owns\n`);
+        }
+        process.stdout.write(`cleanup done: ${total} keys dropped\n`);
+      } finally {
+        await t.close();
+      }
+    });
+}

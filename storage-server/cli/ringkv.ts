@@ -8,7 +8,7 @@ import { RingkvError } from '../../sdk/errors.js';
 import { EXIT, exitCodeFor } from './common.js';
 import { registerClusterCommands } from './cluster-commands.js';
 import { registerDataCommands } from './data-commands.js';
-import { registerAdminCommands } from './admin-commands.js';
+import { registerAdminCommands, registerMembershipCommands } from './admin-commands.js';
 import { runServer } from './server-command.js';
 
 const program = new Command();
@@ -32,6 +32,7 @@ program
   .option('--vnodes <n>', 'virtual nodes per member at weight 1; the same on every node (default 128)')
   .option('--replication <n>', 'replicas per key; the same on every node (default 3)')
   .addOption(new Option('--sync <policy>', 'WAL durability (default batch)').choices(['always', 'batch', 'none']))
+  .option('--join', 'join an existing cluster (through --seeds): stream the ranges this node will own, then serve')
   .option('--config <file>', 'JSON config file (flags and env override it)')
   .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)')
   .action(async (opts: Record<string, string | undefined>) => {
@@ -41,6 +42,7 @@ program
 registerClusterCommands(program);
 registerDataCommands(program);
 registerAdminCommands(program);
+registerMembershipCommands(program);
 
 async function main(): Promise<void> {
   try {

@@ -4,7 +4,7 @@
 import { configFromEnv, configFromFile, resolveServerConfig } from '../config.js';
 import { StorageServer } from '../server.js';
 
-export async function runServer(flags: Record<string, string | undefined>): Promise<void> {
+export async function runServer(flags: Record<string, string | boolean | undefined>): Promise<void> {
   const fromFlags: Record<string, unknown> = {
     id: flags.id,
     host: flags.host,
@@ -17,8 +17,9 @@ export async function runServer(flags: Record<string, string | undefined>): Prom
     replicationFactor: flags.replication,
     sync: flags.sync,
     logLevel: flags.logLevel,
+    join: flags.join === true ? true : undefined,
   };
-  const cfg = resolveServerConfig(flags.config ? configFromFile(flags.config) : {}, configFromEnv(), fromFlags);
+  const cfg = resolveServerConfig(typeof flags.config === 'string' ? configFromFile(flags.config) : {}, configFromEnv(), fromFlags);
   const server = await StorageServer.start(cfg);
   let stopping = false;
   const stop = (signal: string) => {

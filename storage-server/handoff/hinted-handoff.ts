@@ -35,6 +35,8 @@ export class HintedHandoff {
     private readonly transport: Transport,
     private readonly log: EngineLogger,
     private readonly o: HintedHandoffOptions,
+    /** The current replicas of a key: hints for a node that left go to them instead. */
+    private readonly replicasOf?: (key: Buffer) => string[],
   ) {}
 
   start(): void {
@@ -54,7 +56,7 @@ export class HintedHandoff {
   private tick(): void {
     for (const [target] of this.hints.pendingByTarget()) {
       const m = this.membership.get(target);
-      if (m && (m.state === 'up' || m.state === 'joining' || m.state === 'leaving')) this.deliverTo(target);
+      if (m && (m.state === 'up' || m.state === 'joining' || m.state === 'leaving' || m.state === 'left')) this.deliverTo(target);
     }
   }
 
@@ -73,6 +75,7 @@ export class HintedHandoff {
     let sent = 0;
     while (!this.stopped) {
       const m = this.membership.get(target);
+      if (m?.state === 'left' && this.replicasOf) return this.redirect(target);
       if (!m || m.state === 'down' || m.state === 'left' || m.state === 'suspect') return;
       const batch = await this.hints.list(target, this.o.batchOps);
       if (batch.length === 0) {
@@ -109,6 +112,48 @@ export class HintedHandoff {
       const minMs = (batch.length * 1000) / this.o.maxHintsPerSec;
       const wait = minMs - (Date.now() - t0);
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+
+  /** The target left the ring for good: its hints go to the keys' current replicas. */
+  private async redirect(target: string): Promise<void> {
+    while (!this.stopped) {
+      const batch = await this.hints.list(target, this.o.batchOps);
+      if (batch.length === 0) return;
+      const byNode = new Map<string, typeof batch>();
+      for (const h of batch) {
+        for (const r of this.replicasOf!(h.key)) {
+          if (r === target) continue;
+          let l = byNode.get(r);
+          if (!l) byNode.set(r, (l = []));
+          l.push(h);
+        }
+      }
+      const failed = new Set<string>();
+      for (const [node, hints] of byNode) {
+        const m = this.membership.get(node);
+        if (!m || m.state === 'down' || m.state === 'left') {
+          for (const h of hints) failed.add(h.key.toString('latin1'));
+          continue;
+        }
+        const req: BatchRequest = { v: PROTOCOL_VERSION, from: this.membership.selfId, ops: hints.map((h) => ({ t: OpType.Merge, key: h.key, obj: h.obj })) };
+        try {
+          const res = await this.transport.call<BatchResponse>(m.address, Routes.batch, req, { timeoutMs: this.o.requestTimeoutMs });
+          hints.forEach((h, i) => {
+            if (!res.results[i]?.ok) failed.add(h.key.toString('latin1'));
+          });
+        } catch {
+          for (const h of hints) failed.add(h.key.toString('latin1'));
+        }
+      }
+      let removed = 0;
+      for (const h of batch) {
+        if (failed.has(h.key.toString('latin1'))) continue;
+        await this.hints.remove(target, h.key, h.obj);
+        removed++;
+      }
+      this.counters.delivered += removed;
+      if (removed === 0) return;
     }
   }
 }
