@@ -42,10 +42,19 @@ export interface EngineOptions {
   bloomBitsPerKey?: number;
   /** Compaction write rate limit; 0 = unlimited. Default 64 MiB/s. */
   compactionRateBytesPerSec?: number;
-  /** Tables that trigger a compaction. Default 4. */
+  /**
+   * A run of this many tables of similar size (see compactionSizeRatioPercent) is merged
+   * into one. Higher: less write amplification (about log_trigger(data / memtable)
+   * rewrites of each byte), more tables for a get to look at. Default 4.
+   */
   compactionTriggerTables?: number;
-  /** Universal compaction size ratio, percent. Default 10. */
+  /** A table is of similar size to a run when it is at most (100 + this)% of the run's average table size. Default 100. */
   compactionSizeRatioPercent?: number;
+  /**
+   * Most tables kept when no size tier is ready: beyond it the cheapest contiguous run is
+   * merged, so that a get never looks at more tables than this (plus flushes in flight). Default 20.
+   */
+  compactionMaxTables?: number;
   /** Full compaction when newer tables exceed this percentage of the oldest. Default 200. */
   maxSizeAmplificationPercent?: number;
   /** Run compactions in the background automatically. Default true. */
@@ -89,7 +98,8 @@ export const engineDefaults: Omit<ResolvedEngineOptions, 'fs' | 'clock' | 'logge
   bloomBitsPerKey: 10,
   compactionRateBytesPerSec: 64 * MiB,
   compactionTriggerTables: 4,
-  compactionSizeRatioPercent: 10,
+  compactionSizeRatioPercent: 100,
+  compactionMaxTables: 20,
   maxSizeAmplificationPercent: 200,
   autoCompaction: true,
   tombstoneGraceMs: 10 * 24 * 3600 * 1000,
@@ -129,6 +139,7 @@ export function resolveEngineOptions(o: EngineOptions = {}): ResolvedEngineOptio
     compactionRateBytesPerSec: int('compactionRateBytesPerSec', o.compactionRateBytesPerSec ?? d.compactionRateBytesPerSec, 0),
     compactionTriggerTables: int('compactionTriggerTables', o.compactionTriggerTables ?? d.compactionTriggerTables, 2, 1000),
     compactionSizeRatioPercent: int('compactionSizeRatioPercent', o.compactionSizeRatioPercent ?? d.compactionSizeRatioPercent, 0, 10000),
+    compactionMaxTables: int('compactionMaxTables', o.compactionMaxTables ?? d.compactionMaxTables, 2, 1000),
     maxSizeAmplificationPercent: int(
       'maxSizeAmplificationPercent',
       o.maxSizeAmplificationPercent ?? d.maxSizeAmplificationPercent,

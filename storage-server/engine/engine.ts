@@ -105,6 +105,8 @@ export interface EngineStats {
   walSyncs: number;
   writeStalls: number;
   flushes: number;
+  /** Bytes of tables written by flushes (the first write of data after the WAL). */
+  flushBytesWritten: number;
   compactions: number;
   compactionBytesRead: number;
   compactionBytesWritten: number;
@@ -171,6 +173,7 @@ export class Engine {
     walSyncs: 0,
     writeStalls: 0,
     flushes: 0,
+    flushBytesWritten: 0,
     compactions: 0,
     compactionBytesRead: 0,
     compactionBytesWritten: 0,
@@ -607,6 +610,7 @@ export class Engine {
         });
         await this.fs.unlink(walFile(this.dir, m.walNumber));
         this.counters.flushes++;
+        this.counters.flushBytesWritten += t.sizeBytes;
         this.log.debug({ table: n, entries: m.size, bytes: t.sizeBytes }, 'memtable flushed');
       } catch (err) {
         this.bgError = new WriteFailedError(`memtable flush failed; the engine refuses writes until reopened: ${(err as Error).message}`, err);
@@ -670,9 +674,10 @@ export class Engine {
     if (!this.options.autoCompaction || this.compacting || this.closing || this.bgError) return;
     const sizes = this.current.tables.map((t) => t.sizeBytes);
     const pick = pickCompaction(sizes, {
-      triggerTables: this.options.compactionTriggerTables,
+      minMergeTables: this.options.compactionTriggerTables,
       sizeRatioPercent: this.options.compactionSizeRatioPercent,
       maxSizeAmplificationPercent: this.options.maxSizeAmplificationPercent,
+      maxTables: this.options.compactionMaxTables,
     });
     if (!pick) return;
     this.compacting = this.compactRange(pick.start, pick.end, pick.reason, true).then(
