@@ -80,7 +80,17 @@ export class RingkvCluster {
     return n;
   }
 
-  private spawnNode(node: ClusterNode): Promise<void> {
+  /** Adds a node (started with `extraArgs`, e.g. ['--join']) that learns the cluster from the others. */
+  async addNode(extraArgs: string[] = []): Promise<ClusterNode> {
+    const port = await freePort();
+    const id = `n${this.nodes.length + 1}`;
+    const node: ClusterNode = { id, port, address: `127.0.0.1:${port}`, dataDir: path.join(this.dir, id), proc: undefined };
+    this.nodes.push(node);
+    await this.spawnNode(node, extraArgs);
+    return node;
+  }
+
+  private spawnNode(node: ClusterNode, extraArgs: string[] = []): Promise<void> {
     const seeds = this.nodes.filter((x) => x !== node).map((x) => x.address);
     const nodeArgs = this.o.profileDir ? ['--cpu-prof', '--cpu-prof-dir', this.o.profileDir, '--cpu-prof-name', `server-${node.id}-${Date.now()}.cpuprofile`] : [];
     const args = [
@@ -97,6 +107,7 @@ export class RingkvCluster {
       this.o.logLevel ?? 'warn',
       ...(seeds.length > 0 ? ['--seeds', seeds.join(',')] : []),
       ...(this.o.args ?? []),
+      ...extraArgs,
     ];
     const proc = this.o.group.spawn(`ringkv-${node.id}`, process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
     node.proc = proc;
