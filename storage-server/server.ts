@@ -21,7 +21,7 @@ import type { ServerConfig } from './config.js';
 import type { EngineLogger, FileSystem } from './engine/index.js';
 import { Engine } from './engine/index.js';
 import { handleKv, KV_PREFIX } from './http/public-api.js';
-import { readBody } from './http/read-body.js';
+import { discardBody, readBody } from './http/read-body.js';
 import { sendError, sendJson, sendMsgpack } from './http/respond.js';
 import type { GossipMessage } from './membership/membership.js';
 import { Membership } from './membership/membership.js';
@@ -324,13 +324,13 @@ export class StorageServer {
         throw new RingkvError('ROUTE_NOT_FOUND', `no route ${req.method} ${p}`);
       }
     } catch (err) {
-      req.resume();
+      discardBody(req);
       sendError(res, err, p.startsWith('/internal/') ? 'msgpack' : 'json');
       return;
     }
     if (work) {
       work.catch((err: unknown) => {
-        req.resume();
+        discardBody(req);
         const e = sendError(res, err, p.startsWith('/internal/') ? 'msgpack' : 'json');
         if (e.code === 'INTERNAL') this.log.error({ err, route }, 'request failed');
       });

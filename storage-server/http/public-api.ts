@@ -20,7 +20,7 @@ import {
   ValueTooLargeError,
 } from '../../sdk/errors.js';
 import { checkKey, MAX_VALUE_BYTES } from '../../sdk/limits.js';
-import { readBody } from './read-body.js';
+import { discardBody, readBody } from './read-body.js';
 import { sendEmpty, sendError, sendJson } from './respond.js';
 
 export const KV_PREFIX = '/api/v1/kv/';
@@ -85,7 +85,7 @@ export async function handleKv(req: IncomingMessage, res: ServerResponse, url: U
     }
   } catch (err) {
     // Drain what is left of a refused body so the connection can be reused or closed cleanly.
-    if (!req.complete) req.resume();
+    discardBody(req);
     sendError(res, err);
   }
 }

@@ -5,6 +5,32 @@
 import type { IncomingMessage } from 'node:http';
 import { MalformedRequestError, PayloadTooLargeError } from '../../sdk/errors.js';
 
+/** Most bytes of a refused body read and thrown away before the connection is cut. */
+const DISCARD_LIMIT_BYTES = 16 * 1024 * 1024;
+/** Longest time spent discarding a refused body before the connection is cut. */
+const DISCARD_LIMIT_MS = 10_000;
+
+/**
+ * Discards the rest of a request body that will not be used, so that the answer reaches a
+ * client that is still sending and the connection stays usable; a client that keeps
+ * sending past DISCARD_LIMIT_BYTES or DISCARD_LIMIT_MS has its connection cut (what web
+ * servers call a lingering close).
+ */
+export function discardBody(req: IncomingMessage): void {
+  if (req.complete || (req as { discarding?: boolean }).discarding) return;
+  (req as { discarding?: boolean }).discarding = true;
+  let seen = 0;
+  const timer = setTimeout(() => req.socket.destroy(), DISCARD_LIMIT_MS);
+  timer.unref();
+  req.on('data', (c: Buffer) => {
+    seen += c.length;
+    if (seen > DISCARD_LIMIT_BYTES) req.socket.destroy();
+  });
+  req.once('end', () => clearTimeout(timer));
+  req.once('close', () => clearTimeout(timer));
+  req.resume();
+}
+
 /**
  * Resolves with the whole body, or rejects with PayloadTooLargeError as soon as more than
  * `limitBytes` arrived (the rest is not read; the connection is closed by the answer).
@@ -16,12 +42,12 @@ export function readBody(req: IncomingMessage, limitBytes: number): Promise<Buff
       const n = Number(declared);
       if (!Number.isFinite(n) || n < 0) {
         reject(new MalformedRequestError('bad Content-Length'));
-        req.resume();
+        discardBody(req);
         return;
       }
       if (n > limitBytes) {
         reject(new PayloadTooLargeError(limitBytes));
-        req.resume();
+        discardBody(req);
         return;
       }
     }
@@ -35,7 +61,7 @@ export function readBody(req: IncomingMessage, limitBytes: number): Promise<Buff
         done = true;
         chunks.length = 0;
         reject(new PayloadTooLargeError(limitBytes));
-        req.resume();
+        discardBody(req);
         return;
       }
       chunks.push(c);

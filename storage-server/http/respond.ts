@@ -39,6 +39,6 @@ export function sendError(res: ServerResponse, err: unknown, format: 'json' | 'm
   }
   const body = e.toJSON();
   if (format === 'msgpack') sendMsgpack(res, status, body);
-  else sendJson(res, status, body, status === 413 ? { connection: 'close' } : {});
+  else sendJson(res, status, body);
   return e;
 }

@@ -1,0 +1,67 @@
+// Server configuration: defaults, the layering of file < environment < flags, and the
+// validation that names the bad setting.
+
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+import { configFromEnv, configFromFile, resolveServerConfig, serverDefaults } from '../../storage-server/config.js';
+
+t.test('defaults', async (t) => {
+  const c = resolveServerConfig({ id: 'n1' });
+  t.equal(c.host, '127.0.0.1');
+  t.equal(c.port, 7001);
+  t.equal(c.dataDir, path.join('data', 'n1'));
+  t.equal(c.advertise, '127.0.0.1:7001');
+  t.equal(c.vnodesPerNode, 128);
+  t.equal(c.replicationFactor, 3);
+  t.equal(c.sync, 'batch');
+  t.same(c.seeds, []);
+  t.equal(c.join, false);
+  t.equal(c.repairIntervalMs, serverDefaults.repairIntervalMs);
+});
+
+t.test('file < environment < flags', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringkv-config-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'node.json');
+  fs.writeFileSync(file, JSON.stringify({ id: 'from-file', port: 7100, seeds: ['10.0.0.1:7001'], weight: 0.5 }));
+  const env = configFromEnv({ RINGKV_PORT: '7200', RINGKV_SEEDS: '10.0.0.2:7001,10.0.0.3:7001', RINGKV_DATA_DIR: '/var/lib/ringkv', RINGKV_JOIN: 'true' });
+  const c = resolveServerConfig(configFromFile(file), env, { port: '7300', id: undefined });
+  t.equal(c.id, 'from-file');
+  t.equal(c.port, 7300, 'flags win');
+  t.same(c.seeds, ['10.0.0.2:7001', '10.0.0.3:7001'], 'environment beats the file');
+  t.equal(c.dataDir, '/var/lib/ringkv');
+  t.equal(c.weight, 0.5);
+  t.equal(c.join, true);
+  t.equal(c.advertise, '127.0.0.1:7300');
+});
+
+t.test('bad settings are refused by name', async (t) => {
+  const bad: [Record<string, unknown>, RegExp][] = [
+    [{}, /server id/],
+    [{ id: 'has space' }, /server id/],
+    [{ id: 'n1', port: 70000 }, /port/],
+    [{ id: 'n1', seeds: 'nohostport' }, /seed/],
+    [{ id: 'n1', sync: 'sometimes' }, /sync/],
+    [{ id: 'n1', weight: 0 }, /weight/],
+    [{ id: 'n1', vnodesPerNode: 1.5 }, /vnodesPerNode/],
+    [{ id: 'n1', logLevel: 'loud' }, /logLevel/],
+    [{ id: 'n1', colour: 'blue' }, /unknown server setting "colour"/],
+    [{ id: 'n1', join: true }, /join needs seeds/],
+    [{ id: 'n1', tombstoneGraceMs: 60_000, repairIntervalMs: 60_000 }, /tombstoneGraceMs .* must exceed twice repairIntervalMs/],
+  ];
+  for (const [raw, msg] of bad) t.throws(() => resolveServerConfig(raw), { code: 'INVALID_ARGUMENT', message: msg }, JSON.stringify(raw));
+  // A short grace is fine when repair rounds are off or frequent enough.
+  t.doesNotThrow(() => resolveServerConfig({ id: 'n1', tombstoneGraceMs: 60_000, repairIntervalMs: 0 }));
+  t.doesNotThrow(() => resolveServerConfig({ id: 'n1', tombstoneGraceMs: 60_000, repairIntervalMs: 20_000 }));
+});
+
+t.test('a config file that is not a JSON object is refused', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringkv-config-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'bad.json');
+  fs.writeFileSync(file, '[1, 2');
+  t.throws(() => configFromFile(file), { code: 'INVALID_ARGUMENT', message: /not a JSON object/ });
+  t.throws(() => configFromFile(path.join(dir, 'missing.json')), { code: 'INVALID_ARGUMENT', message: /cannot read/ });
+});
