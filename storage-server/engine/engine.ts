@@ -19,6 +19,7 @@ import {
   WriteFailedError,
 } from '../../sdk/errors.js';
 import { checkContentType, checkKey, checkValue } from '../../sdk/limits.js';
+import { BlockReadGovernor } from './block-read-governor.js';
 import { bloomHash } from './bloom-filter.js';
 import { pickCompaction } from './compaction-picker.js';
 import type { EngineOptions, ResolvedEngineOptions } from './engine-options.js';
@@ -34,7 +35,7 @@ import { RateLimiter } from './rate-limiter.js';
 import type { EngineRecord } from './record.js';
 import { isLive } from './record.js';
 import type { BlockCache, ReadStats } from './table.js';
-import { createBlockCache, TableBuilder, TableReader } from './table.js';
+import { createBlockCache, NEEDS_READ, TableBuilder, TableReader } from './table.js';
 import { TableSet } from './table-set.js';
 import { encodeFrame, replayWal, WalWriter } from './wal.js';
 
@@ -146,6 +147,7 @@ export class Engine {
   private readonly cache: BlockCache;
   private readonly readStats: ReadStats;
   private readonly limiter: RateLimiter;
+  private readonly blockReads: BlockReadGovernor;
 
   private mem: Memtable;
   private imm: Memtable[] = [];
@@ -210,6 +212,7 @@ export class Engine {
     this.seq = seq;
     this.nextFile = nextFile;
     this.limiter = new RateLimiter(o.compactionRateBytesPerSec);
+    this.blockReads = new BlockReadGovernor(o.blockReadMode);
   }
 
   /**
@@ -485,34 +488,59 @@ export class Engine {
    * The live record for `key`, or undefined when it is missing, deleted or expired.
    * The record's buffers may point into a cached block: copy them to keep them long.
    */
-  async get(key: Buffer): Promise<EngineRecord | undefined> {
-    const r = await this.getRaw(key);
-    return r && isLive(r, this.clock.nowMs()) ? r : undefined;
+  get(key: Buffer): Promise<EngineRecord | undefined> {
+    return this.lookup(key, true);
   }
 
   /** The newest record for `key` including tombstones and expired values (for version merges). */
-  async getRaw(key: Buffer): Promise<EngineRecord | undefined> {
-    if (this.closed) throw new ClosedError('engine');
-    key = asBuffer(key, 'key');
-    checkKey(key, this.options.maxKeyBytes);
-    const k = key.toString('latin1');
-    let r = this.mem.get(k);
-    if (r) return r;
-    for (let i = this.imm.length - 1; i >= 0; i--) {
-      r = this.imm[i]!.get(k);
-      if (r) return r;
-    }
-    const set = this.current;
-    const tables = set.tables;
-    if (tables.length === 0) return undefined;
-    const hash = bloomHash(key);
-    set.ref();
+  getRaw(key: Buffer): Promise<EngineRecord | undefined> {
+    return this.lookup(key, false);
+  }
+
+  /**
+   * get() and getRaw(): runs synchronously through the memtables, the bloom filters, the
+   * block cache and the block reads the BlockReadGovernor makes synchronous; only an async
+   * block read continues in lookupAsync(). No await, so the table set cannot change underneath.
+   */
+  private lookup(key: Buffer, liveOnly: boolean): Promise<EngineRecord | undefined> {
+    let r: EngineRecord | undefined;
     try {
-      for (let i = tables.length - 1; i >= 0; i--) {
+      if (this.closed) throw new ClosedError('engine');
+      key = asBuffer(key, 'key');
+      checkKey(key, this.options.maxKeyBytes);
+      const k = key.toString('latin1');
+      r = this.mem.get(k);
+      for (let i = this.imm.length - 1; r === undefined && i >= 0; i--) r = this.imm[i]!.get(k);
+      if (r === undefined) {
+        const tables = this.current.tables;
+        const hash = tables.length > 0 ? bloomHash(key) : 0;
+        for (let i = tables.length - 1; i >= 0; i--) {
+          const t = tables[i]!;
+          if (!t.mayContain(k, hash)) continue;
+          const found = t.getNow(key, k, this.blockReads);
+          if (found === NEEDS_READ) return this.lookupAsync(key, k, hash, i, liveOnly);
+          if (found) {
+            r = found;
+            break;
+          }
+        }
+      }
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return Promise.resolve(r !== undefined && liveOnly && !isLive(r, this.clock.nowMs()) ? undefined : r);
+  }
+
+  /** The rest of lookup() from table `from` (whose filter said maybe) down, with async block reads. */
+  private async lookupAsync(key: Buffer, k: string, hash: number, from: number, liveOnly: boolean): Promise<EngineRecord | undefined> {
+    const set = this.current.ref();
+    try {
+      const tables = set.tables;
+      for (let i = from; i >= 0; i--) {
         const t = tables[i]!;
-        if (!t.mayContain(k, hash)) continue;
-        r = await t.get(key, k);
-        if (r) return r;
+        if (i !== from && !t.mayContain(k, hash)) continue;
+        const r = await t.get(key, k);
+        if (r) return liveOnly && !isLive(r, this.clock.nowMs()) ? undefined : r;
       }
       return undefined;
     } finally {

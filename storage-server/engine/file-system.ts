@@ -13,6 +13,12 @@ export interface FileHandle {
   readonly path: string;
   /** Reads up to `length` bytes at `position` into `buf` at `offset`; resolves with the count read. */
   read(buf: Buffer, offset: number, length: number, position: number): Promise<number>;
+  /**
+   * read(), done on the calling thread: the event loop waits for the disk. Cheap when the
+   * bytes are in the page cache (no thread-pool round trip); used for point-lookup block
+   * reads under `blockReadMode: 'sync'`.
+   */
+  readSync(buf: Buffer, offset: number, length: number, position: number): number;
   /** Writes all of `buf` at `position`. */
   write(buf: Buffer, position: number): Promise<void>;
   /** Makes the file's data durable (fdatasync). */
@@ -69,6 +75,14 @@ class NodeFileHandle implements FileHandle {
     return new Promise((resolve, reject) => {
       fs.read(this.fd, buf, offset, length, position, (err, n) => (err ? reject(ioError('read', this.path, err)) : resolve(n)));
     });
+  }
+
+  readSync(buf: Buffer, offset: number, length: number, position: number): number {
+    try {
+      return fs.readSync(this.fd, buf, offset, length, position);
+    } catch (err) {
+      throw ioError('read', this.path, err);
+    }
   }
 
   async write(buf: Buffer, position: number): Promise<void> {
@@ -423,6 +437,10 @@ class MemFileHandle implements FileHandle {
   }
 
   async read(buf: Buffer, offset: number, length: number, position: number): Promise<number> {
+    return this.readSync(buf, offset, length, position);
+  }
+
+  readSync(buf: Buffer, offset: number, length: number, position: number): number {
     this.check();
     this.fs._fault('read', this.path);
     const end = Math.min(this.n.length, position + length);

@@ -2,7 +2,7 @@
 
 export { Engine } from './engine.js';
 export type { EngineStats, IterateOptions, PutOptions, DeleteOptions, WriteOp } from './engine.js';
-export type { EngineOptions, SyncPolicy, EngineLogger } from './engine-options.js';
+export type { EngineOptions, SyncPolicy, BlockReadMode, EngineLogger } from './engine-options.js';
 export { engineDefaults, resolveEngineOptions } from './engine-options.js';
 export type { EngineRecord } from './record.js';
 export { isLive } from './record.js';

@@ -9,6 +9,7 @@ import { CorruptionError } from '../../sdk/errors.js';
 import { Block, BlockBuilder } from './block.js';
 import { bloomHash, bloomHashRange, bloomMayContain, buildBloomFilter } from './bloom-filter.js';
 import { crc32, getUint64, getVarint, putUint64, putVarint, varintSize } from './coding.js';
+import type { BlockReadGovernor } from './block-read-governor.js';
 import type { FileHandle } from './file-system.js';
 import { lowerBound } from './memtable.js';
 import type { EngineRecord } from './record.js';
@@ -242,6 +243,9 @@ export function createBlockCache(maxBytes: number): BlockCache {
   return new LRUCache<number, Block>({ maxSize: Math.max(1, maxBytes), sizeCalculation: (b) => b.buf.length + 64 });
 }
 
+/** TableReader.getNow: the block must be read from disk asynchronously. */
+export const NEEDS_READ: unique symbol = Symbol('needs-read');
+
 // Block cache keys: file number and block index packed into one safe integer.
 const BLOCK_INDEX_SPAN = 2 ** 26;
 
@@ -333,6 +337,44 @@ export class TableReader {
     }
     this.stats.bloomPositives++;
     return true;
+  }
+
+  /**
+   * Point lookup without waiting: the record, undefined when the table does not hold the
+   * key, or NEEDS_READ when the block is not cached and `reads` says to read it
+   * asynchronously (then use get()). Otherwise a missing block is read on this thread.
+   * REQUIRES: mayContain(k, hash) was true.
+   */
+  getNow(key: Buffer, k: string, reads: BlockReadGovernor): EngineRecord | undefined | typeof NEEDS_READ {
+    const i = lowerBound(this.blockLastKeys, k);
+    if (i >= this.blockLastKeys.length) return undefined;
+    let block = this.cache.get(this.fileNumber * BLOCK_INDEX_SPAN + i);
+    if (block) this.stats.blockCacheHits++;
+    else if (!reads.useSync()) return NEEDS_READ;
+    else if (!reads.measures) block = this.readBlockSync(i);
+    else {
+      const t0 = performance.now();
+      block = this.readBlockSync(i);
+      reads.observe((performance.now() - t0) * 1000);
+    }
+    return block.find(key, false);
+  }
+
+  /** Reads block `i` from the file on this thread and caches it. */
+  private readBlockSync(i: number): Block {
+    const offset = this.blockOffsets[i]!;
+    const length = this.blockLengths[i]!;
+    const buf = Buffer.allocUnsafe(length);
+    let done = 0;
+    while (done < length) {
+      const n = this.fh.readSync(buf, done, length - done, offset + done);
+      if (n === 0) throw new CorruptionError(`unexpected end of file reading ${length} bytes`, { file: this.file, offset: offset + done });
+      done += n;
+    }
+    this.stats.blockReads++;
+    const block = new Block(buf, this.file, offset);
+    this.cache.set(this.fileNumber * BLOCK_INDEX_SPAN + i, block);
+    return block;
   }
 
   /** Point lookup. REQUIRES: mayContain(k, hash) was true. */
