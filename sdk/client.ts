@@ -373,9 +373,9 @@ export class RingkvClient<V = Buffer> {
       const out = await quorumCall(content.tombstone ? 'delete' : 'put', [...replicas, ...pending], w + pending.length, timeoutMs, (node) =>
         this.writeReplica(node, k, obj, holders, countHints || pending.includes(node)),
       );
-      for (const a of out.answers) if (a.obj) this.hlc.observe(maxTs(a.obj));
+      for (const a of out.answers) if (a.result.ts) this.hlc.observe(a.result.ts);
       const v = versionString(obj);
-      return { version: v, context: v, created: out.answers.every((a) => (a.result as { created?: boolean }).created === true) };
+      return { version: v, context: v, created: out.answers.every((a) => a.result.created === true) };
     }
     return this.writeVectorClock(k, content, ts, opts.context, replicas, w, timeoutMs, countHints);
   }
@@ -455,7 +455,7 @@ export class RingkvClient<V = Buffer> {
         if (!res.ok) throw errorFromWire(res.code, res.msg);
         coordinator = node;
         obj = res.obj ?? undefined;
-        created = (res as { created?: boolean }).created === true;
+        created = res.created === true;
         break;
       } catch (err) {
         if (err instanceof RingkvError && !isRetryable(err)) throw err;

@@ -76,7 +76,7 @@ export class ReplicaStore {
   ) {}
 
   /** Applies one wire operation; never throws (errors become error results). */
-  async apply(op: WireOp): Promise<WireResult & { created?: boolean; hinted?: boolean }> {
+  async apply(op: WireOp): Promise<WireResult> {
     try {
       if (!op || typeof op !== 'object') throw new InvalidArgumentError('operation must be an object');
       const key = asKey(op.key);
@@ -93,11 +93,13 @@ export class ReplicaStore {
             if (!this.hintSink) throw new InvalidArgumentError('this node does not take hints');
             this.counters.hints++;
             await this.hintSink(op.hintFor, key, op.obj);
-            return { ok: true, obj: op.obj, hinted: true };
+            return { ok: true, obj: null, ts: maxTs(op.obj), hinted: true };
           }
           this.counters.merges++;
           const r = await this.merge(key, op.obj);
-          return { ok: true, obj: r.obj, created: r.created };
+          // The merged object itself is not sent back (it would double a write's bytes):
+          // the writer only needs to know the newest timestamp the replica holds.
+          return { ok: true, obj: null, ts: r.obj ? maxTs(r.obj) : 0, created: r.created };
         }
         case OpType.CoordinatedPut: {
           checkContext(op.ctx);

@@ -74,8 +74,15 @@ export interface CoordinatedPutOp {
 
 export type WireOp = GetOp | MergeOp | CoordinatedPutOp;
 
-/** Per-operation result: the replica's object after the operation (null when it has none). */
-export type WireResult = { ok: true; obj: StoredObject | null } | { ok: false; code: ErrorCode; msg: string };
+/**
+ * Per-operation result. Get and CoordinatedPut: the replica's object after the operation
+ * (null when it has none). Merge: `obj` is null and `ts` is the newest timestamp the
+ * replica holds for the key (the writer's clock observes it); `created` when it had no
+ * live value before; `hinted` when it was stored as a hint for another node.
+ */
+export type WireResult =
+  | { ok: true; obj: StoredObject | null; ts?: number; created?: boolean; hinted?: boolean }
+  | { ok: false; code: ErrorCode; msg: string };
 
 export interface BatchRequest {
   v: number;
