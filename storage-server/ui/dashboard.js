@@ -1,0 +1,575 @@
+// The cluster dashboard: no backend of its own, it reads the endpoints every node serves.
+//   - the member list, long-polled from the node that served the page (another member
+//     when that one stops answering): GET /internal/v1/members?since=<epoch>&waitMs=...
+//   - every member's status and Prometheus metrics, once a second (CORS allows it):
+//     GET /internal/v1/status, GET /metrics
+// From those it draws the ring (recomputed here: ring.js), each node's state, operations
+// per second and p99 (deltas between polls: metrics.js), pending hints and the last repair.
+// Single-threaded like any page: each node has at most one poll in flight.
+
+import { bucketDelta, quantileBetween, ratePerSec, summarize } from './metrics.js';
+import { murmur3 } from './murmur3.js';
+import { compareIds, inRing, ownership, ringArcs, ringTokens, TOKEN_SPACE } from './ring.js';
+
+const POLL_INTERVAL_MS = 1000;
+const FETCH_TIMEOUT_MS = 2000;
+const DOWN_POLL_INTERVAL_MS = 5000;
+const LONG_POLL_WAIT_MS = 10_000;
+/** Rates are taken over the last poll; p99 over this window, for steadier numbers. */
+const P99_WINDOW_MS = 10_000;
+const HISTORY_POINTS = 60;
+const MAX_EVENTS = 50;
+
+const NODE_COLORS = ['#3b82f6', '#f59e0b', '#14b8a6', '#8b5cf6', '#ec4899', '#84cc16', '#06b6d4', '#f97316', '#6366f1', '#10b981'];
+const STATE_LABELS = { up: 'up', suspect: 'suspect', down: 'down', joining: 'joining', leaving: 'leaving', left: 'left' };
+
+// -----------------------------------------------------------------------------------------
+// State
+
+const params = new URLSearchParams(location.search);
+/** The node the page talks to first: the one that served it, or ?node=host:port. */
+const originNode = params.get('node') || location.host;
+
+const state = {
+  /** The last members view: {self, settings: {vnodesPerNode, replicationFactor}, members, epoch}. */
+  view: undefined,
+  viewFrom: undefined,
+  viewAtMs: 0,
+  /** True while the member list is being received. */
+  connected: false,
+  /** Per node id: {status, statusAtMs, triedAtMs, error, summaries: [], opsHistory: [], inFlight}. */
+  nodes: new Map(),
+  events: [],
+  locatedKey: undefined,
+};
+
+function nodeState(id) {
+  let n = state.nodes.get(id);
+  if (!n) {
+    n = { status: undefined, statusAtMs: 0, triedAtMs: 0, error: undefined, summaries: [], opsHistory: [], inFlight: false };
+    state.nodes.set(id, n);
+  }
+  return n;
+}
+
+async function getJson(address, path, signal) {
+  const res = await fetch(`${location.protocol}//${address}${path}`, { headers: { accept: 'application/json' }, signal, cache: 'no-store' });
+  if (!res.ok) throw new Error(`${path}: HTTP ${res.status}`);
+  return res.json();
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// -----------------------------------------------------------------------------------------
+// Membership: a long-poll that answers as soon as the view changes
+
+async function watchMembers() {
+  let address = originNode;
+  let since = 0;
+  for (;;) {
+    try {
+      const q = since ? `?since=${since}&waitMs=${LONG_POLL_WAIT_MS}` : '';
+      const view = await getJson(address, `/internal/v1/members${q}`, AbortSignal.timeout(LONG_POLL_WAIT_MS + FETCH_TIMEOUT_MS));
+      since = view.epoch;
+      state.connected = true;
+      applyView(view, address);
+    } catch {
+      // This node stopped answering: ask the next member we know of (epochs are per node).
+      state.connected = false;
+      render();
+      const others = (state.view?.members ?? []).filter((m) => m.state !== 'left').map((m) => m.address);
+      const candidates = [originNode, ...others.filter((a) => a !== originNode)];
+      address = candidates[(candidates.indexOf(address) + 1) % candidates.length];
+      since = 0;
+      await sleep(POLL_INTERVAL_MS);
+    }
+  }
+}
+
+function applyView(view, from) {
+  const before = new Map((state.view?.members ?? []).map((m) => [m.id, m.state]));
+  const first = !state.view;
+  for (const m of view.members) {
+    const was = before.get(m.id);
+    if (first) addEvent(m.id, m.state, m.state, `${view.self}, when the page opened`);
+    else if (was === undefined) addEvent(m.id, `new: ${m.state}`, m.state, view.self);
+    else if (was !== m.state) addEvent(m.id, `${was} → ${m.state}`, m.state, view.self);
+  }
+  state.view = view;
+  state.viewFrom = from;
+  state.viewAtMs = Date.now();
+  render();
+}
+
+function addEvent(node, text, kind, seenBy) {
+  state.events.unshift({ atMs: Date.now(), node, text, kind, seenBy });
+  state.events.length = Math.min(state.events.length, MAX_EVENTS);
+}
+
+// -----------------------------------------------------------------------------------------
+// Status and metrics of every node, once a second
+
+async function pollNode(member) {
+  const n = nodeState(member.id);
+  if (n.inFlight) return;
+  // A node the cluster has declared down is asked less often, until it is back.
+  if (member.state === 'down' && n.error && Date.now() - n.triedAtMs < DOWN_POLL_INTERVAL_MS) return;
+  n.inFlight = true;
+  n.triedAtMs = Date.now();
+  try {
+    const signal = AbortSignal.timeout(FETCH_TIMEOUT_MS);
+    const [status, text] = await Promise.all([
+      getJson(member.address, '/internal/v1/status', signal),
+      fetch(`${location.protocol}//${member.address}/metrics`, { signal, cache: 'no-store' }).then((r) => {
+        if (!r.ok) throw new Error(`/metrics: HTTP ${r.status}`);
+        return r.text();
+      }),
+    ]);
+    const now = Date.now();
+    n.status = status;
+    n.statusAtMs = now;
+    n.error = undefined;
+    const summary = summarize(text, now);
+    const prev = n.summaries[n.summaries.length - 1];
+    n.summaries.push(summary);
+    while (n.summaries.length > 2 && now - n.summaries[1].atMs > P99_WINDOW_MS) n.summaries.shift();
+    const opsPerSec = ratePerSec(prev, summary, 'ops');
+    if (opsPerSec !== undefined) pushHistory(n, opsPerSec);
+  } catch (err) {
+    n.error = err?.name === 'TimeoutError' ? 'no answer' : 'unreachable';
+    pushHistory(n, undefined);
+  } finally {
+    n.inFlight = false;
+  }
+}
+
+function pushHistory(n, value) {
+  n.opsHistory.push(value);
+  if (n.opsHistory.length > HISTORY_POINTS) n.opsHistory.shift();
+}
+
+async function pollLoop() {
+  for (;;) {
+    const started = Date.now();
+    const members = (state.view?.members ?? []).filter((m) => m.state !== 'left');
+    await Promise.race([Promise.allSettled(members.map(pollNode)), sleep(FETCH_TIMEOUT_MS)]);
+    render();
+    await sleep(Math.max(100, POLL_INTERVAL_MS - (Date.now() - started)));
+  }
+}
+
+/** Rates of the last poll and the p99s over the window, from a node's summaries. */
+function nodeRates(n) {
+  const s = n.summaries;
+  const last = s[s.length - 1];
+  const prev = s[s.length - 2];
+  const oldest = s[0];
+  return {
+    ops: ratePerSec(prev, last, 'ops'),
+    reads: ratePerSec(prev, last, 'reads'),
+    writes: ratePerSec(prev, last, 'writes'),
+    failed: ratePerSec(prev, last, 'failed'),
+    api: ratePerSec(prev, last, 'apiRequests'),
+    p99: quantileBetween(0.99, oldest, last, 'opLatency'),
+    batchP99: quantileBetween(0.99, oldest, last, 'batchLatency'),
+    windowOps: oldest && last && oldest !== last ? (bucketDelta(oldest.opLatency, last.opLatency)?.at(-1)?.count ?? 0) : 0,
+  };
+}
+
+// -----------------------------------------------------------------------------------------
+// Formatting
+
+function esc(s) {
+  return String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
+}
+
+function fmtRate(v) {
+  if (v === undefined) return '–';
+  if (v === 0) return '0';
+  if (v < 10) return v.toFixed(1);
+  return Math.round(v).toLocaleString('en-US');
+}
+
+function fmtSeconds(s) {
+  if (s === undefined || !Number.isFinite(s)) return '–';
+  if (s < 0.001) return `${(s * 1000).toFixed(2)} ms`;
+  if (s < 0.01) return `${(s * 1000).toFixed(1)} ms`;
+  if (s < 1) return `${Math.round(s * 1000)} ms`;
+  return `${s.toFixed(2)} s`;
+}
+
+function fmtDuration(sec) {
+  if (sec === undefined || !Number.isFinite(sec)) return '–';
+  sec = Math.max(0, Math.round(sec));
+  if (sec < 60) return `${sec} s`;
+  if (sec < 3600) return `${Math.floor(sec / 60)} m ${sec % 60} s`;
+  if (sec < 86400) return `${Math.floor(sec / 3600)} h ${Math.floor((sec % 3600) / 60)} m`;
+  return `${Math.floor(sec / 86400)} d ${Math.floor((sec % 86400) / 3600)} h`;
+}
+
+function fmtAgo(ms) {
+  return `${fmtDuration((Date.now() - ms) / 1000)} ago`;
+}
+
+function fmtCount(v) {
+  return typeof v === 'number' ? v.toLocaleString('en-US') : '–';
+}
+
+function fmtBytes(b) {
+  if (typeof b !== 'number') return '–';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (b >= 1024 && i < units.length - 1) {
+    b /= 1024;
+    i++;
+  }
+  return `${i === 0 ? b : b.toFixed(1)} ${units[i]}`;
+}
+
+function fmtTime(ms) {
+  return new Date(ms).toLocaleTimeString('en-GB', { hour12: false });
+}
+
+/**
+ * The last anti-entropy repair as {text, title}: "–" when the server does not report the
+ * field, "never" before the first round; else how long ago and what it reconciled.
+ */
+function describeRepair(status) {
+  if (!status || !('lastRepair' in status)) return { text: '–', title: 'this server does not report repairs' };
+  const r = status.lastRepair;
+  if (r === null || r === undefined) return { text: 'never', title: 'no repair round has run on this node yet' };
+  const startedMs = typeof r === 'string' ? Date.parse(r) : typeof r === 'number' ? r : Date.parse(r.finishedAt ?? r.startedAt ?? r.at ?? '');
+  const endMs = Number.isFinite(startedMs) ? startedMs + (typeof r === 'object' && typeof r.durationMs === 'number' ? r.durationMs : 0) : NaN;
+  const when = Number.isFinite(endMs) ? fmtAgo(endMs) : 'done';
+  if (typeof r !== 'object') return { text: when, title: String(r) };
+  const parts = [];
+  if (typeof r.keysExchanged === 'number') parts.push(`${r.keysExchanged.toLocaleString('en-US')} keys reconciled`);
+  if (typeof r.ranges === 'number') parts.push(`${r.ranges} ranges (${r.rangesDiffering ?? 0} differing)`);
+  if (typeof r.durationMs === 'number') parts.push(`took ${fmtSeconds(r.durationMs / 1000)}`);
+  if (r.errors) parts.push(`${r.errors} errors`);
+  const short = typeof r.keysExchanged === 'number' ? ` · ${r.keysExchanged.toLocaleString('en-US')} keys` : '';
+  return { text: `${when}${short}`, title: parts.join(', ') };
+}
+
+// -----------------------------------------------------------------------------------------
+// Colours
+
+const colorCache = new Map();
+function colorOf(id, allIds) {
+  const i = allIds.indexOf(id);
+  if (i >= 0 && i < NODE_COLORS.length) return NODE_COLORS[i];
+  if (!colorCache.has(id)) colorCache.set(id, `hsl(${murmur3(id) % 360} 65% 52%)`);
+  return colorCache.get(id);
+}
+
+// -----------------------------------------------------------------------------------------
+// The ring
+
+const SVG_NS = 'http://www.w3.org/2000/svg';
+const CX = 200;
+const CY = 200;
+let ringSignature = '';
+let ringModel = { tokens: [], members: [], ids: [] };
+
+function angleOf(token) {
+  return (token / TOKEN_SPACE) * 2 * Math.PI;
+}
+
+function xy(r, a) {
+  return [(CX + r * Math.sin(a)).toFixed(2), (CY - r * Math.cos(a)).toFixed(2)];
+}
+
+function point(r, a) {
+  return xy(r, a).join(' ');
+}
+
+/** An annulus sector from angle a0 to a1 (radians clockwise from 12 o'clock). */
+function sectorPath(r0, r1, a0, a1) {
+  if (a1 - a0 >= 2 * Math.PI - 1e-6) {
+    // A full circle: two halves (an SVG arc cannot start and end at the same point).
+    return sectorPath(r0, r1, a0, a0 + Math.PI) + sectorPath(r0, r1, a0 + Math.PI, a0 + 2 * Math.PI);
+  }
+  const large = a1 - a0 > Math.PI ? 1 : 0;
+  return `M ${point(r1, a0)} A ${r1} ${r1} 0 ${large} 1 ${point(r1, a1)} L ${point(r0, a1)} A ${r0} ${r0} 0 ${large} 0 ${point(r0, a0)} Z `;
+}
+
+function renderRing() {
+  const view = state.view;
+  const svg = document.getElementById('ring');
+  const legend = document.getElementById('legend');
+  if (!view) return;
+  const vnodes = view.settings.vnodesPerNode;
+  const all = [...view.members].sort((a, b) => compareIds(a.id, b.id));
+  const ids = all.map((m) => m.id);
+  const ringMembers = all.filter(inRing);
+  const sig = `${vnodes}|${all.map((m) => `${m.id}:${m.weight}:${m.state}`).join(',')}`;
+  if (sig === ringSignature) return;
+  ringSignature = sig;
+
+  const tokens = ringTokens(ringMembers, vnodes);
+  const shares = ownership(ringMembers, vnodes);
+  // While nodes join or leave, the shares once the move is done.
+  const pendingMembers = all.filter((m) => m.state !== 'left' && m.state !== 'leaving');
+  const moving = all.some((m) => m.state === 'joining' || m.state === 'leaving');
+  const pendingShares = moving ? ownership(pendingMembers, vnodes) : undefined;
+  ringModel = { tokens, members: all, ids };
+
+  const byId = new Map(all.map((m) => [m.id, m]));
+  let paths = '';
+  // Outer ring: every vnode range, coloured by its owner (runs of one owner merged).
+  for (const arc of ringArcs(tokens)) {
+    const m = byId.get(arc.node);
+    const fill = m.state === 'down' ? `url(#hatch-${cssId(arc.node)})` : colorOf(arc.node, ids);
+    paths += `<path class="arc state-${esc(m.state)}" data-node="${esc(arc.node)}" d="${sectorPath(150, 182, angleOf(arc.start), angleOf(arc.end))}" fill="${fill}"><title>${esc(arc.node)} (${esc(m.state)})</title></path>`;
+  }
+  // Inner ring: each node's total share, in id order.
+  let a = 0;
+  let labels = '';
+  for (const m of ringMembers) {
+    const share = shares.get(m.id) ?? 0;
+    const a1 = a + share * 2 * Math.PI;
+    const fill = m.state === 'down' ? `url(#hatch-${cssId(m.id)})` : colorOf(m.id, ids);
+    paths += `<path class="arc share state-${esc(m.state)}" data-node="${esc(m.id)}" d="${sectorPath(92, 136, a, a1)}" fill="${fill}"><title>${esc(m.id)}: ${(share * 100).toFixed(1)}% of the keys as primary</title></path>`;
+    if (share > 0.06) {
+      const mid = (a + a1) / 2;
+      const [x, y] = xy(114, mid);
+      labels += `<text class="share-label" x="${x}" y="${y}" dominant-baseline="central" text-anchor="middle">${esc(m.id)}</text>`;
+    }
+    a = a1;
+  }
+  const hatches = all
+    .map((m) => {
+      const c = colorOf(m.id, ids);
+      return `<pattern id="hatch-${cssId(m.id)}" patternUnits="userSpaceOnUse" width="8" height="8" patternTransform="rotate(45)"><rect width="8" height="8" fill="#fff"/><rect width="3.5" height="8" fill="${c}" opacity="0.55"/></pattern>`;
+    })
+    .join('');
+  // Token-space ticks at 0, 1/4, 1/2 and 3/4 of the circle.
+  const ticks = [
+    [0, '0', 'middle', 'auto'],
+    [0.25, '2³²/4', 'start', 'central'],
+    [0.5, '2³²/2', 'middle', 'hanging'],
+    [0.75, '3·2³²/4', 'end', 'central'],
+  ]
+    .map(([f, label, anchor, baseline]) => {
+      const ang = f * 2 * Math.PI;
+      const [x1, y1] = xy(184, ang);
+      const [x2, y2] = xy(189, ang);
+      const [tx, ty] = xy(193, ang);
+      return `<line class="tick" x1="${x1}" y1="${y1}" x2="${x2}" y2="${y2}"/><text class="tick-label" x="${tx}" y="${ty}" text-anchor="${anchor}" dominant-baseline="${baseline}">${label}</text>`;
+    })
+    .join('');
+  svg.innerHTML =
+    `<defs>${hatches}</defs>${paths}${labels}${ticks}` +
+    `<text class="center-big" x="${CX}" y="${CY - 8}" text-anchor="middle">${ringMembers.length} node${ringMembers.length === 1 ? '' : 's'}</text>` +
+    `<text class="center-small" x="${CX}" y="${CY + 14}" text-anchor="middle">${tokens.length.toLocaleString('en-US')} vnodes · N = ${view.settings.replicationFactor}</text>` +
+    `<g id="needle"></g>`;
+  svg.setAttribute('aria-label', `ring of ${ringMembers.length} nodes`);
+
+  legend.innerHTML =
+    `<thead><tr><th>node</th><th>vnodes</th><th>share</th>${moving ? '<th>after move</th>' : ''}</tr></thead><tbody>` +
+    all
+      .map((m) => {
+        const share = inRing(m) ? (shares.get(m.id) ?? 0) : 0;
+        const count = inRing(m) ? Math.max(1, Math.round(vnodes * (m.weight ?? 1))) : 0;
+        const after = pendingShares ? `<td class="num">${((pendingShares.get(m.id) ?? 0) * 100).toFixed(1)}%</td>` : '';
+        return (
+          `<tr data-node="${esc(m.id)}" data-share="${share}"><td><span class="swatch" style="background:${colorOf(m.id, ids)}"></span>${esc(m.id)}` +
+          `${m.weight !== 1 ? ` <span class="muted">×${m.weight}</span>` : ''}</td><td class="num">${count}</td>` +
+          `<td class="num"><span class="bar"><span style="width:${(share * 100).toFixed(1)}%;background:${colorOf(m.id, ids)}"></span></span>${(share * 100).toFixed(1)}%</td>${after}</tr>`
+        );
+      })
+      .join('') +
+    '</tbody>';
+  renderNeedle();
+}
+
+function cssId(id) {
+  return String(id).replace(/[^A-Za-z0-9_-]/g, (c) => `_${c.charCodeAt(0).toString(16)}`);
+}
+
+/** The first `n` distinct nodes clockwise from `token` (the key's preference list). */
+function preferenceList(token, n) {
+  const tokens = ringModel.tokens;
+  if (tokens.length === 0) return [];
+  let lo = 0;
+  let hi = tokens.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (tokens[mid].token < token) lo = mid + 1;
+    else hi = mid;
+  }
+  const out = [];
+  for (let k = 0; k < tokens.length && out.length < n; k++) {
+    const node = tokens[(lo + k) % tokens.length].node;
+    if (!out.includes(node)) out.push(node);
+  }
+  return out;
+}
+
+function renderNeedle() {
+  const g = document.getElementById('needle');
+  const out = document.getElementById('locate-result');
+  const key = state.locatedKey;
+  if (!g || !out) return;
+  if (!key || !state.view) {
+    g.innerHTML = '';
+    out.textContent = '';
+    return;
+  }
+  const token = murmur3(key, 0);
+  const a = angleOf(token);
+  const replicas = preferenceList(token, state.view.settings.replicationFactor);
+  const [x1, y1] = xy(140, a);
+  const [x2, y2] = xy(192, a);
+  g.innerHTML = `<line class="needle" x1="${x1}" y1="${y1}" x2="${x2}" y2="${y2}"/><circle class="needle-dot" cx="${x2}" cy="${y2}" r="4"/>`;
+  out.innerHTML =
+    `token <code>${token.toString(16).padStart(8, '0')}</code> → ` +
+    replicas
+      .map((id, i) => `<span class="pill" style="border-color:${colorOf(id, ringModel.ids)}">${esc(id)}${i === 0 ? ' <small>primary</small>' : ''}</span>`)
+      .join(' ');
+}
+
+// -----------------------------------------------------------------------------------------
+// Node cards, summary, events
+
+function sparkline(values) {
+  const w = 220;
+  const h = 36;
+  const pts = values.map((v, i) => [i, v]).filter(([, v]) => v !== undefined);
+  if (pts.length < 2) return `<svg class="spark" viewBox="0 0 ${w} ${h}" preserveAspectRatio="none"></svg>`;
+  const max = Math.max(1, ...pts.map(([, v]) => v));
+  const x = (i) => ((i + HISTORY_POINTS - values.length) / (HISTORY_POINTS - 1)) * w;
+  const y = (v) => h - 2 - (v / max) * (h - 6);
+  const line = pts.map(([i, v], k) => `${k === 0 ? 'M' : 'L'}${x(i).toFixed(1)} ${y(v).toFixed(1)}`).join(' ');
+  const area = `${line} L${x(pts[pts.length - 1][0]).toFixed(1)} ${h} L${x(pts[0][0]).toFixed(1)} ${h} Z`;
+  return `<svg class="spark" viewBox="0 0 ${w} ${h}" preserveAspectRatio="none"><path class="spark-area" d="${area}"/><path class="spark-line" d="${line}"/></svg>`;
+}
+
+function renderNodes() {
+  const view = state.view;
+  const box = document.getElementById('nodes');
+  if (!view) return;
+  const all = [...view.members].sort((a, b) => compareIds(a.id, b.id));
+  const ids = all.map((m) => m.id);
+  box.innerHTML = all
+    .map((m) => {
+      const n = nodeState(m.id);
+      const st = n.status;
+      const r = n.error ? {} : nodeRates(n);
+      const hints = st?.hintsPending;
+      const byTarget = st?.hintsByTarget ? Object.entries(st.hintsByTarget).map(([t, c]) => `${c} for ${t}`).join(', ') : '';
+      const repair = describeRepair(st);
+      const moving = st?.moving ? `<div class="moving">${esc(st.moving.op ?? 'moving data')}…</div>` : '';
+      const answered = n.statusAtMs ? `answered ${fmtAgo(n.statusAtMs)}` : 'no answer yet';
+      const problem = n.error && m.state !== 'left' ? `<span class="problem">${esc(n.error)}</span> · ${answered}` : `uptime ${fmtDuration(st?.uptimeSec)}`;
+      return `<article class="node state-${esc(m.state)}" data-node="${esc(m.id)}" data-state="${esc(m.state)}" style="--node-color:${colorOf(m.id, ids)}">
+  <header>
+    <span class="swatch"></span>
+    <div class="ident"><h3>${esc(m.id)}${m.id === view.self ? ' <span class="muted">(this page’s node)</span>' : ''}</h3><div class="addr">${esc(m.address)}</div></div>
+    <span class="badge state-${esc(m.state)}" data-role="state">${esc(STATE_LABELS[m.state] ?? m.state)}</span>
+  </header>
+  ${moving}
+  <dl class="stats">
+    <div><dt>ops/s</dt><dd class="ops big" data-value="${r.ops ?? ''}" title="replica operations applied per second: ${fmtRate(r.reads)} reads, ${fmtRate(r.writes)} writes, ${fmtRate(r.failed)} failed">${fmtRate(r.ops)}</dd></div>
+    <div><dt>p99</dt><dd class="p99 big" title="99th percentile time to apply one replica operation, last ${P99_WINDOW_MS / 1000} s (${fmtCount(r.windowOps)} ops); batch requests: ${fmtSeconds(r.batchP99)}">${fmtSeconds(r.p99)}</dd></div>
+    <div><dt>hints</dt><dd class="hints big${hints > 0 ? ' warn' : ''}" data-value="${hints ?? ''}" title="${esc(byTarget || 'writes held for nodes that were down')}">${fmtCount(hints)}</dd></div>
+    <div><dt>keys</dt><dd title="approximate entries in the engine (with shadowed versions)">${fmtCount(st?.keys)}</dd></div>
+    <div><dt>on disk</dt><dd title="${fmtCount(st?.tables)} tables, ${fmtBytes(st?.memtableBytes)} in memtables">${fmtBytes(st?.tableBytes)}</dd></div>
+    <div><dt>repaired</dt><dd class="repair" title="${esc(repair.title)}">${esc(repair.text)}</dd></div>
+  </dl>
+  ${sparkline(n.opsHistory)}
+  <footer>${problem}</footer>
+</article>`;
+    })
+    .join('');
+}
+
+function renderSummary() {
+  const view = state.view;
+  const el = document.getElementById('summary');
+  if (!view) return;
+  const members = view.members.filter((m) => m.state !== 'left');
+  const up = members.filter((m) => m.state === 'up').length;
+  let ops = 0;
+  let haveOps = false;
+  let p99 = undefined;
+  let hints = 0;
+  for (const m of members) {
+    const n = nodeState(m.id);
+    const r = nodeRates(n);
+    if (r.ops !== undefined && !n.error) {
+      ops += r.ops;
+      haveOps = true;
+    }
+    if (r.p99 !== undefined && !n.error) p99 = Math.max(p99 ?? 0, r.p99);
+    hints += n.status?.hintsPending ?? 0;
+  }
+  const health = up === members.length ? 'ok' : up >= Math.floor(view.settings.replicationFactor / 2) + 1 ? 'warn' : 'bad';
+  el.innerHTML = `
+    <div class="tile ${health}"><div class="label">nodes up</div><div class="value" id="nodes-up">${up} / ${members.length}</div></div>
+    <div class="tile"><div class="label">operations / s</div><div class="value">${haveOps ? fmtRate(ops) : '–'}</div></div>
+    <div class="tile"><div class="label">worst node p99</div><div class="value">${fmtSeconds(p99)}</div></div>
+    <div class="tile ${hints > 0 ? 'warn' : ''}"><div class="label">hints pending</div><div class="value">${hints.toLocaleString('en-US')}</div></div>
+    <div class="tile"><div class="label">replicas · vnodes per node</div><div class="value">N = ${view.settings.replicationFactor} · ${view.settings.vnodesPerNode}</div></div>`;
+}
+
+function renderConnection() {
+  const el = document.getElementById('conn');
+  if (state.connected) {
+    el.className = 'conn live';
+    el.innerHTML = `<span class="dot"></span>live · members from <b>${esc(state.view?.self ?? '')}</b> (${esc(state.viewFrom ?? '')})`;
+  } else {
+    el.className = 'conn lost';
+    el.innerHTML = `<span class="dot"></span>${state.view ? `lost ${esc(state.viewFrom ?? '')}, trying another node… (view from ${fmtAgo(state.viewAtMs)})` : `connecting to ${esc(originNode)}…`}`;
+  }
+}
+
+function renderEvents() {
+  const ol = document.getElementById('events');
+  if (!state.view) return;
+  ol.innerHTML = state.events
+    .map(
+      (e) =>
+        `<li><time>${fmtTime(e.atMs)}</time><span class="swatch" style="background:${colorOf(e.node, ringModel.ids)}"></span><b>${esc(e.node)}</b> <span class="badge state-${esc(e.kind)}">${esc(e.text)}</span> <span class="muted">seen by ${esc(e.seenBy)}</span></li>`,
+    )
+    .join('');
+}
+
+function render() {
+  renderConnection();
+  renderSummary();
+  renderRing();
+  renderNodes();
+  renderEvents();
+  document.body.dataset.ready = state.view ? 'true' : 'false';
+}
+
+// -----------------------------------------------------------------------------------------
+// Interactions and start
+
+function wire() {
+  const svg = document.getElementById('ring');
+  const focus = (id) => {
+    if (id) svg.setAttribute('data-focus', id);
+    else svg.removeAttribute('data-focus');
+    for (const p of svg.querySelectorAll('.arc')) p.classList.toggle('focused', p.dataset.node === id);
+  };
+  for (const el of [document.getElementById('legend'), document.getElementById('nodes'), svg]) {
+    el.addEventListener('mouseover', (e) => focus(e.target.closest('[data-node]')?.dataset.node));
+    el.addEventListener('mouseleave', () => focus(undefined));
+  }
+  const input = document.getElementById('locate');
+  input.addEventListener('input', () => {
+    state.locatedKey = input.value || undefined;
+    renderNeedle();
+  });
+  // Relative times ("12 s ago") move on between polls too.
+  setInterval(renderConnection, 1000);
+}
+
+wire();
+void watchMembers();
+void pollLoop();
+
+// For the console and the tests.
+globalThis.ringkvDashboard = { state };
