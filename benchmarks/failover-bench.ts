@@ -5,7 +5,7 @@
 // are drained after its restart (polling each node's /internal/v1/status hintsPending).
 // A table per second for people, then one JSON line; results and a chart are saved.
 //
-//   npm run bench:failover -- --rate 2000 --duration 40 --kill-at 10 --restart-at 25
+//   npm run bench:failover -- --rate 1000 --duration 40 --kill-at 10 --restart-at 25
 
 import { Command, InvalidArgumentError, Option } from 'commander';
 import path from 'node:path';
@@ -34,7 +34,7 @@ const program = new Command()
   .addOption(new Option('--workload <name>', 'a | b | c | f | mix').choices(Object.keys(WORKLOADS)).default('mix'))
   .addOption(new Option('--consistency <level>', 'strong | eventual').choices(['strong', 'eventual']).default('strong'))
   .addOption(new Option('--distribution <d>', 'key choice').choices(['zipfian', 'uniform']).default('zipfian'))
-  .option('--rate <ops>', 'open-loop rate, ops/s', num('rate', 1), 2000)
+  .option('--rate <ops>', 'open-loop rate, ops/s', num('rate', 1), 1000)
   .option('--duration <s>', 'length of the loaded run, seconds', num('duration', 1), 40)
   .option('--kill-at <s>', 'SIGKILL the node this many seconds into the run', num('kill-at'), 10)
   .option('--restart-at <s>', 'restart it this many seconds into the run', num('restart-at'), 25)

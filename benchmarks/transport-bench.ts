@@ -1,7 +1,7 @@
 // The ceiling of the transport alone: loopback HTTP/1.1 + msgpack with batching, the way
 // the SDK talks to storage servers, with everything else taken out. Servers are minimal
 // node:http processes that decode a batch and answer each operation with an object of the
-// same shape and size a replica returns (no engine, no quorum logic, no versions).
+// same shape and size a replica returns: the object for a Get, the timestamp for a Merge (no engine, no quorum logic, no versions).
 // The client is a minimal undici + msgpack batcher of the SDK's shape: each logical
 // operation goes to every replica (default 3) and completes when a quorum (default 2)
 // answered; operations are coalesced per server into batches (at most 256 operations,
@@ -46,7 +46,8 @@ function serve(valueBytes: number): void {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const batch = decodeMessage<BatchRequest>(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
-      const results: WireResult[] = batch.ops.map((op) => (op.t === OpType.Merge ? { ok: true, obj: op.obj } : { ok: true, obj: stored }));
+      // A Get answers with the stored object; a Merge with its newest timestamp only, as replicas do.
+      const results = batch.ops.map((op): WireResult => (op.t === OpType.Merge ? { ok: true, obj: null, ts: op.obj.siblings[0]!.ts, created: false } as WireResult : { ok: true, obj: stored }));
       const body = encodeMessage({ v: PROTOCOL_VERSION, results } satisfies BatchResponse);
       res.writeHead(200, { 'content-type': MSGPACK_CONTENT_TYPE, 'content-length': body.length });
       res.end(body);

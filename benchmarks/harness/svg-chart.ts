@@ -18,7 +18,10 @@ function esc(s: string): string {
 
 function fmt(n: number): string {
   if (n >= 1e6) return `${(n / 1e6).toFixed(n >= 1e7 ? 0 : 1)}M`;
-  if (n >= 1e3) return `${(n / 1e3).toFixed(n >= 1e4 ? 0 : 1)}k`;
+  if (n >= 1e3) {
+    const k = n / 1e3;
+    return `${Number.isInteger(k) || k >= 100 ? k.toFixed(0) : k.toFixed(1)}k`;
+  }
   if (n >= 10) return n.toFixed(0);
   if (n >= 1) return n.toFixed(1);
   return n.toFixed(2);
