@@ -79,6 +79,12 @@ function killNode(node: LocalNode, signal: NodeJS.Signals): Promise<void> {
   });
 }
 
+/** How many members `node` sees up, from its member list. */
+async function upCount(node: LocalNode): Promise<number> {
+  const res = await fetch(`http://127.0.0.1:${node.port}/internal/v1/members`, { headers: { accept: 'application/json' } });
+  return ((await res.json()) as { members: { state: string }[] }).members.filter((m) => m.state === 'up').length;
+}
+
 /** Pending hints summed over `nodes`, from each node's status endpoint. */
 async function hintsPending(nodes: LocalNode[]): Promise<number> {
   let sum = 0;
@@ -113,7 +119,10 @@ const stopCluster = async () => {
   await Promise.all(nodes.map((n) => killNode(n, 'SIGTERM')));
   fs.rmSync(dir, { recursive: true, force: true });
 };
-process.once('SIGINT', () => void stopCluster().then(() => process.exit(130)));
+// Whatever way this process ends, its servers end with it.
+process.on('exit', () => {
+  for (const n of nodes) if (n.child && n.child.exitCode === null && n.child.signalCode === null) n.child.kill('SIGKILL');
+});
 
 const t0 = Date.now();
 const at = () => `t=${((Date.now() - t0) / 1000).toFixed(1).padStart(4)}s`;
@@ -122,11 +131,21 @@ let stop = false;
 let writers: Promise<void>[] = [];
 let report: NodeJS.Timeout | undefined;
 let ok = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    stop = true;
+    clearInterval(report);
+    void stopCluster().then(() => process.exit(130));
+  });
+}
 try {
   await Promise.all(nodes.map((n) => startNode(n, nodes)));
+  // Ready processes are not yet a cluster: wait until every node sees all three up.
+  await until('every node to see three members up', async () => (await Promise.all(nodes.map(upCount))).every((n) => n === 3), 20_000);
   console.log(`${at()}  cluster up: ${nodes.map((n) => `${n.id}=127.0.0.1:${n.port}`).join(' ')}`);
   const client = await connect({ seeds: nodes.map((n) => `127.0.0.1:${n.port}`), valueEncoding: 'utf8', timeoutMs: 2000 });
   kv = client;
+  await until("the client's view to have three members up", () => nodes.every((n) => client.cluster.member(n.id)?.state === 'up'), 10_000);
 
   // WRITERS loops of strong writes to new keys; every acknowledged one is remembered.
   const acked = new Map<string, string>();

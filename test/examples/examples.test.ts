@@ -22,17 +22,22 @@ interface Run {
   ms: number;
 }
 
-/** Runs a command to its end (SIGKILL after `timeoutMs`), collecting stdout and stderr. */
+/** Runs a command to its end (its process group SIGKILLed after `timeoutMs`), collecting stdout and stderr. */
 function run(cmd: string, args: string[], env: Record<string, string>, timeoutMs: number): Promise<Run> {
   const started = Date.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own process group, so that a timeout kills what it started too (failover's servers).
+    const child = spawn(cmd, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let output = '';
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));
     const timer = setTimeout(() => {
       output += `\n[killed after ${timeoutMs} ms]`;
-      child.kill('SIGKILL');
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
     }, timeoutMs);
     child.once('error', reject);
     child.once('close', (code, signal) => {
