@@ -12,6 +12,9 @@ import { InvalidArgumentError, UnavailableError } from '../../sdk/errors.js';
 import type { MembersView } from '../../sdk/membership.js';
 import { HttpTransport } from '../../sdk/transport.js';
 import { Routes } from '../../sdk/wire/protocol.js';
+import { inRing } from '../../sdk/membership.js';
+import { Ring } from '../../sdk/ring.js';
+import { ringRanges } from '../anti-entropy/token-ranges.js';
 import { seedsFrom } from './common.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -113,6 +116,10 @@ interface NodeStatus {
   address: string;
   state: string;
   incarnation: number;
+  /** Share of the data this node stores (N replicas counted, like nodetool's effective ownership). */
+  ownership?: number;
+  /** Bytes of data on disk and in memtables. */
+  loadBytes?: number;
   keys?: number;
   hintsPending?: number;
   uptimeSec?: number;
@@ -146,15 +153,27 @@ export async function clusterStatus(seeds: string[], timeoutMs = 2000): Promise<
     } catch {
       heard = {};
     }
+    // Effective ownership: the share of the token space each member stores a replica of.
+    const ringMembers = view.members.filter(inRing);
+    const owned = new Map<string, number>();
+    if (ringMembers.length > 0) {
+      const ring = new Ring(ringMembers.map((m) => ({ id: m.id, weight: m.weight })), { vnodesPerNode: view.settings.vnodesPerNode });
+      for (const r of ringRanges(ring, view.settings.replicationFactor)) {
+        const w = r.spans.reduce((a, x) => a + (x[1] - x[0] + 1), 0) / 2 ** 32;
+        for (const x of r.replicas) owned.set(x, (owned.get(x) ?? 0) + w);
+      }
+    }
     const nodes = await Promise.all(
       view.members.map(async (m): Promise<NodeStatus> => {
         const base: NodeStatus = { id: m.id, address: m.address, state: m.state, incarnation: m.incarnation, reachable: false };
+        if (owned.has(m.id)) base.ownership = owned.get(m.id)!;
         if (heard[m.id]) base.lastHeard = new Date(heard[m.id]!).toISOString();
         try {
           const st = await t.call<Record<string, unknown>>(m.address, Routes.status, undefined, { timeoutMs });
           return {
             ...base,
             keys: st.keys as number,
+            loadBytes: (st.tableBytes as number) + (st.memtableBytes as number),
             hintsPending: st.hintsPending as number,
             uptimeSec: st.uptimeSec as number,
             reachable: true,
@@ -169,6 +188,13 @@ export async function clusterStatus(seeds: string[], timeoutMs = 2000): Promise<
   } finally {
     await t.close();
   }
+}
+
+function humanBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KiB`;
+  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
+  return `${(n / 1024 ** 3).toFixed(2)} GiB`;
 }
 
 function fmtAgo(iso: string | undefined): string {
@@ -230,11 +256,13 @@ export function registerClusterCommands(program: Command): void {
         return;
       }
       const rows = [
-        ['ID', 'ADDRESS', 'STATE', 'KEYS', 'HINTS', 'UPTIME', 'LAST HEARD'],
+        ['ID', 'ADDRESS', 'STATE', 'LOAD', 'OWNS (effective)', 'KEYS', 'HINTS', 'UPTIME', 'LAST HEARD'],
         ...nodes.map((n) => [
           n.id,
           n.address,
           n.state,
+          n.loadBytes === undefined ? '?' : humanBytes(n.loadBytes),
+          n.ownership === undefined ? '-' : `${(n.ownership * 100).toFixed(1)}%`,
           n.keys === undefined ? '?' : String(n.keys),
           n.hintsPending === undefined ? '?' : String(n.hintsPending),
           n.uptimeSec === undefined ? '-' : `${n.uptimeSec}s`,

@@ -3,8 +3,12 @@
 // (status, get, put, del). Exit codes: 0 success, 1 not found, 2 usage error, 3 cluster
 // error (quorum not met, unreachable), with a one-line message on stderr.
 
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
-import { RingkvError } from '../../sdk/errors.js';
+import { RingkvError, UnavailableError } from '../../sdk/errors.js';
 import { EXIT, exitCodeFor } from './common.js';
 import { registerClusterCommands } from './cluster-commands.js';
 import { registerDataCommands } from './data-commands.js';
@@ -37,6 +41,20 @@ program
   .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)')
   .action(async (opts: Record<string, string | undefined>) => {
     await runServer(opts);
+  });
+
+program
+  .command('bench')
+  .description('run the cluster benchmark (benchmarks/kv-bench.ts; `ringkv bench -- --help` for its flags)')
+  .allowUnknownOption()
+  .helpOption(false)
+  .argument('[args...]', 'flags for the benchmark, e.g. --workload mix --consistency strong --duration 30')
+  .action(async (args: string[]) => {
+    const script = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../benchmarks/kv-bench.js');
+    if (!fs.existsSync(script)) throw new UnavailableError(`the benchmark is not built (${script}): run npm run build in the ringkv repository`);
+    const child = spawn(process.execPath, [script, ...args], { stdio: 'inherit' });
+    const code = await new Promise<number>((resolve) => child.on('exit', (c) => resolve(c ?? 3)));
+    process.exitCode = code;
   });
 
 registerClusterCommands(program);
