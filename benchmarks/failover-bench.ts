@@ -124,6 +124,7 @@ async function main(): Promise<number> {
 
   const events: { atSec: number; label: string }[] = [];
   let restartReadyMs = NaN;
+  let chaosError: unknown;
   const chaos = (async () => {
     await sleep(f.killAt * 1000 - (performance.now() - t0));
     await cluster.kill(f.node);
@@ -136,7 +137,9 @@ async function main(): Promise<number> {
     restartReadyMs = performance.now() - t0;
     events.push({ atSec: restartReadyMs / 1000, label: 'ready' });
     log(`   ${(restartReadyMs / 1000).toFixed(1)} s: ${f.node} listening again (${Math.round(performance.now() - r0)} ms to start)`);
-  })();
+  })().catch((err: unknown) => {
+    chaosError = err;
+  });
   const run: RunResult = await runLoad(store, {
     mode: 'open',
     ratePerSec: f.rate,
@@ -152,6 +155,13 @@ async function main(): Promise<number> {
     now: () => performance.now(),
   });
   await chaos;
+  if (chaosError) {
+    polling = false;
+    await poller;
+    await store.close();
+    await cluster.stop();
+    throw chaosError;
+  }
   // Wait for the hints to drain (the poller keeps sampling).
   const drainDeadline = performance.now() + f.drainTimeout * 1000;
   let drainedAtMs = NaN;
@@ -212,14 +222,15 @@ async function main(): Promise<number> {
     cores: machine.cores,
   };
   if (f.save) {
+    const full = perSec.filter((r) => r.sec < f.duration); // the last partial second would read as a drop
     const svg = timelineChart(
       `Failover: kill -9 ${f.node} at ${f.killAt} s, restart at ${f.restartAt} s (${workload.name} at ${f.consistency}, ${f.rate} ops/s)`,
       `${machine.cores} cores, ${f.records} records x ${f.valueSize} B, open loop; per second by completion; hints drained ${line.hintsDrainedMs ?? '?'} ms after restart; ${when.toISOString().slice(0, 10)}`,
       [
-        { name: 'ok ops/s', values: perSec.map((r) => r.ok) },
-        { name: 'errors/s', values: perSec.map((r) => r.errors) },
+        { name: 'ok ops/s', values: full.map((r) => r.ok) },
+        { name: 'errors/s', values: full.map((r) => r.errors) },
       ],
-      [{ name: 'p99 ms', values: perSec.map((r) => (r.ok > 0 ? r.p99Ms : NaN)) }],
+      [{ name: 'p99 ms', values: full.map((r) => (r.ok > 0 ? r.p99Ms : NaN)) }],
       events,
       '',
       ' ms',

@@ -72,7 +72,7 @@ export interface SystemResult {
   abandoned: number;
   byKind: Partial<Record<OpKind, LatencySummary>>;
   /** ringkv: SDK batch requests and operations they carried during the main phase. */
-  batching?: { batches: number; ops: number; opsPerBatch: number };
+  batching?: { batches: number; ops: number; opsPerBatch: number; readRepairs: number };
   /** 1-minute load average of the machine before and after the main phase (noise from other work shows here). */
   loadAverage: [number, number];
 }
@@ -152,7 +152,7 @@ export async function measureSystem(spec: SystemSpec, so: SystemOptions, p: Benc
       }
     }
     const ringkvStore = store instanceof RingkvStore ? store : undefined;
-    const batch0 = ringkvStore ? { ...ringkvStore.client.batchCounters } : undefined;
+    const batch0 = ringkvStore ? { ...ringkvStore.client.batchCounters, readRepairs: ringkvStore.client.counters.readRepairs } : undefined;
     const profiler = ringkvStore && p.sdkProfileFile ? new SelfProfiler() : undefined;
     await profiler?.start();
     const load0 = os.loadavg()[0]!;
@@ -168,13 +168,14 @@ export async function measureSystem(spec: SystemSpec, so: SystemOptions, p: Benc
       const b = ringkvStore.client.batchCounters;
       const batches = b.batches - batch0.batches;
       const ops = b.ops - batch0.ops;
-      batching = { batches, ops, opsPerBatch: batches > 0 ? Math.round((ops / batches) * 10) / 10 : 0 };
+      const readRepairs = ringkvStore.client.counters.readRepairs - batch0.readRepairs;
+      batching = { batches, ops, opsPerBatch: batches > 0 ? Math.round((ops / batches) * 10) / 10 : 0, readRepairs };
     }
     log(
       `   main ${p.mode} loop${mainRate ? ` at ${mainRate} ops/s` : ''} for ${(p.durationMs / 1000).toFixed(0)} s: ${Math.round(main.opsPerSec)} ops/s, ` +
         `p50 ${s.p50Ms} p99 ${s.p99Ms} p99.9 ${s.p999Ms} ms, ${main.recorder.errors} errors` +
         (main.unissued + main.abandoned > 0 ? `, ${main.unissued} never issued, ${main.abandoned} unanswered` : '') +
-        (batching ? `; ${batching.opsPerBatch} ops per SDK batch` : '') +
+        (batching ? `; ${batching.opsPerBatch} ops per SDK batch, ${batching.readRepairs} read repairs` : '') +
         `; load average ${load0.toFixed(1)} -> ${load1.toFixed(1)}`,
     );
     return {

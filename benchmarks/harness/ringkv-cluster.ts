@@ -7,10 +7,17 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { ProcessGroup, Started } from './processes.js';
 import { REPO_ROOT, freePort, waitUntil } from './processes.js';
 
-export const RINGKV_CLI = path.join(REPO_ROOT, 'dist/storage-server/cli/ringkv.js');
+/**
+ * The server CLI of the same build as this file: compiled, the dist/ this file is in (so a
+ * copy of dist/ runs its own servers); from source (tsx), the repository's dist/.
+ */
+export const RINGKV_CLI = fileURLToPath(import.meta.url).endsWith('.js')
+  ? path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../storage-server/cli/ringkv.js')
+  : path.join(REPO_ROOT, 'dist/storage-server/cli/ringkv.js');
 
 export interface RingkvClusterOptions {
   nodes: number;

@@ -148,11 +148,11 @@ export function timelineChart(
   }
   const step = Math.max(1, Math.ceil(n / 20));
   for (let i = 0; i < n; i += step) out.push(`<text x="${xOf(i).toFixed(1)}" y="${p.y + p.h + 16}" text-anchor="middle" font-size="11">${i}s</text>`);
-  for (const e of events) {
+  events.forEach((e, i) => {
     const x = xOf(e.atSec);
     out.push(`<line x1="${x.toFixed(1)}" y1="${p.y}" x2="${x.toFixed(1)}" y2="${p.y + p.h}" stroke="#c00" stroke-dasharray="4 3"/>`);
-    out.push(`<text x="${(x + 4).toFixed(1)}" y="${p.y + 12}" font-size="11" fill="#c00">${esc(e.label)}</text>`);
-  }
+    out.push(`<text x="${(x + 4).toFixed(1)}" y="${p.y + 12 + 14 * i}" font-size="11" fill="#c00">${esc(e.label)}</text>`);
+  });
   const line = (s: LineSeries, max: number, color: string, dash: string) => {
     const pts: string[] = [];
     s.values.forEach((v, i) => {
