@@ -21,6 +21,7 @@ import {
 import { checkContentType, checkKey, checkValue } from '../../sdk/limits.js';
 import { BlockReadGovernor } from './block-read-governor.js';
 import { bloomHash } from './bloom-filter.js';
+import { varintSize } from './coding.js';
 import { pickCompaction } from './compaction-picker.js';
 import type { EngineOptions, ResolvedEngineOptions } from './engine-options.js';
 import { resolveEngineOptions } from './engine-options.js';
@@ -33,11 +34,11 @@ import { mergeTables } from './compaction.js';
 import { mergeNewest } from './merge-iterator.js';
 import { RateLimiter } from './rate-limiter.js';
 import type { EngineRecord } from './record.js';
-import { isLive } from './record.js';
+import { isLive, RecordSpan, recordSize, writeRecord } from './record.js';
 import type { BlockCache, ReadStats } from './table.js';
 import { createBlockCache, NEEDS_READ, TableBuilder, TableReader } from './table.js';
 import { TableSet } from './table-set.js';
-import { encodeFrame, replayWal, WalWriter } from './wal.js';
+import { replayWal, sealFrameAt, WAL_FRAME_HEADER_BYTES, WAL_MAX_FRAME_BYTES, WalWriter } from './wal.js';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -119,9 +120,9 @@ export interface EngineStats {
 
 interface PendingWrite {
   kind: 'write';
-  keys: string[];
   records: EngineRecord[];
-  frame: Buffer;
+  /** Encoded size of the records. */
+  bytes: number;
   resolve: () => void;
   reject: (err: Error) => void;
 }
@@ -264,7 +265,7 @@ export class Engine {
 
       // Replay WAL segments that are not yet in tables, oldest first.
       const logs = files.filter((f) => f.kind === 'wal' && f.number >= manifest.logNumber).sort((a, b) => a.number - b.number);
-      const replayed = new Memtable(0);
+      const replayed = new Memtable(0, o.memtableSizeBytes);
       let seq = manifest.lastSeq;
       let walRecords = 0;
       let tornBytes = 0;
@@ -272,7 +273,7 @@ export class Engine {
         const fh = await fs.open(path.join(dir, logs[i]!.name), 'readwrite');
         try {
           const r = await replayWal(fh, { isLastSegment: i === logs.length - 1, truncateTail: true }, (rec) => {
-            replayed.put(rec.key.toString('latin1'), rec);
+            replayed.add(rec);
             if (rec.seq > seq) seq = rec.seq;
           });
           walRecords += r.records;
@@ -289,7 +290,7 @@ export class Engine {
       const tableNumbers = [...manifest.tables];
       if (replayed.size > 0) {
         const n = nextFile++;
-        const t = await Engine.buildTable(o, dir, n, replayed.range(undefined, undefined), cache, stats, undefined);
+        const t = await Engine.buildTable(o, dir, n, replayed, cache, stats);
         tables.push(t);
         tableNumbers.push(n);
       }
@@ -299,7 +300,7 @@ export class Engine {
       await writeManifest(fs, dir, { format: MANIFEST_FORMAT_VERSION, nextFileNumber: nextFile, lastSeq: seq, logNumber: walNumber, tables: tableNumbers });
       for (const l of logs) await fs.unlink(path.join(dir, l.name));
 
-      const engine = new Engine(dir, o, lock, cache, stats, tables, new Memtable(walNumber), new WalWriter(walFh, walNumber), seq, nextFile);
+      const engine = new Engine(dir, o, lock, cache, stats, tables, new Memtable(walNumber, o.memtableSizeBytes), new WalWriter(walFh, walNumber), seq, nextFile);
       engine.counters.recoveredWalRecords = walRecords;
       engine.counters.recoveredTornTailBytes = tornBytes;
       o.logger.info({ dir, tables: tables.length, walRecords, tornBytes, seq }, 'engine opened');
@@ -338,15 +339,22 @@ export class Engine {
       if (!Array.isArray(ops) || ops.length === 0) throw new InvalidArgumentError('write needs at least one operation');
       const now = this.clock.nowMs();
       const records: EngineRecord[] = new Array(ops.length);
-      const keys: string[] = new Array(ops.length);
-      for (let i = 0; i < ops.length; i++) records[i] = this.toRecord(ops[i]!, now, 0);
+      let bytes = 0;
+      for (let i = 0; i < ops.length; i++) {
+        const r = (records[i] = this.toRecord(ops[i]!, now, 0));
+        bytes += recordSize(r);
+      }
+      // (Sizes so far count a 1-byte sequence number; a real one takes up to 8.)
+      if (bytes + 7 * ops.length > WAL_MAX_FRAME_BYTES - WAL_FRAME_HEADER_BYTES) {
+        throw new InvalidArgumentError(`a write batch may hold at most ${WAL_MAX_FRAME_BYTES - WAL_FRAME_HEADER_BYTES} bytes of records, got ${bytes}`);
+      }
       // Sequence numbers are assigned only once the whole batch validated.
       for (let i = 0; i < ops.length; i++) {
-        const r = records[i] as { seq: number; key: Buffer };
-        r.seq = ++this.seq;
-        keys[i] = r.key.toString('latin1');
+        const seq = ++this.seq;
+        (records[i] as { seq: number }).seq = seq;
+        bytes += varintSize(seq) - 1;
       }
-      pending = { kind: 'write', keys, records, frame: encodeFrame(records), resolve: noop, reject: noop };
+      pending = { kind: 'write', records, bytes, resolve: noop, reject: noop };
     } catch (err) {
       return Promise.reject(err);
     }
@@ -415,21 +423,35 @@ export class Engine {
         const group: PendingWrite[] = [];
         let bytes = 0;
         const limit = this.options.sync === 'always' ? 1 : Infinity;
+        const maxBytes = Math.min(this.options.maxGroupCommitBytes, WAL_MAX_FRAME_BYTES - WAL_FRAME_HEADER_BYTES);
         while (this.queue.length > 0 && group.length < limit) {
           const w = this.queue[0]!;
           if (w.kind !== 'write') break;
-          if (group.length > 0 && bytes + w.frame.length > this.options.maxGroupCommitBytes) break;
+          if (group.length > 0 && bytes + w.bytes > maxBytes) break;
           group.push(w);
-          bytes += w.frame.length;
+          bytes += w.bytes;
           this.queue.shift();
         }
-        const buf = group.length === 1 ? group[0]!.frame : Buffer.concat(group.map((w) => w.frame), bytes);
+        // One WAL frame for the whole group (like LevelDB's merged batch: each batch stays
+        // atomic inside it), encoded once, straight into the memtable's arena.
+        const mem = this.mem;
+        let frameBytes = 0;
         try {
-          await this.wal.append(buf);
+          const area = mem.reserve(WAL_FRAME_HEADER_BYTES + bytes);
+          const start = area.start + WAL_FRAME_HEADER_BYTES;
+          let end = start;
+          for (const w of group) {
+            for (let i = 0; i < w.records.length; i++) end = writeRecord(area.buf, end, w.records[i]!);
+          }
+          if (end !== start + bytes) throw new Error(`group encoded to ${end - start} bytes, expected ${bytes}`);
+          const frame = sealFrameAt(area.buf, area.start, end);
+          frameBytes = frame.length;
+          await this.wal.append(frame);
           if (this.options.sync !== 'none') {
             await this.wal.sync();
             this.counters.walSyncs++;
           }
+          mem.commit(area.buf, start, end);
         } catch (err) {
           this.bgError = new WriteFailedError(`WAL write failed; the engine refuses writes until reopened: ${(err as Error).message}`, err);
           this.log.error({ err }, 'WAL write failed');
@@ -437,11 +459,8 @@ export class Engine {
           this.failQueue(this.bgError);
           return;
         }
-        this.counters.walBytesWritten += bytes;
+        this.counters.walBytesWritten += frameBytes;
         this.counters.writeGroups++;
-        for (const w of group) {
-          for (let i = 0; i < w.records.length; i++) this.mem.put(w.keys[i]!, w.records[i]!);
-        }
         for (const w of group) w.resolve();
       }
     } catch (err) {
@@ -472,7 +491,7 @@ export class Engine {
     await this.fs.syncDir(this.dir);
     const old = this.wal;
     this.imm.push(this.mem);
-    this.mem = new Memtable(n);
+    this.mem = new Memtable(n, this.options.memtableSizeBytes);
     this.wal = new WalWriter(fh, n);
     // Only the last segment may end in a torn write: make the old one whole before it stops
     // being the last (under `none` its tail was never synced).
@@ -508,12 +527,12 @@ export class Engine {
       if (this.closed) throw new ClosedError('engine');
       key = asBuffer(key, 'key');
       checkKey(key, this.options.maxKeyBytes);
-      const k = key.toString('latin1');
-      r = this.mem.get(k);
-      for (let i = this.imm.length - 1; r === undefined && i >= 0; i--) r = this.imm[i]!.get(k);
+      const hash = bloomHash(key);
+      r = this.mem.get(key, hash);
+      for (let i = this.imm.length - 1; r === undefined && i >= 0; i--) r = this.imm[i]!.get(key, hash);
       if (r === undefined) {
         const tables = this.current.tables;
-        const hash = tables.length > 0 ? bloomHash(key) : 0;
+        const k = tables.length > 0 ? key.toString('latin1') : '';
         for (let i = tables.length - 1; i >= 0; i--) {
           const t = tables[i]!;
           if (!t.mayContain(k, hash)) continue;
@@ -560,8 +579,8 @@ export class Engine {
     const fromStr = from?.toString('latin1');
     const toStr = to?.toString('latin1');
     const sources: (AsyncIterator<EngineRecord> | Iterator<EngineRecord>)[] = [];
-    sources.push(this.mem.range(fromStr, toStr)[Symbol.iterator]());
-    for (const m of this.imm) sources.push(m.range(fromStr, toStr)[Symbol.iterator]());
+    sources.push(this.mem.range(from, to)[Symbol.iterator]());
+    for (const m of this.imm) sources.push(m.range(from, to)[Symbol.iterator]());
     const set = this.current.ref();
     try {
       for (const t of set.tables) {
@@ -627,7 +646,7 @@ export class Engine {
       const m = this.imm[0]!;
       try {
         const n = this.nextFile++;
-        const t = await Engine.buildTable(this.options, this.dir, n, m.range(undefined, undefined), this.cache, this.readStats, undefined);
+        const t = await Engine.buildTable(this.options, this.dir, n, m, this.cache, this.readStats);
         await this.withManifest(async () => {
           const tables = [...this.current.tables, t];
           const logNumber = this.imm[1]?.walNumber ?? this.mem.walNumber;
@@ -648,22 +667,16 @@ export class Engine {
     }
   }
 
-  /** Writes `records` (sorted, distinct keys) into table `n` and opens it. */
-  private static async buildTable(
-    o: ResolvedEngineOptions,
-    dir: string,
-    n: number,
-    records: Iterable<EngineRecord>,
-    cache: BlockCache,
-    stats: ReadStats,
-    throttle: ((bytes: number) => Promise<void>) | undefined,
-  ): Promise<TableReader> {
+  /** Writes the records of `mem` into table `n` (copying their encoded bytes) and opens it. */
+  private static async buildTable(o: ResolvedEngineOptions, dir: string, n: number, mem: Memtable, cache: BlockCache, stats: ReadStats): Promise<TableReader> {
     const file = tableFile(dir, n);
     const fh = await o.fs.open(file, 'create');
     try {
-      const b = new TableBuilder(fh, { blockSizeBytes: o.blockSizeBytes, bloomBitsPerKey: o.bloomBitsPerKey, nowMs: o.clock.nowMs() }, throttle);
-      for (const r of records) {
-        b.add(r);
+      const b = new TableBuilder(fh, { blockSizeBytes: o.blockSizeBytes, bloomBitsPerKey: o.bloomBitsPerKey, nowMs: o.clock.nowMs() });
+      const ids = mem.sortedIds();
+      const span = new RecordSpan();
+      for (let i = 0; i < ids.length; i++) {
+        b.addRaw(mem.spanOf(ids[i]!, span), span);
         if (b.needsDrain) await b.drain();
       }
       await b.finish();

@@ -200,8 +200,3 @@ const spanCursor = { pos: 0 };
 export function isLive(r: EngineRecord, nowMs: number): boolean {
   return !r.tombstone && (r.expiresAtMs === 0 || r.expiresAtMs > nowMs);
 }
-
-/** Approximate memory held by a record in the memtable. */
-export function recordMemoryBytes(r: EngineRecord): number {
-  return 96 + r.key.length * 2 + r.value.length + r.version.length + r.contentType.length;
-}

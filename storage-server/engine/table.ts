@@ -11,7 +11,6 @@ import { bloomHash, bloomHashRange, bloomMayContain, buildBloomFilter } from './
 import { crc32, getUint64, getVarint, putUint64, putVarint, varintSize } from './coding.js';
 import type { BlockReadGovernor } from './block-read-governor.js';
 import type { FileHandle } from './file-system.js';
-import { lowerBound } from './memtable.js';
 import type { EngineRecord } from './record.js';
 import { decodeRecord, RECORD_TOMBSTONE, RecordSpan, scanRecord } from './record.js';
 
@@ -559,6 +558,18 @@ export class TableCursor {
   private corrupt(what: string, pos: number): CorruptionError {
     return new CorruptionError(what, { file: this.file, offset: this.chunkFileOffset + pos });
   }
+}
+
+/** First index i with keys[i] >= k. */
+function lowerBound(keys: readonly string[], k: string): number {
+  let lo = 0;
+  let hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (keys[mid]! < k) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 async function readExact(fh: FileHandle, position: number, length: number): Promise<Buffer> {

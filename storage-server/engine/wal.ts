@@ -26,9 +26,19 @@ export function encodeFrame(records: readonly EngineRecord[]): Buffer {
 
 /** Fills in the length and checksum of a frame whose payload is already in place. */
 function sealFrame(frame: Buffer): void {
-  const len = frame.length - WAL_FRAME_HEADER_BYTES;
-  frame.writeUInt32LE(len, 0);
+  sealFrameAt(frame, 0, frame.length);
+}
+
+/**
+ * Seals the frame at buf[start, end) whose payload (records from start + 8 on) is already
+ * in place — the group-commit leader encodes a group's records straight into the memtable
+ * arena — and returns it as a view.
+ */
+export function sealFrameAt(buf: Buffer, start: number, end: number): Buffer {
+  const frame = buf.subarray(start, end);
+  frame.writeUInt32LE(end - start - WAL_FRAME_HEADER_BYTES, 0);
   frame.writeUInt32LE(crc32(frame.subarray(WAL_FRAME_HEADER_BYTES), crc32(frame.subarray(0, 4))), 4);
+  return frame;
 }
 
 /** Appends frames to one WAL segment. */
