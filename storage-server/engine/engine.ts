@@ -363,7 +363,7 @@ export class Engine {
       pending.resolve = resolve;
       pending.reject = reject;
       this.queue.push(pending);
-      if (!this.writing) void this.writeLoop();
+      this.startLeader();
     });
   }
 
@@ -396,6 +396,20 @@ export class Engine {
     }
     throw new InvalidArgumentError(`unknown write operation type ${String((op as { type?: unknown }).type)}`);
   }
+
+  /**
+   * Schedules the group-commit leader unless it is running or scheduled. It starts from
+   * setImmediate, not at once: the writes issued in this turn of the event loop (e.g. by
+   * every client whose previous write just resolved) join its first group, and I/O
+   * callbacks (flushes, compaction reads) get their turn between groups.
+   */
+  private startLeader(): void {
+    if (this.writing) return;
+    this.writing = true;
+    setImmediate(this.runLeader);
+  }
+
+  private readonly runLeader = (): void => void this.writeLoop();
 
   /** The group-commit leader: drains the queue, one WAL write (+ sync) per group. */
   private async writeLoop(): Promise<void> {
@@ -446,7 +460,8 @@ export class Engine {
           if (end !== start + bytes) throw new Error(`group encoded to ${end - start} bytes, expected ${bytes}`);
           const frame = sealFrameAt(area.buf, area.start, end);
           frameBytes = frame.length;
-          await this.wal.append(frame);
+          const appending = this.wal.append(frame);
+          if (appending) await appending;
           if (this.options.sync !== 'none') {
             await this.wal.sync();
             this.counters.walSyncs++;
@@ -610,7 +625,7 @@ export class Engine {
     if (this.bgError) throw this.bgError;
     await new Promise<void>((resolve, reject) => {
       this.queue.push({ kind: 'rotate', rotate: true, resolve, reject });
-      if (!this.writing) void this.writeLoop();
+      this.startLeader();
     });
     while (this.imm.length > 0) {
       if (this.bgError) throw this.bgError;
@@ -875,7 +890,7 @@ export class Engine {
     this.closing = true;
     await new Promise<void>((resolve) => {
       this.queue.push({ kind: 'rotate', rotate: false, resolve, reject: () => resolve() });
-      if (!this.writing) void this.writeLoop();
+      this.startLeader();
     });
     if (this.options.flushOnClose && !this.bgError) {
       await this.flush().catch((err) => this.log.warn({ err }, 'flush on close failed'));

@@ -21,6 +21,8 @@ export interface FileHandle {
   readSync(buf: Buffer, offset: number, length: number, position: number): number;
   /** Writes all of `buf` at `position`. */
   write(buf: Buffer, position: number): Promise<void>;
+  /** write(), done on the calling thread (small WAL appends: a copy into the page cache). */
+  writeSync(buf: Buffer, position: number): void;
   /** Makes the file's data durable (fdatasync). */
   sync(): Promise<void>;
   truncate(lengthBytes: number): Promise<void>;
@@ -94,6 +96,15 @@ class NodeFileHandle implements FileHandle {
         );
       });
       done += n;
+    }
+  }
+
+  writeSync(buf: Buffer, position: number): void {
+    let done = 0;
+    try {
+      while (done < buf.length) done += fs.writeSync(this.fd, buf, done, buf.length - done, position + done);
+    } catch (err) {
+      throw ioError('write', this.path, err);
     }
   }
 
@@ -450,6 +461,10 @@ class MemFileHandle implements FileHandle {
   }
 
   async write(buf: Buffer, position: number): Promise<void> {
+    this.writeSync(buf, position);
+  }
+
+  writeSync(buf: Buffer, position: number): void {
     this.check();
     this.fs._fault('write', this.path);
     const end = position + buf.length;

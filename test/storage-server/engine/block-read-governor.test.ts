@@ -64,6 +64,7 @@ function slowSyncReads(slowUs: number): { fs: FileSystem; counts: { read: number
             return fh.readSync(...a);
           },
           write: (...a) => fh.write(...a),
+          writeSync: (...a) => fh.writeSync(...a),
           sync: () => fh.sync(),
           truncate: (n) => fh.truncate(n),
           size: () => fh.size(),
