@@ -187,7 +187,9 @@ function fmtRate(v) {
   if (v === undefined) return '–';
   if (v === 0) return '0';
   if (v < 10) return v.toFixed(1);
-  return Math.round(v).toLocaleString('en-US');
+  if (v < 10_000) return Math.round(v).toLocaleString('en-US');
+  if (v < 100_000) return `${(v / 1000).toFixed(1)}k`;
+  return `${Math.round(v / 1000).toLocaleString('en-US')}k`;
 }
 
 function fmtSeconds(s) {
@@ -196,6 +198,13 @@ function fmtSeconds(s) {
   if (s < 0.01) return `${(s * 1000).toFixed(1)} ms`;
   if (s < 1) return `${Math.round(s * 1000)} ms`;
   return `${s.toFixed(2)} s`;
+}
+
+/** fmtSeconds as HTML with the unit set smaller, for the big numbers. */
+function fmtSecondsHtml(s) {
+  const text = fmtSeconds(s);
+  const i = text.lastIndexOf(' ');
+  return i < 0 ? esc(text) : `${esc(text.slice(0, i))}<span class="unit">${esc(text.slice(i + 1))}</span>`;
 }
 
 function fmtDuration(sec) {
@@ -465,20 +474,20 @@ function renderNodes() {
       return `<article class="node state-${esc(m.state)}" data-node="${esc(m.id)}" data-state="${esc(m.state)}" style="--node-color:${colorOf(m.id, ids)}">
   <header>
     <span class="swatch"></span>
-    <div class="ident"><h3>${esc(m.id)}${m.id === view.self ? ' <span class="muted">(this page’s node)</span>' : ''}</h3><div class="addr">${esc(m.address)}</div></div>
+    <div class="ident"><h3>${esc(m.id)}</h3><div class="addr">${esc(m.address)}</div></div>
     <span class="badge state-${esc(m.state)}" data-role="state">${esc(STATE_LABELS[m.state] ?? m.state)}</span>
   </header>
   ${moving}
   <dl class="stats">
     <div><dt>ops/s</dt><dd class="ops big" data-value="${r.ops ?? ''}" title="replica operations applied per second: ${fmtRate(r.reads)} reads, ${fmtRate(r.writes)} writes, ${fmtRate(r.failed)} failed">${fmtRate(r.ops)}</dd></div>
-    <div><dt>p99</dt><dd class="p99 big" title="99th percentile time to apply one replica operation, last ${P99_WINDOW_MS / 1000} s (${fmtCount(r.windowOps)} ops); batch requests: ${fmtSeconds(r.batchP99)}">${fmtSeconds(r.p99)}</dd></div>
+    <div><dt>p99</dt><dd class="p99 big" title="99th percentile time to apply one replica operation, last ${P99_WINDOW_MS / 1000} s (${fmtCount(r.windowOps)} ops); batch requests: ${fmtSeconds(r.batchP99)}">${fmtSecondsHtml(r.p99)}</dd></div>
     <div><dt>hints</dt><dd class="hints big${hints > 0 ? ' warn' : ''}" data-value="${hints ?? ''}" title="${esc(byTarget || 'writes held for nodes that were down')}">${fmtCount(hints)}</dd></div>
     <div><dt>keys</dt><dd title="approximate entries in the engine (with shadowed versions)">${fmtCount(st?.keys)}</dd></div>
-    <div><dt>on disk</dt><dd title="${fmtCount(st?.tables)} tables, ${fmtBytes(st?.memtableBytes)} in memtables">${fmtBytes(st?.tableBytes)}</dd></div>
+    <div><dt>data</dt><dd title="${fmtBytes(st?.tableBytes)} in ${fmtCount(st?.tables)} tables, ${fmtBytes(st?.memtableBytes)} in memtables">${st ? fmtBytes((st.tableBytes ?? 0) + (st.memtableBytes ?? 0)) : '–'}</dd></div>
     <div><dt>repaired</dt><dd class="repair" title="${esc(repair.title)}">${esc(repair.text)}</dd></div>
   </dl>
   ${sparkline(n.opsHistory)}
-  <footer>${problem}</footer>
+  <footer>${problem}${m.address === originNode ? ' · serves this page' : ''}</footer>
 </article>`;
     })
     .join('');
@@ -508,9 +517,9 @@ function renderSummary() {
   el.innerHTML = `
     <div class="tile ${health}"><div class="label">nodes up</div><div class="value" id="nodes-up">${up} / ${members.length}</div></div>
     <div class="tile"><div class="label">operations / s</div><div class="value">${haveOps ? fmtRate(ops) : '–'}</div></div>
-    <div class="tile"><div class="label">worst node p99</div><div class="value">${fmtSeconds(p99)}</div></div>
+    <div class="tile"><div class="label">worst node p99</div><div class="value">${fmtSecondsHtml(p99)}</div></div>
     <div class="tile ${hints > 0 ? 'warn' : ''}"><div class="label">hints pending</div><div class="value">${hints.toLocaleString('en-US')}</div></div>
-    <div class="tile"><div class="label">replicas · vnodes per node</div><div class="value">N = ${view.settings.replicationFactor} · ${view.settings.vnodesPerNode}</div></div>`;
+    <div class="tile"><div class="label" title="replicas per key (N) and virtual nodes per node of weight 1">replicas · vnodes</div><div class="value">N = ${view.settings.replicationFactor} · ${view.settings.vnodesPerNode}</div></div>`;
 }
 
 function renderConnection() {
