@@ -1,7 +1,9 @@
-// Coalesces operations bound for the same node into batch requests. Operations submitted
-// in the same event-loop turn go out together (bounded by maxBatchOps); at most
-// maxInflightBatches requests per node are in flight (p-limit), and operations queue
-// behind them, so batches grow by themselves under load. Safe for concurrent use.
+// Coalesces operations bound for the same node into batch requests. An operation goes out
+// at once when nothing is in flight to its node; while a request is in flight, operations
+// wait for it and then leave together in one batch (Nagle-style), unless a whole batch
+// (maxBatchOps) is ready, which may go out alongside, up to maxInflightBatches per node
+// (p-limit). So batches grow with load by themselves and an idle client adds no delay.
+// Safe for concurrent use.
 
 import pLimit from 'p-limit';
 import type { LimitFunction } from 'p-limit';
@@ -30,6 +32,7 @@ interface Queued {
 class NodeQueue {
   queue: Queued[] = [];
   scheduled = false;
+  inflight = 0;
   readonly limit: LimitFunction;
   constructor(maxInflight: number) {
     this.limit = pLimit(maxInflight);
@@ -73,17 +76,23 @@ export class Batcher {
 
   private drain(address: string, q: NodeQueue): void {
     q.scheduled = false;
-    // Hand every queued op to p-limit in batches; a batch that has to wait for a free slot
-    // takes whatever is queued when its turn comes, so waiting makes batches larger.
-    const batches = Math.ceil(q.queue.length / this.opts.maxBatchOps) || 0;
-    for (let i = 0; i < batches; i++) {
-      void q.limit(() => this.sendNext(address, q));
+    this.pump(address, q);
+  }
+
+  /** Sends what may go now: everything when the node is idle, else only whole batches. */
+  private pump(address: string, q: NodeQueue): void {
+    const max = this.opts.maxBatchOps;
+    while (q.queue.length > 0 && (q.inflight === 0 || (q.queue.length >= max && q.inflight < this.opts.maxInflightBatches))) {
+      const items = q.queue.splice(0, max);
+      q.inflight++;
+      void q.limit(() => this.send(address, items)).finally(() => {
+        q.inflight--;
+        this.pump(address, q);
+      });
     }
   }
 
-  private async sendNext(address: string, q: NodeQueue): Promise<void> {
-    if (q.queue.length === 0) return;
-    const items = q.queue.splice(0, this.opts.maxBatchOps);
+  private async send(address: string, items: Queued[]): Promise<void> {
     const req: BatchRequest = { v: PROTOCOL_VERSION, ops: items.map((i) => i.op) };
     if (this.opts.from) req.from = this.opts.from;
     this.counters.batches++;

@@ -67,6 +67,14 @@ export interface ConnectOptions<V = Buffer> {
   valueEncoding?: ValueEncoding;
   /** Read repair of stale replicas seen by reads. Default true. */
   readRepair?: boolean;
+  /**
+   * Which replicas a read asks: `quorum` (default) asks R of them (in random order, so
+   * load spreads) and brings in another only when one fails; `all` asks every replica and
+   * returns after R answers (the late ones are compared and repaired in the background).
+   */
+  readFanout?: 'quorum' | 'all';
+  /** With readFanout `quorum`, the probability that a read asks every replica anyway, so read repair reaches them all. Default 0.1. */
+  readRepairChance?: number;
   /** Writer id for last-write-wins tie-breaks. Default: random. */
   clientId?: string;
   /** How often the member list is refreshed besides the subscription. Default 5000 ms. */
@@ -158,6 +166,8 @@ export class RingkvClient<V = Buffer> {
     timeoutMs: number;
     valueEncoding: ValueEncoding;
     readRepair: boolean;
+    readFanout: 'quorum' | 'all';
+    readRepairChance: number;
     hintsCountTowardW: boolean | undefined;
   };
   private closed = false;
@@ -176,6 +186,10 @@ export class RingkvClient<V = Buffer> {
     if (conflictMode !== 'lww' && conflictMode !== 'vector-clock') throw new InvalidArgumentError(`conflictMode must be lww or vector-clock`);
     const valueEncoding = o.valueEncoding ?? 'bytes';
     if (!['bytes', 'utf8', 'json'].includes(valueEncoding)) throw new InvalidArgumentError('valueEncoding must be bytes, utf8 or json');
+    if (o.readFanout !== undefined && o.readFanout !== 'quorum' && o.readFanout !== 'all') throw new InvalidArgumentError('readFanout must be quorum or all');
+    if (o.readRepairChance !== undefined && !(o.readRepairChance >= 0 && o.readRepairChance <= 1)) {
+      throw new InvalidArgumentError('readRepairChance must be between 0 and 1');
+    }
     quorumFor(o.consistency ?? 'strong', 3); // validates
     this.clientId = o.clientId ?? `c-${crypto.randomBytes(6).toString('hex')}`;
     this.clock = o.clock ?? systemClock;
@@ -202,6 +216,8 @@ export class RingkvClient<V = Buffer> {
       timeoutMs,
       valueEncoding,
       readRepair: o.readRepair ?? true,
+      readFanout: o.readFanout ?? 'quorum',
+      readRepairChance: o.readRepairChance ?? 0.1,
       hintsCountTowardW: o.hintsCountTowardW,
     };
   }
@@ -245,7 +261,8 @@ export class RingkvClient<V = Buffer> {
   private async readObject(k: Buffer, r: number, timeoutMs: number, deadline: number): Promise<StoredObject | undefined> {
     const replicas = this.readTargets(k, r);
     const op: WireOp = { t: OpType.Get, key: k };
-    const out: QuorumOutcome = await quorumCall('get', replicas, r, timeoutMs, (node) => this.send(node, op));
+    const askAll = this.opts.readFanout === 'all' || Math.random() < this.opts.readRepairChance;
+    const out: QuorumOutcome = await quorumCall('get', replicas, r, timeoutMs, (node) => this.send(node, op), askAll ? replicas.length : r);
     let merged: StoredObject | undefined;
     for (const a of out.answers) if (a.obj) merged = merged ? mergeObjects(merged, a.obj) : a.obj;
     if (merged) this.hlc.observe(maxTs(merged));
@@ -506,9 +523,11 @@ export class RingkvClient<V = Buffer> {
    */
   private readTargets(k: Buffer, r: number): string[] {
     const replicas = this.replicaTargets(k);
-    const healthy = replicas.filter((x) => this.isUsable(x));
+    // Healthy replicas first, in random order so that reads spread over the replicas.
+    const healthy = shuffle(replicas.filter((x) => this.isUsable(x)));
     if (healthy.length >= r) return healthy;
-    return replicas.filter((x) => this.view.member(x)?.state !== 'down' && this.view.member(x)?.state !== 'left');
+    const doubtful = replicas.filter((x) => !healthy.includes(x) && this.view.member(x)?.state !== 'down' && this.view.member(x)?.state !== 'left');
+    return [...healthy, ...doubtful];
   }
 
   /** True when requests should go to `node`: membership says up and it is not backing off. */
@@ -614,6 +633,16 @@ export class RingkvClient<V = Buffer> {
 /** Retry a coordinator on another replica only for failures of reachability. */
 function isRetryable(err: RingkvError): boolean {
   return err.code === 'NODE_UNAVAILABLE' || err.code === 'TIMEOUT' || err.code === 'UNAVAILABLE' || err.code === 'CLOSED' || err.code === 'INTERNAL';
+}
+
+function shuffle<T>(a: T[]): T[] {
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    const x = a[i]!;
+    a[i] = a[j]!;
+    a[j] = x;
+  }
+  return a;
 }
 
 function toKey(key: Key): Buffer {

