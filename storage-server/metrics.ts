@@ -40,7 +40,7 @@ export class ServerMetrics {
     });
     this.replicaOpLatency = new client.Histogram({
       name: 'ringkv_replica_operation_duration_seconds',
-      help: 'Time to apply one replica operation (engine read, merge, write)',
+      help: 'Time to apply a batch of replica operations, per kind of operation it carried (engine reads, merges, writes)',
       labelNames: ['op'],
       buckets: LATENCY_BUCKETS_S,
       registers: [this.registry],
