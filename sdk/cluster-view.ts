@@ -35,9 +35,17 @@ export class ClusterView {
 
   constructor(private readonly o: ClusterViewOptions) {}
 
-  /** Fetches the first view, then subscribes to changes; rejects when no seed answers. */
+  /**
+   * Fetches the first view — from every seed, merged, so that a client of a cluster that is
+   * still forming sees all the members any seed knows — then subscribes to changes.
+   * Rejects when no seed answers.
+   */
   async start(): Promise<void> {
-    await this.refresh();
+    const views = await Promise.allSettled(
+      this.o.seeds.map((s) => this.o.transport.call<MembersView>(s, Routes.members, undefined, { timeoutMs: this.o.requestTimeoutMs })),
+    );
+    for (const v of views) if (v.status === 'fulfilled') this.apply(v.value);
+    if (!views.some((v) => v.status === 'fulfilled')) await this.refresh();
     this.timer = setInterval(() => {
       this.refresh().catch((err) => this.o.onError?.(err));
     }, this.o.refreshIntervalMs);

@@ -227,6 +227,7 @@ export function registerClusterCommands(program: Command): void {
         `\nringkv: ${nodes} nodes up at ${seeds}\n` +
           `  curl -X PUT -H 'content-type: application/json' -d '{"value":"hello"}' http://${o.host}:${basePort}/api/v1/kv/greeting\n` +
           `  curl http://${o.host}:${basePort}/api/v1/kv/greeting\n` +
+          `  dashboard: http://${o.host}:${basePort}/ui\n` +
           `  Ctrl-C stops the cluster.\n\n`,
       );
       await new Promise<void>((resolve) => {

@@ -37,6 +37,10 @@ export async function runServer(flags: Record<string, string | boolean | undefin
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('unhandledRejection', (err) => server.log.error({ err }, 'unhandled rejection'));
-  // Parent processes that start us with an IPC channel learn the bound address.
-  if (process.send) process.send({ type: 'ready', id: cfg.id, address: server.address });
+  // Parent processes that start us with an IPC channel learn the bound address; when such
+  // a parent dies (even by kill -9) the channel closes and we stop too, never orphaned.
+  if (process.send) {
+    process.send({ type: 'ready', id: cfg.id, address: server.address });
+    process.on('disconnect', () => stop('parent exited'));
+  }
 }
