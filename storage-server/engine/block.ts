@@ -4,7 +4,7 @@
 // and safe to share between concurrent readers (it sits in the block cache).
 
 import { CorruptionError } from '../../sdk/errors.js';
-import { crc32, varintSize } from './coding.js';
+import { compareBytes, crc32, varintSize } from './coding.js';
 import type { EngineRecord } from './record.js';
 import type { RecordSpan } from './record.js';
 import { decodeRecord, recordKeyStart, recordSize, writeRecord } from './record.js';
@@ -143,7 +143,7 @@ export class Block {
   /** Compares the key of record i with `key` (like Buffer.compare(recordKey, key)). */
   compareKeyAt(i: number, key: Buffer): number {
     const start = recordKeyStart(this.buf, this.offsetOf(i), scratch);
-    return this.buf.compare(key, 0, key.length, start, scratch.end);
+    return compareBytes(this.buf, start, scratch.end, key, 0, key.length);
   }
 
   /** Index of the first record whose key is >= `key` (count when none). */
@@ -171,6 +171,11 @@ export class Block {
    */
   recordAt(i: number, copy: boolean): EngineRecord {
     const cursor = { pos: this.offsetOf(i) };
-    return decodeRecord(this.buf, cursor, { file: this.file, baseOffset: this.fileOffset }, copy);
+    return decodeRecord(this.buf, cursor, this, copy);
+  }
+
+  /** For decodeRecord's error location. */
+  get baseOffset(): number {
+    return this.fileOffset;
   }
 }

@@ -547,12 +547,11 @@ export class Engine {
       for (let i = this.imm.length - 1; r === undefined && i >= 0; i--) r = this.imm[i]!.get(key, hash);
       if (r === undefined) {
         const tables = this.current.tables;
-        const k = tables.length > 0 ? key.toString('latin1') : '';
         for (let i = tables.length - 1; i >= 0; i--) {
           const t = tables[i]!;
-          if (!t.mayContain(k, hash)) continue;
-          const found = t.getNow(key, k, this.blockReads);
-          if (found === NEEDS_READ) return this.lookupAsync(key, k, hash, i, liveOnly);
+          if (!t.mayContain(key, hash)) continue;
+          const found = t.getNow(key, this.blockReads);
+          if (found === NEEDS_READ) return this.lookupAsync(key, hash, i, liveOnly);
           if (found) {
             r = found;
             break;
@@ -566,14 +565,14 @@ export class Engine {
   }
 
   /** The rest of lookup() from table `from` (whose filter said maybe) down, with async block reads. */
-  private async lookupAsync(key: Buffer, k: string, hash: number, from: number, liveOnly: boolean): Promise<EngineRecord | undefined> {
+  private async lookupAsync(key: Buffer, hash: number, from: number, liveOnly: boolean): Promise<EngineRecord | undefined> {
     const set = this.current.ref();
     try {
       const tables = set.tables;
       for (let i = from; i >= 0; i--) {
         const t = tables[i]!;
-        if (i !== from && !t.mayContain(k, hash)) continue;
-        const r = await t.get(key, k);
+        if (i !== from && !t.mayContain(key, hash)) continue;
+        const r = await t.get(key);
         if (r) return liveOnly && !isLive(r, this.clock.nowMs()) ? undefined : r;
       }
       return undefined;
@@ -591,15 +590,13 @@ export class Engine {
     if (this.closed) throw new ClosedError('engine');
     const from = opts.gte ?? (opts.gt ? Buffer.concat([opts.gt, Buffer.from([0])]) : undefined);
     const to = opts.lt ?? (opts.lte ? Buffer.concat([opts.lte, Buffer.from([0])]) : undefined);
-    const fromStr = from?.toString('latin1');
-    const toStr = to?.toString('latin1');
     const sources: (AsyncIterator<EngineRecord> | Iterator<EngineRecord>)[] = [];
     sources.push(this.mem.range(from, to)[Symbol.iterator]());
     for (const m of this.imm) sources.push(m.range(from, to)[Symbol.iterator]());
     const set = this.current.ref();
     try {
       for (const t of set.tables) {
-        if ((toStr !== undefined && t.smallest >= toStr) || (fromStr !== undefined && t.largest < fromStr)) continue;
+        if ((to !== undefined && Buffer.compare(t.smallest, to) >= 0) || (from !== undefined && Buffer.compare(t.largest, from) < 0)) continue;
         sources.push(t.scan(from, to));
       }
       const now = this.clock.nowMs();
@@ -797,9 +794,8 @@ export class Engine {
           tombstoneGraceMs: this.options.tombstoneGraceMs,
           olderMayContain: (key) => {
             if (older.length === 0) return false;
-            const k = key.toString('latin1');
             const h = bloomHash(key);
-            return older.some((t) => t.mayContain(k, h));
+            return older.some((t) => t.mayContain(key, h));
           },
           shouldAbort: () => this.closing,
           abortError: () => new CompactionAborted(),

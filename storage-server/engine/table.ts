@@ -8,7 +8,7 @@ import { LRUCache } from 'lru-cache';
 import { CorruptionError } from '../../sdk/errors.js';
 import { Block, BlockBuilder } from './block.js';
 import { bloomHash, bloomHashRange, bloomMayContain, buildBloomFilter } from './bloom-filter.js';
-import { crc32, getUint64, getVarint, putUint64, putVarint, varintSize } from './coding.js';
+import { compareBytes, crc32, getUint64, getVarint, putUint64, putVarint, varintSize } from './coding.js';
 import type { BlockReadGovernor } from './block-read-governor.js';
 import type { FileHandle } from './file-system.js';
 import type { EngineRecord } from './record.js';
@@ -251,11 +251,15 @@ const BLOCK_INDEX_SPAN = 2 ** 26;
 /** An open table. */
 export class TableReader {
   /** Largest key in each block, as latin1 strings (compare like bytes). */
-  private readonly blockLastKeys: string[];
+  /** Largest key in each block: bytes [keyStarts[i], keyEnds[i]) of the index block. */
+  private readonly indexBuf: Buffer;
+  private readonly keyStarts: Int32Array;
+  private readonly keyEnds: Int32Array;
+  private readonly blocks: number;
   private readonly blockOffsets: number[];
   private readonly blockLengths: number[];
-  readonly smallest: string;
-  readonly largest: string;
+  readonly smallest: Buffer;
+  readonly largest: Buffer;
   private refs = 1;
   private onRelease: (() => void) | undefined;
 
@@ -266,15 +270,18 @@ export class TableReader {
     readonly sizeBytes: number,
     readonly props: TableProps,
     private readonly filter: Buffer,
-    index: { keys: string[]; offsets: number[]; lengths: number[] },
+    index: ParsedIndex,
     private readonly cache: BlockCache,
     private readonly stats: ReadStats,
   ) {
-    this.blockLastKeys = index.keys;
+    this.indexBuf = index.buf;
+    this.keyStarts = index.keyStarts;
+    this.keyEnds = index.keyEnds;
+    this.blocks = index.offsets.length;
     this.blockOffsets = index.offsets;
     this.blockLengths = index.lengths;
-    this.smallest = Buffer.from(props.smallestKey, 'base64').toString('latin1');
-    this.largest = Buffer.from(props.largestKey, 'base64').toString('latin1');
+    this.smallest = Buffer.from(props.smallestKey, 'base64');
+    this.largest = Buffer.from(props.largestKey, 'base64');
   }
 
   /** Opens `file`, verifying its footer, filter, properties and index. */
@@ -317,19 +324,20 @@ export class TableReader {
   }
 
   get blockCount(): number {
-    return this.blockLastKeys.length;
+    return this.blocks;
   }
 
   /** Bytes of memory pinned by this table (filter + index). */
   get pinnedBytes(): number {
     let n = this.filter.length;
-    for (const k of this.blockLastKeys) n += k.length + 40;
+    n += this.indexBuf.length + this.blocks * 24;
     return n;
   }
 
-  /** Cheap, in-memory check: false means the table certainly does not hold `k`. */
-  mayContain(k: string, hash: number): boolean {
-    if (k < this.smallest || k > this.largest) return false;
+  /** Cheap, in-memory check: false means the table certainly does not hold `key`. */
+  mayContain(key: Buffer, hash: number): boolean {
+    if (compareBytes(key, 0, key.length, this.smallest, 0, this.smallest.length) < 0) return false;
+    if (compareBytes(key, 0, key.length, this.largest, 0, this.largest.length) > 0) return false;
     if (!bloomMayContain(this.filter, hash)) {
       this.stats.bloomNegatives++;
       return false;
@@ -342,11 +350,11 @@ export class TableReader {
    * Point lookup without waiting: the record, undefined when the table does not hold the
    * key, or NEEDS_READ when the block is not cached and `reads` says to read it
    * asynchronously (then use get()). Otherwise a missing block is read on this thread.
-   * REQUIRES: mayContain(k, hash) was true.
+   * REQUIRES: mayContain(key, hash) was true.
    */
-  getNow(key: Buffer, k: string, reads: BlockReadGovernor): EngineRecord | undefined | typeof NEEDS_READ {
-    const i = lowerBound(this.blockLastKeys, k);
-    if (i >= this.blockLastKeys.length) return undefined;
+  getNow(key: Buffer, reads: BlockReadGovernor): EngineRecord | undefined | typeof NEEDS_READ {
+    const i = this.blockFor(key);
+    if (i >= this.blocks) return undefined;
     let block = this.cache.get(this.fileNumber * BLOCK_INDEX_SPAN + i);
     if (block) this.stats.blockCacheHits++;
     else if (!reads.useSync()) return NEEDS_READ;
@@ -376,10 +384,22 @@ export class TableReader {
     return block;
   }
 
-  /** Point lookup. REQUIRES: mayContain(k, hash) was true. */
-  async get(key: Buffer, k: string): Promise<EngineRecord | undefined> {
-    const i = lowerBound(this.blockLastKeys, k);
-    if (i >= this.blockLastKeys.length) return undefined;
+  /** The first block whose largest key is >= `key` (blockCount when none). */
+  private blockFor(key: Buffer): number {
+    let lo = 0;
+    let hi = this.blocks;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (compareBytes(this.indexBuf, this.keyStarts[mid]!, this.keyEnds[mid]!, key, 0, key.length) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** Point lookup. REQUIRES: mayContain(key, hash) was true. */
+  async get(key: Buffer): Promise<EngineRecord | undefined> {
+    const i = this.blockFor(key);
+    if (i >= this.blocks) return undefined;
     const block = await this.readBlock(i, true);
     return block.find(key, false);
   }
@@ -406,10 +426,9 @@ export class TableReader {
    * evict the working set. REQUIRES: the caller holds a ref for the whole iteration.
    */
   async *scan(from: Buffer | undefined, to: Buffer | undefined, readaheadBytes = 256 * 1024): AsyncGenerator<EngineRecord> {
-    const fromStr = from?.toString('latin1');
-    let bi = fromStr === undefined ? 0 : lowerBound(this.blockLastKeys, fromStr);
+    let bi = from === undefined ? 0 : this.blockFor(from);
     let first = true;
-    while (bi < this.blockLastKeys.length) {
+    while (bi < this.blocks) {
       // Gather a run of consecutive blocks up to the readahead size and read them at once.
       const startOffset = this.blockOffsets[bi]!;
       let end = bi;
@@ -417,7 +436,7 @@ export class TableReader {
       do {
         bytes += this.blockLengths[end]!;
         end++;
-      } while (end < this.blockLastKeys.length && bytes + this.blockLengths[end]! <= readaheadBytes);
+      } while (end < this.blocks && bytes + this.blockLengths[end]! <= readaheadBytes);
       const chunk = await readExact(this.fh, startOffset, bytes);
       this.stats.scanBlockReads += end - bi;
       for (let b = bi; b < end; b++) {
@@ -560,18 +579,6 @@ export class TableCursor {
   }
 }
 
-/** First index i with keys[i] >= k. */
-function lowerBound(keys: readonly string[], k: string): number {
-  let lo = 0;
-  let hi = keys.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (keys[mid]! < k) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
 async function readExact(fh: FileHandle, position: number, length: number): Promise<Buffer> {
   const buf = Buffer.allocUnsafe(length);
   let done = 0;
@@ -589,22 +596,34 @@ function checkCrc(buf: Buffer, file: string, offset: number, what: string): Buff
   return body;
 }
 
-function parseIndex(buf: Buffer, file: string, offset: number): { keys: string[]; offsets: number[]; lengths: number[] } {
+interface ParsedIndex {
+  /** The index block; block i's largest key is buf[keyStarts[i], keyEnds[i]). */
+  buf: Buffer;
+  keyStarts: Int32Array;
+  keyEnds: Int32Array;
+  offsets: number[];
+  lengths: number[];
+}
+
+function parseIndex(buf: Buffer, file: string, offset: number): ParsedIndex {
   try {
     const n = buf.readUInt32LE(0);
     const cursor = { pos: 4 };
-    const keys: string[] = new Array(n);
+    const keyStarts = new Int32Array(n);
+    const keyEnds = new Int32Array(n);
     const offsets: number[] = new Array(n);
     const lengths: number[] = new Array(n);
     for (let i = 0; i < n; i++) {
       const kl = getVarint(buf, cursor);
       if (cursor.pos + kl > buf.length) throw new RangeError('index key out of range');
-      keys[i] = buf.toString('latin1', cursor.pos, cursor.pos + kl);
+      keyStarts[i] = cursor.pos;
+      keyEnds[i] = cursor.pos + kl;
       cursor.pos += kl;
       offsets[i] = getVarint(buf, cursor);
       lengths[i] = getVarint(buf, cursor);
     }
-    return { keys, offsets, lengths };
+    // The index's own buffer (it was read for this table alone), kept for the lookups.
+    return { buf, keyStarts, keyEnds, offsets, lengths };
   } catch (err) {
     if (err instanceof CorruptionError) throw err;
     throw new CorruptionError(`malformed table index: ${(err as Error).message}`, { file, offset });
