@@ -68,6 +68,8 @@ export interface ServerConfig {
   repairIntervalMs: number;
   /** Time between full rebuilds of the Merkle leaf hashes from the data (safety net). Default 6 h. */
   leafRebuildIntervalMs: number;
+  /** Read rate of those periodic rebuilds (the first one at start is not throttled). Default 16 MiB/s. */
+  leafRebuildRateBytesPerSec: number;
   /** Range streaming rate limit (joins, decommissions). Default 32 MiB/s. */
   streamRateBytesPerSec: number;
   /**
@@ -109,6 +111,7 @@ export const serverDefaults: Omit<ServerConfig, 'id' | 'dataDir' | 'advertise'> 
   hintReplayRatePerSec: 5000,
   repairIntervalMs: 5 * 60 * 1000,
   leafRebuildIntervalMs: 6 * 3600 * 1000,
+  leafRebuildRateBytesPerSec: 16 * MiB,
   streamRateBytesPerSec: 32 * MiB,
   join: false,
   cleanupDelayMs: 10 * 60 * 1000,
@@ -140,6 +143,7 @@ const NUMBER_FIELDS = [
   'hintReplayRatePerSec',
   'repairIntervalMs',
   'leafRebuildIntervalMs',
+  'leafRebuildRateBytesPerSec',
   'streamRateBytesPerSec',
   'cleanupDelayMs',
 ] as const;

@@ -76,6 +76,24 @@ export class ServerMetrics {
     void self;
   }
 
+  /** Registers a gauge whose value is read when scraped (for counters kept by other modules). */
+  gauge(name: string, help: string, read: () => number | [Record<string, string>, number][]): void {
+    new client.Gauge({
+      name,
+      help,
+      labelNames: ['state'],
+      registers: [this.registry],
+      collect() {
+        const v = read();
+        if (typeof v === 'number') this.set(v);
+        else {
+          this.reset();
+          for (const [labels, n] of v) this.set(labels, n);
+        }
+      },
+    });
+  }
+
   async text(): Promise<string> {
     for (const c of this.collectors) c();
     return this.registry.metrics();

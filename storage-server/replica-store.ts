@@ -23,6 +23,7 @@ import type { Engine, EngineRecord, WriteOp } from './engine/index.js';
 import { Ring } from '../sdk/ring.js';
 import type { Digest } from './anti-entropy/leaf-hashes.js';
 import { entryDigest, LeafHashes } from './anti-entropy/leaf-hashes.js';
+import { RateLimiter } from './engine/rate-limiter.js';
 
 /** Largest engine key of the replica store: token + the largest user key. */
 export const REPLICA_ENGINE_MAX_KEY_BYTES = 4 + 256;
@@ -171,14 +172,25 @@ export class ReplicaStore {
     }
   }
 
-  /** Rebuilds the leaf hashes from a full scan (the safety net); resolves with the entry count. */
-  rebuildLeaves(): Promise<number> {
+  /**
+   * Rebuilds the leaf hashes from a full scan (the safety net), reading at most
+   * `rateBytesPerSec` (0 = unlimited); resolves with the entry count.
+   */
+  rebuildLeaves(rateBytesPerSec = 0): Promise<number> {
+    const limiter = new RateLimiter(rateBytesPerSec);
     return this.leaves.rebuild(() => {
       const it = this.scan(0, 0xffffffff);
+      let owed = 0;
       return {
         next: async () => {
           const r = await it.next();
-          return r.done ? { done: true, value: undefined } : { done: false, value: { token: r.value.token, digest: r.value.digest } };
+          if (r.done) return { done: true, value: undefined };
+          owed += r.value.key.length + r.value.record.value.length + r.value.version.length + 16;
+          if (owed >= 1024 * 1024) {
+            await limiter.consume(owed);
+            owed = 0;
+          }
+          return { done: false, value: { token: r.value.token, digest: r.value.digest } };
         },
       };
     });

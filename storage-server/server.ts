@@ -135,6 +135,7 @@ export class StorageServer {
       log.child({ component: 'anti-entropy' }) as EngineLogger,
       { intervalMs: config.repairIntervalMs, requestTimeoutMs: config.requestTimeoutMs * 5, spansPerRequest: 2000, keysPerBatch: 500 },
     );
+    this.registerMetrics();
     this.http = http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (req, res) => this.onRequest(req, res));
     this.http.on('clientError', (err, socket) => {
       if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
@@ -510,12 +511,33 @@ export class StorageServer {
     this.log.warn({ node }, 'node removed from the ring by an operator; its ranges re-replicate through repair');
   }
 
+  private registerMetrics(): void {
+    const m = this.metrics;
+    m.gauge('ringkv_repair_rounds', 'Anti-entropy rounds run since start', () => this.antiEntropy.totals.rounds);
+    m.gauge('ringkv_repair_hashes_compared', 'Merkle hashes compared by repair rounds since start', () => this.antiEntropy.totals.hashesCompared);
+    m.gauge('ringkv_repair_keys_exchanged', 'Keys reconciled by repair rounds since start', () => this.antiEntropy.totals.keysExchanged);
+    m.gauge('ringkv_repair_last_hashes_compared', 'Hashes compared by the last repair round', () => this.antiEntropy.last?.hashesCompared ?? 0);
+    m.gauge('ringkv_repair_last_keys_exchanged', 'Keys exchanged by the last repair round', () => this.antiEntropy.last?.keysExchanged ?? 0);
+    m.gauge('ringkv_repair_last_duration_seconds', 'Duration of the last repair round', () => (this.antiEntropy.last?.durationMs ?? 0) / 1000);
+    m.gauge('ringkv_hints_pending', 'Hints held for other nodes', () => this.hints.totalPending);
+    m.gauge('ringkv_hints_stored', 'Hints stored since start', () => this.hints.counters.stored);
+    m.gauge('ringkv_hints_delivered', 'Hints delivered since start', () => this.handoff.counters.delivered);
+    m.gauge('ringkv_gossip_rounds', 'Gossip rounds since start', () => this.membership.counters.rounds);
+    m.gauge('ringkv_members', 'Members by state, as this node sees them', () => {
+      const counts = new Map<string, number>();
+      for (const x of this.membership.members()) counts.set(x.state, (counts.get(x.state) ?? 0) + 1);
+      return [...counts].map(([state, n]) => [{ state }, n]);
+    });
+  }
+
   /** Builds the Merkle leaf hashes now and again every leafRebuildIntervalMs (the safety net). */
   private startLeafRebuilds(): void {
     const rebuild = () => {
       const started = Date.now();
+      // The first build at start runs at full speed (repairs wait for it); later ones are throttled.
+      const rate = this.store.leaves.ready ? this.config.leafRebuildRateBytesPerSec : 0;
       this.store
-        .rebuildLeaves()
+        .rebuildLeaves(rate)
         .then((n) => this.log.info({ entries: n, ms: Date.now() - started }, 'merkle leaf hashes rebuilt'))
         .catch((err) => this.log.warn({ err: (err as Error).message }, 'merkle leaf rebuild failed'));
     };
@@ -615,6 +637,7 @@ export class StorageServer {
       compactions: s.compactions,
       hintsPending: this.hints.totalPending,
       lastRepair: this.antiEntropy.last ?? null,
+      repairing: this.antiEntropy.current ?? null,
       lastBootstrap: this.moves.bootstrap ?? null,
       lastDecommission: this.moves.decommission ?? null,
       lastCleanup: this.moves.cleanup ?? null,

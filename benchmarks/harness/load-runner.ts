@@ -260,32 +260,52 @@ async function runClosed(store: KvStore, o: RunOptions): Promise<RunResult> {
 /**
  * Loads records 0..keys.length-1 with values from `values` (each record gets the value at
  * its index modulo the pool), `concurrency` writes in flight, or in bulk when the store
- * can. Resolves with records per second.
+ * can. With `progress`, a line a second (records done, rate). Resolves with records per second.
  */
-export async function loadRecords(store: KvStore, keys: readonly Buffer[], values: readonly Buffer[], concurrency: number): Promise<number> {
+export async function loadRecords(
+  store: KvStore,
+  keys: readonly Buffer[],
+  values: readonly Buffer[],
+  concurrency: number,
+  progress?: (line: string) => void,
+): Promise<number> {
   const t0 = performance.now();
-  if (store.insertMany) {
-    const chunk = 1000;
-    let next = 0;
-    const worker = async () => {
-      while (next < keys.length) {
-        const from = next;
-        next = Math.min(keys.length, next + chunk);
-        const recs: [Buffer, Buffer][] = [];
-        for (let i = from; i < next; i++) recs.push([keys[i]!, values[i % values.length]!]);
-        await store.insertMany!(recs);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(4, concurrency) }, worker));
-  } else {
-    let next = 0;
-    const worker = async () => {
-      while (next < keys.length) {
-        const i = next++;
-        await store.update(keys[i]!, values[i % values.length]!);
-      }
-    };
-    await Promise.all(Array.from({ length: concurrency }, worker));
+  let done = 0;
+  let lastDone = 0;
+  const ticker = progress
+    ? setInterval(() => {
+        progress(`   loading: ${done}/${keys.length} records (${Math.round(((done - lastDone) * 1000) / 1000)}/s)`);
+        lastDone = done;
+      }, 1000)
+    : undefined;
+  try {
+    if (store.insertMany) {
+      const chunk = 1000;
+      let next = 0;
+      const worker = async () => {
+        while (next < keys.length) {
+          const from = next;
+          next = Math.min(keys.length, next + chunk);
+          const recs: [Buffer, Buffer][] = [];
+          for (let i = from; i < next; i++) recs.push([keys[i]!, values[i % values.length]!]);
+          await store.insertMany!(recs);
+          done += recs.length;
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(4, concurrency) }, worker));
+    } else {
+      let next = 0;
+      const worker = async () => {
+        while (next < keys.length) {
+          const i = next++;
+          await store.update(keys[i]!, values[i % values.length]!);
+          done++;
+        }
+      };
+      await Promise.all(Array.from({ length: concurrency }, worker));
+    }
+  } finally {
+    if (ticker) clearInterval(ticker);
   }
   return (keys.length * 1000) / Math.max(1, performance.now() - t0);
 }

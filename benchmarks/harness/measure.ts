@@ -114,7 +114,7 @@ export async function measureSystem(spec: SystemSpec, so: SystemOptions, p: Benc
   try {
     const store = sys.store;
     const t0 = performance.now();
-    const loadRate = await loadRecords(store, data.keys, data.values, Math.min(256, p.concurrency));
+    const loadRate = await loadRecords(store, data.keys, data.values, Math.min(256, p.concurrency), log);
     log(`   loaded ${p.records} records of ${p.valueBytes} B in ${((performance.now() - t0) / 1000).toFixed(1)} s (${Math.round(loadRate)}/s)`);
     let seed = p.seed;
     const phase = (mode: LoopMode, durationMs: number, rate?: number, perSecond = false) =>

@@ -39,6 +39,8 @@ export interface RepairStats {
   objectsWritten: number;
   peersSkipped: string[];
   errors: number;
+  /** While the round runs: what it is doing. */
+  phase?: 'comparing hashes' | 'comparing keys' | 'reconciling' | 'done';
 }
 
 export interface AntiEntropyOptions {
@@ -61,6 +63,8 @@ export class AntiEntropy {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<RepairStats> | undefined;
   last: RepairStats | undefined;
+  /** The round in progress (updated in place while it runs). */
+  current: RepairStats | undefined;
   readonly totals = { rounds: 0, hashesCompared: 0, keysExchanged: 0 };
 
   constructor(
@@ -97,6 +101,7 @@ export class AntiEntropy {
     while (this.running) await this.running.catch(() => undefined);
     this.running = this.round(scope, ranges).finally(() => {
       this.running = undefined;
+      this.current = undefined;
     });
     return this.running;
   }
@@ -130,7 +135,9 @@ export class AntiEntropy {
       objectsWritten: 0,
       peersSkipped: [],
       errors: 0,
+      phase: 'comparing hashes',
     };
+    this.current = stats;
     if (!this.hasher.ready) throw new Error('leaf hashes are still being built');
     let ranges: TokenRange[];
     if (explicit) ranges = explicit;
@@ -202,6 +209,7 @@ export class AntiEntropy {
       frontier = next;
     }
     stats.rangesDiffering = differingRanges.size;
+    stats.phase = 'comparing keys';
 
     // Leaves: exchange (key, digest) lists; collect every key that differs on some replica.
     const differing = new Map<string, { key: Buffer; replicas: string[] }>();
@@ -231,12 +239,14 @@ export class AntiEntropy {
     }
 
     // Reconcile: read each differing key everywhere, merge, write back where it differs.
+    stats.phase = 'reconciling';
+    stats.keysExchanged = differing.size;
     for (const batch of chunks([...differing.values()], this.o.keysPerBatch)) {
       const written = await this.reconcile(batch, skipped, stats);
       stats.objectsWritten += written;
     }
-    stats.keysExchanged = differing.size;
     stats.peersSkipped = [...skipped];
+    stats.phase = 'done';
     stats.durationMs = Date.now() - started;
     this.last = stats;
     this.totals.rounds++;

@@ -99,7 +99,12 @@ export async function runRepair(
     for (const m of view.members.filter((x) => x.state === 'up')) {
       const started = Date.now();
       try {
-        const r = await adminCall<{ repair: RepairStats }>(t, m.address, { action: 'repair' }, timeoutMs);
+        const r = await withProgress(t, m.address, adminCall<{ repair: RepairStats }>(t, m.address, { action: 'repair' }, timeoutMs), (st) => {
+          const cur = st.repairing as RepairStats | null;
+          if (!cur) return undefined;
+          const secs = Math.max(0.001, (Date.now() - Date.parse(cur.startedAt)) / 1000);
+          return `${m.id}: ${cur.phase}: ${cur.hashesCompared} hashes compared (${Math.round(cur.hashesCompared / secs)}/s), ${cur.leavesCompared} leaves, ${cur.keysExchanged} keys to exchange`;
+        });
         nodes.push({ node: m.id, repair: r.repair });
         progress(
           `${m.id}: ${r.repair.ranges} ranges, ${r.repair.rangesDiffering} differing, ${r.repair.hashesCompared} hashes compared, ` +

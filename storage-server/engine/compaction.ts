@@ -1,13 +1,18 @@
-// The merge at the heart of a compaction: reads a contiguous run of tables with raw
+// The work of a compaction: mergeTables() reads a contiguous run of tables with raw
 // cursors and writes the newest version of each key into one TableBuilder, copying records
-// byte for byte (no decode, no re-encode). Only a tombstone, or a value that has expired,
-// is looked at more closely. The engine (engine.ts) picks the run, installs the output
-// and deletes the inputs. Runs on the caller's thread; one job per set of inputs.
+// byte for byte (no decode, no re-encode); only a tombstone, or a value that has expired,
+// is looked at more closely. compactToFile() wraps it into "write this output table".
+// The engine (engine.ts) picks the run, runs the job on its own thread or on the
+// compaction worker (compaction-thread.ts), installs the output and deletes the inputs.
+// Runs on the caller's thread; one job per set of inputs.
 
+import { bloomHash } from './bloom-filter.js';
 import { compareBytes } from './coding.js';
+import type { FileSystem } from './file-system.js';
 import type { EngineRecord } from './record.js';
 import { RECORD_TOMBSTONE } from './record.js';
-import type { TableBuilder, TableCursor, TableReader } from './table.js';
+import type { TableCursor, TableReader } from './table.js';
+import { TableBuilder } from './table.js';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -92,4 +97,63 @@ export async function mergeTables(o: MergeOptions): Promise<MergeResult> {
     if (b.needsDrain) await b.drain();
   }
   return { written, dropped };
+}
+
+/** What a compaction job needs besides its tables. Plain data (it crosses to the worker). */
+export interface CompactionSettings {
+  blockSizeBytes: number;
+  bloomBitsPerKey: number;
+  /** The time that decides expiry and tombstone grace (the engine's clock at the start). */
+  nowMs: number;
+  tombstoneGraceMs: number;
+}
+
+export interface CompactionOutcome {
+  /** Records in the output table; 0 means no table was left (everything was dropped). */
+  count: number;
+  /** Tombstones and expired values dropped for good. */
+  dropped: number;
+}
+
+/**
+ * Merges `inputs` into a new table `file` (created; synced when finished). When every
+ * record is dropped the file is removed again. On error the caller removes the file.
+ * `older`: the tables older than the inputs (for dropping tombstones safely).
+ */
+export async function compactToFile(
+  fs: FileSystem,
+  file: string,
+  inputs: readonly TableReader[],
+  older: readonly TableReader[],
+  settings: CompactionSettings,
+  throttle: ((bytes: number) => Promise<void>) | undefined,
+  shouldAbort: () => boolean,
+  abortError: () => Error,
+): Promise<CompactionOutcome> {
+  const fh = await fs.open(file, 'create');
+  let count = 0;
+  let dropped = 0;
+  try {
+    const b = new TableBuilder(fh, { blockSizeBytes: settings.blockSizeBytes, bloomBitsPerKey: settings.bloomBitsPerKey, nowMs: settings.nowMs }, throttle);
+    const result = await mergeTables({
+      inputs,
+      builder: b,
+      nowMs: settings.nowMs,
+      tombstoneGraceMs: settings.tombstoneGraceMs,
+      olderMayContain: (key) => {
+        if (older.length === 0) return false;
+        const h = bloomHash(key);
+        return older.some((t) => t.mayContain(key, h));
+      },
+      shouldAbort,
+      abortError,
+    });
+    dropped = result.dropped;
+    count = b.count;
+    if (count > 0) await b.finish();
+  } finally {
+    await fh.close();
+  }
+  if (count === 0) await fs.unlink(file);
+  return { count, dropped };
 }

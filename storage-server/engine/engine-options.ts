@@ -77,6 +77,13 @@ export interface EngineOptions {
   compactionMaxTables?: number;
   /** Full compaction when newer tables exceed this percentage of the oldest. Default 200. */
   maxSizeAmplificationPercent?: number;
+  /**
+   * Where compaction merges run: `worker` — on a worker thread (compaction-worker.ts), so a
+   * compaction's CPU does not delay gets and puts (only with the real file system: the
+   * worker opens the files itself; with any other FileSystem it is `engine`); `engine` —
+   * on the engine's thread, between its other work. Default `worker`.
+   */
+  compactionThread?: 'worker' | 'engine';
   /** Run compactions in the background automatically. Default true. */
   autoCompaction?: boolean;
   /**
@@ -122,6 +129,7 @@ export const engineDefaults: Omit<ResolvedEngineOptions, 'fs' | 'clock' | 'logge
   compactionSizeRatioPercent: 100,
   compactionMaxTables: 20,
   maxSizeAmplificationPercent: 200,
+  compactionThread: 'worker',
   autoCompaction: true,
   tombstoneGraceMs: 10 * 24 * 3600 * 1000,
   maxKeyBytes: 256,
@@ -153,9 +161,14 @@ export function resolveEngineOptions(o: EngineOptions = {}): ResolvedEngineOptio
   if (blockReadMode !== 'sync' && blockReadMode !== 'async' && blockReadMode !== 'auto') {
     throw new InvalidArgumentError(`engine option blockReadMode must be sync, async or auto, got ${String(blockReadMode)}`);
   }
+  const compactionThread = o.compactionThread ?? d.compactionThread;
+  if (compactionThread !== 'worker' && compactionThread !== 'engine') {
+    throw new InvalidArgumentError(`engine option compactionThread must be worker or engine, got ${String(compactionThread)}`);
+  }
   return {
     sync,
     blockReadMode,
+    compactionThread,
     memtableSizeBytes: int('memtableSizeBytes', o.memtableSizeBytes ?? d.memtableSizeBytes, 4096),
     maxImmutableMemtables: int('maxImmutableMemtables', o.maxImmutableMemtables ?? d.maxImmutableMemtables, 1, 64),
     maxGroupCommitBytes: int('maxGroupCommitBytes', o.maxGroupCommitBytes ?? d.maxGroupCommitBytes, 4096),

@@ -26,11 +26,14 @@ import { pickCompaction } from './compaction-picker.js';
 import type { EngineOptions, ResolvedEngineOptions } from './engine-options.js';
 import { resolveEngineOptions } from './engine-options.js';
 import type { FileLock } from './file-system.js';
+import { NodeFileSystem } from './file-system.js';
 import { LOCK_FILE, parseFileName, tableFile, walFile } from './filenames.js';
 import type { Manifest } from './manifest.js';
 import { MANIFEST_FORMAT_VERSION, readManifest, writeManifest } from './manifest.js';
 import { Memtable } from './memtable.js';
-import { mergeTables } from './compaction.js';
+import type { CompactionOutcome } from './compaction.js';
+import { compactToFile } from './compaction.js';
+import { CompactionThread } from './compaction-thread.js';
 import { mergeNewest } from './merge-iterator.js';
 import { RateLimiter } from './rate-limiter.js';
 import type { EngineRecord } from './record.js';
@@ -41,6 +44,9 @@ import { TableSet } from './table-set.js';
 import { replayWal, sealFrameAt, WAL_FRAME_HEADER_BYTES, WAL_MAX_FRAME_BYTES, WalWriter } from './wal.js';
 
 const EMPTY = Buffer.alloc(0);
+
+/** Gets answered without waiting in one turn of the event loop before the next ones yield to it. */
+const MAX_SYNC_LOOKUPS = 128;
 
 /** One operation of an atomic write batch. */
 export type WriteOp =
@@ -149,6 +155,8 @@ export class Engine {
   private readonly readStats: ReadStats;
   private readonly limiter: RateLimiter;
   private readonly blockReads: BlockReadGovernor;
+  /** Runs compactions off this thread (real file system only); undefined: on this thread. */
+  private readonly thread: CompactionThread | undefined;
 
   private mem: Memtable;
   private imm: Memtable[] = [];
@@ -214,6 +222,7 @@ export class Engine {
     this.nextFile = nextFile;
     this.limiter = new RateLimiter(o.compactionRateBytesPerSec);
     this.blockReads = new BlockReadGovernor(o.blockReadMode);
+    this.thread = o.compactionThread === 'worker' && o.fs instanceof NodeFileSystem ? new CompactionThread(() => new CompactionAborted()) : undefined;
   }
 
   /**
@@ -561,8 +570,19 @@ export class Engine {
     } catch (err) {
       return Promise.reject(err);
     }
-    return Promise.resolve(r !== undefined && liveOnly && !isLive(r, this.clock.nowMs()) ? undefined : r);
+    const result = r !== undefined && liveOnly && !isLive(r, this.clock.nowMs()) ? undefined : r;
+    // A get that never waits resolves in a microtask, so a client looping over gets would
+    // keep the event loop from ever reaching I/O callbacks (flushes, compactions, other
+    // connections). After MAX_SYNC_LOOKUPS of them in one turn, results wait for setImmediate.
+    if (++this.syncLookups === 1) setImmediate(this.resetSyncLookups);
+    else if (this.syncLookups > MAX_SYNC_LOOKUPS) return new Promise((resolve) => setImmediate(resolve, result));
+    return Promise.resolve(result);
   }
+
+  private syncLookups = 0;
+  private readonly resetSyncLookups = (): void => {
+    this.syncLookups = 0;
+  };
 
   /** The rest of lookup() from table `from` (whose filter said maybe) down, with async block reads. */
   private async lookupAsync(key: Buffer, hash: number, from: number, liveOnly: boolean): Promise<EngineRecord | undefined> {
@@ -779,35 +799,37 @@ export class Engine {
     let output: TableReader | undefined;
     let dropped = 0;
     try {
-      const fh = await this.fs.open(file, 'create');
-      let count = 0;
-      try {
-        const b = new TableBuilder(
-          fh,
-          { blockSizeBytes: this.options.blockSizeBytes, bloomBitsPerKey: this.options.bloomBitsPerKey, nowMs: now },
-          throttled ? (bytes) => this.limiter.consume(bytes) : undefined,
-        );
-        const result = await mergeTables({
-          inputs,
-          builder: b,
-          nowMs: now,
-          tombstoneGraceMs: this.options.tombstoneGraceMs,
-          olderMayContain: (key) => {
-            if (older.length === 0) return false;
-            const h = bloomHash(key);
-            return older.some((t) => t.mayContain(key, h));
-          },
-          shouldAbort: () => this.closing,
-          abortError: () => new CompactionAborted(),
+      const settings = {
+        blockSizeBytes: this.options.blockSizeBytes,
+        bloomBitsPerKey: this.options.bloomBitsPerKey,
+        nowMs: now,
+        tombstoneGraceMs: this.options.tombstoneGraceMs,
+      };
+      let outcome: CompactionOutcome;
+      if (this.thread) {
+        const r = await this.thread.run({
+          outputFile: file,
+          inputFiles: inputs.map((t) => t.file),
+          olderFiles: older.map((t) => t.file),
+          settings,
+          rateBytesPerSec: throttled ? this.options.compactionRateBytesPerSec : 0,
         });
-        dropped = result.dropped;
-        count = b.count;
-        if (count > 0) await b.finish();
-      } finally {
-        await fh.close();
+        this.readStats.scanBlockReads += r.scanBlockReads;
+        outcome = r;
+      } else {
+        outcome = await compactToFile(
+          this.fs,
+          file,
+          inputs,
+          older,
+          settings,
+          throttled ? (bytes) => this.limiter.consume(bytes) : undefined,
+          () => this.closing,
+          () => new CompactionAborted(),
+        );
       }
-      if (count > 0) output = await TableReader.open(await this.fs.open(file, 'read'), n, this.cache, this.readStats);
-      else await this.fs.unlink(file);
+      dropped = outcome.dropped;
+      if (outcome.count > 0) output = await TableReader.open(await this.fs.open(file, 'read'), n, this.cache, this.readStats);
 
       await this.withManifest(async () => {
         const cur = [...this.current.tables];
@@ -884,6 +906,7 @@ export class Engine {
   private async doClose(): Promise<void> {
     // From here new writes are refused; the ones already queued were accepted and finish.
     this.closing = true;
+    this.thread?.abort();
     await new Promise<void>((resolve) => {
       this.queue.push({ kind: 'rotate', rotate: false, resolve, reject: () => resolve() });
       this.startLeader();
@@ -893,6 +916,7 @@ export class Engine {
     }
     while (this.compacting) await this.compacting;
     while (this.flushing) await this.flushing;
+    await this.thread?.close();
     this.closed = true;
     await this.wal.close().catch(() => undefined);
     this.current.unref();

@@ -1,0 +1,84 @@
+// The compaction worker: a worker_threads entry point that runs compaction jobs
+// (compaction.ts, compactToFile) off the engine's thread, on the real file system. It opens
+// the job's tables by path with its own NodeFileSystem (the engine keeps them referenced,
+// so they exist until the job ends), writes and syncs the output table, closes what it
+// opened and answers. Jobs arrive one at a time from CompactionThread
+// (compaction-thread.ts); an abort flag in shared memory stops one between records.
+
+import { parentPort } from 'node:worker_threads';
+import { RingkvError } from '../../sdk/errors.js';
+import type { CompactionSettings } from './compaction.js';
+import { compactToFile } from './compaction.js';
+import { NodeFileSystem } from './file-system.js';
+import { RateLimiter } from './rate-limiter.js';
+import type { ReadStats } from './table.js';
+import { createBlockCache, TableReader } from './table.js';
+
+/** A job, as posted by CompactionThread. */
+export interface WorkerJob {
+  id: number;
+  outputFile: string;
+  /** Input tables, oldest first. */
+  inputFiles: string[];
+  /** Tables older than the inputs (their filters decide whether a tombstone may go). */
+  olderFiles: string[];
+  settings: CompactionSettings;
+  /** Output write rate, bytes per second; 0 = unthrottled. */
+  rateBytesPerSec: number;
+  /** Int32 flag: non-zero asks the job to stop. */
+  abort: SharedArrayBuffer;
+}
+
+export type WorkerReply =
+  | { id: number; ok: true; count: number; dropped: number; scanBlockReads: number }
+  | { id: number; ok: false; aborted: boolean; code: string | undefined; message: string; details: Record<string, unknown> | undefined };
+
+class Aborted extends Error {}
+
+async function run(job: WorkerJob): Promise<WorkerReply> {
+  const fs = new NodeFileSystem();
+  // Cursors bypass the block cache; the readers need one all the same.
+  const cache = createBlockCache(1);
+  const stats: ReadStats = { blockReads: 0, scanBlockReads: 0, blockCacheHits: 0, bloomNegatives: 0, bloomPositives: 0 };
+  const opened: TableReader[] = [];
+  const flag = new Int32Array(job.abort);
+  try {
+    const open = async (file: string): Promise<TableReader> => {
+      const t = await TableReader.open(await fs.open(file, 'read'), 0, cache, stats);
+      opened.push(t);
+      return t;
+    };
+    const inputs: TableReader[] = [];
+    for (const f of job.inputFiles) inputs.push(await open(f));
+    const older: TableReader[] = [];
+    for (const f of job.olderFiles) older.push(await open(f));
+    const limiter = new RateLimiter(job.rateBytesPerSec);
+    const outcome = await compactToFile(
+      fs,
+      job.outputFile,
+      inputs,
+      older,
+      job.settings,
+      limiter.unlimited ? undefined : (bytes) => limiter.consume(bytes),
+      () => Atomics.load(flag, 0) !== 0,
+      () => new Aborted(),
+    );
+    return { id: job.id, ok: true, ...outcome, scanBlockReads: stats.scanBlockReads };
+  } catch (err) {
+    const e = err as Error;
+    return {
+      id: job.id,
+      ok: false,
+      aborted: err instanceof Aborted,
+      code: err instanceof RingkvError ? err.code : undefined,
+      message: e?.message ?? String(err),
+      details: err instanceof RingkvError ? err.details : undefined,
+    };
+  } finally {
+    for (const t of opened) t.unref();
+  }
+}
+
+parentPort?.on('message', (job: WorkerJob) => {
+  void run(job).then((reply) => parentPort!.postMessage(reply));
+});
