@@ -12,8 +12,15 @@ import { RingkvError } from '../../sdk/errors.js';
 import type { CompactionOutcome, CompactionSettings } from './compaction.js';
 import type { WorkerJob, WorkerReply } from './compaction-worker.js';
 
-/** Under tsx (tests) this module is TypeScript, and so is the worker it starts. */
-const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? './compaction-worker.ts' : './compaction-worker.js', import.meta.url);
+/** Starts the worker thread: dist/…/compaction-worker.js, or its TypeScript source under tsx. */
+function startWorker(): Worker {
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./compaction-worker.js', import.meta.url));
+  // Running from the TypeScript sources under tsx (the tests): a worker does not inherit
+  // tsx's loader hooks, so it registers them before importing the worker module.
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const entry = new URL('./compaction-worker.ts', import.meta.url).href;
+  return new Worker(`import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`, { eval: true });
+}
 
 export interface ThreadJob {
   outputFile: string;
@@ -60,7 +67,7 @@ export class CompactionThread {
 
   private start(): Worker {
     if (this.worker) return this.worker;
-    const w = new Worker(WORKER_URL);
+    const w = startWorker();
     w.unref();
     w.on('message', (reply: WorkerReply) => {
       const p = this.pending;

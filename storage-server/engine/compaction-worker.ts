@@ -53,14 +53,15 @@ async function run(job: WorkerJob): Promise<WorkerReply> {
     const older: TableReader[] = [];
     for (const f of job.olderFiles) older.push(await open(f));
     const limiter = new RateLimiter(job.rateBytesPerSec);
+    const aborted = (): boolean => Atomics.load(flag, 0) !== 0;
     const outcome = await compactToFile(
       fs,
       job.outputFile,
       inputs,
       older,
       job.settings,
-      limiter.unlimited ? undefined : (bytes) => limiter.consume(bytes),
-      () => Atomics.load(flag, 0) !== 0,
+      limiter.unlimited ? undefined : (bytes) => limiter.consume(bytes, aborted),
+      aborted,
       () => new Aborted(),
     );
     return { id: job.id, ok: true, ...outcome, scanBlockReads: stats.scanBlockReads };

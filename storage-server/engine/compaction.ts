@@ -126,15 +126,20 @@ export async function compactToFile(
   inputs: readonly TableReader[],
   older: readonly TableReader[],
   settings: CompactionSettings,
+  /** Called before each write of the output; should give up waiting once shouldAbort() is true. */
   throttle: ((bytes: number) => Promise<void>) | undefined,
   shouldAbort: () => boolean,
   abortError: () => Error,
 ): Promise<CompactionOutcome> {
   const fh = await fs.open(file, 'create');
+  const drainThrottle = throttle && (async (bytes: number) => {
+    await throttle(bytes);
+    if (shouldAbort()) throw abortError();
+  });
   let count = 0;
   let dropped = 0;
   try {
-    const b = new TableBuilder(fh, { blockSizeBytes: settings.blockSizeBytes, bloomBitsPerKey: settings.bloomBitsPerKey, nowMs: settings.nowMs }, throttle);
+    const b = new TableBuilder(fh, { blockSizeBytes: settings.blockSizeBytes, bloomBitsPerKey: settings.bloomBitsPerKey, nowMs: settings.nowMs }, drainThrottle);
     const result = await mergeTables({
       inputs,
       builder: b,

@@ -823,7 +823,7 @@ export class Engine {
           inputs,
           older,
           settings,
-          throttled ? (bytes) => this.limiter.consume(bytes) : undefined,
+          throttled ? (bytes) => this.limiter.consume(bytes, () => this.closing) : undefined,
           () => this.closing,
           () => new CompactionAborted(),
         );

@@ -1,5 +1,6 @@
 // A token bucket in bytes per second, for background I/O (compaction, streaming).
-// consume() waits until the bytes may pass; concurrent callers are served in turn.
+// consume() waits until the bytes may pass (or until its `stop` predicate turns true: it
+// sleeps at most 50 ms at a time to look); concurrent callers are served in turn.
 
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -22,15 +23,16 @@ export class RateLimiter {
     return !(this.bytesPerSec > 0) || this.bytesPerSec === Infinity;
   }
 
-  consume(bytes: number): Promise<void> {
+  consume(bytes: number, stop?: () => boolean): Promise<void> {
     if (this.unlimited) return Promise.resolve();
-    const run = this.tail.then(() => this.take(bytes));
+    const run = this.tail.then(() => this.take(bytes, stop));
     this.tail = run.catch(() => undefined);
     return run;
   }
 
-  private async take(bytes: number): Promise<void> {
+  private async take(bytes: number, stop: (() => boolean) | undefined): Promise<void> {
     for (;;) {
+      if (stop?.()) return;
       const now = performance.now();
       this.tokens = Math.min(this.bytesPerSec, this.tokens + ((now - this.lastRefillMs) * this.bytesPerSec) / 1000);
       this.lastRefillMs = now;
@@ -40,7 +42,7 @@ export class RateLimiter {
         return;
       }
       const waitMs = ((Math.min(bytes, this.bytesPerSec) - this.tokens) * 1000) / this.bytesPerSec;
-      await sleep(Math.max(1, Math.ceil(waitMs)));
+      await sleep(Math.max(1, Math.min(50, Math.ceil(waitMs))));
     }
   }
 }

@@ -1,8 +1,13 @@
 // Compaction copies records as raw bytes: every field must come through unchanged, the
 // newest version must win across many inputs, and a damaged input block must stop the
-// compaction (CORRUPTION) rather than be copied into the output.
+// compaction (CORRUPTION) rather than be copied into the output. On the real file system
+// the same holds on the worker thread, which close() also stops promptly.
 
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import t from 'tap';
+import type { Test } from 'tap';
 import { ManualClock } from '../../../sdk/clock.js';
 import { Engine, MemoryFileSystem } from '../../../storage-server/engine/index.js';
 import type { EngineRecord } from '../../../storage-server/engine/index.js';
@@ -91,4 +96,83 @@ t.test('a damaged block in a compaction input fails the compaction and keeps the
   t.same((await e.get(b('more-5')))?.value, b('value-5'), 'undamaged data still reads');
   t.equal((await fs.readdir('/db')).filter((f) => f.endsWith('.sst')).length, 2, 'the unfinished output was deleted');
   await e.close();
+});
+
+// ---------------------------------------------------------------------------------------
+// On the real file system compaction runs on the worker thread (compaction-worker.ts).
+
+function tmpDir(t: Test): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringkv-compaction-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+t.test('worker thread: the same result as the engine thread, tombstones and all', async (t) => {
+  const results: Record<string, string[]> = {};
+  for (const compactionThread of ['worker', 'engine'] as const) {
+    const dir = tmpDir(t);
+    const e = await Engine.open(dir, { compactionThread, autoCompaction: false, tombstoneGraceMs: 0 });
+    for (let i = 0; i < 3000; i++) await e.put(b(`key-${String(i).padStart(5, '0')}`), b(`old-${i}`));
+    await e.flush();
+    for (let i = 0; i < 3000; i += 3) await e.delete(b(`key-${String(i).padStart(5, '0')}`));
+    for (let i = 1; i < 3000; i += 3) await e.put(b(`key-${String(i).padStart(5, '0')}`), b(`new-${i}`));
+    await e.flush();
+    const before = e.stats().scanBlockReads;
+    await e.compact();
+    const s = e.stats();
+    t.equal(s.tableCount, 1, `${compactionThread}: one table`);
+    t.equal(s.compactionDroppedRecords, 1000, `${compactionThread}: the 1000 tombstones were dropped (bottommost, past grace)`);
+    t.ok(s.scanBlockReads > before, `${compactionThread}: the compaction's block reads are counted`);
+    const seen: string[] = [];
+    for await (const r of e.iterate()) seen.push(`${r.key}=${r.value}`);
+    results[compactionThread] = seen;
+    t.equal(seen.length, 2000);
+    t.same((await e.get(b('key-00004')))?.value, b('new-4'));
+    t.equal(await e.get(b('key-00003')), undefined);
+    await e.close();
+    t.same(fs.readdirSync(dir).filter((f) => f.endsWith('.sst')).length, 1, `${compactionThread}: no table left behind`);
+  }
+  t.same(results.worker, results.engine, 'worker and engine thread agree');
+});
+
+t.test('worker thread: a damaged input block fails compact() with CORRUPTION naming the file', async (t) => {
+  const dir = tmpDir(t);
+  let e = await Engine.open(dir, { autoCompaction: false });
+  for (let i = 0; i < 2000; i++) await e.put(b(`key-${i}`), b(`value-${i}`));
+  await e.flush();
+  for (let i = 0; i < 100; i++) await e.put(b(`more-${i}`), b(`value-${i}`));
+  await e.flush();
+  const first = e.stats().tables[0]!.file;
+  await e.close();
+  const file = path.join(dir, `${String(first).padStart(6, '0')}.sst`);
+  const raw = fs.readFileSync(file);
+  raw[5000]! ^= 0x20;
+  fs.writeFileSync(file, raw);
+  e = await Engine.open(dir, { autoCompaction: false });
+  await t.rejects(e.compact(), { code: 'CORRUPTION', message: /checksum/, details: { file } });
+  t.equal(e.stats().tableCount, 2, 'the inputs are still the live tables');
+  await e.close();
+  t.equal(fs.readdirSync(dir).filter((f) => f.endsWith('.sst')).length, 2, 'the unfinished output was deleted');
+});
+
+t.test('worker thread: close() stops a long compaction promptly and leaves no partial table', async (t) => {
+  const dir = tmpDir(t);
+  // 64 KiB/s: compacting these ~3 MB would take most of a minute.
+  const e = await Engine.open(dir, { compactionRateBytesPerSec: 64 * 1024, memtableSizeBytes: 256 * 1024, compactionTriggerTables: 4 });
+  const value = Buffer.alloc(200, 'x');
+  for (let i = 0; i < 16_000; i += 100) {
+    await e.write(Array.from({ length: 100 }, (_, j) => ({ type: 'put' as const, key: b(`key-${String((i + j) * 7919 % 16_000).padStart(6, '0')}`), value })));
+  }
+  await new Promise((r) => setTimeout(r, 300)); // let a compaction start
+  const onDisk = fs.readdirSync(dir).filter((f) => f.endsWith('.sst')).length;
+  t.ok(onDisk > e.stats().tableCount, `a compaction is writing its output (${onDisk} table files, ${e.stats().tableCount} live)`);
+  const started = performance.now();
+  await e.close();
+  const ms = performance.now() - started;
+  t.ok(ms < 2000, `close took ${ms.toFixed(0)} ms`);
+  const e2 = await Engine.open(dir, { autoCompaction: false });
+  const live = new Set(e2.stats().tables.map((x) => `${String(x.file).padStart(6, '0')}.sst`));
+  t.same(fs.readdirSync(dir).filter((f) => f.endsWith('.sst') && !live.has(f)), [], 'every table file on disk is live');
+  t.same((await e2.get(b('key-000123')))?.value, value);
+  await e2.close();
 });
