@@ -529,7 +529,7 @@ export class Engine {
 
   /**
    * The live record for `key`, or undefined when it is missing, deleted or expired.
-   * The record's buffers may point into a cached block: copy them to keep them long.
+   * The record owns its bytes (they are copied out of the block or memtable).
    */
   get(key: Buffer): Promise<EngineRecord | undefined> {
     return this.lookup(key, true);

@@ -15,6 +15,7 @@ import { decodeRecord, RecordSpan, recordSize, scanRecord, writeRecord } from '.
 /** Index memory per entry, counted in `bytes`: 5 Int32/Uint32 arrays + 2 slots at load <= 1/2. */
 const INDEX_BYTES_PER_ENTRY = 5 * 4 + 2 * 4;
 const MAX_CHUNK_BYTES = 1024 * 1024;
+const MEMTABLE_WHERE = { file: 'memtable', baseOffset: 0 };
 const MIN_CHUNK_BYTES = 16 * 1024;
 
 /** Where a group's bytes go: `buf[start, start + bytes)`, reserved by Memtable.reserve(). */
@@ -172,18 +173,16 @@ export class Memtable {
     for (let id = 0; id < this.count; id++) this.insertSlot(id, this.entHash[id]!);
   }
 
-  /**
-   * The newest record for `key` (whose bloomHash is `hash`), or undefined. Its buffers
-   * point into the arena.
-   */
+  /** The newest record for `key` (whose bloomHash is `hash`), or undefined. It owns its bytes. */
   get(key: Buffer, hash: number): EngineRecord | undefined {
     if (this.count === 0) return undefined;
     const e = this.find(key, 0, key.length, hash);
-    return e < 0 ? undefined : this.decode(e);
+    return e < 0 ? undefined : this.decode(e, true);
   }
 
-  private decode(e: number): EngineRecord {
-    return decodeRecord(this.chunks[this.entChunk[e]!]!, { pos: this.entStart[e]! }, { file: 'memtable', baseOffset: 0 }, false);
+  /** Entry e's record; without `copy` its buffers point into the arena. */
+  private decode(e: number, copy = false): EngineRecord {
+    return decodeRecord(this.chunks[this.entChunk[e]!]!, { pos: this.entStart[e]! }, MEMTABLE_WHERE, copy);
   }
 
   /** Entry ids in key order (cached until a new key arrives). */

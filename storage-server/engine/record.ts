@@ -124,7 +124,11 @@ export function decodeRecord(
 function take(buf: Buffer, cursor: { pos: number }, len: number, copy: boolean): Buffer {
   const end = cursor.pos + len;
   if (end > buf.length) throw new RangeError('record runs past the end of its block');
-  const out = copy ? Buffer.from(buf.subarray(cursor.pos, end)) : buf.subarray(cursor.pos, end);
+  let out: Buffer;
+  if (copy) {
+    out = Buffer.allocUnsafe(len);
+    buf.copy(out, 0, cursor.pos, end);
+  } else out = buf.subarray(cursor.pos, end);
   cursor.pos = end;
   return out;
 }

@@ -235,11 +235,79 @@ export interface ReadStats {
   bloomPositives: number;
 }
 
-export type BlockCache = LRUCache<number, Block>;
+/** Buffers up to this size are recycled by the block cache; larger blocks are left to the GC. */
+const RECYCLE_MAX_BYTES = 64 * 1024;
+/** Recycled buffers come in sizes rounded up to a multiple of this. */
+const RECYCLE_STEP = 256;
 
-/** A byte-bounded LRU of parsed data blocks, shared by every table of one engine. */
+/**
+ * A byte-bounded LRU of parsed data blocks, shared by every table of one engine. The
+ * buffers of evicted blocks are kept on a free list and reused by the next block reads
+ * (a get copies what it returns, so no record points into a cached block; nothing else
+ * holds a block past the synchronous code that looked it up). Single-threaded.
+ */
+export class BlockCache {
+  private readonly lru: LRUCache<number, Block>;
+  /** Free buffers by capacity (a multiple of RECYCLE_STEP). */
+  private readonly free = new Map<number, ArrayBuffer[]>();
+  private freeBytes = 0;
+  private readonly maxFreeBytes: number;
+
+  constructor(maxBytes: number) {
+    this.maxFreeBytes = Math.min(1024 * 1024, Math.floor(maxBytes / 8));
+    this.lru = new LRUCache<number, Block>({
+      maxSize: Math.max(1, maxBytes),
+      sizeCalculation: (b) => b.buf.buffer.byteLength + 64,
+      dispose: (b) => this.recycle(b.buf),
+    });
+  }
+
+  get(key: number): Block | undefined {
+    return this.lru.get(key);
+  }
+
+  /** Caches `block`. Its buffer must not be used by anyone else afterwards (it may be recycled). */
+  set(key: number, block: Block): void {
+    this.lru.set(key, block);
+  }
+
+  /** Entries cached. */
+  get size(): number {
+    return this.lru.size;
+  }
+
+  /** Bytes cached (buffer capacity + 64 per entry). */
+  get calculatedSize(): number {
+    return this.lru.calculatedSize;
+  }
+
+  /** A buffer of `length` bytes for a block read (contents undefined). */
+  allocate(length: number): Buffer {
+    if (length > RECYCLE_MAX_BYTES) return Buffer.allocUnsafe(length);
+    const cap = Math.ceil(length / RECYCLE_STEP) * RECYCLE_STEP;
+    const list = this.free.get(cap);
+    const ab = list?.pop();
+    if (ab) {
+      this.freeBytes -= cap;
+      return Buffer.from(ab, 0, length);
+    }
+    return Buffer.from(new ArrayBuffer(cap), 0, length);
+  }
+
+  private recycle(buf: Buffer): void {
+    const ab = buf.buffer as ArrayBuffer;
+    const cap = ab.byteLength;
+    if (buf.byteOffset !== 0 || cap > RECYCLE_MAX_BYTES || cap % RECYCLE_STEP !== 0 || this.freeBytes + cap > this.maxFreeBytes) return;
+    let list = this.free.get(cap);
+    if (!list) this.free.set(cap, (list = []));
+    list.push(ab);
+    this.freeBytes += cap;
+  }
+}
+
+/** A block cache bounded to `maxBytes`. */
 export function createBlockCache(maxBytes: number): BlockCache {
-  return new LRUCache<number, Block>({ maxSize: Math.max(1, maxBytes), sizeCalculation: (b) => b.buf.length + 64 });
+  return new BlockCache(maxBytes);
 }
 
 /** TableReader.getNow: the block must be read from disk asynchronously. */
@@ -347,31 +415,40 @@ export class TableReader {
   }
 
   /**
-   * Point lookup without waiting: the record, undefined when the table does not hold the
-   * key, or NEEDS_READ when the block is not cached and `reads` says to read it
-   * asynchronously (then use get()). Otherwise a missing block is read on this thread.
+   * Point lookup without waiting: the record (which owns its bytes), undefined when the
+   * table does not hold the key, or NEEDS_READ when the block is not cached and `reads`
+   * says to read it asynchronously (then use get()). Otherwise a missing block is read on
+   * this thread.
    * REQUIRES: mayContain(key, hash) was true.
    */
   getNow(key: Buffer, reads: BlockReadGovernor): EngineRecord | undefined | typeof NEEDS_READ {
     const i = this.blockFor(key);
     if (i >= this.blocks) return undefined;
-    let block = this.cache.get(this.fileNumber * BLOCK_INDEX_SPAN + i);
-    if (block) this.stats.blockCacheHits++;
-    else if (!reads.useSync()) return NEEDS_READ;
-    else if (!reads.measures) block = this.readBlockSync(i);
+    const cacheKey = this.fileNumber * BLOCK_INDEX_SPAN + i;
+    const hit = this.cache.get(cacheKey);
+    if (hit) {
+      this.stats.blockCacheHits++;
+      return hit.find(key, true);
+    }
+    if (!reads.useSync()) return NEEDS_READ;
+    let block: Block;
+    if (!reads.measures) block = this.readBlockSync(i);
     else {
       const t0 = performance.now();
       block = this.readBlockSync(i);
       reads.observe((performance.now() - t0) * 1000);
     }
-    return block.find(key, false);
+    // Find before caching: once cached, an eviction may recycle the buffer.
+    const r = block.find(key, true);
+    this.cache.set(cacheKey, block);
+    return r;
   }
 
-  /** Reads block `i` from the file on this thread and caches it. */
+  /** Reads block `i` from the file on this thread (not cached yet). */
   private readBlockSync(i: number): Block {
     const offset = this.blockOffsets[i]!;
     const length = this.blockLengths[i]!;
-    const buf = Buffer.allocUnsafe(length);
+    const buf = this.cache.allocate(length);
     let done = 0;
     while (done < length) {
       const n = this.fh.readSync(buf, done, length - done, offset + done);
@@ -379,9 +456,7 @@ export class TableReader {
       done += n;
     }
     this.stats.blockReads++;
-    const block = new Block(buf, this.file, offset);
-    this.cache.set(this.fileNumber * BLOCK_INDEX_SPAN + i, block);
-    return block;
+    return new Block(buf, this.file, offset);
   }
 
   /** The first block whose largest key is >= `key` (blockCount when none). */
@@ -396,28 +471,28 @@ export class TableReader {
     return lo;
   }
 
-  /** Point lookup. REQUIRES: mayContain(key, hash) was true. */
+  /**
+   * Point lookup, reading the block asynchronously when it is not cached. The record owns
+   * its bytes. REQUIRES: mayContain(key, hash) was true.
+   */
   async get(key: Buffer): Promise<EngineRecord | undefined> {
     const i = this.blockFor(key);
     if (i >= this.blocks) return undefined;
-    const block = await this.readBlock(i, true);
-    return block.find(key, false);
-  }
-
-  /** Reads block `i` through the block cache. */
-  async readBlock(i: number, fillCache: boolean): Promise<Block> {
     const cacheKey = this.fileNumber * BLOCK_INDEX_SPAN + i;
     const hit = this.cache.get(cacheKey);
     if (hit) {
       this.stats.blockCacheHits++;
-      return hit;
+      return hit.find(key, true);
     }
     const offset = this.blockOffsets[i]!;
-    const buf = await readExact(this.fh, offset, this.blockLengths[i]!);
+    const buf = this.cache.allocate(this.blockLengths[i]!);
+    await readInto(this.fh, buf, offset);
     this.stats.blockReads++;
     const block = new Block(buf, this.file, offset);
-    if (fillCache) this.cache.set(cacheKey, block);
-    return block;
+    // Find before caching: once cached, an eviction may recycle the buffer.
+    const r = block.find(key, true);
+    this.cache.set(cacheKey, block);
+    return r;
   }
 
   /**
@@ -581,13 +656,19 @@ export class TableCursor {
 
 async function readExact(fh: FileHandle, position: number, length: number): Promise<Buffer> {
   const buf = Buffer.allocUnsafe(length);
+  await readInto(fh, buf, position);
+  return buf;
+}
+
+/** Fills `buf` from `position`; a short file is corruption. */
+async function readInto(fh: FileHandle, buf: Buffer, position: number): Promise<void> {
+  const length = buf.length;
   let done = 0;
   while (done < length) {
     const n = await fh.read(buf, done, length - done, position + done);
     if (n === 0) throw new CorruptionError(`unexpected end of file reading ${length} bytes`, { file: fh.path, offset: position + done });
     done += n;
   }
-  return buf;
 }
 
 function checkCrc(buf: Buffer, file: string, offset: number, what: string): Buffer {
