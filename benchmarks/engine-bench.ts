@@ -45,6 +45,11 @@ interface Store {
   close(): Promise<void>;
   /** One line of store internals worth printing after a run, if any. */
   describe(): string;
+  /**
+   * Write amplification so far: bytes written to tables (by flushes and compactions) per
+   * byte of the live tables now; the WAL is not counted. Undefined when the store cannot tell.
+   */
+  writeAmp(): number | undefined;
 }
 
 interface PhaseResult {
@@ -52,7 +57,7 @@ interface PhaseResult {
   seconds: number;
 }
 
-type RunResult = Record<Phase, PhaseResult> & { diskBytes: number; note: string };
+type RunResult = Record<Phase, PhaseResult> & { diskBytes: number; writeAmp: number | undefined; note: string };
 
 // -----------------------------------------------------------------------------------------
 // Keys and values
@@ -141,10 +146,14 @@ async function openRingkv(dir: string, p: Params, sync: boolean): Promise<Store>
     describe: () => {
       const s = engine.stats();
       return (
-        `ringkv: ${s.tableCount} tables, ${s.flushes} flushes, ${s.compactions} compactions ` +
-        `(${(s.compactionBytesWritten / MiB).toFixed(0)} MiB written), ${s.writeStalls} write stalls, ` +
+        `ringkv: ${s.tableCount} tables, ${s.flushes} flushes (${(s.flushBytesWritten / MiB).toFixed(0)} MiB), ` +
+        `${s.compactions} compactions (${(s.compactionBytesWritten / MiB).toFixed(0)} MiB written), ${s.writeStalls} write stalls, ` +
         `${s.writeGroups} write groups for ${s.writes} writes, ${s.walSyncs} WAL syncs`
       );
+    },
+    writeAmp: () => {
+      const s = engine.stats();
+      return s.tableBytes > 0 ? (s.flushBytesWritten + s.compactionBytesWritten) / s.tableBytes : undefined;
     },
   };
 }
@@ -157,8 +166,37 @@ async function openLeveldb(dir: string, p: Params, sync: boolean): Promise<Store
     put: (key, value) => db.put(key, value, writeOptions),
     get: (key) => db.get(key),
     close: () => db.close(),
-    describe: () => '',
+    describe: () => {
+      const w = leveldbWrites(db.getProperty('leveldb.stats'));
+      return w ? `leveldb: ${w.files} tables (${w.sizeMiB} MB), ${w.writtenMiB} MB written to tables by flushes and compactions` : '';
+    },
+    writeAmp: () => {
+      const w = leveldbWrites(db.getProperty('leveldb.stats'));
+      return w && w.sizeMiB > 0 ? w.writtenMiB / w.sizeMiB : undefined;
+    },
   };
+}
+
+/**
+ * From LevelDB's "leveldb.stats" property (one row per level: Level, Files, Size(MB),
+ * Time(sec), Read(MB), Write(MB)): live tables and their size, and the bytes written to
+ * tables (a flush's output is counted at the level it was placed in, so flushes and
+ * compactions cannot be told apart; their sum can).
+ */
+function leveldbWrites(stats: string): { files: number; sizeMiB: number; writtenMiB: number } | undefined {
+  let files = 0;
+  let sizeMiB = 0;
+  let writtenMiB = 0;
+  let rows = 0;
+  for (const line of stats.split('\n')) {
+    const cols = line.trim().split(/\s+/).map(Number);
+    if (cols.length !== 6 || !cols.every(Number.isFinite)) continue;
+    files += cols[1]!;
+    sizeMiB += cols[2]!;
+    writtenMiB += cols[5]!;
+    rows++;
+  }
+  return rows > 0 ? { files, sizeMiB, writtenMiB } : undefined;
 }
 
 // -----------------------------------------------------------------------------------------
@@ -225,7 +263,7 @@ async function runStore(name: StoreName, p: Params, sync: boolean, run: number):
           if (v !== undefined) throw new Error(`${name}: get of a missing key returned a ${v.length}-byte value`);
         }),
       );
-      result = { put, get_hit: getHit, get_miss: getMiss, diskBytes: 0, note: store.describe() };
+      result = { put, get_hit: getHit, get_miss: getMiss, diskBytes: 0, writeAmp: store.writeAmp(), note: store.describe() };
     } finally {
       await store.close();
     }
@@ -250,6 +288,8 @@ interface Summary {
   perRun: Record<Phase, number[]>;
   keys: number;
   disk_bytes: number;
+  /** Median write amplification at the end of a run (bytes written to tables per byte of live tables), if known. */
+  write_amp: number | null;
 }
 
 function summarize(runs: RunResult[], keys: number): Summary {
@@ -260,7 +300,14 @@ function summarize(runs: RunResult[], keys: number): Summary {
     const opsPerSec = median(runs.map((r) => r[ph].ops / r[ph].seconds));
     phases[ph] = { ops_per_sec: Math.round(opsPerSec), us_per_op: Number((1e6 / opsPerSec).toFixed(2)) };
   }
-  return { phases, perRun, keys, disk_bytes: Math.round(median(runs.map((r) => r.diskBytes))) };
+  const amps = runs.map((r) => r.writeAmp).filter((w): w is number => w !== undefined);
+  return {
+    phases,
+    perRun,
+    keys,
+    disk_bytes: Math.round(median(runs.map((r) => r.diskBytes))),
+    write_amp: amps.length > 0 ? Number(median(amps).toFixed(2)) : null,
+  };
 }
 
 function ratios(a: Summary | undefined, b: Summary | undefined): Record<Phase, number | null> {
@@ -347,7 +394,8 @@ async function main(): Promise<void> {
         const r = await runStore(name, p, mode === 'on', run);
         (results[mode][name] ??= []).push(r);
         const line = PHASES.map((ph) => `${ph} ${fmtInt(r[ph].ops / r[ph].seconds)}/s`).join(', ');
-        console.log(`  run ${run + 1}/${p.runs} sync ${mode} ${name.padEnd(7)} ${line}; ${(r.diskBytes / MiB).toFixed(1)} MiB on disk${r.note ? `; ${r.note}` : ''}`);
+        const amp = r.writeAmp === undefined ? '' : `; write amp ${r.writeAmp.toFixed(2)}`;
+        console.log(`  run ${run + 1}/${p.runs} sync ${mode} ${name.padEnd(7)} ${line}; ${(r.diskBytes / MiB).toFixed(1)} MiB on disk${amp}${r.note ? `; ${r.note}` : ''}`);
       }
     }
   }
@@ -402,6 +450,7 @@ async function main(): Promise<void> {
           runs: s.perRun,
           keys: s.keys,
           disk_bytes: s.disk_bytes,
+          write_amp: s.write_amp,
         }
       : null;
   console.log(
