@@ -155,6 +155,11 @@ export class Engine {
   private readonly readStats: ReadStats;
   private readonly limiter: RateLimiter;
   private readonly blockReads: BlockReadGovernor;
+  /** Gets answered without waiting since the event loop last reached setImmediate (see lookup). */
+  private syncLookups = 0;
+  private readonly resetSyncLookups = (): void => {
+    this.syncLookups = 0;
+  };
   /** Runs compactions off this thread (real file system only); undefined: on this thread. */
   private readonly thread: CompactionThread | undefined;
 
@@ -578,11 +583,6 @@ export class Engine {
     else if (this.syncLookups > MAX_SYNC_LOOKUPS) return new Promise((resolve) => setImmediate(resolve, result));
     return Promise.resolve(result);
   }
-
-  private syncLookups = 0;
-  private readonly resetSyncLookups = (): void => {
-    this.syncLookups = 0;
-  };
 
   /** The rest of lookup() from table `from` (whose filter said maybe) down, with async block reads. */
   private async lookupAsync(key: Buffer, hash: number, from: number, liveOnly: boolean): Promise<EngineRecord | undefined> {
