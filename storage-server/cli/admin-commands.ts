@@ -108,7 +108,8 @@ export async function runRepair(
         nodes.push({ node: m.id, repair: r.repair });
         progress(
           `${m.id}: ${r.repair.ranges} ranges, ${r.repair.rangesDiffering} differing, ${r.repair.hashesCompared} hashes compared, ` +
-            `${r.repair.keysExchanged} keys exchanged, ${r.repair.objectsWritten} written (${Date.now() - started} ms)`,
+            `${r.repair.keysExchanged} keys exchanged, ${r.repair.objectsWritten} written (${Date.now() - started} ms)` +
+            (r.repair.peersSkipped.length > 0 ? `; skipped unreachable ${r.repair.peersSkipped.join(', ')}` : ''),
         );
       } catch (err) {
         nodes.push({ node: m.id, error: (err as Error).message });

@@ -43,9 +43,12 @@ async function missWrites(c: TestCluster, during: () => Promise<void>): Promise<
   await during();
   for (const id of ['n1', 'n2']) await admin(c, id, 'drop-hints');
   await c.restart('n3');
-  await waitFor('n3 up and merkle-ready', async () => {
+  // Every node must see n3 up again (a repair skips replicas it thinks are down).
+  await waitFor('n3 up everywhere and merkle-ready', async () => {
     const st = await c.call<{ merkleReady: boolean }>('n3', Routes.status, undefined);
-    return st.merkleReady && (await c.view('n1')).members.find((m) => m.id === 'n3')?.state === 'up';
+    if (!st.merkleReady) return false;
+    for (const id of ['n1', 'n2']) if ((await c.view(id)).members.find((m) => m.id === 'n3')?.state !== 'up') return false;
+    return true;
   }, 15_000);
 }
 
