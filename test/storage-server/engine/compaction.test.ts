@@ -24,7 +24,7 @@ t.test('every field survives compaction; the newest version wins across many inp
   await fs.mkdirp('/db');
   const e = await Engine.open('/db', { fs, clock, autoCompaction: false, blockSizeBytes: 512 });
   const keys = 300;
-  const want = new Map<string, EngineRecord | undefined>();
+  const want = new Map<string, ReturnType<typeof plain>>();
   for (let round = 0; round < 6; round++) {
     for (let i = round; i < keys; i += 1 + round) {
       const key = b(`key-${String(i).padStart(4, '0')}`);
