@@ -130,7 +130,9 @@ export interface GetResult<V> {
   version: string;
   /** Hand back to put()/delete() in vector-clock mode to replace what this read saw. */
   context: string;
+  /** The stored content type: '' for bytes written without one, `text/plain; charset=utf-8` for strings, `application/json` for JSON. */
   contentType: string;
+  /** Application flags given to put(). */
   flags: number;
   /** Expiry (ms since epoch) when the value has a TTL. */
   expiresAtMs?: number;
@@ -569,12 +571,14 @@ export class RingkvClient<V = Buffer> {
   private encodeValue(value: unknown, contentType: string | undefined): { bytes: Buffer; contentType: string } {
     let bytes: Buffer;
     let ct: string;
+    // Bytes carry no content type unless given ('' reads as application/octet-stream over
+    // HTTP): 24 bytes less per replica write on the wire and on disk.
     if (Buffer.isBuffer(value)) {
       bytes = value;
-      ct = 'application/octet-stream';
+      ct = '';
     } else if (value instanceof Uint8Array) {
       bytes = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-      ct = 'application/octet-stream';
+      ct = '';
     } else if (typeof value === 'string' && this.opts.valueEncoding !== 'json') {
       bytes = Buffer.from(value, 'utf8');
       ct = 'text/plain; charset=utf-8';
@@ -593,7 +597,7 @@ export class RingkvClient<V = Buffer> {
     }
     checkValue(bytes);
     const finalCt = contentType ?? ct;
-    checkContentType(finalCt);
+    if (finalCt) checkContentType(finalCt);
     return { bytes, contentType: finalCt };
   }
 
