@@ -186,7 +186,11 @@ t.test('the directory lock: same process, another live process, a dead one', asy
     stdio: 'ignore',
   });
   t.teardown(() => holder.kill('SIGKILL'));
-  await new Promise((r) => setTimeout(r, 300));
+  // Wait until the holder has written its pid into LOCK (a busy machine may take a while).
+  const lockFile = path.join(dir, 'LOCK');
+  for (let i = 0; i < 200 && !(fs.existsSync(lockFile) && fs.readFileSync(lockFile, 'utf8').trim() === String(holder.pid)); i++) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
   await expectCode(t, Engine.open(dir), 'LOCKED', new RegExp(`process ${holder.pid}`));
   holder.kill('SIGKILL');
   await new Promise((r) => holder.once('exit', r));
