@@ -41,6 +41,8 @@ export interface ServerConfig {
   blockCacheSizeBytes: number;
   /** Engine compaction rate limit (0 = unlimited). Default 64 MiB/s. */
   compactionRateBytesPerSec: number;
+  /** Niceness of the engine's compaction thread (0..19; 0 = the server's own priority). Default 10. */
+  compactionThreadNice: number;
   /** Engine tombstone grace period. Default 10 days. */
   tombstoneGraceMs: number;
   /** Gossip round interval. Default 1000 ms. */
@@ -99,6 +101,7 @@ export const serverDefaults: Omit<ServerConfig, 'id' | 'dataDir' | 'advertise'> 
   memtableSizeBytes: 8 * MiB,
   blockCacheSizeBytes: 64 * MiB,
   compactionRateBytesPerSec: 64 * MiB,
+  compactionThreadNice: 10,
   tombstoneGraceMs: 10 * 24 * 3600 * 1000,
   gossipIntervalMs: 1000,
   probeIntervalMs: 1000,
@@ -131,6 +134,7 @@ const NUMBER_FIELDS = [
   'memtableSizeBytes',
   'blockCacheSizeBytes',
   'compactionRateBytesPerSec',
+  'compactionThreadNice',
   'tombstoneGraceMs',
   'gossipIntervalMs',
   'probeIntervalMs',
@@ -209,6 +213,7 @@ export function resolveServerConfig(...layers: Raw[]): ServerConfig {
   if (!(cfg.probeIntervalMs >= 10)) throw new InvalidArgumentError('probeIntervalMs must be at least 10');
   if (!(cfg.probeTimeoutMs >= 1)) throw new InvalidArgumentError('probeTimeoutMs must be positive');
   if (!Number.isInteger(cfg.suspectAfterMisses) || cfg.suspectAfterMisses < 1) throw new InvalidArgumentError('suspectAfterMisses must be a positive integer');
+  if (!Number.isInteger(cfg.compactionThreadNice) || cfg.compactionThreadNice > 19) throw new InvalidArgumentError('compactionThreadNice must be an integer 0..19');
   if (!(cfg.hintReplayRatePerSec > 0)) throw new InvalidArgumentError('hintReplayRatePerSec must be positive');
   // A tombstone must outlive at least two repair rounds, or a replica that missed the delete
   // could bring the key back after the others dropped their tombstones.

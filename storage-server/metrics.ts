@@ -1,6 +1,7 @@
 // Prometheus metrics of one storage server, in its own registry (several servers may live
 // in one process in tests). Request counts and latency histograms per operation; engine
-// gauges are read from the engine when scraped.
+// gauges are read from the engine when scraped; prom-client's process metrics (event-loop
+// lag, GC pauses, heap, CPU) beside them.
 
 import client from 'prom-client';
 import type { Engine } from './engine/index.js';
@@ -19,6 +20,9 @@ export class ServerMetrics {
 
   constructor(nodeId: string, engine: () => Engine | undefined) {
     this.registry.setDefaultLabels({ node: nodeId });
+    // The process's own figures, as every Node service exports them: event-loop lag (a
+    // request waits behind whatever holds the loop), GC pauses by kind, heap, CPU, fds.
+    client.collectDefaultMetrics({ register: this.registry, gcDurationBuckets: [0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25] });
     this.httpRequests = new client.Counter({
       name: 'ringkv_http_requests_total',
       help: 'HTTP requests served, by route, method and status',

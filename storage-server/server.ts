@@ -154,6 +154,7 @@ export class StorageServer {
       memtableSizeBytes: config.memtableSizeBytes,
       blockCacheSizeBytes: config.blockCacheSizeBytes,
       compactionRateBytesPerSec: config.compactionRateBytesPerSec,
+      compactionThreadNice: config.compactionThreadNice,
       tombstoneGraceMs: config.tombstoneGraceMs,
       maxKeyBytes: REPLICA_ENGINE_MAX_KEY_BYTES,
       clock,

@@ -10,16 +10,16 @@ import { Worker } from 'node:worker_threads';
 import type { ErrorCode } from '../../sdk/errors.js';
 import { RingkvError } from '../../sdk/errors.js';
 import type { CompactionOutcome, CompactionSettings } from './compaction.js';
-import type { WorkerJob, WorkerReply } from './compaction-worker.js';
+import type { WorkerJob, WorkerReply, WorkerStart } from './compaction-worker.js';
 
 /** Starts the worker thread: dist/…/compaction-worker.js, or its TypeScript source under tsx. */
-function startWorker(): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./compaction-worker.js', import.meta.url));
+function startWorker(workerData: WorkerStart): Worker {
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./compaction-worker.js', import.meta.url), { workerData });
   // Running from the TypeScript sources under tsx (the tests): a worker does not inherit
   // tsx's loader hooks, so it registers them before importing the worker module.
   const tsx = import.meta.resolve('tsx/esm/api');
   const entry = new URL('./compaction-worker.ts', import.meta.url).href;
-  return new Worker(`import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`, { eval: true });
+  return new Worker(`import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`, { eval: true, workerData });
 }
 
 export interface ThreadJob {
@@ -37,8 +37,11 @@ export class CompactionThread {
     | { id: number; abort: Int32Array; resolve: (o: CompactionOutcome & { scanBlockReads: number }) => void; reject: (e: Error) => void }
     | undefined;
 
-  /** `abortError` makes the error an aborted job rejects with. */
-  constructor(private readonly abortError: () => Error) {}
+  /** `abortError` makes the error an aborted job rejects with; `nice` is the thread's niceness. */
+  constructor(
+    private readonly abortError: () => Error,
+    private readonly nice = 0,
+  ) {}
 
   /** Runs `job` on the worker. REQUIRES: the previous job has settled. */
   run(job: ThreadJob): Promise<CompactionOutcome & { scanBlockReads: number }> {
@@ -67,7 +70,7 @@ export class CompactionThread {
 
   private start(): Worker {
     if (this.worker) return this.worker;
-    const w = startWorker();
+    const w = startWorker({ nice: this.nice });
     w.unref();
     w.on('message', (reply: WorkerReply) => {
       const p = this.pending;

@@ -5,7 +5,8 @@
 // opened and answers. Jobs arrive one at a time from CompactionThread
 // (compaction-thread.ts); an abort flag in shared memory stops one between records.
 
-import { parentPort } from 'node:worker_threads';
+import os from 'node:os';
+import { parentPort, workerData } from 'node:worker_threads';
 import { RingkvError } from '../../sdk/errors.js';
 import type { CompactionSettings } from './compaction.js';
 import { compactToFile } from './compaction.js';
@@ -13,6 +14,12 @@ import { NodeFileSystem } from './file-system.js';
 import { RateLimiter } from './rate-limiter.js';
 import type { ReadStats } from './table.js';
 import { createBlockCache, TableReader } from './table.js';
+
+/** What the thread starts with (workerData). */
+export interface WorkerStart {
+  /** Niceness of this thread: os.setPriority without a pid sets the calling thread's on Linux. */
+  nice: number;
+}
 
 /** A job, as posted by CompactionThread. */
 export interface WorkerJob {
@@ -77,6 +84,15 @@ async function run(job: WorkerJob): Promise<WorkerReply> {
     };
   } finally {
     for (const t of opened) t.unref();
+  }
+}
+
+const start = workerData as WorkerStart | undefined;
+if (start && start.nice > 0) {
+  try {
+    os.setPriority(start.nice);
+  } catch {
+    // Not permitted here (or not supported): the merge runs at the server's priority.
   }
 }
 

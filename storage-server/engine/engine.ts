@@ -227,7 +227,7 @@ export class Engine {
     this.nextFile = nextFile;
     this.limiter = new RateLimiter(o.compactionRateBytesPerSec);
     this.blockReads = new BlockReadGovernor(o.blockReadMode);
-    this.thread = o.compactionThread === 'worker' && o.fs instanceof NodeFileSystem ? new CompactionThread(() => new CompactionAborted()) : undefined;
+    this.thread = o.compactionThread === 'worker' && o.fs instanceof NodeFileSystem ? new CompactionThread(() => new CompactionAborted(), o.compactionThreadNice) : undefined;
   }
 
   /**
@@ -705,7 +705,7 @@ export class Engine {
     const fh = await o.fs.open(file, 'create');
     try {
       const b = new TableBuilder(fh, { blockSizeBytes: o.blockSizeBytes, bloomBitsPerKey: o.bloomBitsPerKey, nowMs: o.clock.nowMs() });
-      const ids = mem.sortedIds();
+      const ids = await mem.sortedIdsSliced();
       const span = new RecordSpan();
       for (let i = 0; i < ids.length; i++) {
         b.addRaw(mem.spanOf(ids[i]!, span), span);

@@ -188,12 +188,36 @@ export class Memtable {
   /** Entry ids in key order (cached until a new key arrives). */
   sortedIds(): Int32Array {
     if (!this.sorted) {
-      const ids = new Int32Array(this.count);
-      for (let i = 0; i < this.count; i++) ids[i] = i;
-      sortByKey(ids, 0, this.count, 0, this.chunks, this.entChunk, this.entKeyStart, this.entKeyEnd);
+      const ids = this.identity();
+      sortByKey(ids, 0, this.count, 0, this.keySource());
       this.sorted = ids;
     }
     return this.sorted;
+  }
+
+  /**
+   * sortedIds() of a frozen memtable, computed in slices of about `sliceMs` with turns of
+   * the event loop between them (a flush). REQUIRES: no write until it resolves.
+   */
+  async sortedIdsSliced(sliceMs = 4): Promise<Int32Array> {
+    if (!this.sorted) {
+      const count = this.count;
+      const ids = this.identity();
+      await sortByKeySliced(ids, this.keySource(), sliceMs);
+      if (this.count !== count) throw new Error('Memtable.sortedIdsSliced: the memtable was written to while it was being sorted');
+      this.sorted = ids;
+    }
+    return this.sorted;
+  }
+
+  private identity(): Int32Array {
+    const ids = new Int32Array(this.count);
+    for (let i = 0; i < this.count; i++) ids[i] = i;
+    return ids;
+  }
+
+  private keySource(): KeySource {
+    return { chunks: this.chunks, entChunk: this.entChunk, keyStart: this.entKeyStart, keyEnd: this.entKeyEnd };
   }
 
   /**
@@ -235,30 +259,32 @@ export class Memtable {
 const POSITION_SPAN = 2 ** 21;
 const SMALL_RUN = 16;
 
+/** The arrays a sort reads keys through. */
+interface KeySource {
+  chunks: readonly Buffer[];
+  entChunk: Int32Array;
+  keyStart: Int32Array;
+  keyEnd: Int32Array;
+}
+
 /**
- * Sorts ids[lo, hi) by key bytes, all keys equal in their first 4 × depth bytes. Most
- * significant digit first: a native sort of (4-byte digit × 2^21 + position) numbers, then
- * each run of equal digits one level deeper. Keys are padded with zero bytes to make the
- * digits, so a run whose keys are all used up is sorted by comparing bytes (shorter first).
+ * One level of the sort of ids[lo, hi), all keys equal in their first 4 × depth bytes. Most
+ * significant digit first: a native sort of (4-byte digit × 2^21 + position) numbers
+ * orders the range by its digit at this depth; calls `run(lo, hi)` for each run of equal
+ * digits of two or more, which the caller sorts one level deeper. Keys are padded with
+ * zero bytes to make the digits, so a range whose keys are all used up (or a small one) is
+ * sorted here by comparing bytes (shorter first), and no run is reported.
  */
-function sortByKey(
-  ids: Int32Array,
-  lo: number,
-  hi: number,
-  depth: number,
-  chunks: readonly Buffer[],
-  entChunk: Int32Array,
-  keyStart: Int32Array,
-  keyEnd: Int32Array,
-): void {
+function sortLevel(ids: Int32Array, lo: number, hi: number, depth: number, k: KeySource, run: (lo: number, hi: number) => void): void {
   const n = hi - lo;
   if (n < 2) return;
+  const { chunks, entChunk, keyStart, keyEnd } = k;
   const cmp = (a: number, b: number): number =>
     compareBytes(chunks[entChunk[a]!]!, keyStart[a]!, keyEnd[a]!, chunks[entChunk[b]!]!, keyStart[b]!, keyEnd[b]!);
   if (n <= SMALL_RUN || n >= POSITION_SPAN) {
-    const run = Array.from(ids.subarray(lo, hi));
-    run.sort(cmp);
-    ids.set(run, lo);
+    const sorted = Array.from(ids.subarray(lo, hi));
+    sorted.sort(cmp);
+    ids.set(sorted, lo);
     return;
   }
   const at = depth * 4;
@@ -279,9 +305,9 @@ function sortByKey(
   }
   if (!anyLeft) {
     // No key has bytes past this digit: equal digits can only differ in length.
-    const run = Array.from(ids.subarray(lo, hi));
-    run.sort(cmp);
-    ids.set(run, lo);
+    const sorted = Array.from(ids.subarray(lo, hi));
+    sorted.sort(cmp);
+    ids.set(sorted, lo);
     return;
   }
   keys.sort();
@@ -292,7 +318,31 @@ function sortByKey(
     const digit = Math.floor(keys[a]! / POSITION_SPAN);
     let b = a + 1;
     while (b < n && Math.floor(keys[b]! / POSITION_SPAN) === digit) b++;
-    if (b - a > 1) sortByKey(ids, lo + a, lo + b, depth + 1, chunks, entChunk, keyStart, keyEnd);
+    if (b - a > 1) run(lo + a, lo + b);
     a = b;
+  }
+}
+
+/** Sorts ids[lo, hi) by key bytes, all keys equal in their first 4 × depth bytes. */
+function sortByKey(ids: Int32Array, lo: number, hi: number, depth: number, k: KeySource): void {
+  sortLevel(ids, lo, hi, depth, k, (a, b) => sortByKey(ids, a, b, depth + 1, k));
+}
+
+/**
+ * sortByKey of all of ids, in slices: the first level at once (one native sort of the
+ * range), then the runs it leaves, giving the event loop a turn whenever `sliceMs` has
+ * passed. A flush sorts a full memtable (tens of thousands of keys, tens of ms) this way
+ * so requests are not held up behind it.
+ */
+async function sortByKeySliced(ids: Int32Array, k: KeySource, sliceMs: number): Promise<void> {
+  const runs: number[] = [];
+  sortLevel(ids, 0, ids.length, 0, k, (a, b) => runs.push(a, b));
+  let sliceStart = performance.now();
+  for (let i = 0; i < runs.length; i += 2) {
+    sortByKey(ids, runs[i]!, runs[i + 1]!, 1, k);
+    if (performance.now() - sliceStart >= sliceMs) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      sliceStart = performance.now();
+    }
   }
 }

@@ -157,5 +157,7 @@ t.test('the public HTTP API', async (t) => {
     t.match(text, /ringkv_http_request_duration_seconds_bucket/, 'latency histograms');
     t.match(text, /ringkv_engine_table_bytes/, 'engine sizes');
     t.match(text, /ringkv_engine_compactions/, 'compactions');
+    t.match(text, /nodejs_eventloop_lag_p99_seconds\{node="[^"]+"\} \d/, 'event-loop lag of the process');
+    t.match(text, /# TYPE nodejs_gc_duration_seconds histogram/, 'GC pauses');
   });
 });

@@ -9,7 +9,7 @@ import path from 'node:path';
 import t from 'tap';
 import type { Test } from 'tap';
 import { ManualClock } from '../../../sdk/clock.js';
-import { Engine, MemoryFileSystem } from '../../../storage-server/engine/index.js';
+import { Engine, MemoryFileSystem, resolveEngineOptions } from '../../../storage-server/engine/index.js';
 import type { EngineRecord } from '../../../storage-server/engine/index.js';
 
 const b = (s: string) => Buffer.from(s);
@@ -133,6 +133,43 @@ t.test('worker thread: the same result as the engine thread, tombstones and all'
     t.same(fs.readdirSync(dir).filter((f) => f.endsWith('.sst')).length, 1, `${compactionThread}: no table left behind`);
   }
   t.same(results.worker, results.engine, 'worker and engine thread agree');
+});
+
+/** Niceness of each thread of this process (Linux /proc), by thread id. */
+function threadNiceness(): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const tid of fs.readdirSync('/proc/self/task')) {
+    try {
+      const stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      // Fields after "(comm) ": state is field 3, nice is field 19.
+      out.set(tid, Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]));
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  return out;
+}
+
+t.test('worker thread: runs at compactionThreadNice, the engine thread keeps its priority', { skip: process.platform !== 'linux' && 'per-thread niceness is read from Linux /proc' }, async (t) => {
+  const base = os.getPriority();
+  t.equal(base, 0, 'the test process runs at niceness 0');
+  for (const nice of [10, 0]) {
+    const dir = tmpDir(t);
+    const before = new Set(threadNiceness().keys());
+    const e = await Engine.open(dir, { autoCompaction: false, compactionThreadNice: nice });
+    for (let i = 0; i < 500; i++) await e.put(b(`key-${i}`), b(`value-${i}`));
+    await e.flush();
+    for (let i = 0; i < 500; i++) await e.put(b(`key-${i}`), b(`again-${i}`));
+    await e.flush();
+    await e.compact();
+    const niceThreads = [...threadNiceness()].filter(([tid, n]) => !before.has(tid) && n === 10);
+    if (nice === 10) t.equal(niceThreads.length, 1, 'one new thread (the worker) runs at niceness 10');
+    else t.equal(niceThreads.length, 0, 'with 0 no thread was reniced');
+    t.equal(os.getPriority(), 0, 'the engine thread is still at niceness 0');
+    t.equal((await e.get(b('key-7')))?.value.toString(), 'again-7');
+    await e.close();
+  }
+  t.throws(() => resolveEngineOptions({ compactionThreadNice: 20 }), { code: 'INVALID_ARGUMENT' });
 });
 
 t.test('worker thread: a damaged input block fails compact() with CORRUPTION naming the file', async (t) => {
