@@ -4,7 +4,7 @@
 // variation), and what fraction of the data moves when one node joins (measured exactly
 // over the token space, not by sampling keys). Pure computation: no servers.
 //
-//   npm run build && node dist/benchmarks/ring-balance.js [--sizes 10,100,1000] [--vnodes 128] [--joins 5]
+//   npm run bench:ring -- [--sizes 10,100,1000] [--vnodes 128] [--joins 5]
 
 import { Command } from 'commander';
 import os from 'node:os';

@@ -4,7 +4,7 @@
 // the time the join took, and throughput and latency before, during and after the join.
 // A table per second for people, then one JSON line; results and a chart are saved.
 //
-//   npm run build && node dist/benchmarks/scaling-bench.js --records 50000 --rate 2000 --duration 40 --join-at 10
+//   npm run bench:scaling -- --records 50000 --rate 2000 --duration 40 --join-at 10
 
 import { Command, InvalidArgumentError, Option } from 'commander';
 import path from 'node:path';
@@ -213,7 +213,7 @@ async function main(): Promise<void> {
     const files = saveResults(
       f.resultsDir,
       `${stamp(when)}-scaling-${workload.name}-${f.consistency}-${machine.cores}cores`,
-      { date: when.toISOString(), command: `node dist/benchmarks/scaling-bench.js ${process.argv.slice(2).join(' ')}`.trim(), machine, params: f, perSecond: perSec.map(({ hist: _h, ...r }) => r), events, json: line },
+      { date: when.toISOString(), command: `npm run bench:scaling -- ${process.argv.slice(2).join(' ')}`.trim(), machine, params: f, perSecond: perSec.map(({ hist: _h, ...r }) => r), events, json: line },
       svg,
     );
     log(`\nsaved ${files.map((x) => path.relative(process.cwd(), x)).join(', ')}`);

@@ -37,6 +37,8 @@ export interface ServerConfig {
   sync: SyncPolicy;
   /** Engine memtable size. Default 8 MiB. */
   memtableSizeBytes: number;
+  /** Each memtable freezes at a random size in [100 - this, 100]% of memtableSizeBytes, so replicas do not flush together. Default 25. */
+  memtableJitterPercent: number;
   /** Engine block cache. Default 64 MiB. */
   blockCacheSizeBytes: number;
   /** Engine compaction rate limit (0 = unlimited). Default 64 MiB/s. */
@@ -99,6 +101,7 @@ export const serverDefaults: Omit<ServerConfig, 'id' | 'dataDir' | 'advertise'> 
   maxJsonBodyBytes: 4 * MiB,
   sync: 'batch',
   memtableSizeBytes: 8 * MiB,
+  memtableJitterPercent: 25,
   blockCacheSizeBytes: 64 * MiB,
   compactionRateBytesPerSec: 64 * MiB,
   compactionThreadNice: 10,
@@ -132,6 +135,7 @@ const NUMBER_FIELDS = [
   'maxBatchBodyBytes',
   'maxJsonBodyBytes',
   'memtableSizeBytes',
+  'memtableJitterPercent',
   'blockCacheSizeBytes',
   'compactionRateBytesPerSec',
   'compactionThreadNice',
@@ -213,6 +217,7 @@ export function resolveServerConfig(...layers: Raw[]): ServerConfig {
   if (!(cfg.probeIntervalMs >= 10)) throw new InvalidArgumentError('probeIntervalMs must be at least 10');
   if (!(cfg.probeTimeoutMs >= 1)) throw new InvalidArgumentError('probeTimeoutMs must be positive');
   if (!Number.isInteger(cfg.suspectAfterMisses) || cfg.suspectAfterMisses < 1) throw new InvalidArgumentError('suspectAfterMisses must be a positive integer');
+  if (!Number.isInteger(cfg.memtableJitterPercent) || cfg.memtableJitterPercent > 90) throw new InvalidArgumentError('memtableJitterPercent must be an integer 0..90');
   if (!Number.isInteger(cfg.compactionThreadNice) || cfg.compactionThreadNice > 19) throw new InvalidArgumentError('compactionThreadNice must be an integer 0..19');
   if (!(cfg.hintReplayRatePerSec > 0)) throw new InvalidArgumentError('hintReplayRatePerSec must be positive');
   // A tombstone must outlive at least two repair rounds, or a replica that missed the delete

@@ -152,6 +152,7 @@ export class StorageServer {
     const engine = await Engine.open(layout.engineDir, {
       sync: config.sync,
       memtableSizeBytes: config.memtableSizeBytes,
+      memtableJitterPercent: config.memtableJitterPercent,
       blockCacheSizeBytes: config.blockCacheSizeBytes,
       compactionRateBytesPerSec: config.compactionRateBytesPerSec,
       compactionThreadNice: config.compactionThreadNice,

@@ -44,6 +44,13 @@ export interface EngineOptions {
   sync?: SyncPolicy;
   /** Memtable size at which it is frozen and flushed to a table. Default 8 MiB. */
   memtableSizeBytes?: number;
+  /**
+   * Each memtable is frozen at a size drawn uniformly from [100 - this, 100]% of
+   * memtableSizeBytes. Replicas that hold the same data would otherwise fill their
+   * memtables, flush and compact at the same moments, and a quorum could not go around the
+   * one that is busy (every one is). Default 25.
+   */
+  memtableJitterPercent?: number;
   /** Frozen memtables allowed to wait for flush before writes stall. Default 2. */
   maxImmutableMemtables?: number;
   /** Most bytes one group commit writes at once. Default 4 MiB. */
@@ -127,6 +134,7 @@ const MiB = 1024 * 1024;
 export const engineDefaults: Omit<ResolvedEngineOptions, 'fs' | 'clock' | 'logger'> = {
   sync: 'batch',
   memtableSizeBytes: 8 * MiB,
+  memtableJitterPercent: 25,
   maxImmutableMemtables: 2,
   maxGroupCommitBytes: 4 * MiB,
   blockSizeBytes: 4096,
@@ -180,6 +188,7 @@ export function resolveEngineOptions(o: EngineOptions = {}): ResolvedEngineOptio
     blockReadMode,
     compactionThread,
     memtableSizeBytes: int('memtableSizeBytes', o.memtableSizeBytes ?? d.memtableSizeBytes, 4096),
+    memtableJitterPercent: int('memtableJitterPercent', o.memtableJitterPercent ?? d.memtableJitterPercent, 0, 90),
     maxImmutableMemtables: int('maxImmutableMemtables', o.maxImmutableMemtables ?? d.maxImmutableMemtables, 1, 64),
     maxGroupCommitBytes: int('maxGroupCommitBytes', o.maxGroupCommitBytes ?? d.maxGroupCommitBytes, 4096),
     blockSizeBytes: int('blockSizeBytes', o.blockSizeBytes ?? d.blockSizeBytes, 256, 1024 * 1024),

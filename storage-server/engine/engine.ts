@@ -164,6 +164,8 @@ export class Engine {
   private readonly thread: CompactionThread | undefined;
 
   private mem: Memtable;
+  /** The size at which this.mem is frozen (memtableSizeBytes less a random jitter). */
+  private memLimitBytes: number;
   private imm: Memtable[] = [];
   private current: TableSet;
   private wal: WalWriter;
@@ -222,6 +224,7 @@ export class Engine {
     this.current = new TableSet(tables);
     for (const t of tables) t.unref(); // the set holds them now
     this.mem = mem;
+    this.memLimitBytes = this.drawMemLimit();
     this.wal = wal;
     this.seq = seq;
     this.nextFile = nextFile;
@@ -445,7 +448,7 @@ export class Engine {
           }
           continue;
         }
-        if (this.mem.bytes >= this.options.memtableSizeBytes) await this.rotate();
+        if (this.mem.bytes >= this.memLimitBytes) await this.rotate();
 
         // Form a group: everything queued, up to maxGroupCommitBytes (`always` takes one).
         const group: PendingWrite[] = [];
@@ -508,6 +511,12 @@ export class Engine {
     for (const w of q) w.reject(err);
   }
 
+  /** A freezing size for the next memtable: memtableSizeBytes less up to memtableJitterPercent. */
+  private drawMemLimit(): number {
+    const o = this.options;
+    return Math.max(4096, Math.round(o.memtableSizeBytes * (1 - (o.memtableJitterPercent / 100) * Math.random())));
+  }
+
   /** Freezes the memtable and starts a new WAL segment. REQUIRES: called by the write leader. */
   private async rotate(): Promise<void> {
     while (this.imm.length >= this.options.maxImmutableMemtables) {
@@ -521,6 +530,7 @@ export class Engine {
     const old = this.wal;
     this.imm.push(this.mem);
     this.mem = new Memtable(n, this.options.memtableSizeBytes);
+    this.memLimitBytes = this.drawMemLimit();
     this.wal = new WalWriter(fh, n);
     // Only the last segment may end in a torn write: make the old one whole before it stops
     // being the last (under `none` its tail was never synced).

@@ -204,3 +204,25 @@ t.test('gets stay at about one block read when the data is far larger than the c
   t.ok(missReads / 2000 <= 0.6, `block reads per get miss: ${(missReads / 2000).toFixed(3)} (bloom filters)`);
   await e.close();
 });
+
+t.test('memtables freeze at jittered sizes, so replicas of the same data do not flush together', async (t) => {
+  const flushedEntries = async (jitter: number): Promise<number[]> => {
+    const { e } = await memEngine({ memtableSizeBytes: 64 * 1024, memtableJitterPercent: jitter, autoCompaction: false });
+    // Identical writes, one at a time: without jitter every memtable freezes at the same count.
+    for (let i = 0; i < 6000; i++) await e.put(Buffer.from(`key-${String(i).padStart(6, '0')}`), Buffer.alloc(40, 7));
+    await new Promise((r) => setTimeout(r, 50));
+    const counts = e.stats().tables.map((x) => x.entries);
+    await e.close();
+    return counts;
+  };
+  const fixed = await flushedEntries(0);
+  t.ok(fixed.length >= 4, `${fixed.length} flushes without jitter`);
+  const top = Math.max(...fixed);
+  t.ok(Math.min(...fixed) >= top * 0.98, `without jitter every flushed memtable holds about the same count: ${fixed.join(', ')}`);
+  const jittered = await flushedEntries(50);
+  t.ok(jittered.length > fixed.length, `more, smaller flushes with up to 50% jitter (${jittered.length} vs ${fixed.length})`);
+  t.ok(new Set(jittered).size >= 3, `the flushed counts differ: ${jittered.join(', ')}`);
+  t.ok(Math.min(...jittered) >= top * 0.45 && Math.max(...jittered) <= top * 1.01, 'each within [50%, 100%] of the configured size');
+  t.ok(Math.max(...jittered) - Math.min(...jittered) > top * 0.1, 'and they spread over more than a tenth of it');
+  await t.rejects(memEngine({ memtableJitterPercent: 95 }), { code: 'INVALID_ARGUMENT' });
+});
