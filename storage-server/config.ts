@@ -6,7 +6,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { InvalidArgumentError } from '../sdk/errors.js';
-import type { SyncPolicy } from './engine/index.js';
+import type { EngineOptions, SyncPolicy } from './engine/index.js';
+import { resolveEngineOptions } from './engine/index.js';
 
 export interface ServerConfig {
   /** Unique node id (letters, digits, '-', '_', '.'). Required. */
@@ -190,6 +191,19 @@ export function configFromFile(file: string): Raw {
   }
 }
 
+/** The storage engine's settings among a server's. */
+export function engineSettings(cfg: ServerConfig): EngineOptions {
+  return {
+    sync: cfg.sync,
+    memtableSizeBytes: cfg.memtableSizeBytes,
+    memtableJitterPercent: cfg.memtableJitterPercent,
+    blockCacheSizeBytes: cfg.blockCacheSizeBytes,
+    compactionRateBytesPerSec: cfg.compactionRateBytesPerSec,
+    compactionThreadNice: cfg.compactionThreadNice,
+    tombstoneGraceMs: cfg.tombstoneGraceMs,
+  };
+}
+
 /** Merges raw layers (later wins), fills defaults and validates. Throws InvalidArgumentError naming the field. */
 export function resolveServerConfig(...layers: Raw[]): ServerConfig {
   const raw: Raw = {};
@@ -217,8 +231,9 @@ export function resolveServerConfig(...layers: Raw[]): ServerConfig {
   if (!(cfg.probeIntervalMs >= 10)) throw new InvalidArgumentError('probeIntervalMs must be at least 10');
   if (!(cfg.probeTimeoutMs >= 1)) throw new InvalidArgumentError('probeTimeoutMs must be positive');
   if (!Number.isInteger(cfg.suspectAfterMisses) || cfg.suspectAfterMisses < 1) throw new InvalidArgumentError('suspectAfterMisses must be a positive integer');
-  if (!Number.isInteger(cfg.memtableJitterPercent) || cfg.memtableJitterPercent > 90) throw new InvalidArgumentError('memtableJitterPercent must be an integer 0..90');
-  if (!Number.isInteger(cfg.compactionThreadNice) || cfg.compactionThreadNice > 19) throw new InvalidArgumentError('compactionThreadNice must be an integer 0..19');
+  // The engine's settings have their bounds in one place, the engine's resolver; checked
+  // here too so a bad value fails before the data directory is touched.
+  resolveEngineOptions(engineSettings(cfg));
   if (!(cfg.hintReplayRatePerSec > 0)) throw new InvalidArgumentError('hintReplayRatePerSec must be positive');
   // A tombstone must outlive at least two repair rounds, or a replica that missed the delete
   // could bring the key back after the others dropped their tombstones.

@@ -18,6 +18,7 @@ import { HttpTransport } from '../sdk/transport.js';
 import type { BatchRequest, BatchResponse, WireOp } from '../sdk/wire/protocol.js';
 import { checkProtocolVersion, decodeMessage, PROTOCOL_VERSION, Routes } from '../sdk/wire/protocol.js';
 import type { ServerConfig } from './config.js';
+import { engineSettings } from './config.js';
 import type { EngineLogger, FileSystem } from './engine/index.js';
 import { Engine } from './engine/index.js';
 import { handleKv, KV_PREFIX } from './http/public-api.js';
@@ -150,13 +151,7 @@ export class StorageServer {
     const clock = seams.clock ?? systemClock;
     const layout = prepareDataDir(config.dataDir);
     const engine = await Engine.open(layout.engineDir, {
-      sync: config.sync,
-      memtableSizeBytes: config.memtableSizeBytes,
-      memtableJitterPercent: config.memtableJitterPercent,
-      blockCacheSizeBytes: config.blockCacheSizeBytes,
-      compactionRateBytesPerSec: config.compactionRateBytesPerSec,
-      compactionThreadNice: config.compactionThreadNice,
-      tombstoneGraceMs: config.tombstoneGraceMs,
+      ...engineSettings(config),
       maxKeyBytes: REPLICA_ENGINE_MAX_KEY_BYTES,
       clock,
       logger: log.child({ component: 'engine' }) as EngineLogger,
