@@ -33,7 +33,7 @@ export function discardBody(req: IncomingMessage): void {
 
 /**
  * Resolves with the whole body, or rejects with PayloadTooLargeError as soon as more than
- * `limitBytes` arrived (the rest is not read; the connection is closed by the answer).
+ * `limitBytes` arrived (the rest is discarded, and sendError answers once it is).
  */
 export function readBody(req: IncomingMessage, limitBytes: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {

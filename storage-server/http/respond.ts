@@ -5,6 +5,7 @@ import type { ServerResponse } from 'node:http';
 import type { ErrorCode } from '../../sdk/errors.js';
 import { InternalError, RingkvError, httpStatusForCode } from '../../sdk/errors.js';
 import { encodeMessage, MSGPACK_CONTENT_TYPE } from '../../sdk/wire/protocol.js';
+import { discardBody } from './read-body.js';
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
@@ -29,7 +30,13 @@ export function asRingkvError(err: unknown): RingkvError {
   return new InternalError((err as Error)?.message ?? String(err), err);
 }
 
-/** Answers with the error's status and a JSON (or msgpack) body {code, message}. */
+/**
+ * Answers with the error's status and a JSON (or msgpack) body {code, message}. A request
+ * whose body was refused part way (too large, malformed) is answered once the rest of its
+ * body has been read and thrown away (discardBody, bounded): answering while the client is
+ * still sending and then closing would leave unread bytes in the socket, and the kernel
+ * resets such a connection, which can drop the answer before the client reads it.
+ */
 export function sendError(res: ServerResponse, err: unknown, format: 'json' | 'msgpack' = 'json'): RingkvError {
   const e = asRingkvError(err);
   const status = httpStatusForCode[e.code as ErrorCode] ?? 500;
@@ -38,7 +45,22 @@ export function sendError(res: ServerResponse, err: unknown, format: 'json' | 'm
     return e;
   }
   const body = e.toJSON();
-  if (format === 'msgpack') sendMsgpack(res, status, body);
-  else sendJson(res, status, body);
+  const send = (): void => {
+    if (res.destroyed || res.headersSent) return;
+    if (format === 'msgpack') sendMsgpack(res, status, body);
+    else sendJson(res, status, body);
+  };
+  const req = res.req;
+  if (req && !req.complete && !req.destroyed) {
+    discardBody(req);
+    let sent = false;
+    const once = (): void => {
+      if (sent) return;
+      sent = true;
+      send();
+    };
+    req.once('end', once);
+    req.once('close', once);
+  } else send();
   return e;
 }
