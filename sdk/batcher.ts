@@ -11,6 +11,7 @@ import type { Transport } from './transport.js';
 import type { BatchRequest, BatchResponse, WireOp, WireResult } from './wire/protocol.js';
 import { PROTOCOL_VERSION, Routes } from './wire/protocol.js';
 import { InternalError } from './errors.js';
+import type { ServerClockSink } from './cluster-clock.js';
 
 export interface BatcherOptions {
   /** Most operations in one batch request. Default 256. */
@@ -21,6 +22,8 @@ export interface BatcherOptions {
   requestTimeoutMs?: number;
   /** Sender id written into requests. */
   from?: string;
+  /** Told the clock reading of every batch answer (the client follows the servers' time). */
+  serverClock?: ServerClockSink;
 }
 
 interface Queued {
@@ -41,7 +44,8 @@ class NodeQueue {
 
 export class Batcher {
   private readonly nodes = new Map<string, NodeQueue>();
-  private readonly opts: Required<BatcherOptions>;
+  private readonly opts: Required<Omit<BatcherOptions, 'serverClock'>>;
+  private readonly serverClock: ServerClockSink | undefined;
   /** Batch requests sent and operations carried (for tests and metrics). */
   readonly counters = { batches: 0, ops: 0 };
 
@@ -55,6 +59,7 @@ export class Batcher {
       requestTimeoutMs: opts.requestTimeoutMs ?? 2000,
       from: opts.from ?? '',
     };
+    this.serverClock = opts.serverClock;
   }
 
   /** Sends `op` to the node at `address` in the next batch; resolves with its own result. */
@@ -97,11 +102,13 @@ export class Batcher {
     if (this.opts.from) req.from = this.opts.from;
     this.counters.batches++;
     this.counters.ops += items.length;
+    const sentAtMs = this.serverClock?.localNowMs() ?? 0;
     try {
       const res = await this.transport.call<BatchResponse>(address, Routes.batch, req, { timeoutMs: this.opts.requestTimeoutMs });
       if (!res || !Array.isArray(res.results) || res.results.length !== items.length) {
         throw new InternalError(`batch answer from ${address} has ${res?.results?.length} results for ${items.length} operations`);
       }
+      if (this.serverClock && res.now !== undefined) this.serverClock.onServerClock(address, res.now, sentAtMs, this.serverClock.localNowMs());
       for (let i = 0; i < items.length; i++) items[i]!.resolve(res.results[i]!);
     } catch (err) {
       for (const it of items) it.reject(err);

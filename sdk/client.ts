@@ -11,10 +11,20 @@ import type { Consistency } from './consistency.js';
 import { quorumFor } from './consistency.js';
 import { Batcher } from './batcher.js';
 import type { BatcherOptions } from './batcher.js';
-import { ClosedError, InvalidArgumentError, QuorumNotMetError, RingkvError, TimeoutError, errorFromWire } from './errors.js';
-import { HybridLogicalClock } from './hlc.js';
+import {
+  ClosedError,
+  InvalidArgumentError,
+  InvalidConsistencyError,
+  QuorumNotMetError,
+  RingkvError,
+  TimeoutError,
+  errorFromWire,
+  isNotAppliedCode,
+} from './errors.js';
+import { HybridLogicalClock, hlcToWallMs } from './hlc.js';
+import { ClusterClock } from './cluster-clock.js';
 import { checkContentType, checkKey, checkValue } from './limits.js';
-import type { QuorumOutcome } from './quorum-call.js';
+import type { QuorumOutcome, ReplicaAnswer } from './quorum-call.js';
 import { quorumCall } from './quorum-call.js';
 import type { Transport } from './transport.js';
 import { HttpTransport } from './transport.js';
@@ -55,7 +65,10 @@ export type ConflictMode = 'lww' | 'vector-clock';
 export interface ConnectOptions<V = Buffer> {
   /** "host:port" of one or more storage servers. */
   seeds: string[];
-  /** Default consistency of every call. Default `strong`. */
+  /**
+   * Default consistency of every call: `linearizable`, `strong` (default), `eventual`,
+   * `all` or `{ r, w }` (see the README's table of what each guarantees).
+   */
   consistency?: Consistency;
   /** `lww` (default): last write wins by hybrid-logical-clock timestamp. `vector-clock`: siblings. */
   conflictMode?: ConflictMode;
@@ -93,8 +106,19 @@ export interface ConnectOptions<V = Buffer> {
   health?: Partial<NodeHealthOptions>;
   /** Transport seam (tests inject faults through it). Default: HTTP keep-alive pools. */
   transport?: Transport;
-  /** Clock seam. Default: the system clock. */
+  /**
+   * Clock seam. Default: the system clock. The client corrects it by the servers' median
+   * clock when the two differ by a second or more (sdk/cluster-clock.ts).
+   */
   clock?: Clock;
+  /**
+   * How far ahead of this client's clock a timestamp seen in a reply may pull the client's
+   * hybrid clock (the servers refuse writes stamped further ahead than their own
+   * maxClockSkewMs). Default 5000 ms.
+   */
+  maxClockSkewMs?: number;
+  /** Most times a last-write-wins write is re-stamped after losing to a newer version, within its timeout. Default 8. */
+  maxWriteRounds?: number;
 }
 
 export interface CallOptions {
@@ -159,7 +183,7 @@ export class RingkvClient<V = Buffer> {
   private readonly ownsTransport: boolean;
   private readonly batcher: Batcher;
   private readonly hlc: HybridLogicalClock;
-  private readonly clock: Clock;
+  private readonly clock: ClusterClock;
   private readonly health: NodeHealth;
   private readonly opts: {
     consistency: Consistency;
@@ -171,11 +195,12 @@ export class RingkvClient<V = Buffer> {
     readFanout: 'quorum' | 'all';
     readRepairChance: number;
     hintsCountTowardW: boolean | undefined;
+    maxWriteRounds: number;
   };
   private closed = false;
   private readonly background = new Set<Promise<unknown>>();
   /** Counters for tests and metrics. */
-  readonly counters = { readRepairs: 0, readRepairFailures: 0, hintedWrites: 0 };
+  readonly counters = { readRepairs: 0, readRepairFailures: 0, hintedWrites: 0, writeBacks: 0, restampedWrites: 0 };
 
   /** @internal use connect() */
   constructor(o: ConnectOptions<V>) {
@@ -193,9 +218,26 @@ export class RingkvClient<V = Buffer> {
       throw new InvalidArgumentError('readRepairChance must be between 0 and 1');
     }
     quorumFor(o.consistency ?? 'strong', 3); // validates
+    if (o.consistency === 'linearizable' && conflictMode !== 'lww') throw linearizableNeedsLww();
+    const maxClockSkewMs = o.maxClockSkewMs ?? 5000;
+    if (!(Number.isFinite(maxClockSkewMs) && maxClockSkewMs >= 0)) throw new InvalidArgumentError('maxClockSkewMs must be a non-negative number');
+    const maxWriteRounds = o.maxWriteRounds ?? 8;
+    if (!(Number.isInteger(maxWriteRounds) && maxWriteRounds >= 1)) throw new InvalidArgumentError('maxWriteRounds must be a positive integer');
     this.clientId = o.clientId ?? `c-${crypto.randomBytes(6).toString('hex')}`;
-    this.clock = o.clock ?? systemClock;
-    this.hlc = new HybridLogicalClock(this.clock);
+    this.clock = new ClusterClock(o.clock ?? systemClock);
+    this.hlc = new HybridLogicalClock(this.clock, { maxLeadMs: maxClockSkewMs });
+    // Servers report their clock in every answer: the client follows their median when its
+    // own is far off, and its hybrid clock observes readings that are not ahead of it by
+    // more than a second (a server whose clock runs fast must not drag every client along).
+    const serverClock = {
+      localNowMs: () => this.clock.localNowMs(),
+      onServerClock: (server: string, serverNowMs: unknown, sentAtMs: number, receivedAtMs: number) => {
+        this.clock.sample(server, serverNowMs, sentAtMs, receivedAtMs);
+        if (typeof serverNowMs === 'number' && Number.isSafeInteger(serverNowMs) && serverNowMs > 0 && serverNowMs - this.clock.nowMs() <= 1000) {
+          this.hlc.observe(serverNowMs * 1000);
+        }
+      },
+    };
     this.health = new NodeHealth(this.clock, {
       failuresToAvoid: o.health?.failuresToAvoid ?? 3,
       backoffMs: o.health?.backoffMs ?? 1000,
@@ -203,10 +245,11 @@ export class RingkvClient<V = Buffer> {
     });
     this.ownsTransport = !o.transport;
     this.transport = o.transport ?? new HttpTransport();
-    this.batcher = new Batcher(this.transport, { requestTimeoutMs: timeoutMs, from: this.clientId, ...o.batch });
+    this.batcher = new Batcher(this.transport, { requestTimeoutMs: timeoutMs, from: this.clientId, ...o.batch, serverClock });
     this.view = new ClusterView({
       seeds: o.seeds,
       transport: this.transport,
+      serverClock,
       requestTimeoutMs: Math.min(timeoutMs, 2000),
       refreshIntervalMs: o.membershipRefreshMs ?? 5000,
       watchWaitMs: o.membershipWatchMs ?? 10_000,
@@ -221,7 +264,13 @@ export class RingkvClient<V = Buffer> {
       readFanout: o.readFanout ?? 'quorum',
       readRepairChance: o.readRepairChance ?? 0.1,
       hintsCountTowardW: o.hintsCountTowardW,
+      maxWriteRounds,
     };
+  }
+
+  /** The client's estimate of the cluster's time (its clock, corrected by the servers' when far off). */
+  get clusterClock(): ClusterClock {
+    return this.clock;
   }
 
   /** @internal */
@@ -251,8 +300,9 @@ export class RingkvClient<V = Buffer> {
   async get(key: Key, opts: GetOptions<V> = {}): Promise<GetResult<V> | undefined> {
     this.checkOpen();
     const k = toKey(key);
+    const level = this.levelOf(opts.consistency);
     const n = this.view.settings.replicationFactor;
-    const { r } = quorumFor(opts.consistency ?? this.opts.consistency, n);
+    const { r } = quorumFor(level, n);
     const timeoutMs = opts.timeoutMs ?? this.opts.timeoutMs;
     const deadline = Date.now() + timeoutMs;
     const obj = await this.readObject(k, r, timeoutMs, deadline);
@@ -260,6 +310,14 @@ export class RingkvClient<V = Buffer> {
     return this.toGetResult(obj, opts.resolver ?? this.opts.resolver);
   }
 
+  /**
+   * The read path: asks R replicas (more when some fail), merges their answers, and — at
+   * R >= 2 — returns the merged object only once a majority of the replicas holds it (ABD's
+   * write-back: the answers that already hold it count, the others are repaired, and
+   * replicas not asked yet are brought in when repairs fail), so that no later quorum read
+   * can return anything older. Fails with QUORUM_NOT_MET or TIMEOUT when that cannot be
+   * done. At R = 1, stale replicas are repaired in the background (`readRepair`).
+   */
   private async readObject(k: Buffer, r: number, timeoutMs: number, deadline: number): Promise<StoredObject | undefined> {
     const replicas = this.readTargets(k, r);
     const op: WireOp = { t: OpType.Get, key: k };
@@ -268,21 +326,16 @@ export class RingkvClient<V = Buffer> {
     let merged: StoredObject | undefined;
     for (const a of out.answers) if (a.obj) merged = merged ? mergeObjects(merged, a.obj) : a.obj;
     if (merged) this.hlc.observe(maxTs(merged));
+    const repaired = new Set<string>();
+    if (merged && r >= 2) {
+      await this.writeBack(k, merged, out.answers, deadline);
+      for (const a of out.answers) if (!a.obj || !objectsEqual(a.obj, merged)) repaired.add(a.node);
+    } else if (merged && this.opts.readRepair) {
+      const stale = out.answers.filter((a) => !a.obj || !objectsEqual(a.obj, merged!));
+      for (const a of stale) repaired.add(a.node);
+      if (stale.length > 0) this.track(Promise.allSettled(stale.map((a) => this.repair(a.node, k, merged!))));
+    }
     if (this.opts.readRepair) {
-      const repaired = new Set<string>();
-      const repairs: Promise<unknown>[] = [];
-      for (const a of out.answers) {
-        if (merged && (!a.obj || !objectsEqual(a.obj, merged))) {
-          repaired.add(a.node);
-          repairs.push(this.repair(a.node, k, merged));
-        }
-      }
-      if (repairs.length > 0) {
-        // Blocking for quorum reads (a later quorum read must not see older data); else in the background.
-        const left = Math.max(1, deadline - Date.now());
-        if (r > 1) await withTimeout(Promise.allSettled(repairs), left).catch(() => undefined);
-        else this.track(Promise.allSettled(repairs));
-      }
       // Replicas that answer after the quorum are compared too, and repaired in the background.
       this.track(
         out.settled.then(({ answers }) => {
@@ -300,11 +353,43 @@ export class RingkvClient<V = Buffer> {
     return merged;
   }
 
+  /**
+   * Makes sure a majority of the replicas of `k` holds `obj` (or something newer): repairs
+   * every stale replica that answered (waiting for those repairs, as blocking read repair
+   * does), counts the replicas that hold it, and brings in replicas not asked yet while that
+   * is short of a majority. Throws QuorumNotMetError or TimeoutError when it stays short.
+   */
+  private async writeBack(k: Buffer, obj: StoredObject, answers: readonly ReplicaAnswer[], deadline: number): Promise<void> {
+    const n = this.view.settings.replicationFactor;
+    const need = Math.floor(n / 2) + 1;
+    let holding = answers.filter((a) => a.obj && objectsEqual(a.obj, obj)).length;
+    const stale = answers.filter((a) => !a.obj || !objectsEqual(a.obj, obj)).map((a) => a.node);
+    if (stale.length === 0 && holding >= need) return;
+    this.counters.writeBacks++;
+    let left = deadline - Date.now();
+    if (left <= 0) throw new TimeoutError('get (writing the value back to a quorum)', 0);
+    const results = await withTimeout(Promise.allSettled(stale.map((node) => this.repairResult(node, k, obj))), left).catch(() => []);
+    for (const r of results) if (r.status === 'fulfilled' && r.value.ok) holding++;
+    if (holding >= need) return;
+    const asked = new Set(answers.map((a) => a.node));
+    const others = this.replicaTargets(k).filter((x) => !asked.has(x));
+    const candidates = [...others.filter((x) => this.isUsable(x)), ...others.filter((x) => !this.isUsable(x))];
+    left = deadline - Date.now();
+    if (left <= 0) throw new TimeoutError('get (writing the value back to a quorum)', 0);
+    await quorumCall('get (write-back)', candidates, need - holding, left, (node) => this.repairResult(node, k, obj), need - holding);
+  }
+
   private async repair(node: string, key: Buffer, obj: StoredObject): Promise<void> {
+    const res = await this.repairResult(node, key, obj);
+    if (!res.ok) throw errorFromWire(res.code, res.msg);
+  }
+
+  private async repairResult(node: string, key: Buffer, obj: StoredObject): Promise<WireResult> {
     this.counters.readRepairs++;
     try {
       const res = await this.send(node, { t: OpType.Merge, key, obj });
-      if (!res.ok) throw errorFromWire(res.code, res.msg);
+      if (!res.ok) this.counters.readRepairFailures++;
+      return res;
     } catch (err) {
       this.counters.readRepairFailures++;
       throw err;
@@ -346,14 +431,14 @@ export class RingkvClient<V = Buffer> {
     const { bytes, contentType } = this.encodeValue(value, opts.contentType);
     const flags = opts.flags ?? 0;
     if (!Number.isSafeInteger(flags) || flags < 0) throw new InvalidArgumentError('flags must be a non-negative integer');
-    let expiresAtMs = 0;
+    let ttlMs = 0;
     if (opts.ttl !== undefined) {
       if (typeof opts.ttl !== 'number' || !Number.isFinite(opts.ttl) || opts.ttl <= 0) {
         throw new InvalidArgumentError(`ttl must be a positive number of seconds, got ${String(opts.ttl)}`);
       }
-      expiresAtMs = Math.ceil(this.clock.nowMs() + opts.ttl * 1000);
+      ttlMs = Math.ceil(opts.ttl * 1000);
     }
-    return this.write(k, { value: bytes, tombstone: false, expiresAtMs, contentType, flags }, opts);
+    return this.write(k, { value: bytes, tombstone: false, contentType, flags }, ttlMs, opts);
   }
 
   /** Deletes `key` (writes a tombstone). */
@@ -361,60 +446,151 @@ export class RingkvClient<V = Buffer> {
     this.checkOpen();
     const k = toKey(key);
     let context = opts.context;
+    const level = this.levelOf(opts.consistency);
     if (this.opts.conflictMode === 'vector-clock' && context === undefined) {
       // A delete without context would only add a tombstone sibling: read the context first.
       const n = this.view.settings.replicationFactor;
-      const { r } = quorumFor(opts.consistency ?? this.opts.consistency, n);
+      const { r } = quorumFor(level, n);
       const timeoutMs = opts.timeoutMs ?? this.opts.timeoutMs;
       const obj = await this.readObject(k, r, timeoutMs, Date.now() + timeoutMs);
       context = obj ? encodeContextToken(obj.context) : undefined;
     }
-    return this.write(k, { value: EMPTY, tombstone: true, expiresAtMs: 0, contentType: '', flags: 0 }, { ...opts, context });
+    return this.write(k, { value: EMPTY, tombstone: true, contentType: '', flags: 0 }, 0, { ...opts, context });
+  }
+
+  /** The level of a call (the client's default when not given); `linearizable` needs last-write-wins. */
+  private levelOf(c: Consistency | undefined): Consistency {
+    const level = c ?? this.opts.consistency;
+    if (level === 'linearizable' && this.opts.conflictMode !== 'lww') throw linearizableNeedsLww();
+    return level;
   }
 
   private async write(
     k: Buffer,
-    content: Pick<Sibling, 'value' | 'tombstone' | 'expiresAtMs' | 'contentType' | 'flags'>,
+    content: Pick<Sibling, 'value' | 'tombstone' | 'contentType' | 'flags'>,
+    ttlMs: number,
     opts: WriteCallOptions & { context?: string | undefined },
   ): Promise<PutResult> {
+    const level = this.levelOf(opts.consistency);
     const n = this.view.settings.replicationFactor;
-    const { w } = quorumFor(opts.consistency ?? this.opts.consistency, n);
+    const { w } = quorumFor(level, n);
     const timeoutMs = opts.timeoutMs ?? this.opts.timeoutMs;
-    const replicas = this.replicaTargets(k);
-    const pending = this.pendingTargets(k, replicas);
     const countHints = opts.hintsCountTowardW ?? this.opts.hintsCountTowardW ?? w === 1;
+    if (this.opts.conflictMode === 'lww') return this.writeLww(k, content, ttlMs, level, w, timeoutMs, countHints);
     const ts = this.hlc.now();
-    if (this.opts.conflictMode === 'lww') {
-      const obj: StoredObject = { mode: 'lww', siblings: [{ ...content, ts, writer: this.clientId }], context: {} };
-      const holders = this.hintHolders(k);
-      // Replicas that are about to take over the key (a join or leave in progress) must
-      // acknowledge too, so that no write is lost when ownership moves (as Cassandra does).
-      const out = await quorumCall(content.tombstone ? 'delete' : 'put', [...replicas, ...pending], w + pending.length, timeoutMs, (node) =>
-        this.writeReplica(node, k, obj, holders, countHints || pending.includes(node)),
-      );
-      for (const a of out.answers) if (a.result.ts) this.hlc.observe(a.result.ts);
-      const v = versionString(obj);
-      return { version: v, context: v, created: out.answers.every((a) => a.result.created === true) };
-    }
-    return this.writeVectorClock(k, content, ts, opts.context, replicas, w, timeoutMs, countHints);
+    const expiresAtMs = ttlMs > 0 ? hlcToWallMs(ts) + ttlMs : 0;
+    const replicas = this.replicaTargets(k);
+    return this.writeVectorClock(k, { ...content, expiresAtMs }, ts, opts.context, replicas, w, timeoutMs, countHints);
   }
 
   /**
-   * Sends `obj` to replica `node`; when the node is known down, or the write fails for
-   * reachability, stores it as a hint on the next healthy node beyond the preference list
-   * (sloppy quorum). A hinted write counts as an acknowledgement only when `countHints`.
+   * A last-write-wins write. It is acknowledged only once its version is the one held by W
+   * replicas: a replica that holds a newer version says so (`won: false` with that
+   * version's timestamp), and the write is re-stamped above it and sent again, within the
+   * call's timeout — a client whose clock lags can never be acknowledged for a write that
+   * an earlier acknowledged one hides. At `linearizable` (ABD), the write first reads the
+   * newest timestamp a majority holds and stamps above it; a replica that holds something
+   * newer still then counts as an acknowledgement (the write is ordered just before that
+   * newer one). A failure says whether the write may have been applied (`notApplied`).
    */
-  private async writeReplica(node: string, key: Buffer, obj: StoredObject, holders: () => string | undefined, countHints: boolean): Promise<WireResult> {
+  private async writeLww(
+    k: Buffer,
+    content: Pick<Sibling, 'value' | 'tombstone' | 'contentType' | 'flags'>,
+    ttlMs: number,
+    level: Consistency,
+    w: number,
+    timeoutMs: number,
+    countHints: boolean,
+  ): Promise<PutResult> {
+    const opName = content.tombstone ? 'delete' : 'put';
+    const deadline = Date.now() + timeoutMs;
+    const replicas = this.replicaTargets(k);
+    // Replicas that are about to take over the key (a join or leave in progress) must
+    // acknowledge too, so that no write is lost when ownership moves (as Cassandra does).
+    const pending = this.pendingTargets(k, replicas);
+    const targets = [...replicas, ...pending];
+    const holders = this.hintHolders(k);
+    const linearizable = level === 'linearizable';
+    const effects: WriteEffects = { maybeApplied: false };
+    try {
+      let ts: number;
+      if (linearizable) {
+        // ABD phase 1: the newest version a majority of the replicas holds.
+        const majority = Math.floor(this.view.settings.replicationFactor / 2) + 1;
+        const read = await quorumCall(`${opName} (reading versions)`, this.readTargets(k, majority), majority, timeoutMs, (node) =>
+          this.send(node, { t: OpType.Get, key: k }),
+        );
+        let floor = 0;
+        for (const a of read.answers) if (a.obj) floor = Math.max(floor, maxTs(a.obj));
+        ts = floor > 0 ? this.hlc.nowAbove(floor) : this.hlc.now();
+      } else {
+        ts = this.hlc.now();
+      }
+      for (let round = 1; ; round++) {
+        const sib: Sibling = { ...content, expiresAtMs: ttlMs > 0 ? hlcToWallMs(ts) + ttlMs : 0, ts, writer: this.clientId };
+        const obj: StoredObject = { mode: 'lww', siblings: [sib], context: {} };
+        let newer = 0;
+        const left = deadline - Date.now();
+        if (left <= 0) throw new TimeoutError(opName, timeoutMs);
+        try {
+          const out = await quorumCall(opName, targets, w + pending.length, left, async (node) => {
+            const res = await this.writeReplica(node, k, obj, holders, countHints || pending.includes(node), effects);
+            if (res.ok && res.won === false) {
+              // The replica holds a newer version (timestamp res.ts): this version is not the one it serves.
+              if (typeof res.ts === 'number' && res.ts > newer) newer = res.ts;
+              if (!linearizable) return { ok: false, code: 'QUORUM_NOT_MET', msg: `${node} holds a newer version (ts ${res.ts})` };
+            }
+            return res;
+          });
+          for (const a of out.answers) if (a.result.ts) this.hlc.observe(a.result.ts);
+          const v = versionString(obj);
+          return { version: v, context: v, created: out.answers.every((a) => a.result.created === true) };
+        } catch (err) {
+          if (newer > 0 && round < this.opts.maxWriteRounds && err instanceof QuorumNotMetError && deadline - Date.now() > 0) {
+            this.counters.restampedWrites++;
+            ts = this.hlc.nowAbove(newer);
+            continue;
+          }
+          throw err;
+        }
+      }
+    } catch (err) {
+      throw markOutcome(err, effects);
+    }
+  }
+
+  /**
+   * Sends `obj` (a fresh write) to replica `node`; when the node is known down, or the write
+   * fails for reachability, stores it as a hint on the next healthy node beyond the
+   * preference list (sloppy quorum). A hinted write counts as an acknowledgement only when
+   * `countHints`. Notes in `effects` whether the write may have been applied anywhere.
+   */
+  private async writeReplica(
+    node: string,
+    key: Buffer,
+    obj: StoredObject,
+    holders: () => string | undefined,
+    countHints: boolean,
+    effects: WriteEffects,
+  ): Promise<WireResult> {
+    const op = obj.mode === 'lww' ? OpType.Put : OpType.Merge;
     if (this.isUsable(node)) {
       try {
-        return await this.send(node, { t: OpType.Merge, key, obj });
+        return noteEffect(effects, await this.send(node, { t: op, key, obj }));
       } catch (err) {
+        noteFailure(effects, err);
         if (!isReachabilityFailure(err)) throw err;
       }
     }
     const holder = holders();
     if (!holder) throw new QuorumNotMetError('hinted write', 1, 0, 1, new Error(`no healthy node can hold a hint for ${node}`));
-    const res = await this.send(holder, { t: OpType.Merge, key, obj, hintFor: node });
+    let res: WireResult;
+    try {
+      res = noteEffect(effects, await this.send(holder, { t: op, key, obj, hintFor: node }));
+    } catch (err) {
+      noteFailure(effects, err);
+      throw err;
+    }
     if (!res.ok) return res;
     this.counters.hintedWrites++;
     if (countHints) return res;
@@ -459,48 +635,57 @@ export class RingkvClient<V = Buffer> {
     const ctx: VersionVector = contextToken ? decodeContextToken(contextToken) : {};
     const deadline = Date.now() + timeoutMs;
     const op: WireOp = { t: OpType.CoordinatedPut, key: k, ctx, sib: { ...content, ts, writer: this.clientId } };
+    const effects: WriteEffects = { maybeApplied: false };
     let coordinator: string | undefined;
     let obj: StoredObject | undefined;
     let created = false;
     let failures = 0;
     let lastErr: unknown;
-    // Healthy replicas coordinate first; the others only when none of those answers.
-    const candidates = [...replicas.filter((x) => this.isUsable(x)), ...replicas.filter((x) => !this.isUsable(x))];
-    for (const node of candidates) {
-      const left = deadline - Date.now();
-      if (left <= 0) break;
-      try {
-        const res = await withTimeout(this.send(node, op), left);
-        if (!res.ok) throw errorFromWire(res.code, res.msg);
-        coordinator = node;
-        obj = res.obj ?? undefined;
-        created = res.created === true;
-        break;
-      } catch (err) {
-        if (err instanceof RingkvError && !isRetryable(err)) throw err;
-        failures++;
-        lastErr = err;
-        if (replicas.length - failures < w) break;
+    try {
+      // Healthy replicas coordinate first; the others only when none of those answers.
+      const candidates = [...replicas.filter((x) => this.isUsable(x)), ...replicas.filter((x) => !this.isUsable(x))];
+      for (const node of candidates) {
+        const left = deadline - Date.now();
+        if (left <= 0) break;
+        let answered = false;
+        try {
+          const res = await withTimeout(this.send(node, op), left);
+          answered = true;
+          noteEffect(effects, res);
+          if (!res.ok) throw errorFromWire(res.code, res.msg);
+          coordinator = node;
+          obj = res.obj ?? undefined;
+          created = res.created === true;
+          break;
+        } catch (err) {
+          if (!answered) noteFailure(effects, err);
+          if (err instanceof RingkvError && !isRetryable(err)) throw err;
+          failures++;
+          lastErr = err;
+          if (replicas.length - failures < w) break;
+        }
       }
+      if (!coordinator || !obj) {
+        if (deadline - Date.now() <= 0) throw new TimeoutError(content.tombstone ? 'delete' : 'put', timeoutMs);
+        throw new QuorumNotMetError(content.tombstone ? 'delete' : 'put', w, 0, failures, lastErr);
+      }
+      this.hlc.observe(maxTs(obj));
+      const coordinated = obj;
+      const others = replicas.filter((r) => r !== coordinator);
+      const pending = this.pendingTargets(k, replicas);
+      const holders = this.hintHolders(k);
+      if (w > 1 || pending.length > 0) {
+        await quorumCall(content.tombstone ? 'delete' : 'put', [...others, ...pending], w - 1 + pending.length, Math.max(1, deadline - Date.now()), (node) =>
+          this.writeReplica(node, k, coordinated, holders, countHints || pending.includes(node), effects),
+        );
+      } else {
+        for (const node of others) this.track(this.writeReplica(node, k, coordinated, holders, countHints, effects));
+      }
+      const token = encodeContextToken(coordinated.context);
+      return { version: token, context: token, created };
+    } catch (err) {
+      throw markOutcome(err, effects);
     }
-    if (!coordinator || !obj) {
-      if (deadline - Date.now() <= 0) throw new TimeoutError(content.tombstone ? 'delete' : 'put', timeoutMs);
-      throw new QuorumNotMetError(content.tombstone ? 'delete' : 'put', w, 0, failures, lastErr);
-    }
-    this.hlc.observe(maxTs(obj));
-    const coordinated = obj;
-    const others = replicas.filter((r) => r !== coordinator);
-    const pending = this.pendingTargets(k, replicas);
-    const holders = this.hintHolders(k);
-    if (w > 1 || pending.length > 0) {
-      await quorumCall(content.tombstone ? 'delete' : 'put', [...others, ...pending], w - 1 + pending.length, Math.max(1, deadline - Date.now()), (node) =>
-        this.writeReplica(node, k, coordinated, holders, countHints || pending.includes(node)),
-      );
-    } else {
-      for (const node of others) this.track(this.writeReplica(node, k, coordinated, holders, countHints));
-    }
-    const token = encodeContextToken(coordinated.context);
-    return { version: token, context: token, created };
   }
 
   // -----------------------------------------------------------------------------------
@@ -632,6 +817,36 @@ export class RingkvClient<V = Buffer> {
     await withTimeout(this.drain(), this.opts.timeoutMs).catch(() => undefined);
     if (this.ownsTransport) await this.transport.close();
   }
+}
+
+/** What a write's requests may have done: whether any replica may have applied it. */
+interface WriteEffects {
+  maybeApplied: boolean;
+}
+
+/** Notes what a replica's answer to a write means for the write's outcome. */
+function noteEffect(effects: WriteEffects, res: WireResult): WireResult {
+  // An answer that refused the write, or that says a newer version is held there, leaves
+  // nothing behind; any other answer (ok, an I/O failure) may have.
+  if (res.ok ? res.won !== false : !isNotAppliedCode(res.code)) effects.maybeApplied = true;
+  return res;
+}
+
+/** Notes a request that failed without an answer (timeout, unreachable): it may have been applied. */
+function noteFailure(effects: WriteEffects, err: unknown): void {
+  if (!(err instanceof RingkvError && isNotAppliedCode(err.code))) effects.maybeApplied = true;
+}
+
+/** Marks a write's error with whether the write is known not to have been applied anywhere. */
+function markOutcome(err: unknown, effects: WriteEffects): unknown {
+  if (err instanceof RingkvError) err.notApplied = !effects.maybeApplied;
+  return err;
+}
+
+function linearizableNeedsLww(): InvalidConsistencyError {
+  const e = new InvalidConsistencyError('linearizable');
+  e.message = "consistency 'linearizable' needs conflictMode 'lww' (with vector clocks, concurrent writes are kept as siblings)";
+  return e;
 }
 
 /** Retry a coordinator on another replica only for failures of reachability. */

@@ -8,6 +8,7 @@ import type { ClusterSettings, MemberInfo, MembersView } from './membership.js';
 import { inRing, reachable, supersedes } from './membership.js';
 import { Ring } from './ring.js';
 import type { Transport } from './transport.js';
+import type { ServerClockSink } from './cluster-clock.js';
 import { Routes } from './wire/protocol.js';
 
 export interface ClusterViewOptions {
@@ -21,6 +22,8 @@ export interface ClusterViewOptions {
   watchWaitMs?: number;
   onChange?: (view: ClusterView) => void;
   onError?: (err: unknown) => void;
+  /** Told the clock reading of membership answers (the first ones at connect included). */
+  serverClock?: ServerClockSink;
 }
 
 export class ClusterView {
@@ -41,9 +44,7 @@ export class ClusterView {
    * Rejects when no seed answers.
    */
   async start(): Promise<void> {
-    const views = await Promise.allSettled(
-      this.o.seeds.map((s) => this.o.transport.call<MembersView>(s, Routes.members, undefined, { timeoutMs: this.o.requestTimeoutMs })),
-    );
+    const views = await Promise.allSettled(this.o.seeds.map((s) => this.fetchView(s, Routes.members, this.o.requestTimeoutMs)));
     for (const v of views) if (v.status === 'fulfilled') this.apply(v.value);
     if (!views.some((v) => v.status === 'fulfilled')) await this.refresh();
     this.timer = setInterval(() => {
@@ -75,6 +76,7 @@ export class ClusterView {
         since = 0;
       }
       try {
+        // A long-poll's clock reading is taken when it answers, not when it was asked: not sampled.
         const view = await this.o.transport.call<MembersView>(
           address!,
           `${Routes.members}?since=${since}&waitMs=${waitMs}`,
@@ -176,7 +178,7 @@ export class ClusterView {
       if (tried.has(address)) continue;
       tried.add(address);
       try {
-        const view = await this.o.transport.call<MembersView>(address, Routes.members, undefined, { timeoutMs: this.o.requestTimeoutMs });
+        const view = await this.fetchView(address, Routes.members, this.o.requestTimeoutMs);
         this.apply(view);
         return;
       } catch (err) {
@@ -184,6 +186,15 @@ export class ClusterView {
       }
     }
     throw lastErr instanceof Error ? lastErr : new UnavailableError('no seed or member answered');
+  }
+
+  /** One membership request; its clock reading goes to the server-clock sink. */
+  private async fetchView(address: string, route: string, timeoutMs: number): Promise<MembersView> {
+    const sink = this.o.serverClock;
+    const sentAtMs = sink?.localNowMs() ?? 0;
+    const view = await this.o.transport.call<MembersView>(address, route, undefined, { timeoutMs });
+    if (sink && view && view.now !== undefined) sink.onServerClock(address, view.now, sentAtMs, sink.localNowMs());
+    return view;
   }
 
   /** Applies a view received from a server (also used by membership streams). */

@@ -51,6 +51,8 @@ export const ErrorCodes = {
   UNAVAILABLE: 'UNAVAILABLE',
   /** Anything else: a bug. */
   INTERNAL: 'INTERNAL',
+  /** A timestamp leads the receiving server's clock by more than it accepts (maxClockSkewMs). */
+  CLOCK_SKEW: 'CLOCK_SKEW',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -80,6 +82,7 @@ export const httpStatusForCode: Record<ErrorCode, number> = {
   IO_ERROR: 500,
   UNAVAILABLE: 503,
   INTERNAL: 500,
+  CLOCK_SKEW: 400,
 };
 
 /** Base class of every ringkv error. Match on `code`. */
@@ -87,6 +90,14 @@ export class RingkvError extends Error {
   readonly code: ErrorCode;
   /** Extra structured facts about the failure (file, offset, counts…). */
   readonly details: Record<string, unknown> | undefined;
+  /**
+   * For a failed write (put, delete): true when the write is known to have taken effect
+   * nowhere — no replica stored it and none can later (it was refused, or never sent), so
+   * retrying cannot duplicate it. False when it may have been applied on some replica and may
+   * still become visible (a timeout, a quorum missed after some replica took it): the outcome
+   * is unknown. Always false for errors of other operations.
+   */
+  notApplied = false;
 
   constructor(code: ErrorCode, message: string, details?: Record<string, unknown>, options?: { cause?: unknown }) {
     super(message, options);
@@ -101,8 +112,11 @@ export class RingkvError extends Error {
   }
 
   /** The JSON body of an HTTP error response. */
-  toJSON(): { code: ErrorCode; message: string; details?: Record<string, unknown> } {
-    return this.details ? { code: this.code, message: this.message, details: this.details } : { code: this.code, message: this.message };
+  toJSON(): { code: ErrorCode; message: string; details?: Record<string, unknown>; notApplied?: true } {
+    const out: { code: ErrorCode; message: string; details?: Record<string, unknown>; notApplied?: true } = { code: this.code, message: this.message };
+    if (this.details) out.details = this.details;
+    if (this.notApplied) out.notApplied = true;
+    return out;
   }
 }
 
@@ -140,7 +154,7 @@ export class InvalidConsistencyError extends RingkvError {
   constructor(given: unknown) {
     super(
       ErrorCodes.INVALID_CONSISTENCY,
-      `unknown consistency level ${JSON.stringify(given)}; use strong, eventual, all, or {r, w} with 1 <= r, w <= N`,
+      `unknown consistency level ${JSON.stringify(given)}; use linearizable, strong, eventual, all, or {r, w} with 1 <= r, w <= N`,
     );
   }
 }
@@ -250,6 +264,17 @@ export class UnavailableError extends RingkvError {
   }
 }
 
+/**
+ * A write's timestamp leads the receiving server's clock by more than `maxClockSkewMs`, or a
+ * key holds a version stamped so far ahead that no write can be stamped above it within the
+ * bound. Fix the clock of the client or server named in the message (NTP).
+ */
+export class ClockSkewError extends RingkvError {
+  constructor(message: string, details?: Record<string, unknown>) {
+    super(ErrorCodes.CLOCK_SKEW, message, details);
+  }
+}
+
 export class InternalError extends RingkvError {
   constructor(message: string, cause?: unknown) {
     super(ErrorCodes.INTERNAL, message, undefined, { cause });
@@ -257,6 +282,31 @@ export class InternalError extends RingkvError {
 }
 
 const codeSet = new Set<string>(Object.values(ErrorCodes));
+
+/**
+ * Codes a replica answers only for an operation it refused before applying anything (bad
+ * input, a timestamp too far ahead, a server closing): a write that got only such answers
+ * took effect nowhere. Failures of I/O, timeouts and unreachable nodes are not here: the
+ * write may have reached the disk.
+ */
+const NOT_APPLIED_CODES = new Set<string>([
+  ErrorCodes.INVALID_ARGUMENT,
+  ErrorCodes.KEY_EMPTY,
+  ErrorCodes.KEY_TOO_LARGE,
+  ErrorCodes.VALUE_TOO_LARGE,
+  ErrorCodes.INVALID_METADATA,
+  ErrorCodes.INVALID_CONSISTENCY,
+  ErrorCodes.MALFORMED_REQUEST,
+  ErrorCodes.PAYLOAD_TOO_LARGE,
+  ErrorCodes.PROTOCOL_MISMATCH,
+  ErrorCodes.CLOCK_SKEW,
+  ErrorCodes.CLOSED,
+]);
+
+/** True when a replica's error answer with `code` means it did not apply the operation. */
+export function isNotAppliedCode(code: unknown): boolean {
+  return typeof code === 'string' && NOT_APPLIED_CODES.has(code);
+}
 
 /** True when `code` is one of ringkv's stable codes. */
 export function isErrorCode(code: unknown): code is ErrorCode {

@@ -40,6 +40,8 @@ export interface MembersView {
   members: MemberInfo[];
   /** Rises whenever the answering node's view changes; long-polls wait for a newer one. */
   epoch: number;
+  /** The answering server's clock (ms since the epoch) when it answered (protocol 2). */
+  now?: number;
 }
 
 // Precedence of states at equal incarnation: the more severe news wins, so that a

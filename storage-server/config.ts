@@ -30,6 +30,13 @@ export interface ServerConfig {
   replicationFactor: number;
   /** Timeout of requests this node coordinates (public API) and sends to peers. Default 2000 ms. */
   requestTimeoutMs: number;
+  /**
+   * How far a new write's timestamp may lead this node's clock; writes stamped further ahead
+   * are refused with CLOCK_SKEW (a version far in the future would otherwise drag every later
+   * write of its key with it). The SDK follows the servers' median clock, so only a client or
+   * server whose clock is badly off meets it. Default 5000 ms.
+   */
+  maxClockSkewMs: number;
   /** Largest internal batch body accepted. Default 64 MiB. */
   maxBatchBodyBytes: number;
   /** Largest public JSON request body accepted. Default 4 MiB (values are capped at 1 MiB). */
@@ -98,6 +105,7 @@ export const serverDefaults: Omit<ServerConfig, 'id' | 'dataDir' | 'advertise'> 
   vnodesPerNode: 128,
   replicationFactor: 3,
   requestTimeoutMs: 2000,
+  maxClockSkewMs: 5000,
   maxBatchBodyBytes: 64 * MiB,
   maxJsonBodyBytes: 4 * MiB,
   sync: 'batch',
@@ -133,6 +141,7 @@ const NUMBER_FIELDS = [
   'vnodesPerNode',
   'replicationFactor',
   'requestTimeoutMs',
+  'maxClockSkewMs',
   'maxBatchBodyBytes',
   'maxJsonBodyBytes',
   'memtableSizeBytes',
@@ -227,6 +236,7 @@ export function resolveServerConfig(...layers: Raw[]): ServerConfig {
   if (!Number.isInteger(cfg.vnodesPerNode) || cfg.vnodesPerNode < 1) throw new InvalidArgumentError('vnodesPerNode must be a positive integer');
   if (!Number.isInteger(cfg.replicationFactor) || cfg.replicationFactor < 1) throw new InvalidArgumentError('replicationFactor must be a positive integer');
   if (!(cfg.requestTimeoutMs > 0)) throw new InvalidArgumentError('requestTimeoutMs must be positive');
+  if (!(cfg.maxClockSkewMs >= 100)) throw new InvalidArgumentError('maxClockSkewMs must be at least 100');
   if (!(cfg.gossipIntervalMs >= 10)) throw new InvalidArgumentError('gossipIntervalMs must be at least 10');
   if (!(cfg.probeIntervalMs >= 10)) throw new InvalidArgumentError('probeIntervalMs must be at least 10');
   if (!(cfg.probeTimeoutMs >= 1)) throw new InvalidArgumentError('probeTimeoutMs must be positive');

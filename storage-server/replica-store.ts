@@ -10,8 +10,13 @@
 // Merkle leaf hashes (anti-entropy/leaf-hashes.ts). A tombstone without a version is a
 // local purge marker (cleanup of ranges this node no longer owns): it reads as absent and
 // never travels to other replicas.
+//
+// Fresh writes (Put, CoordinatedPut) are refused with CLOCK_SKEW when their timestamp
+// leads this node's clock by more than maxClockSkewMs; versions that already exist
+// elsewhere (Merge: read repair, hints, anti-entropy, streaming) are not. A tombstone's
+// grace period counts from when this node stored it, by this node's clock.
 
-import { InvalidArgumentError, RingkvError, InternalError } from '../sdk/errors.js';
+import { ClockSkewError, InvalidArgumentError, RingkvError, InternalError } from '../sdk/errors.js';
 import type { ErrorCode } from '../sdk/errors.js';
 import { checkContentType, checkKey, checkValue } from '../sdk/limits.js';
 import type { Sibling, StoredObject, VersionVector } from '../sdk/versioning/index.js';
@@ -19,6 +24,7 @@ import { dvvUpdate, fromRecordFields, liveSiblings, maxTs, mergeObjects, objects
 import type { WireOp, WireResult } from '../sdk/wire/protocol.js';
 import { OpType } from '../sdk/wire/protocol.js';
 import type { Clock } from '../sdk/clock.js';
+import { hlcToWallMs } from '../sdk/hlc.js';
 import type { Engine, EngineRecord, WriteOp } from './engine/index.js';
 import { Ring } from '../sdk/ring.js';
 import type { Digest } from './anti-entropy/leaf-hashes.js';
@@ -53,6 +59,11 @@ export interface StoredEntry {
   record: EngineRecord;
 }
 
+export interface ReplicaStoreOptions {
+  /** How far a fresh write's timestamp may lead this node's clock. Default 5000 ms. */
+  maxClockSkewMs?: number;
+}
+
 /** Result of applying an operation: the replica's object afterwards, and whether a live value existed before. */
 export interface ApplyResult {
   obj: StoredObject | null;
@@ -63,7 +74,8 @@ export interface ApplyResult {
 export class ReplicaStore {
   private readonly locks = new Map<string, Promise<unknown>>();
   /** Operations applied, by type (for metrics). */
-  readonly counters = { gets: 0, merges: 0, coordinatedPuts: 0, unchangedMerges: 0, hints: 0, purges: 0 };
+  readonly counters = { gets: 0, merges: 0, puts: 0, lostPuts: 0, skewRefused: 0, coordinatedPuts: 0, unchangedMerges: 0, hints: 0, purges: 0 };
+  private readonly maxClockSkewMs: number;
   /** Merkle leaf hashes of everything stored here, maintained on every write. */
   readonly leaves = new LeafHashes();
 
@@ -74,7 +86,23 @@ export class ReplicaStore {
     private readonly clock: Clock,
     /** Where merges meant for another node (`hintFor`) go: the hint store. */
     private readonly hintSink?: (target: string, key: Buffer, obj: StoredObject) => Promise<void>,
-  ) {}
+    opts: ReplicaStoreOptions = {},
+  ) {
+    this.maxClockSkewMs = opts.maxClockSkewMs ?? 5000;
+  }
+
+  /** Throws ClockSkewError when `ts` leads this node's clock by more than maxClockSkewMs. */
+  private checkSkew(ts: number): void {
+    const nowMs = this.clock.nowMs();
+    const leadMs = hlcToWallMs(ts) - nowMs;
+    if (leadMs > this.maxClockSkewMs) {
+      this.counters.skewRefused++;
+      throw new ClockSkewError(
+        `node ${this.nodeId}: the write is stamped ${leadMs} ms ahead of this node's clock (at most ${this.maxClockSkewMs} ms is accepted); check the writer's and this node's clocks`,
+        { node: this.nodeId, leadMs, maxClockSkewMs: this.maxClockSkewMs, serverNowMs: nowMs },
+      );
+    }
+  }
 
   /** Applies one wire operation; never throws (errors become error results). */
   async apply(op: WireOp): Promise<WireResult> {
@@ -87,24 +115,28 @@ export class ReplicaStore {
           return { ok: true, obj: await this.get(key) };
         case OpType.Merge: {
           checkObject(op.obj);
-          if (op.hintFor !== undefined && op.hintFor !== this.nodeId) {
-            if (typeof op.hintFor !== 'string' || op.hintFor.length === 0 || op.hintFor.length > 255) {
-              throw new InvalidArgumentError('hintFor must be a node id');
-            }
-            if (!this.hintSink) throw new InvalidArgumentError('this node does not take hints');
-            this.counters.hints++;
-            await this.hintSink(op.hintFor, key, op.obj);
-            return { ok: true, obj: null, ts: maxTs(op.obj), hinted: true };
-          }
+          if (op.hintFor !== undefined && op.hintFor !== this.nodeId) return await this.storeHint(op.hintFor, key, op.obj);
           this.counters.merges++;
           const r = await this.merge(key, op.obj);
           // The merged object itself is not sent back (it would double a write's bytes):
           // the writer only needs to know the newest timestamp the replica holds.
           return { ok: true, obj: null, ts: r.obj ? maxTs(r.obj) : 0, created: r.created };
         }
+        case OpType.Put: {
+          checkObject(op.obj);
+          if (op.obj.mode !== 'lww') throw new InvalidArgumentError('a Put carries a last-write-wins object');
+          this.checkSkew(op.obj.siblings[0]!.ts);
+          if (op.hintFor !== undefined && op.hintFor !== this.nodeId) return await this.storeHint(op.hintFor, key, op.obj);
+          this.counters.puts++;
+          const r = await this.merge(key, op.obj);
+          const won = r.obj !== null && (r.obj === op.obj || objectsEqual(r.obj, op.obj));
+          if (!won) this.counters.lostPuts++;
+          return { ok: true, obj: null, ts: r.obj ? maxTs(r.obj) : 0, created: r.created, won };
+        }
         case OpType.CoordinatedPut: {
           checkContext(op.ctx);
           checkSibling(op.sib);
+          this.checkSkew(op.sib.ts);
           this.counters.coordinatedPuts++;
           const r = await this.coordinatedPut(key, op.ctx, op.sib);
           return { ok: true, obj: r.obj, created: r.created };
@@ -116,6 +148,15 @@ export class ReplicaStore {
       const e = err instanceof RingkvError ? err : new InternalError((err as Error)?.message ?? String(err), err);
       return { ok: false, code: e.code as ErrorCode, msg: e.message };
     }
+  }
+
+  /** Keeps `obj` as a hint for node `target` (this node is not a replica of `key`). */
+  private async storeHint(target: unknown, key: Buffer, obj: StoredObject): Promise<WireResult> {
+    if (typeof target !== 'string' || target.length === 0 || target.length > 255) throw new InvalidArgumentError('hintFor must be a node id');
+    if (!this.hintSink) throw new InvalidArgumentError('this node does not take hints');
+    this.counters.hints++;
+    await this.hintSink(target, key, obj);
+    return { ok: true, obj: null, ts: maxTs(obj), hinted: true };
   }
 
   /** The stored object of `key` (tombstones and expired siblings included), or null. */
@@ -133,7 +174,7 @@ export class ReplicaStore {
 
   /** Writes `obj` for `key` over `old` and keeps the leaf hashes in step. */
   private async store(key: Buffer, token: number, old: EngineRecord | undefined, obj: StoredObject): Promise<void> {
-    const op = toWriteOp(engineKeyOf(key, token), obj);
+    const op = toWriteOp(engineKeyOf(key, token), obj, this.clock.nowMs());
     await this.engine.write([op]);
     if (old) this.leaves.toggle(token, entryDigest(key, old.version));
     this.leaves.toggle(token, entryDigest(key, op.version!));
@@ -252,10 +293,14 @@ export function toObject(rec: EngineRecord): StoredObject {
   });
 }
 
-/** The engine write that stores `obj` under `key`. */
-export function toWriteOp(key: Buffer, obj: StoredObject): WriteOp {
+/**
+ * The engine write that stores `obj` under `key`. A tombstone is dated `storedAtMs` (the
+ * storing node's clock), not by the writer's timestamp: a client whose clock lags must not
+ * shorten how long its delete is kept.
+ */
+export function toWriteOp(key: Buffer, obj: StoredObject, storedAtMs: number): WriteOp {
   const f = toRecordFields(obj);
-  if (f.tombstone) return { type: 'del', key, version: f.version, deletedAtMs: Math.max(1, f.expiresAtMs) };
+  if (f.tombstone) return { type: 'del', key, version: f.version, deletedAtMs: Math.max(1, Math.floor(storedAtMs)) };
   return { type: 'put', key, value: f.value, version: f.version, expiresAtMs: f.expiresAtMs, contentType: f.contentType, flags: f.flags };
 }
 

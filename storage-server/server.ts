@@ -50,7 +50,7 @@ export interface ServerSeams {
   logger?: pino.Logger;
 }
 
-const OP_NAMES: Record<number, string> = { 1: 'get', 2: 'merge', 3: 'coordinated_put' };
+const OP_NAMES: Record<number, string> = { 1: 'get', 2: 'merge', 3: 'coordinated_put', 4: 'put' };
 const MAX_BATCH_OPS = 10_000;
 
 export class StorageServer {
@@ -89,7 +89,9 @@ export class StorageServer {
     this.clock = clock;
     this.transport = transport;
     this.startedAtMs = clock.nowMs();
-    this.store = new ReplicaStore(engine, config.id, clock, (target, key, obj) => hints.add(target, key, obj));
+    this.store = new ReplicaStore(engine, config.id, clock, (target, key, obj) => hints.add(target, key, obj), {
+      maxClockSkewMs: config.maxClockSkewMs,
+    });
     this.metrics = new ServerMetrics(config.id, () => this.engine);
     this.membership = new Membership({
       self: {
@@ -348,7 +350,8 @@ export class StorageServer {
     if (typeof batch.from === 'string') this.membership.heardFrom(batch.from);
     this.metrics.batchSize.observe(batch.ops.length);
     const results = await this.applyBatch(batch.ops);
-    const response: BatchResponse = { v: PROTOCOL_VERSION, results };
+    // The clock reading lets clients follow the servers' time (sdk/cluster-clock.ts).
+    const response: BatchResponse = { v: PROTOCOL_VERSION, results, now: this.clock.nowMs() };
     sendMsgpack(res, 200, response);
   }
 
@@ -386,7 +389,7 @@ export class StorageServer {
     const since = Number(url.searchParams.get('since') ?? '0');
     const waitMs = Math.min(Number(url.searchParams.get('waitMs') ?? '0') || 0, 60_000);
     if (waitMs > 0 && Number.isFinite(since)) await this.membership.waitForChange(since, waitMs);
-    const view: MembersView = this.membership.view();
+    const view: MembersView = { ...this.membership.view(), now: this.clock.nowMs() };
     sendMsgpackOrJson(req, res, view);
   }
 
@@ -645,6 +648,11 @@ export class StorageServer {
     };
   }
 
+  /** This node's clock. */
+  nowMs(): number {
+    return this.clock.nowMs();
+  }
+
   private uptimeSec(): number {
     return Math.round((this.clock.nowMs() - this.startedAtMs) / 1000);
   }
@@ -753,9 +761,9 @@ class LocalShortcutTransport implements Transport {
       if (path === Routes.batch) {
         const b = body as BatchRequest;
         const results = await this.server.applyBatch(b.ops);
-        return { v: PROTOCOL_VERSION, results } as T;
+        return { v: PROTOCOL_VERSION, results, now: this.server.nowMs() } as T;
       }
-      if (path === Routes.members) return this.server.membership.view() as T;
+      if (path === Routes.members) return { ...this.server.membership.view(), now: this.server.nowMs() } as T;
     }
     return this.inner.call<T>(address, path, body, opts);
   }

@@ -8,8 +8,12 @@ import { MalformedRequestError, ProtocolMismatchError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 import type { StoredObject, VersionVector } from '../versioning/index.js';
 
-/** Version of this protocol. A server accepts requests from [MIN_PROTOCOL_VERSION, PROTOCOL_VERSION]. */
-export const PROTOCOL_VERSION = 1;
+/**
+ * Version of this protocol. A server accepts requests from [MIN_PROTOCOL_VERSION, PROTOCOL_VERSION].
+ * 2: the Put operation (a fresh last-write-wins write, answered with `won`), the server's
+ * clock (`now`) in batch and membership answers.
+ */
+export const PROTOCOL_VERSION = 2;
 export const MIN_PROTOCOL_VERSION = 1;
 
 export const MSGPACK_CONTENT_TYPE = 'application/msgpack';
@@ -39,6 +43,12 @@ export const OpType = {
   Merge: 2,
   /** Vector-clock put coordinated by this replica: assign a dot, apply the client's context. */
   CoordinatedPut: 3,
+  /**
+   * A fresh last-write-wins write (protocol 2): like Merge, but the replica first refuses a
+   * timestamp that leads its clock by more than its maxClockSkewMs (CLOCK_SKEW), and answers
+   * whether the written version is the one it now holds (`won`).
+   */
+  Put: 4,
 } as const;
 export type OpTypeValue = (typeof OpType)[keyof typeof OpType];
 
@@ -72,16 +82,27 @@ export interface CoordinatedPutOp {
   };
 }
 
-export type WireOp = GetOp | MergeOp | CoordinatedPutOp;
+export interface PutOp {
+  t: typeof OpType.Put;
+  key: Buffer;
+  /** A last-write-wins object with the one new sibling. */
+  obj: StoredObject;
+  /** As for Merge: the receiver keeps it as a hint for this node. */
+  hintFor?: string;
+}
+
+export type WireOp = GetOp | MergeOp | CoordinatedPutOp | PutOp;
 
 /**
  * Per-operation result. Get and CoordinatedPut: the replica's object after the operation
- * (null when it has none). Merge: `obj` is null and `ts` is the newest timestamp the
- * replica holds for the key (the writer's clock observes it); `created` when it had no
- * live value before; `hinted` when it was stored as a hint for another node.
+ * (null when it has none). Merge and Put: `obj` is null and `ts` is the newest timestamp
+ * the replica holds for the key (the writer's clock observes it); `created` when it had no
+ * live value before; `hinted` when it was stored as a hint for another node. Put: `won`
+ * is true when the written version is the one the replica now holds, false when it holds a
+ * newer one (whose timestamp is `ts`): the write did not take effect there.
  */
 export type WireResult =
-  | { ok: true; obj: StoredObject | null; ts?: number; created?: boolean; hinted?: boolean }
+  | { ok: true; obj: StoredObject | null; ts?: number; created?: boolean; hinted?: boolean; won?: boolean }
   | { ok: false; code: ErrorCode; msg: string };
 
 export interface BatchRequest {
@@ -94,6 +115,8 @@ export interface BatchRequest {
 export interface BatchResponse {
   v: number;
   results: WireResult[];
+  /** The answering server's clock (ms since the epoch) when it answered (protocol 2). */
+  now?: number;
 }
 
 /** An error body of an internal endpoint. */

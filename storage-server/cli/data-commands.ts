@@ -10,7 +10,7 @@ import { NotFoundError } from '../../sdk/errors.js';
 import { seedsFrom } from './common.js';
 
 function consistencyOption(): Option {
-  return new Option('--consistency <level>', 'strong | eventual | all').default('strong');
+  return new Option('--consistency <level>', 'linearizable | strong | eventual | all').default('strong');
 }
 
 async function readStdin(): Promise<Buffer> {

@@ -132,3 +132,34 @@ t.test('hlcToWallMs', async (t) => {
   ];
   for (const [ts, ms] of cases) t.equal(hlcToWallMs(ts), ms, `${ts}`);
 });
+
+t.test('with maxLeadMs, observe() ignores a timestamp far ahead of the clock, so one future version cannot poison it', async (t) => {
+  const clock = new ManualClock(T0);
+  const hlc = new HybridLogicalClock(clock, { maxLeadMs: 5000 });
+  t.equal(hlc.observe((T0 + 4000) * 1000), true, 'within the bound: merged');
+  t.equal(hlc.last, (T0 + 4000) * 1000);
+  t.equal(hlc.observe((T0 + 60_000) * 1000), false, 'a minute ahead: ignored');
+  t.equal(hlc.observe(Number.MAX_SAFE_INTEGER), false, 'MAX_SAFE_INTEGER: ignored');
+  t.equal(hlc.ignoredAhead, 2);
+  t.equal(hlc.last, (T0 + 4000) * 1000, 'the clock was not dragged');
+  t.equal(hlc.now(), (T0 + 4000) * 1000 + 1, 'and it still issues timestamps');
+  // As the wall clock moves on, the same timestamp comes within the bound.
+  clock.advance(56_000);
+  t.equal(hlc.observe((T0 + 60_000) * 1000), true);
+});
+
+t.test('nowAbove() stamps above a replica\'s version, or refuses when that version is too far ahead', async (t) => {
+  const clock = new ManualClock(T0);
+  const hlc = new HybridLogicalClock(clock, { maxLeadMs: 5000 });
+  const floor = (T0 + 3000) * 1000 + 7;
+  const ts = hlc.nowAbove(floor);
+  t.ok(ts > floor, `${ts} > ${floor}`);
+  t.ok(hlc.now() > ts, 'later stamps stay above it');
+  const lowFloor = (T0 - 1000) * 1000;
+  t.ok(hlc.nowAbove(lowFloor) > ts, 'a floor below what was issued changes nothing but stays monotonic');
+  t.throws(() => hlc.nowAbove((T0 + 60_000) * 1000), { code: ErrorCodes.CLOCK_SKEW }, 'a floor a minute ahead is refused');
+  t.throws(() => hlc.nowAbove(Number.MAX_SAFE_INTEGER), { code: ErrorCodes.CLOCK_SKEW });
+  t.throws(() => hlc.nowAbove(-1), { code: ErrorCodes.INVALID_ARGUMENT });
+  const unbounded = new HybridLogicalClock(clock);
+  t.ok(unbounded.nowAbove((T0 + 60_000) * 1000) > (T0 + 60_000) * 1000, 'without a bound it follows any floor');
+});

@@ -1,0 +1,99 @@
+// Direct tests of the replica store's write rules (no servers): a fresh last-write-wins
+// write (Put) says whether it is the version the replica now holds, and is refused with
+// CLOCK_SKEW when stamped too far ahead of the replica's clock; Merge (repairs) is not
+// bounded; a tombstone's grace counts from when this replica stored it, by its own clock.
+
+import t from 'tap';
+import { ManualClock } from '../../sdk/clock.js';
+import { ErrorCodes } from '../../sdk/errors.js';
+import type { StoredObject } from '../../sdk/versioning/index.js';
+import type { WireResult } from '../../sdk/wire/protocol.js';
+import { OpType } from '../../sdk/wire/protocol.js';
+import { Engine, MemoryFileSystem } from '../../storage-server/engine/index.js';
+import { engineKeyOf, ReplicaStore } from '../../storage-server/replica-store.js';
+
+const T0 = 1_700_000_000_000;
+
+function lww(value: string | null, tsMs: number, writer = 'c1', logical = 0): StoredObject {
+  return {
+    mode: 'lww',
+    siblings: [
+      {
+        value: Buffer.from(value ?? ''),
+        tombstone: value === null,
+        expiresAtMs: 0,
+        contentType: '',
+        flags: 0,
+        ts: tsMs * 1000 + logical,
+        writer,
+      },
+    ],
+    context: {},
+  };
+}
+
+async function store(clock: ManualClock, maxClockSkewMs?: number): Promise<{ s: ReplicaStore; e: Engine }> {
+  const fs = new MemoryFileSystem();
+  await fs.mkdirp('/db');
+  const e = await Engine.open('/db', { fs, clock, maxKeyBytes: 260 });
+  return { s: new ReplicaStore(e, 'n1', clock, undefined, maxClockSkewMs === undefined ? {} : { maxClockSkewMs }), e };
+}
+
+function ok(r: WireResult): Extract<WireResult, { ok: true }> {
+  if (!r.ok) throw new Error(`${r.code}: ${r.msg}`);
+  return r;
+}
+
+const key = Buffer.from('k');
+
+t.test('Put answers won when its version is the one held, and the newer timestamp when it is not', async (t) => {
+  const clock = new ManualClock(T0);
+  const { s } = await store(clock);
+  let r = ok(await s.apply({ t: OpType.Put, key, obj: lww('a', T0) }));
+  t.equal(r.won, true, 'first write wins');
+  t.equal(r.created, true);
+  r = ok(await s.apply({ t: OpType.Put, key, obj: lww('b', T0 + 5) }));
+  t.equal(r.won, true, 'a newer write wins');
+  r = ok(await s.apply({ t: OpType.Put, key, obj: lww('old', T0 + 1) }));
+  t.equal(r.won, false, 'an older write loses');
+  t.equal(r.ts, (T0 + 5) * 1000, 'and learns the timestamp that beat it');
+  r = ok(await s.apply({ t: OpType.Put, key, obj: lww('b', T0 + 5) }));
+  t.equal(r.won, true, 'a retry of the held version counts as won (idempotent)');
+  const held = await s.get(key);
+  t.equal(held?.siblings[0]?.value.toString(), 'b');
+  t.equal(s.counters.lostPuts, 1);
+});
+
+t.test('Put is refused with CLOCK_SKEW beyond maxClockSkewMs; Merge of the same version is not', async (t) => {
+  const clock = new ManualClock(T0);
+  const { s } = await store(clock, 5000);
+  const r = await s.apply({ t: OpType.Put, key, obj: lww('future', T0 + 5001) });
+  t.equal(r.ok, false);
+  if (!r.ok) t.equal(r.code, ErrorCodes.CLOCK_SKEW, r.msg);
+  t.equal(await s.get(key), null, 'nothing was stored');
+  t.equal(ok(await s.apply({ t: OpType.Put, key, obj: lww('edge', T0 + 5000) })).won, true, 'exactly at the bound is accepted');
+  t.ok(ok(await s.apply({ t: OpType.Merge, key, obj: lww('future', T0 + 60_000) })), 'a merge of a far-future version is kept (it exists elsewhere)');
+  const vc = await s.apply({
+    t: OpType.CoordinatedPut,
+    key: Buffer.from('vc'),
+    ctx: {},
+    sib: { value: Buffer.from('x'), tombstone: false, expiresAtMs: 0, contentType: '', flags: 0, ts: (T0 + 9000) * 1000, writer: 'c' },
+  });
+  t.equal(vc.ok ? 'ok' : vc.code, ErrorCodes.CLOCK_SKEW, 'a vector-clock write is bounded too');
+  const vcOk = await s.apply({ t: OpType.Put, key: Buffer.from('dvv-in-put'), obj: { ...lww('x', T0), mode: 'dvv' } as StoredObject });
+  t.equal(vcOk.ok ? 'ok' : vcOk.code, ErrorCodes.INVALID_ARGUMENT, 'a Put carries a last-write-wins object only');
+});
+
+t.test('a tombstone is dated by the replica that stores it, not by the writer\'s timestamp', async (t) => {
+  const clock = new ManualClock(T0);
+  const { s, e } = await store(clock);
+  // A writer whose clock was a day behind.
+  ok(await s.apply({ t: OpType.Put, key, obj: lww(null, T0 - 24 * 3600_000) }));
+  const rec = await e.getRaw(engineKeyOf(key));
+  t.equal(rec?.tombstone, true);
+  t.equal(rec?.expiresAtMs, T0, 'the grace period starts now, on this replica');
+  // The same through a merge (repair) a minute later: dated when this replica got it.
+  clock.advance(60_000);
+  ok(await s.apply({ t: OpType.Merge, key: Buffer.from('k2'), obj: lww(null, T0 - 24 * 3600_000) }));
+  t.equal((await e.getRaw(engineKeyOf(Buffer.from('k2'))))?.expiresAtMs, T0 + 60_000);
+});
