@@ -3,14 +3,19 @@
 // wait for it and then leave together in one batch (Nagle-style), unless a whole batch
 // (maxBatchOps) is ready, which may go out alongside, up to maxInflightBatches per node
 // (p-limit). So batches grow with load by themselves and an idle client adds no delay.
-// Safe for concurrent use.
+//
+// Every operation carries its call's deadline (and optionally an AbortSignal): operations
+// whose deadline passed or whose caller aborted while they queued are dropped, never sent;
+// a batch's timeout is its earliest deadline, and the remaining budget travels with the
+// request so that the server drops work nobody waits for. A request's outcome is reported
+// once (onRequestOutcome), however many operations it carried. Safe for concurrent use.
 
 import pLimit from 'p-limit';
 import type { LimitFunction } from 'p-limit';
 import type { Transport } from './transport.js';
 import type { BatchRequest, BatchResponse, WireOp, WireResult } from './wire/protocol.js';
 import { PROTOCOL_VERSION, Routes } from './wire/protocol.js';
-import { InternalError } from './errors.js';
+import { AbortedError, InternalError, TimeoutError } from './errors.js';
 import type { ServerClockSink } from './cluster-clock.js';
 
 export interface BatcherOptions {
@@ -18,16 +23,35 @@ export interface BatcherOptions {
   maxBatchOps?: number;
   /** Batch requests in flight per node. Default 4. */
   maxInflightBatches?: number;
-  /** Timeout of one batch request. Default 2000 ms. */
+  /** Timeout of an operation submitted without a deadline. Default 2000 ms. */
   requestTimeoutMs?: number;
   /** Sender id written into requests. */
   from?: string;
   /** Told the clock reading of every batch answer (the client follows the servers' time). */
   serverClock?: ServerClockSink;
+  /**
+   * Told the outcome of every batch request, once per request, with the timeout it was
+   * given (the client's failure detector).
+   */
+  onRequestOutcome?: (address: string, err: unknown, timeoutMs: number) => void;
+}
+
+/** An operation with less time left than this is not sent: no node answers that fast. */
+export const MIN_SEND_BUDGET_MS = 2;
+
+/** When an operation must be done by, and who may cancel it. */
+export interface SubmitOptions {
+  /** Deadline on the monotonic clock (performance.now() milliseconds). */
+  deadline: number;
+  signal?: AbortSignal | undefined;
 }
 
 interface Queued {
   op: WireOp;
+  deadline: number;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+  done: boolean;
   resolve: (r: WireResult) => void;
   reject: (err: unknown) => void;
 }
@@ -42,12 +66,18 @@ class NodeQueue {
   }
 }
 
+/** The monotonic clock deadlines are measured on. */
+export function monotonicNowMs(): number {
+  return performance.now();
+}
+
 export class Batcher {
   private readonly nodes = new Map<string, NodeQueue>();
-  private readonly opts: Required<Omit<BatcherOptions, 'serverClock'>>;
+  private readonly opts: Required<Omit<BatcherOptions, 'serverClock' | 'onRequestOutcome'>>;
   private readonly serverClock: ServerClockSink | undefined;
-  /** Batch requests sent and operations carried (for tests and metrics). */
-  readonly counters = { batches: 0, ops: 0 };
+  private readonly onRequestOutcome: ((address: string, err: unknown, timeoutMs: number) => void) | undefined;
+  /** Batch requests sent and operations carried; operations dropped before sending (for tests and metrics). */
+  readonly counters = { batches: 0, ops: 0, expired: 0, aborted: 0 };
 
   constructor(
     private readonly transport: Transport,
@@ -60,10 +90,18 @@ export class Batcher {
       from: opts.from ?? '',
     };
     this.serverClock = opts.serverClock;
+    this.onRequestOutcome = opts.onRequestOutcome;
   }
 
-  /** Sends `op` to the node at `address` in the next batch; resolves with its own result. */
-  submit(address: string, op: WireOp): Promise<WireResult> {
+  /**
+   * Sends `op` to the node at `address` in the next batch; resolves with its own result.
+   * Rejects with TimeoutError when its deadline passes first (before it was sent: it never
+   * is) and with AbortedError when `signal` fires first.
+   */
+  submit(address: string, op: WireOp, o?: SubmitOptions): Promise<WireResult> {
+    const deadline = o?.deadline ?? monotonicNowMs() + this.opts.requestTimeoutMs;
+    const signal = o?.signal;
+    if (signal?.aborted) return Promise.reject(new AbortedError('operation', signal.reason));
     let q = this.nodes.get(address);
     if (!q) {
       q = new NodeQueue(this.opts.maxInflightBatches);
@@ -71,12 +109,29 @@ export class Batcher {
     }
     const node = q;
     return new Promise<WireResult>((resolve, reject) => {
-      node.queue.push({ op, resolve, reject });
+      const item: Queued = { op, deadline, signal, onAbort: undefined, done: false, resolve, reject };
+      if (signal) {
+        item.onAbort = () => {
+          // Still queued: it is dropped when the next batch is formed. In flight: its answer is ignored.
+          this.counters.aborted++;
+          this.settle(item, undefined, new AbortedError('operation', signal.reason));
+        };
+        signal.addEventListener('abort', item.onAbort, { once: true });
+      }
+      node.queue.push(item);
       if (!node.scheduled) {
         node.scheduled = true;
         setImmediate(() => this.drain(address, node));
       }
     });
+  }
+
+  private settle(item: Queued, result: WireResult | undefined, err?: unknown): void {
+    if (item.done) return;
+    item.done = true;
+    if (item.signal && item.onAbort) item.signal.removeEventListener('abort', item.onAbort);
+    if (err !== undefined) item.reject(err);
+    else item.resolve(result!);
   }
 
   private drain(address: string, q: NodeQueue): void {
@@ -87,6 +142,7 @@ export class Batcher {
   /** Sends what may go now: everything when the node is idle, else only whole batches. */
   private pump(address: string, q: NodeQueue): void {
     const max = this.opts.maxBatchOps;
+    this.dropDead(address, q);
     while (q.queue.length > 0 && (q.inflight === 0 || (q.queue.length >= max && q.inflight < this.opts.maxInflightBatches))) {
       const items = q.queue.splice(0, max);
       q.inflight++;
@@ -97,21 +153,56 @@ export class Batcher {
     }
   }
 
-  private async send(address: string, items: Queued[]): Promise<void> {
-    const req: BatchRequest = { v: PROTOCOL_VERSION, ops: items.map((i) => i.op) };
+  /** Drops queued operations that were aborted or whose deadline passed while they waited. */
+  private dropDead(address: string, q: NodeQueue): void {
+    if (q.queue.length === 0) return;
+    const now = monotonicNowMs();
+    let kept = 0;
+    for (const it of q.queue) {
+      if (it.done) continue;
+      if (it.deadline - now < MIN_SEND_BUDGET_MS) {
+        this.counters.expired++;
+        this.settle(it, undefined, new TimeoutError(`operation queued for ${address}`, 0, { node: address, sent: false }));
+        continue;
+      }
+      q.queue[kept++] = it;
+    }
+    q.queue.length = kept;
+  }
+
+  private async send(address: string, queued: Queued[]): Promise<void> {
+    // Operations may have been aborted or expired while p-limit held the batch back.
+    const now = monotonicNowMs();
+    const items: Queued[] = [];
+    let deadline = Number.POSITIVE_INFINITY;
+    for (const it of queued) {
+      if (it.done) continue;
+      if (it.deadline - now < MIN_SEND_BUDGET_MS) {
+        this.counters.expired++;
+        this.settle(it, undefined, new TimeoutError(`operation queued for ${address}`, 0, { node: address, sent: false }));
+        continue;
+      }
+      items.push(it);
+      if (it.deadline < deadline) deadline = it.deadline;
+    }
+    if (items.length === 0) return;
+    const timeoutMs = Math.max(1, Math.ceil(deadline - now));
+    const req: BatchRequest = { v: PROTOCOL_VERSION, ops: items.map((i) => i.op), timeoutMs };
     if (this.opts.from) req.from = this.opts.from;
     this.counters.batches++;
     this.counters.ops += items.length;
     const sentAtMs = this.serverClock?.localNowMs() ?? 0;
     try {
-      const res = await this.transport.call<BatchResponse>(address, Routes.batch, req, { timeoutMs: this.opts.requestTimeoutMs });
+      const res = await this.transport.call<BatchResponse>(address, Routes.batch, req, { timeoutMs });
       if (!res || !Array.isArray(res.results) || res.results.length !== items.length) {
         throw new InternalError(`batch answer from ${address} has ${res?.results?.length} results for ${items.length} operations`);
       }
       if (this.serverClock && res.now !== undefined) this.serverClock.onServerClock(address, res.now, sentAtMs, this.serverClock.localNowMs());
-      for (let i = 0; i < items.length; i++) items[i]!.resolve(res.results[i]!);
+      this.onRequestOutcome?.(address, undefined, timeoutMs);
+      for (let i = 0; i < items.length; i++) this.settle(items[i]!, res.results[i]!);
     } catch (err) {
-      for (const it of items) it.reject(err);
+      this.onRequestOutcome?.(address, err, timeoutMs);
+      for (const it of items) this.settle(it, undefined, err);
     }
   }
 }

@@ -9,9 +9,10 @@ import { systemClock } from './clock.js';
 import { ClusterView } from './cluster-view.js';
 import type { Consistency } from './consistency.js';
 import { quorumFor } from './consistency.js';
-import { Batcher } from './batcher.js';
+import { Batcher, monotonicNowMs } from './batcher.js';
 import type { BatcherOptions } from './batcher.js';
 import {
+  AbortedError,
   ClosedError,
   InvalidArgumentError,
   InvalidConsistencyError,
@@ -123,7 +124,17 @@ export interface ConnectOptions<V = Buffer> {
 
 export interface CallOptions {
   consistency?: Consistency;
+  /** This call's timeout (default: the client's timeoutMs); carried into its batches and to the replicas. */
   timeoutMs?: number;
+  /** Aborts the call: it rejects with ABORTED, and its operations still queued are never sent. */
+  signal?: AbortSignal;
+}
+
+/** One call's deadline (monotonic ms) and cancellation, handed down to every request it makes. */
+interface CallCtx {
+  timeoutMs: number;
+  deadline: number;
+  signal: AbortSignal | undefined;
 }
 
 export interface WriteCallOptions extends CallOptions {
@@ -245,7 +256,21 @@ export class RingkvClient<V = Buffer> {
     });
     this.ownsTransport = !o.transport;
     this.transport = o.transport ?? new HttpTransport();
-    this.batcher = new Batcher(this.transport, { requestTimeoutMs: timeoutMs, from: this.clientId, ...o.batch, serverClock });
+    this.batcher = new Batcher(this.transport, {
+      requestTimeoutMs: timeoutMs,
+      from: this.clientId,
+      ...o.batch,
+      serverClock,
+      // One outcome per request, however many operations it carried.
+      onRequestOutcome: (address, err, requestTimeoutMs) => {
+        const node = this.view.nodeAt(address);
+        if (node === undefined) return;
+        if (err === undefined) this.health.onSuccess(node);
+        // A request that gave the node only a sliver of a call's time (the tail of a
+        // deadline) says nothing about the node when it times out.
+        else if (!((err as RingkvError).code === 'TIMEOUT' && requestTimeoutMs < Math.min(100, timeoutMs / 4))) this.health.onFailure(node, err);
+      },
+    });
     this.view = new ClusterView({
       seeds: o.seeds,
       transport: this.transport,
@@ -283,9 +308,14 @@ export class RingkvClient<V = Buffer> {
     return this.view;
   }
 
-  /** Batch requests sent and operations they carried. */
-  get batchCounters(): { batches: number; ops: number } {
+  /** Batch requests sent, operations they carried, operations dropped unsent (expired, aborted). */
+  get batchCounters(): { batches: number; ops: number; expired: number; aborted: number } {
     return this.batcher.counters;
+  }
+
+  /** Nodes this client's failure detector currently avoids (requests to them kept failing). */
+  get avoidedNodes(): string[] {
+    return this.health.avoided();
   }
 
   /** The N replicas of `key`, in preference order. */
@@ -303,11 +333,29 @@ export class RingkvClient<V = Buffer> {
     const level = this.levelOf(opts.consistency);
     const n = this.view.settings.replicationFactor;
     const { r } = quorumFor(level, n);
-    const timeoutMs = opts.timeoutMs ?? this.opts.timeoutMs;
-    const deadline = Date.now() + timeoutMs;
-    const obj = await this.readObject(k, r, timeoutMs, deadline);
+    const call = this.callCtx('get', opts);
+    const obj = await abortable(this.readObject(k, r, call), call.signal, 'get');
     if (!obj) return undefined;
     return this.toGetResult(obj, opts.resolver ?? this.opts.resolver);
+  }
+
+  /** The deadline and signal of a call; throws ABORTED when the signal already fired. */
+  private callCtx(op: string, opts: CallOptions): CallCtx {
+    const timeoutMs = opts.timeoutMs ?? this.opts.timeoutMs;
+    if (!(Number.isFinite(timeoutMs) && timeoutMs > 0)) throw new InvalidArgumentError('timeoutMs must be a positive number');
+    const signal = opts.signal;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError('signal must be an AbortSignal');
+    if (signal?.aborted) {
+      const e = new AbortedError(op, signal.reason);
+      e.notApplied = true;
+      throw e;
+    }
+    return { timeoutMs, deadline: monotonicNowMs() + timeoutMs, signal };
+  }
+
+  /** A context for background work (late repairs): the client's timeout, no signal. */
+  private backgroundCtx(): CallCtx {
+    return { timeoutMs: this.opts.timeoutMs, deadline: monotonicNowMs() + this.opts.timeoutMs, signal: undefined };
   }
 
   /**
@@ -318,22 +366,23 @@ export class RingkvClient<V = Buffer> {
    * can return anything older. Fails with QUORUM_NOT_MET or TIMEOUT when that cannot be
    * done. At R = 1, stale replicas are repaired in the background (`readRepair`).
    */
-  private async readObject(k: Buffer, r: number, timeoutMs: number, deadline: number): Promise<StoredObject | undefined> {
+  private async readObject(k: Buffer, r: number, call: CallCtx): Promise<StoredObject | undefined> {
     const replicas = this.readTargets(k, r);
     const op: WireOp = { t: OpType.Get, key: k };
     const askAll = this.opts.readFanout === 'all' || Math.random() < this.opts.readRepairChance;
-    const out: QuorumOutcome = await quorumCall('get', replicas, r, timeoutMs, (node) => this.send(node, op), askAll ? replicas.length : r);
+    const out: QuorumOutcome = await quorumCall('get', replicas, r, remaining(call), (node) => this.send(node, op, call), askAll ? replicas.length : r);
     let merged: StoredObject | undefined;
     for (const a of out.answers) if (a.obj) merged = merged ? mergeObjects(merged, a.obj) : a.obj;
     if (merged) this.hlc.observe(maxTs(merged));
     const repaired = new Set<string>();
     if (merged && r >= 2) {
-      await this.writeBack(k, merged, out.answers, deadline);
+      await this.writeBack(k, merged, out.answers, call);
       for (const a of out.answers) if (!a.obj || !objectsEqual(a.obj, merged)) repaired.add(a.node);
     } else if (merged && this.opts.readRepair) {
       const stale = out.answers.filter((a) => !a.obj || !objectsEqual(a.obj, merged!));
       for (const a of stale) repaired.add(a.node);
-      if (stale.length > 0) this.track(Promise.allSettled(stale.map((a) => this.repair(a.node, k, merged!))));
+      const bg = this.backgroundCtx();
+      if (stale.length > 0) this.track(Promise.allSettled(stale.map((a) => this.repair(a.node, k, merged!, bg))));
     }
     if (this.opts.readRepair) {
       // Replicas that answer after the quorum are compared too, and repaired in the background.
@@ -346,7 +395,8 @@ export class RingkvClient<V = Buffer> {
           const stale = answers.filter(
             (a) => (!a.obj || !objectsEqual(a.obj, target)) && !(target === merged && repaired.has(a.node)),
           );
-          return Promise.allSettled(stale.map((a) => this.repair(a.node, k, target)));
+          const bg = this.backgroundCtx();
+          return Promise.allSettled(stale.map((a) => this.repair(a.node, k, target, bg)));
         }),
       );
     }
@@ -359,35 +409,35 @@ export class RingkvClient<V = Buffer> {
    * does), counts the replicas that hold it, and brings in replicas not asked yet while that
    * is short of a majority. Throws QuorumNotMetError or TimeoutError when it stays short.
    */
-  private async writeBack(k: Buffer, obj: StoredObject, answers: readonly ReplicaAnswer[], deadline: number): Promise<void> {
+  private async writeBack(k: Buffer, obj: StoredObject, answers: readonly ReplicaAnswer[], call: CallCtx): Promise<void> {
     const n = this.view.settings.replicationFactor;
     const need = Math.floor(n / 2) + 1;
     let holding = answers.filter((a) => a.obj && objectsEqual(a.obj, obj)).length;
     const stale = answers.filter((a) => !a.obj || !objectsEqual(a.obj, obj)).map((a) => a.node);
     if (stale.length === 0 && holding >= need) return;
     this.counters.writeBacks++;
-    let left = deadline - Date.now();
-    if (left <= 0) throw new TimeoutError('get (writing the value back to a quorum)', 0);
-    const results = await withTimeout(Promise.allSettled(stale.map((node) => this.repairResult(node, k, obj))), left).catch(() => []);
+    let left = remaining(call);
+    if (left <= 0) throw new TimeoutError('get (writing the value back to a quorum)', call.timeoutMs);
+    const results = await withTimeout(Promise.allSettled(stale.map((node) => this.repairResult(node, k, obj, call))), left).catch(() => []);
     for (const r of results) if (r.status === 'fulfilled' && r.value.ok) holding++;
     if (holding >= need) return;
     const asked = new Set(answers.map((a) => a.node));
     const others = this.replicaTargets(k).filter((x) => !asked.has(x));
     const candidates = [...others.filter((x) => this.isUsable(x)), ...others.filter((x) => !this.isUsable(x))];
-    left = deadline - Date.now();
-    if (left <= 0) throw new TimeoutError('get (writing the value back to a quorum)', 0);
-    await quorumCall('get (write-back)', candidates, need - holding, left, (node) => this.repairResult(node, k, obj), need - holding);
+    left = remaining(call);
+    if (left <= 0) throw new TimeoutError('get (writing the value back to a quorum)', call.timeoutMs);
+    await quorumCall('get (write-back)', candidates, need - holding, left, (node) => this.repairResult(node, k, obj, call), need - holding);
   }
 
-  private async repair(node: string, key: Buffer, obj: StoredObject): Promise<void> {
-    const res = await this.repairResult(node, key, obj);
+  private async repair(node: string, key: Buffer, obj: StoredObject, call: CallCtx): Promise<void> {
+    const res = await this.repairResult(node, key, obj, call);
     if (!res.ok) throw errorFromWire(res.code, res.msg);
   }
 
-  private async repairResult(node: string, key: Buffer, obj: StoredObject): Promise<WireResult> {
+  private async repairResult(node: string, key: Buffer, obj: StoredObject, call: CallCtx): Promise<WireResult> {
     this.counters.readRepairs++;
     try {
-      const res = await this.send(node, { t: OpType.Merge, key, obj });
+      const res = await this.send(node, { t: OpType.Merge, key, obj }, call);
       if (!res.ok) this.counters.readRepairFailures++;
       return res;
     } catch (err) {
@@ -438,24 +488,34 @@ export class RingkvClient<V = Buffer> {
       }
       ttlMs = Math.ceil(opts.ttl * 1000);
     }
-    return this.write(k, { value: bytes, tombstone: false, contentType, flags }, ttlMs, opts);
+    const call = this.callCtx('put', opts);
+    return abortable(this.write(k, { value: bytes, tombstone: false, contentType, flags }, ttlMs, opts, call), call.signal, 'put');
   }
 
   /** Deletes `key` (writes a tombstone). */
   async delete(key: Key, opts: DeleteOptions = {}): Promise<PutResult> {
     this.checkOpen();
     const k = toKey(key);
-    let context = opts.context;
     const level = this.levelOf(opts.consistency);
+    const call = this.callCtx('delete', opts);
+    return abortable(this.deleteWith(k, level, opts, call), call.signal, 'delete');
+  }
+
+  private async deleteWith(k: Buffer, level: Consistency, opts: DeleteOptions, call: CallCtx): Promise<PutResult> {
+    let context = opts.context;
     if (this.opts.conflictMode === 'vector-clock' && context === undefined) {
       // A delete without context would only add a tombstone sibling: read the context first.
       const n = this.view.settings.replicationFactor;
       const { r } = quorumFor(level, n);
-      const timeoutMs = opts.timeoutMs ?? this.opts.timeoutMs;
-      const obj = await this.readObject(k, r, timeoutMs, Date.now() + timeoutMs);
+      let obj: StoredObject | undefined;
+      try {
+        obj = await this.readObject(k, r, call);
+      } catch (err) {
+        throw markOutcome(err, { maybeApplied: false });
+      }
       context = obj ? encodeContextToken(obj.context) : undefined;
     }
-    return this.write(k, { value: EMPTY, tombstone: true, contentType: '', flags: 0 }, 0, { ...opts, context });
+    return this.write(k, { value: EMPTY, tombstone: true, contentType: '', flags: 0 }, 0, { ...opts, context }, call);
   }
 
   /** The level of a call (the client's default when not given); `linearizable` needs last-write-wins. */
@@ -470,17 +530,17 @@ export class RingkvClient<V = Buffer> {
     content: Pick<Sibling, 'value' | 'tombstone' | 'contentType' | 'flags'>,
     ttlMs: number,
     opts: WriteCallOptions & { context?: string | undefined },
+    call: CallCtx,
   ): Promise<PutResult> {
     const level = this.levelOf(opts.consistency);
     const n = this.view.settings.replicationFactor;
     const { w } = quorumFor(level, n);
-    const timeoutMs = opts.timeoutMs ?? this.opts.timeoutMs;
     const countHints = opts.hintsCountTowardW ?? this.opts.hintsCountTowardW ?? w === 1;
-    if (this.opts.conflictMode === 'lww') return this.writeLww(k, content, ttlMs, level, w, timeoutMs, countHints);
+    if (this.opts.conflictMode === 'lww') return this.writeLww(k, content, ttlMs, level, w, call, countHints);
     const ts = this.hlc.now();
     const expiresAtMs = ttlMs > 0 ? hlcToWallMs(ts) + ttlMs : 0;
     const replicas = this.replicaTargets(k);
-    return this.writeVectorClock(k, { ...content, expiresAtMs }, ts, opts.context, replicas, w, timeoutMs, countHints);
+    return this.writeVectorClock(k, { ...content, expiresAtMs }, ts, opts.context, replicas, w, call, countHints);
   }
 
   /**
@@ -499,11 +559,10 @@ export class RingkvClient<V = Buffer> {
     ttlMs: number,
     level: Consistency,
     w: number,
-    timeoutMs: number,
+    call: CallCtx,
     countHints: boolean,
   ): Promise<PutResult> {
     const opName = content.tombstone ? 'delete' : 'put';
-    const deadline = Date.now() + timeoutMs;
     const replicas = this.replicaTargets(k);
     // Replicas that are about to take over the key (a join or leave in progress) must
     // acknowledge too, so that no write is lost when ownership moves (as Cassandra does).
@@ -517,8 +576,13 @@ export class RingkvClient<V = Buffer> {
       if (linearizable) {
         // ABD phase 1: the newest version a majority of the replicas holds.
         const majority = Math.floor(this.view.settings.replicationFactor / 2) + 1;
-        const read = await quorumCall(`${opName} (reading versions)`, this.readTargets(k, majority), majority, timeoutMs, (node) =>
-          this.send(node, { t: OpType.Get, key: k }),
+        const read = await quorumCall(
+          `${opName} (reading versions)`,
+          this.readTargets(k, majority),
+          majority,
+          remaining(call),
+          (node) => this.send(node, { t: OpType.Get, key: k }, call),
+          majority,
         );
         let floor = 0;
         for (const a of read.answers) if (a.obj) floor = Math.max(floor, maxTs(a.obj));
@@ -530,11 +594,11 @@ export class RingkvClient<V = Buffer> {
         const sib: Sibling = { ...content, expiresAtMs: ttlMs > 0 ? hlcToWallMs(ts) + ttlMs : 0, ts, writer: this.clientId };
         const obj: StoredObject = { mode: 'lww', siblings: [sib], context: {} };
         let newer = 0;
-        const left = deadline - Date.now();
-        if (left <= 0) throw new TimeoutError(opName, timeoutMs);
+        const left = remaining(call);
+        if (left <= 0) throw new TimeoutError(opName, call.timeoutMs);
         try {
           const out = await quorumCall(opName, targets, w + pending.length, left, async (node) => {
-            const res = await this.writeReplica(node, k, obj, holders, countHints || pending.includes(node), effects);
+            const res = await this.writeReplica(node, k, obj, holders, countHints || pending.includes(node), effects, call);
             if (res.ok && res.won === false) {
               // The replica holds a newer version (timestamp res.ts): this version is not the one it serves.
               if (typeof res.ts === 'number' && res.ts > newer) newer = res.ts;
@@ -546,7 +610,7 @@ export class RingkvClient<V = Buffer> {
           const v = versionString(obj);
           return { version: v, context: v, created: out.answers.every((a) => a.result.created === true) };
         } catch (err) {
-          if (newer > 0 && round < this.opts.maxWriteRounds && err instanceof QuorumNotMetError && deadline - Date.now() > 0) {
+          if (newer > 0 && round < this.opts.maxWriteRounds && err instanceof QuorumNotMetError && remaining(call) > 0) {
             this.counters.restampedWrites++;
             ts = this.hlc.nowAbove(newer);
             continue;
@@ -572,11 +636,12 @@ export class RingkvClient<V = Buffer> {
     holders: () => string | undefined,
     countHints: boolean,
     effects: WriteEffects,
+    call: CallCtx,
   ): Promise<WireResult> {
     const op = obj.mode === 'lww' ? OpType.Put : OpType.Merge;
     if (this.isUsable(node)) {
       try {
-        return noteEffect(effects, await this.send(node, { t: op, key, obj }));
+        return noteEffect(effects, await this.send(node, { t: op, key, obj }, call));
       } catch (err) {
         noteFailure(effects, err);
         if (!isReachabilityFailure(err)) throw err;
@@ -586,7 +651,7 @@ export class RingkvClient<V = Buffer> {
     if (!holder) throw new QuorumNotMetError('hinted write', 1, 0, 1, new Error(`no healthy node can hold a hint for ${node}`));
     let res: WireResult;
     try {
-      res = noteEffect(effects, await this.send(holder, { t: op, key, obj, hintFor: node }));
+      res = noteEffect(effects, await this.send(holder, { t: op, key, obj, hintFor: node }, call));
     } catch (err) {
       noteFailure(effects, err);
       throw err;
@@ -629,11 +694,10 @@ export class RingkvClient<V = Buffer> {
     contextToken: string | undefined,
     replicas: string[],
     w: number,
-    timeoutMs: number,
+    call: CallCtx,
     countHints: boolean,
   ): Promise<PutResult> {
     const ctx: VersionVector = contextToken ? decodeContextToken(contextToken) : {};
-    const deadline = Date.now() + timeoutMs;
     const op: WireOp = { t: OpType.CoordinatedPut, key: k, ctx, sib: { ...content, ts, writer: this.clientId } };
     const effects: WriteEffects = { maybeApplied: false };
     let coordinator: string | undefined;
@@ -645,11 +709,11 @@ export class RingkvClient<V = Buffer> {
       // Healthy replicas coordinate first; the others only when none of those answers.
       const candidates = [...replicas.filter((x) => this.isUsable(x)), ...replicas.filter((x) => !this.isUsable(x))];
       for (const node of candidates) {
-        const left = deadline - Date.now();
+        const left = remaining(call);
         if (left <= 0) break;
         let answered = false;
         try {
-          const res = await withTimeout(this.send(node, op), left);
+          const res = await withTimeout(this.send(node, op, call), left);
           answered = true;
           noteEffect(effects, res);
           if (!res.ok) throw errorFromWire(res.code, res.msg);
@@ -666,7 +730,7 @@ export class RingkvClient<V = Buffer> {
         }
       }
       if (!coordinator || !obj) {
-        if (deadline - Date.now() <= 0) throw new TimeoutError(content.tombstone ? 'delete' : 'put', timeoutMs);
+        if (remaining(call) <= 0) throw new TimeoutError(content.tombstone ? 'delete' : 'put', call.timeoutMs);
         throw new QuorumNotMetError(content.tombstone ? 'delete' : 'put', w, 0, failures, lastErr);
       }
       this.hlc.observe(maxTs(obj));
@@ -675,11 +739,12 @@ export class RingkvClient<V = Buffer> {
       const pending = this.pendingTargets(k, replicas);
       const holders = this.hintHolders(k);
       if (w > 1 || pending.length > 0) {
-        await quorumCall(content.tombstone ? 'delete' : 'put', [...others, ...pending], w - 1 + pending.length, Math.max(1, deadline - Date.now()), (node) =>
-          this.writeReplica(node, k, coordinated, holders, countHints || pending.includes(node), effects),
+        await quorumCall(content.tombstone ? 'delete' : 'put', [...others, ...pending], w - 1 + pending.length, Math.max(1, remaining(call)), (node) =>
+          this.writeReplica(node, k, coordinated, holders, countHints || pending.includes(node), effects, call),
         );
       } else {
-        for (const node of others) this.track(this.writeReplica(node, k, coordinated, holders, countHints, effects));
+        const bg = this.backgroundCtx();
+        for (const node of others) this.track(this.writeReplica(node, k, coordinated, holders, countHints, effects, bg));
       }
       const token = encodeContextToken(coordinated.context);
       return { version: token, context: token, created };
@@ -724,23 +789,15 @@ export class RingkvClient<V = Buffer> {
     return !this.health.isAvoided(node);
   }
 
-  private send(node: string, op: WireOp): Promise<WireResult> {
+  /** Sends one operation to `node` in its next batch, with the call's deadline and signal. */
+  private send(node: string, op: WireOp, call: CallCtx): Promise<WireResult> {
     let address: string;
     try {
       address = this.view.addressOf(node);
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.batcher.submit(address, op).then(
-      (r) => {
-        this.health.onSuccess(node);
-        return r;
-      },
-      (err: unknown) => {
-        this.health.onFailure(node, err);
-        throw err;
-      },
-    );
+    return this.batcher.submit(address, op, { deadline: call.deadline, signal: call.signal });
   }
 
   private track(p: Promise<unknown>): void {
@@ -872,6 +929,30 @@ function toKey(key: Key): Buffer {
   else throw new InvalidArgumentError('key must be a string, Buffer or Uint8Array');
   checkKey(b);
   return b;
+}
+
+/** Milliseconds left before the call's deadline (may be <= 0). */
+function remaining(call: CallCtx): number {
+  return Math.floor(call.deadline - monotonicNowMs());
+}
+
+/** Rejects with ABORTED as soon as `signal` fires (the work goes on, its result unused). */
+function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined, op: string): Promise<T> {
+  if (!signal) return p;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new AbortedError(op, signal.reason));
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {

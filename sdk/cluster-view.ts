@@ -35,6 +35,8 @@ export class ClusterView {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private refreshing: Promise<void> | undefined;
+  /** address -> id, rebuilt lazily after each change. */
+  private byAddress: Map<string, string> | undefined;
 
   constructor(private readonly o: ClusterViewOptions) {}
 
@@ -148,6 +150,15 @@ export class ClusterView {
     return m.address;
   }
 
+  /** The id of the member at `address` (undefined when none is). */
+  nodeAt(address: string): string | undefined {
+    if (this.byAddress === undefined) {
+      this.byAddress = new Map();
+      for (const m of this.membersById.values()) this.byAddress.set(m.address, m.id);
+    }
+    return this.byAddress.get(address);
+  }
+
   /** True when requests may be sent to the member according to membership. */
   isReachable(id: string): boolean {
     const m = this.membersById.get(id);
@@ -220,6 +231,7 @@ export class ClusterView {
     }
     if (!changed && this.membersById.size > 0) return;
     this.membersById = next;
+    this.byAddress = undefined;
     const all = [...next.values()];
     // No ring yet when every member known is still joining (a joining node that has not
     // heard from the cluster): operations fail with UNAVAILABLE until one is up.

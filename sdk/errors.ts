@@ -53,6 +53,10 @@ export const ErrorCodes = {
   INTERNAL: 'INTERNAL',
   /** A timestamp leads the receiving server's clock by more than it accepts (maxClockSkewMs). */
   CLOCK_SKEW: 'CLOCK_SKEW',
+  /** The caller aborted the call (its AbortSignal fired). */
+  ABORTED: 'ABORTED',
+  /** A replica received an operation after its deadline had passed and did not do it. */
+  DEADLINE_EXCEEDED: 'DEADLINE_EXCEEDED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -83,6 +87,8 @@ export const httpStatusForCode: Record<ErrorCode, number> = {
   UNAVAILABLE: 503,
   INTERNAL: 500,
   CLOCK_SKEW: 400,
+  ABORTED: 499,
+  DEADLINE_EXCEEDED: 504,
 };
 
 /** Base class of every ringkv error. Match on `code`. */
@@ -275,6 +281,20 @@ export class ClockSkewError extends RingkvError {
   }
 }
 
+/** The caller's AbortSignal fired before the call finished. */
+export class AbortedError extends RingkvError {
+  constructor(op: string, reason?: unknown) {
+    super(ErrorCodes.ABORTED, `${op} was aborted${reason instanceof Error ? `: ${reason.message}` : ''}`, { op }, { cause: reason });
+  }
+}
+
+/** A replica got an operation whose deadline had already passed; it did nothing. */
+export class DeadlineExceededError extends RingkvError {
+  constructor(message: string) {
+    super(ErrorCodes.DEADLINE_EXCEEDED, message);
+  }
+}
+
 export class InternalError extends RingkvError {
   constructor(message: string, cause?: unknown) {
     super(ErrorCodes.INTERNAL, message, undefined, { cause });
@@ -301,6 +321,7 @@ const NOT_APPLIED_CODES = new Set<string>([
   ErrorCodes.PROTOCOL_MISMATCH,
   ErrorCodes.CLOCK_SKEW,
   ErrorCodes.CLOSED,
+  ErrorCodes.DEADLINE_EXCEEDED,
 ]);
 
 /** True when a replica's error answer with `code` means it did not apply the operation. */

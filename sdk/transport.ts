@@ -124,7 +124,7 @@ export interface Fault {
   drop?: boolean;
   /** Never answer: hang until the call's timeout (a paused node). */
   blackhole?: boolean;
-  /** Answer after this extra delay. */
+  /** Answer after this extra delay, which counts against the call's timeout (TimeoutError when it exceeds it). */
   delayMs?: number;
 }
 
@@ -153,7 +153,13 @@ export class FaultyTransport implements Transport {
       await new Promise((r) => setTimeout(r, opts.timeoutMs));
       throw new TimeoutError(`request to ${address}${path}`, opts.timeoutMs, { node: address });
     }
-    if (f?.delayMs) await new Promise((r) => setTimeout(r, f.delayMs));
+    if (f?.delayMs) {
+      // A slow link or server: the delay counts against the call's timeout.
+      const waitMs = Math.min(f.delayMs, opts.timeoutMs);
+      await new Promise((r) => setTimeout(r, waitMs));
+      if (f.delayMs >= opts.timeoutMs) throw new TimeoutError(`request to ${address}${path}`, opts.timeoutMs, { node: address });
+      return this.inner.call<T>(address, path, body, { ...opts, timeoutMs: opts.timeoutMs - f.delayMs });
+    }
     return this.inner.call<T>(address, path, body, opts);
   }
 

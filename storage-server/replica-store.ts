@@ -16,7 +16,7 @@
 // elsewhere (Merge: read repair, hints, anti-entropy, streaming) are not. A tombstone's
 // grace period counts from when this node stored it, by this node's clock.
 
-import { ClockSkewError, InvalidArgumentError, RingkvError, InternalError } from '../sdk/errors.js';
+import { ClockSkewError, DeadlineExceededError, InvalidArgumentError, RingkvError, InternalError } from '../sdk/errors.js';
 import type { ErrorCode } from '../sdk/errors.js';
 import { checkContentType, checkKey, checkValue } from '../sdk/limits.js';
 import type { Sibling, StoredObject, VersionVector } from '../sdk/versioning/index.js';
@@ -104,10 +104,15 @@ export class ReplicaStore {
     }
   }
 
-  /** Applies one wire operation; never throws (errors become error results). */
-  async apply(op: WireOp): Promise<WireResult> {
+  /**
+   * Applies one wire operation; never throws (errors become error results). `deadline`
+   * (performance.now() ms): an operation not started by then — also one that waited for
+   * its key's lock until then — is answered DEADLINE_EXCEEDED and not done.
+   */
+  async apply(op: WireOp, deadline?: number): Promise<WireResult> {
     try {
       if (!op || typeof op !== 'object') throw new InvalidArgumentError('operation must be an object');
+      checkDeadline(deadline);
       const key = asKey(op.key);
       switch (op.t) {
         case OpType.Get:
@@ -117,7 +122,7 @@ export class ReplicaStore {
           checkObject(op.obj);
           if (op.hintFor !== undefined && op.hintFor !== this.nodeId) return await this.storeHint(op.hintFor, key, op.obj);
           this.counters.merges++;
-          const r = await this.merge(key, op.obj);
+          const r = await this.merge(key, op.obj, deadline);
           // The merged object itself is not sent back (it would double a write's bytes):
           // the writer only needs to know the newest timestamp the replica holds.
           return { ok: true, obj: null, ts: r.obj ? maxTs(r.obj) : 0, created: r.created };
@@ -128,7 +133,7 @@ export class ReplicaStore {
           this.checkSkew(op.obj.siblings[0]!.ts);
           if (op.hintFor !== undefined && op.hintFor !== this.nodeId) return await this.storeHint(op.hintFor, key, op.obj);
           this.counters.puts++;
-          const r = await this.merge(key, op.obj);
+          const r = await this.merge(key, op.obj, deadline);
           const won = r.obj !== null && (r.obj === op.obj || objectsEqual(r.obj, op.obj));
           if (!won) this.counters.lostPuts++;
           return { ok: true, obj: null, ts: r.obj ? maxTs(r.obj) : 0, created: r.created, won };
@@ -138,7 +143,7 @@ export class ReplicaStore {
           checkSibling(op.sib);
           this.checkSkew(op.sib.ts);
           this.counters.coordinatedPuts++;
-          const r = await this.coordinatedPut(key, op.ctx, op.sib);
+          const r = await this.coordinatedPut(key, op.ctx, op.sib, deadline);
           return { ok: true, obj: r.obj, created: r.created };
         }
         default:
@@ -238,8 +243,9 @@ export class ReplicaStore {
   }
 
   /** Merges `incoming` into the stored object of `key` and stores the result when it changed. */
-  merge(key: Buffer, incoming: StoredObject): Promise<ApplyResult> {
+  merge(key: Buffer, incoming: StoredObject, deadline?: number): Promise<ApplyResult> {
     return this.withKeyLock(key, async () => {
+      checkDeadline(deadline);
       const { token, rec } = await this.current(key);
       const cur = rec ? toObject(rec) : null;
       const merged = cur ? mergeAcrossModes(cur, incoming) : incoming;
@@ -254,8 +260,9 @@ export class ReplicaStore {
   }
 
   /** A vector-clock write coordinated by this node: assigns the next dot of this node. */
-  coordinatedPut(key: Buffer, ctx: VersionVector, sib: Omit<Sibling, 'dot'>): Promise<ApplyResult> {
+  coordinatedPut(key: Buffer, ctx: VersionVector, sib: Omit<Sibling, 'dot'>, deadline?: number): Promise<ApplyResult> {
     return this.withKeyLock(key, async () => {
+      checkDeadline(deadline);
       const { token, rec } = await this.current(key);
       let cur = rec ? toObject(rec) : null;
       if (cur && cur.mode !== 'dvv') cur = null; // a vector-clock write replaces a last-write-wins value
@@ -311,6 +318,13 @@ export function toWriteOp(key: Buffer, obj: StoredObject, storedAtMs: number): W
 export function mergeAcrossModes(a: StoredObject, b: StoredObject): StoredObject {
   if (a.mode === b.mode) return mergeObjects(a, b);
   return maxTs(b) > maxTs(a) ? b : a;
+}
+
+/** Throws DeadlineExceededError when `deadline` (performance.now() ms) has passed. */
+function checkDeadline(deadline: number | undefined): void {
+  if (deadline !== undefined && performance.now() > deadline) {
+    throw new DeadlineExceededError('the sender stopped waiting before this replica started the operation; it was not done');
+  }
 }
 
 function asKey(k: unknown): Buffer {

@@ -280,7 +280,7 @@ export class StorageServer {
         work = handleKv(req, res, url, { client: this.client, maxJsonBodyBytes: this.config.maxJsonBodyBytes });
       } else if (p === Routes.batch) {
         route = 'batch';
-        work = this.onBatch(req, res);
+        work = this.onBatch(req, res, started);
       } else if (p === Routes.members) {
         route = 'members';
         work = this.onMembers(req, res, url);
@@ -337,7 +337,7 @@ export class StorageServer {
     }
   }
 
-  private async onBatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private async onBatch(req: IncomingMessage, res: ServerResponse, arrivedAt: number): Promise<void> {
     if (req.method !== 'POST') throw new RingkvError('METHOD_NOT_ALLOWED', 'batch takes POST');
     if (this.stopping) throw new ClosedError('server');
     const body = await readBody(req, this.config.maxBatchBodyBytes).catch((err) => {
@@ -349,7 +349,11 @@ export class StorageServer {
     if (!Array.isArray(batch.ops) || batch.ops.length > MAX_BATCH_OPS) throw new MalformedRequestError(`ops must be an array of at most ${MAX_BATCH_OPS}`);
     if (typeof batch.from === 'string') this.membership.heardFrom(batch.from);
     this.metrics.batchSize.observe(batch.ops.length);
-    const results = await this.applyBatch(batch.ops);
+    // The sender's remaining budget, counted from when the request arrived: operations this
+    // node would start after it are answered DEADLINE_EXCEEDED, not done.
+    const budget = batch.timeoutMs;
+    const deadline = typeof budget === 'number' && Number.isFinite(budget) && budget > 0 ? arrivedAt + budget : undefined;
+    const results = await this.applyBatch(batch.ops, deadline);
     // The clock reading lets clients follow the servers' time (sdk/cluster-clock.ts).
     const response: BatchResponse = { v: PROTOCOL_VERSION, results, now: this.clock.nowMs() };
     sendMsgpack(res, 200, response);
@@ -361,9 +365,9 @@ export class StorageServer {
    * update per operation kind and outcome, one latency sample per operation kind) rather
    * than per operation. Used by the batch endpoint and the embedded client's local shortcut.
    */
-  async applyBatch(ops: WireOp[]): Promise<BatchResponse['results']> {
+  async applyBatch(ops: WireOp[], deadline?: number): Promise<BatchResponse['results']> {
     const started = performance.now();
-    const results = await Promise.all(ops.map((op) => this.store.apply(op)));
+    const results = await Promise.all(ops.map((op) => this.store.apply(op, deadline)));
     const ms = performance.now() - started;
     const counts = new Map<string, number>();
     const kinds = new Set<string>();
@@ -760,7 +764,7 @@ class LocalShortcutTransport implements Transport {
     if (address === this.self) {
       if (path === Routes.batch) {
         const b = body as BatchRequest;
-        const results = await this.server.applyBatch(b.ops);
+        const results = await this.server.applyBatch(b.ops, b.timeoutMs ? performance.now() + b.timeoutMs : undefined);
         return { v: PROTOCOL_VERSION, results, now: this.server.nowMs() } as T;
       }
       if (path === Routes.members) return { ...this.server.membership.view(), now: this.server.nowMs() } as T;

@@ -110,6 +110,11 @@ export interface BatchRequest {
   /** Sender id (client or node), for logs and metrics. */
   from?: string;
   ops: WireOp[];
+  /**
+   * How long the sender still waits for the answer, in ms: the receiver answers an operation
+   * it would start after that with DEADLINE_EXCEEDED instead of doing it (protocol 2).
+   */
+  timeoutMs?: number;
 }
 
 export interface BatchResponse {
