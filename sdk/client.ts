@@ -24,7 +24,7 @@ import {
 } from './errors.js';
 import { HybridLogicalClock, hlcToWallMs } from './hlc.js';
 import { ClusterClock } from './cluster-clock.js';
-import { checkContentType, checkKey, checkValue } from './limits.js';
+import { checkContentType, checkKey, checkTtl, checkValue } from './limits.js';
 import type { QuorumOutcome, ReplicaAnswer } from './quorum-call.js';
 import { quorumCall } from './quorum-call.js';
 import type { Transport } from './transport.js';
@@ -266,6 +266,11 @@ export class RingkvClient<V = Buffer> {
         const node = this.view.nodeAt(address);
         if (node === undefined) return;
         if (err === undefined) this.health.onSuccess(node);
+        else if ((err as RingkvError).code === 'OVERLOADED') {
+          // The node sheds load: send elsewhere (reads) or as hints (writes) for a while.
+          const retryAfterSec = Number((err as RingkvError).details?.retryAfterSec ?? 1);
+          this.health.onOverloaded(node, (Number.isFinite(retryAfterSec) ? retryAfterSec : 1) * 1000);
+        }
         // A request that gave the node only a sliver of a call's time (the tail of a
         // deadline) says nothing about the node when it times out.
         else if (!((err as RingkvError).code === 'TIMEOUT' && requestTimeoutMs < Math.min(100, timeoutMs / 4))) this.health.onFailure(node, err);
@@ -482,12 +487,7 @@ export class RingkvClient<V = Buffer> {
     const flags = opts.flags ?? 0;
     if (!Number.isSafeInteger(flags) || flags < 0) throw new InvalidArgumentError('flags must be a non-negative integer');
     let ttlMs = 0;
-    if (opts.ttl !== undefined) {
-      if (typeof opts.ttl !== 'number' || !Number.isFinite(opts.ttl) || opts.ttl <= 0) {
-        throw new InvalidArgumentError(`ttl must be a positive number of seconds, got ${String(opts.ttl)}`);
-      }
-      ttlMs = Math.ceil(opts.ttl * 1000);
-    }
+    if (opts.ttl !== undefined) ttlMs = Math.ceil(checkTtl(opts.ttl) * 1000);
     const call = this.callCtx('put', opts);
     return abortable(this.write(k, { value: bytes, tombstone: false, contentType, flags }, ttlMs, opts, call), call.signal, 'put');
   }

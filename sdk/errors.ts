@@ -57,6 +57,8 @@ export const ErrorCodes = {
   ABORTED: 'ABORTED',
   /** A replica received an operation after its deadline had passed and did not do it. */
   DEADLINE_EXCEEDED: 'DEADLINE_EXCEEDED',
+  /** The node refused the request without doing it: it could not answer in time (load shedding) or has too many connections. */
+  OVERLOADED: 'OVERLOADED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -89,6 +91,7 @@ export const httpStatusForCode: Record<ErrorCode, number> = {
   CLOCK_SKEW: 400,
   ABORTED: 499,
   DEADLINE_EXCEEDED: 504,
+  OVERLOADED: 503,
 };
 
 /** Base class of every ringkv error. Match on `code`. */
@@ -288,6 +291,13 @@ export class AbortedError extends RingkvError {
   }
 }
 
+/** The node refused a request it could not answer in time; nothing was done. Retry after `retryAfterSec`. */
+export class OverloadedError extends RingkvError {
+  constructor(message: string, retryAfterSec: number) {
+    super(ErrorCodes.OVERLOADED, message, { retryAfterSec });
+  }
+}
+
 /** A replica got an operation whose deadline had already passed; it did nothing. */
 export class DeadlineExceededError extends RingkvError {
   constructor(message: string) {
@@ -322,6 +332,7 @@ const NOT_APPLIED_CODES = new Set<string>([
   ErrorCodes.CLOCK_SKEW,
   ErrorCodes.CLOSED,
   ErrorCodes.DEADLINE_EXCEEDED,
+  ErrorCodes.OVERLOADED,
 ]);
 
 /** True when a replica's error answer with `code` means it did not apply the operation. */

@@ -2,7 +2,7 @@
 // the HTTP API and the storage engine so that every entry point rejects the same input
 // with the same typed error.
 
-import { InvalidMetadataError, KeyEmptyError, KeyTooLargeError, ValueTooLargeError } from './errors.js';
+import { InvalidArgumentError, InvalidMetadataError, KeyEmptyError, KeyTooLargeError, ValueTooLargeError } from './errors.js';
 
 /** Largest key, in bytes. */
 export const MAX_KEY_BYTES = 256;
@@ -10,6 +10,21 @@ export const MAX_KEY_BYTES = 256;
 export const MAX_VALUE_BYTES = 1024 * 1024;
 /** Largest content-type string, in bytes. */
 export const MAX_CONTENT_TYPE_BYTES = 255;
+/** Longest time to live, in seconds: 20 years (Cassandra's limit too). */
+export const MAX_TTL_SECONDS = 20 * 365 * 24 * 3600;
+
+/**
+ * Returns `ttl` (seconds) when it is a number in (0, MAX_TTL_SECONDS]; throws
+ * InvalidArgumentError otherwise — strings, booleans and arrays included.
+ */
+export function checkTtl(ttl: unknown): number {
+  if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl <= 0 || ttl > MAX_TTL_SECONDS) {
+    throw new InvalidArgumentError(
+      `ttl must be a number of seconds in (0, ${MAX_TTL_SECONDS}] (20 years), got ${typeof ttl === 'number' ? String(ttl) : JSON.stringify(ttl) ?? typeof ttl}`,
+    );
+  }
+  return ttl;
+}
 
 /** Throws KeyEmptyError / KeyTooLargeError unless 1 <= key.length <= limitBytes (default 256). */
 export function checkKey(key: Uint8Array, limitBytes = MAX_KEY_BYTES): void {

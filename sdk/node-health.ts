@@ -62,6 +62,20 @@ export class NodeHealth {
     }
   }
 
+  /**
+   * The node refused a request because it is overloaded and asked not to be sent to for
+   * `retryAfterMs`: it is avoided that long (at least), whatever its failure count.
+   */
+  onOverloaded(node: string, retryAfterMs: number): void {
+    let s = this.states.get(node);
+    if (!s) {
+      s = { consecutive: 0, avoidUntilMs: 0, backoffMs: this.o.backoffMs };
+      this.states.set(node, s);
+    }
+    const until = this.clock.nowMs() + Math.min(Math.max(retryAfterMs, 0), this.o.maxBackoffMs);
+    if (until > s.avoidUntilMs) s.avoidUntilMs = until;
+  }
+
   /** True while the node is in its back-off period. */
   isAvoided(node: string): boolean {
     const s = this.states.get(node);

@@ -99,7 +99,11 @@ export class HttpTransport implements Transport {
       } catch {
         e = undefined;
       }
-      throw errorFromWire(e?.code, e?.message ?? `HTTP ${res.statusCode} from ${address}${path}`);
+      let details = (e as { details?: unknown } | undefined)?.details;
+      // A node shedding load says when to come back (Retry-After), also in a bare 503.
+      const retryAfter = Number(res.headers['retry-after']);
+      if (details === undefined && Number.isFinite(retryAfter)) details = { retryAfterSec: retryAfter };
+      throw errorFromWire(e?.code, e?.message ?? `HTTP ${res.statusCode} from ${address}${path}`, details);
     }
     return decodeMessage<T>(buf);
   }

@@ -39,6 +39,22 @@ export interface ServerConfig {
   maxClockSkewMs: number;
   /** Largest internal batch body accepted. Default 64 MiB. */
   maxBatchBodyBytes: number;
+  /**
+   * Most HTTP connections open at once (clients and peers); the one beyond is answered
+   * 503 OVERLOADED and closed. Lowered to fit the process's open-files limit minus
+   * fdReserve. Default 10000.
+   */
+  maxConnections: number;
+  /** File descriptors kept out of the connections' reach, for the engine and requests to peers. Default 512. */
+  fdReserve: number;
+  /** Time a client has to send a request's headers (slow senders get 408 and are closed). Default 10000 ms. */
+  headersTimeoutMs: number;
+  /** Time a client has to send a whole request, headers and body (else 408). Default 60000 ms. */
+  requestReceiveTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this long. Default 65000 ms. */
+  keepAliveTimeoutMs: number;
+  /** Replica operations in flight above which new batches are refused with 503 OVERLOADED. Default 50000. */
+  maxInflightOps: number;
   /** Largest public JSON request body accepted. Default 4 MiB (values are capped at 1 MiB). */
   maxJsonBodyBytes: number;
   /** Engine durability. Default batch (group commit). */
@@ -107,6 +123,12 @@ export const serverDefaults: Omit<ServerConfig, 'id' | 'dataDir' | 'advertise'> 
   requestTimeoutMs: 2000,
   maxClockSkewMs: 5000,
   maxBatchBodyBytes: 64 * MiB,
+  maxConnections: 10_000,
+  fdReserve: 512,
+  headersTimeoutMs: 10_000,
+  requestReceiveTimeoutMs: 60_000,
+  keepAliveTimeoutMs: 65_000,
+  maxInflightOps: 50_000,
   maxJsonBodyBytes: 4 * MiB,
   sync: 'batch',
   memtableSizeBytes: 8 * MiB,
@@ -144,6 +166,12 @@ const NUMBER_FIELDS = [
   'maxClockSkewMs',
   'maxBatchBodyBytes',
   'maxJsonBodyBytes',
+  'maxConnections',
+  'fdReserve',
+  'headersTimeoutMs',
+  'requestReceiveTimeoutMs',
+  'keepAliveTimeoutMs',
+  'maxInflightOps',
   'memtableSizeBytes',
   'memtableJitterPercent',
   'blockCacheSizeBytes',
@@ -237,6 +265,12 @@ export function resolveServerConfig(...layers: Raw[]): ServerConfig {
   if (!Number.isInteger(cfg.replicationFactor) || cfg.replicationFactor < 1) throw new InvalidArgumentError('replicationFactor must be a positive integer');
   if (!(cfg.requestTimeoutMs > 0)) throw new InvalidArgumentError('requestTimeoutMs must be positive');
   if (!(cfg.maxClockSkewMs >= 100)) throw new InvalidArgumentError('maxClockSkewMs must be at least 100');
+  if (!Number.isInteger(cfg.maxConnections) || cfg.maxConnections < 16) throw new InvalidArgumentError('maxConnections must be an integer of at least 16');
+  if (!Number.isInteger(cfg.fdReserve)) throw new InvalidArgumentError('fdReserve must be an integer');
+  if (!(cfg.headersTimeoutMs >= 100)) throw new InvalidArgumentError('headersTimeoutMs must be at least 100');
+  if (!(cfg.requestReceiveTimeoutMs >= cfg.headersTimeoutMs)) throw new InvalidArgumentError('requestReceiveTimeoutMs must be at least headersTimeoutMs');
+  if (!(cfg.keepAliveTimeoutMs >= 100)) throw new InvalidArgumentError('keepAliveTimeoutMs must be at least 100');
+  if (!Number.isInteger(cfg.maxInflightOps) || cfg.maxInflightOps < 1) throw new InvalidArgumentError('maxInflightOps must be a positive integer');
   if (!(cfg.gossipIntervalMs >= 10)) throw new InvalidArgumentError('gossipIntervalMs must be at least 10');
   if (!(cfg.probeIntervalMs >= 10)) throw new InvalidArgumentError('probeIntervalMs must be at least 10');
   if (!(cfg.probeTimeoutMs >= 1)) throw new InvalidArgumentError('probeTimeoutMs must be positive');

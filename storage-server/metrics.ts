@@ -15,6 +15,7 @@ export class ServerMetrics {
   readonly replicaOps: client.Counter<'op' | 'outcome'>;
   readonly replicaOpLatency: client.Histogram<'op'>;
   readonly batchSize: client.Histogram;
+  readonly shedRequests: client.Counter;
   /** Extra gauges other modules register (membership, hints, repair). */
   readonly collectors: (() => void)[] = [];
 
@@ -53,6 +54,11 @@ export class ServerMetrics {
       name: 'ringkv_batch_operations',
       help: 'Operations per internal batch request',
       buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
+      registers: [this.registry],
+    });
+    this.shedRequests = new client.Counter({
+      name: 'ringkv_shed_requests_total',
+      help: 'Requests refused with 503 OVERLOADED by admission control (they could not be answered in time)',
       registers: [this.registry],
     });
     const self = this;

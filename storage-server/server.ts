@@ -11,7 +11,7 @@ import pino from 'pino';
 import type { Clock } from '../sdk/clock.js';
 import { systemClock } from '../sdk/clock.js';
 import { RingkvClient } from '../sdk/client.js';
-import { ClosedError, InvalidArgumentError, MalformedRequestError, PayloadTooLargeError, RingkvError, UnavailableError } from '../sdk/errors.js';
+import { ClosedError, InvalidArgumentError, MalformedRequestError, OverloadedError, PayloadTooLargeError, RingkvError, UnavailableError } from '../sdk/errors.js';
 import type { MembersView } from '../sdk/membership.js';
 import type { Transport } from '../sdk/transport.js';
 import { HttpTransport } from '../sdk/transport.js';
@@ -24,6 +24,8 @@ import { Engine } from './engine/index.js';
 import { handleKv, KV_PREFIX } from './http/public-api.js';
 import { discardBody, readBody } from './http/read-body.js';
 import { sendError, sendJson, sendMsgpack } from './http/respond.js';
+import { ConnectionGuard } from './http/connection-guard.js';
+import { LoadShedder } from './http/load-shedder.js';
 import type { GossipMessage } from './membership/membership.js';
 import { Membership } from './membership/membership.js';
 import type { PingMessage, PingReqMessage } from './membership/failure-detector.js';
@@ -74,6 +76,10 @@ export class StorageServer {
   readonly log: pino.Logger;
   readonly startedAtMs: number;
   private readonly http: http.Server;
+  /** Caps open connections (answers the one beyond with 503). */
+  readonly connections: ConnectionGuard;
+  /** Admission control: refuses requests this node could not answer in time. */
+  readonly shedder: LoadShedder;
   private readonly transport: Transport;
   private client: RingkvClient<Buffer> | undefined;
   private inFlight = 0;
@@ -139,11 +145,34 @@ export class StorageServer {
       { intervalMs: config.repairIntervalMs, requestTimeoutMs: config.requestTimeoutMs * 5, spansPerRequest: 2000, keysPerBatch: 500 },
     );
     this.registerMetrics();
-    this.http = http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (req, res) => this.onRequest(req, res));
-    this.http.on('clientError', (err, socket) => {
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
-      else socket.destroy();
-      this.log.debug({ err: err.message }, 'bad HTTP from client');
+    this.http = http.createServer(
+      {
+        keepAliveTimeout: config.keepAliveTimeoutMs,
+        headersTimeout: config.headersTimeoutMs,
+        requestTimeout: config.requestReceiveTimeoutMs,
+        // How often Node checks the two timeouts above: a slow sender is cut within this of them.
+        connectionsCheckingInterval: Math.min(1000, Math.max(50, Math.floor(config.headersTimeoutMs / 4))),
+      },
+      (req, res) => this.onRequest(req, res),
+    );
+    this.connections = new ConnectionGuard({ maxConnections: config.maxConnections, fdReserve: config.fdReserve });
+    this.connections.attach(this.http, config.id);
+    this.shedder = new LoadShedder({ nowMs: () => performance.now() }, { maxInflightOps: config.maxInflightOps });
+    this.http.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+      // A request that was not received in time (headersTimeoutMs, requestReceiveTimeoutMs),
+      // or could not be parsed: answered with a coded JSON body when the socket still takes it.
+      const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+      const tooBig = err.code === 'HPE_HEADER_OVERFLOW';
+      const [status, code, message] = timedOut
+        ? ['408 Request Timeout', 'TIMEOUT', 'the request was not received in time']
+        : tooBig
+          ? ['431 Request Header Fields Too Large', 'MALFORMED_REQUEST', 'request headers too large']
+          : ['400 Bad Request', 'MALFORMED_REQUEST', 'malformed HTTP request'];
+      const body = JSON.stringify({ code, message });
+      if (socket.writable) {
+        socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      } else socket.destroy();
+      this.log.debug({ err: err.message, code: err.code }, 'bad or slow HTTP from a client');
     });
   }
 
@@ -277,6 +306,8 @@ export class StorageServer {
       if (p.startsWith(KV_PREFIX)) {
         route = 'kv';
         if (!this.client) throw new ClosedError('server');
+        this.admit(1, kvBudgetMs(req, this.config.requestTimeoutMs));
+        res.on('finish', () => this.shedder.record(performance.now() - started));
         work = handleKv(req, res, url, { client: this.client, maxJsonBodyBytes: this.config.maxJsonBodyBytes });
       } else if (p === Routes.batch) {
         route = 'batch';
@@ -351,15 +382,32 @@ export class StorageServer {
     this.metrics.batchSize.observe(batch.ops.length);
     // The sender's remaining budget, counted from when the request arrived: operations this
     // node would start after it are answered DEADLINE_EXCEEDED, not done.
-    const budget = batch.timeoutMs;
-    const deadline = typeof budget === 'number' && Number.isFinite(budget) && budget > 0 ? arrivedAt + budget : undefined;
-    const results = await this.applyBatch(batch.ops, deadline);
+    const budget = typeof batch.timeoutMs === 'number' && Number.isFinite(batch.timeoutMs) && batch.timeoutMs > 0 ? batch.timeoutMs : undefined;
+    const deadline = budget !== undefined ? arrivedAt + budget : undefined;
+    // Admission: refuse now what this node could not finish while its sender still waits.
+    this.admit(batch.ops.length, budget !== undefined ? budget - (performance.now() - arrivedAt) : undefined);
+    this.shedder.enter(batch.ops.length);
+    let results: BatchResponse['results'];
+    try {
+      results = await this.applyBatch(batch.ops, deadline);
+    } finally {
+      this.shedder.leave(batch.ops.length);
+    }
+    this.shedder.record(performance.now() - arrivedAt);
     // The clock reading lets clients follow the servers' time (sdk/cluster-clock.ts).
     const response: BatchResponse = { v: PROTOCOL_VERSION, results, now: this.clock.nowMs() };
     sendMsgpack(res, 200, response);
   }
 
-  /** Applies one operation with metrics. Used by the batch endpoint and the local shortcut. */
+  /** Throws OverloadedError (503, Retry-After) when the shedder refuses a request. */
+  private admit(ops: number, budgetMs: number | undefined): void {
+    const d = this.shedder.admit(ops, budgetMs);
+    if (d.shed) {
+      this.metrics.shedRequests.inc();
+      throw new OverloadedError(`node ${this.id} sheds load: ${d.reason}`, d.retryAfterSec ?? 1);
+    }
+  }
+
   /**
    * Applies a batch of operations concurrently, with metrics counted per batch (one counter
    * update per operation kind and outcome, one latency sample per operation kind) rather
@@ -527,6 +575,11 @@ export class StorageServer {
     m.gauge('ringkv_hints_stored', 'Hints stored since start', () => this.hints.counters.stored);
     m.gauge('ringkv_hints_delivered', 'Hints delivered since start', () => this.handoff.counters.delivered);
     m.gauge('ringkv_gossip_rounds', 'Gossip rounds since start', () => this.membership.counters.rounds);
+    m.gauge('ringkv_connections_open', 'HTTP connections open', () => this.connections.openConnections);
+    m.gauge('ringkv_connections_limit', 'HTTP connections accepted at most (maxConnections, within the open-files limit)', () => this.connections.limit);
+    m.gauge('ringkv_connections_refused', 'Connections refused with 503 since start (over the limit)', () => this.connections.refused);
+    m.gauge('ringkv_standing_delay_seconds', 'Delay every recent request saw from arrival to answer (admission control refuses requests with less time left)', () => this.shedder.standingDelayMs / 1000);
+    m.gauge('ringkv_inflight_operations', 'Replica operations being applied', () => this.shedder.inflight);
     m.gauge('ringkv_members', 'Members by state, as this node sees them', () => {
       const counts = new Map<string, number>();
       for (const x of this.membership.members()) counts.set(x.state, (counts.get(x.state) ?? 0) + 1);
@@ -727,6 +780,12 @@ async function serveUi(req: IncomingMessage, res: ServerResponse, p: string): Pr
   }
   res.writeHead(200, { 'content-type': UI_TYPES[path.extname(rel)] ?? 'application/octet-stream', 'content-length': body.length, 'cache-control': 'no-cache' });
   res.end(req.method === 'HEAD' ? undefined : body);
+}
+
+/** The time a public API request's coordinator waits: its X-Ringkv-Timeout-Ms, else the node's default. */
+function kvBudgetMs(req: IncomingMessage, defaultMs: number): number {
+  const n = Number(req.headers['x-ringkv-timeout-ms']);
+  return Number.isFinite(n) && n > 0 ? n : defaultMs;
 }
 
 function checkSpans(spans: unknown): [number, number][] {

@@ -3,8 +3,9 @@
 //   PUT    /api/v1/kv/{key}   JSON {"value", "ttl"?} or a raw body (application/octet-stream)
 //   GET    /api/v1/kv/{key}   → JSON {"key", "value", "version", ...} or the raw bytes
 //   DELETE /api/v1/kv/{key}   → 204 (a tombstone is written)
-// with a `Consistency: strong | eventual | all` header. Bad input gets a 4xx JSON error
-// with a stable code and nothing is written. Stateless; safe for concurrent requests.
+// with a `Consistency` header (linearizable | strong | eventual | all | r=2,w=1) and an
+// optional `X-Ringkv-Timeout-Ms`. Bad input gets a 4xx JSON error with a stable code and
+// nothing is written. Stateless; safe for concurrent requests.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RingkvClient } from '../../sdk/client.js';
@@ -19,7 +20,7 @@ import {
   RingkvError,
   ValueTooLargeError,
 } from '../../sdk/errors.js';
-import { checkKey, MAX_VALUE_BYTES } from '../../sdk/limits.js';
+import { checkKey, checkTtl, MAX_VALUE_BYTES } from '../../sdk/limits.js';
 import { discardBody, readBody } from './read-body.js';
 import { sendEmpty, sendError, sendJson } from './respond.js';
 
@@ -51,11 +52,55 @@ function consistencyOf(req: IncomingMessage): Consistency {
   return parseConsistency(Array.isArray(h) ? h[0]! : h);
 }
 
-function ttlOf(v: unknown): number | undefined {
+/** Most levels of nesting a JSON value may have (deeper values are refused with 400). */
+export const MAX_JSON_DEPTH = 512;
+
+/** The ttl of a JSON body: absent, or a JSON number (not a string, boolean or array). */
+function ttlFromBody(v: unknown): number | undefined {
+  if (v === undefined || v === null) return undefined;
+  return checkTtl(v);
+}
+
+/** The ttl of a query parameter or header: absent, or a decimal number. */
+function ttlFromText(v: string | null | undefined): number | undefined {
   if (v === undefined || v === null || v === '') return undefined;
-  const n = typeof v === 'number' ? v : Number(v);
-  if (typeof n !== 'number' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`ttl must be a positive number of seconds, got ${JSON.stringify(v)}`);
+  if (!/^\d+(\.\d+)?$/.test(v.trim())) throw new InvalidArgumentError(`ttl must be a number of seconds, got ${JSON.stringify(v)}`);
+  return checkTtl(Number(v));
+}
+
+/**
+ * Throws MalformedRequestError when the JSON text nests arrays or objects deeper than
+ * MAX_JSON_DEPTH (JSON.stringify, which the API and SDK use, recurses and would overflow
+ * the stack). A scan, no recursion: brackets inside strings do not count.
+ */
+export function checkJsonDepth(text: string): void {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > MAX_JSON_DEPTH) throw new MalformedRequestError(`JSON nests deeper than ${MAX_JSON_DEPTH} levels`);
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+}
+
+/** The per-request timeout from X-Ringkv-Timeout-Ms (1 ms .. 10 min), if given. */
+function timeoutOf(req: IncomingMessage): number | undefined {
+  const h = headerString(req, 'x-ringkv-timeout-ms');
+  if (h === undefined || h === '') return undefined;
+  const n = Number(h);
+  if (!/^\d+$/.test(h.trim()) || !(n >= 1 && n <= 600_000)) throw new InvalidArgumentError(`X-Ringkv-Timeout-Ms must be an integer from 1 to 600000, got ${JSON.stringify(h)}`);
   return n;
+}
+
+/** Consistency and timeout of a request, as call options. */
+function callOptions(req: IncomingMessage): { consistency: Consistency; timeoutMs?: number } {
+  const timeoutMs = timeoutOf(req);
+  return timeoutMs === undefined ? { consistency: consistencyOf(req) } : { consistency: consistencyOf(req), timeoutMs };
 }
 
 function isJson(ct: string): boolean {
@@ -74,9 +119,8 @@ export async function handleKv(req: IncomingMessage, res: ServerResponse, url: U
       case 'POST':
         return await putKey(req, res, url, key, o);
       case 'DELETE': {
-        const consistency = consistencyOf(req);
         const context = headerString(req, 'x-ringkv-context');
-        await o.client.delete(key, { consistency, ...(context ? { context } : {}) });
+        await o.client.delete(key, { ...callOptions(req), ...(context ? { context } : {}) });
         return sendEmpty(res, 204);
       }
       default:
@@ -96,7 +140,7 @@ function headerString(req: IncomingMessage, name: string): string | undefined {
 }
 
 async function getKey(req: IncomingMessage, res: ServerResponse, key: Buffer, o: PublicApiOptions): Promise<void> {
-  const r = await o.client.get(key, { consistency: consistencyOf(req) });
+  const r = await o.client.get(key, callOptions(req));
   if (!r) throw new NotFoundError(`key ${JSON.stringify(key.toString('utf8'))} not found`);
   const headers: Record<string, string> = { 'x-ringkv-version': r.version, 'x-ringkv-context': r.context };
   if (r.expiresAtMs) headers['x-ringkv-expires-at'] = new Date(r.expiresAtMs).toISOString();
@@ -112,7 +156,16 @@ async function getKey(req: IncomingMessage, res: ServerResponse, key: Buffer, o:
   if (r.expiresAtMs) body.expiresAt = new Date(r.expiresAtMs).toISOString();
   if (r.siblings) body.siblings = r.siblings.map((s) => ({ value: decodeText(s.value, s.contentType), writer: s.writer }));
   if (r.context !== r.version) body.context = r.context;
-  sendJson(res, 200, body, headers);
+  try {
+    sendJson(res, 200, body, headers);
+  } catch (err) {
+    // A JSON value nested too deeply to serialize again (written by an SDK client, which
+    // the API's depth check does not see): hand it back as its text.
+    if (!(err instanceof RangeError)) throw err;
+    body.value = r.value.toString('utf8');
+    if (r.siblings) body.siblings = r.siblings.map((s) => ({ value: s.value.toString('utf8'), writer: s.writer }));
+    sendJson(res, 200, body, headers);
+  }
 }
 
 function decodeText(v: Buffer, ct: string): unknown {
@@ -128,7 +181,7 @@ function decodeText(v: Buffer, ct: string): unknown {
 }
 
 async function putKey(req: IncomingMessage, res: ServerResponse, url: URL, key: Buffer, o: PublicApiOptions): Promise<void> {
-  const consistency = consistencyOf(req);
+  const call = callOptions(req);
   const ct = (headerString(req, 'content-type') ?? 'application/json').toLowerCase();
   let value: Buffer;
   let ttl: number | undefined;
@@ -142,9 +195,11 @@ async function putKey(req: IncomingMessage, res: ServerResponse, url: URL, key: 
       if (err instanceof PayloadTooLargeError) throw new ValueTooLargeError(Number(req.headers['content-length'] ?? o.maxJsonBodyBytes + 1), MAX_VALUE_BYTES);
       throw err;
     }
+    const text = body.toString('utf8');
+    checkJsonDepth(text);
     let parsed: unknown;
     try {
-      parsed = JSON.parse(body.toString('utf8'));
+      parsed = JSON.parse(text);
     } catch (err) {
       throw new MalformedRequestError(`body is not valid JSON: ${(err as Error).message}`);
     }
@@ -158,7 +213,7 @@ async function putKey(req: IncomingMessage, res: ServerResponse, url: URL, key: 
       value = Buffer.from(JSON.stringify(p.value), 'utf8');
       contentType = 'application/json';
     }
-    ttl = ttlOf(p.ttl ?? url.searchParams.get('ttl'));
+    ttl = p.ttl !== undefined ? ttlFromBody(p.ttl) : ttlFromText(url.searchParams.get('ttl'));
     if (typeof p.context === 'string') context = p.context;
   } else {
     // A raw body is the value itself: refuse it while reading once it passes 1 MiB.
@@ -169,11 +224,11 @@ async function putKey(req: IncomingMessage, res: ServerResponse, url: URL, key: 
       throw err;
     }
     contentType = ct.split(';')[0]!.trim() || 'application/octet-stream';
-    ttl = ttlOf(url.searchParams.get('ttl') ?? headerString(req, 'x-ringkv-ttl'));
+    ttl = ttlFromText(url.searchParams.get('ttl') ?? headerString(req, 'x-ringkv-ttl'));
   }
   if (value.length > MAX_VALUE_BYTES) throw new ValueTooLargeError(value.length, MAX_VALUE_BYTES);
   const r = await o.client.put(key, value, {
-    consistency,
+    ...call,
     contentType,
     ...(ttl !== undefined ? { ttl } : {}),
     ...(context ? { context } : {}),

@@ -6,25 +6,38 @@ import type { IncomingMessage } from 'node:http';
 import { MalformedRequestError, PayloadTooLargeError } from '../../sdk/errors.js';
 
 /** Most bytes of a refused body read and thrown away before the connection is cut. */
-const DISCARD_LIMIT_BYTES = 16 * 1024 * 1024;
+export const DISCARD_LIMIT_BYTES = 16 * 1024 * 1024;
 /** Longest time spent discarding a refused body before the connection is cut. */
 const DISCARD_LIMIT_MS = 10_000;
+/** Time the answer gets to reach the client between a discard limit and the cut. */
+const LINGER_MS = 1000;
+/** Emitted on a request whose discarded body passed a limit: answer now, the cut follows. */
+export const DISCARD_LIMIT_EVENT = 'ringkv:discard-limit';
 
 /**
  * Discards the rest of a request body that will not be used, so that the answer reaches a
- * client that is still sending and the connection stays usable; a client that keeps
- * sending past DISCARD_LIMIT_BYTES or DISCARD_LIMIT_MS has its connection cut (what web
- * servers call a lingering close).
+ * client that is still sending and the connection stays usable. A client that keeps
+ * sending past DISCARD_LIMIT_BYTES or DISCARD_LIMIT_MS gets DISCARD_LIMIT_EVENT emitted on
+ * its request (sendError answers then) and its connection cut LINGER_MS later, while what
+ * it still sends is read and dropped (a lingering close: closing with unread bytes would
+ * make the kernel reset the connection and could lose the answer).
  */
 export function discardBody(req: IncomingMessage): void {
   if (req.complete || (req as { discarding?: boolean }).discarding) return;
   (req as { discarding?: boolean }).discarding = true;
   let seen = 0;
-  const timer = setTimeout(() => req.socket.destroy(), DISCARD_LIMIT_MS);
+  let cutting = false;
+  const cut = () => {
+    if (cutting) return;
+    cutting = true;
+    req.emit(DISCARD_LIMIT_EVENT);
+    setTimeout(() => req.socket.destroy(), LINGER_MS).unref();
+  };
+  const timer = setTimeout(cut, DISCARD_LIMIT_MS);
   timer.unref();
   req.on('data', (c: Buffer) => {
     seen += c.length;
-    if (seen > DISCARD_LIMIT_BYTES) req.socket.destroy();
+    if (seen > DISCARD_LIMIT_BYTES) cut();
   });
   req.once('end', () => clearTimeout(timer));
   req.once('close', () => clearTimeout(timer));

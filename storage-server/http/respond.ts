@@ -5,7 +5,10 @@ import type { ServerResponse } from 'node:http';
 import type { ErrorCode } from '../../sdk/errors.js';
 import { InternalError, RingkvError, httpStatusForCode } from '../../sdk/errors.js';
 import { encodeMessage, MSGPACK_CONTENT_TYPE } from '../../sdk/wire/protocol.js';
-import { discardBody } from './read-body.js';
+import { DISCARD_LIMIT_BYTES, DISCARD_LIMIT_EVENT, discardBody } from './read-body.js';
+
+/** Longest wait for the rest of a refused body before answering anyway. */
+const ANSWER_WAIT_MS = 1000;
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
@@ -33,9 +36,12 @@ export function asRingkvError(err: unknown): RingkvError {
 /**
  * Answers with the error's status and a JSON (or msgpack) body {code, message}. A request
  * whose body was refused part way (too large, malformed) is answered once the rest of its
- * body has been read and thrown away (discardBody, bounded): answering while the client is
- * still sending and then closing would leave unread bytes in the socket, and the kernel
- * resets such a connection, which can drop the answer before the client reads it.
+ * body has been read and thrown away (discardBody): answering while the client is still
+ * sending and then closing would leave unread bytes in the socket, and the kernel resets
+ * such a connection, which can drop the answer before the client reads it. A body that
+ * will not end soon — declared larger than what is ever discarded, still arriving after
+ * ANSWER_WAIT_MS, or past a discard limit — is answered at once while the rest is still
+ * read and dropped until the connection is cut.
  */
 export function sendError(res: ServerResponse, err: unknown, format: 'json' | 'msgpack' = 'json'): RingkvError {
   const e = asRingkvError(err);
@@ -45,6 +51,8 @@ export function sendError(res: ServerResponse, err: unknown, format: 'json' | 'm
     return e;
   }
   const body = e.toJSON();
+  const retryAfterSec = e.details?.retryAfterSec;
+  if (typeof retryAfterSec === 'number') res.setHeader('retry-after', String(Math.max(1, Math.ceil(retryAfterSec))));
   const send = (): void => {
     if (res.destroyed || res.headersSent) return;
     if (format === 'msgpack') sendMsgpack(res, status, body);
@@ -53,14 +61,23 @@ export function sendError(res: ServerResponse, err: unknown, format: 'json' | 'm
   const req = res.req;
   if (req && !req.complete && !req.destroyed) {
     discardBody(req);
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > DISCARD_LIMIT_BYTES) {
+      send();
+      return e;
+    }
     let sent = false;
     const once = (): void => {
       if (sent) return;
       sent = true;
+      clearTimeout(timer);
       send();
     };
+    const timer = setTimeout(once, ANSWER_WAIT_MS);
+    timer.unref();
     req.once('end', once);
     req.once('close', once);
+    req.once(DISCARD_LIMIT_EVENT, once);
   } else send();
   return e;
 }

@@ -120,6 +120,24 @@ t.test('the public HTTP API', async (t) => {
     ],
     ['a JSON value over 1 MiB', () => request(a, 'PUT', '/api/v1/kv/big3', { headers: json, body: JSON.stringify({ value: 'x'.repeat(1024 * 1024 + 1) }) }), 413, 'VALUE_TOO_LARGE'],
     ['a JSON body far over the limit', () => request(a, 'PUT', '/api/v1/kv/big4', { headers: json, chunks: Array.from({ length: 100 }, () => Buffer.alloc(64 * 1024, 0x20)) }), 413, 'VALUE_TOO_LARGE'],
+    ['a ttl of 1e13 seconds (past what a timestamp can hold)', () => request(a, 'PUT', '/api/v1/kv/bad6', { headers: json, body: '{"value":"v","ttl":1e13}' }), 400, 'INVALID_ARGUMENT'],
+    ['a ttl of 1e308', () => request(a, 'PUT', '/api/v1/kv/bad6', { headers: json, body: '{"value":"v","ttl":1e308}' }), 400, 'INVALID_ARGUMENT'],
+    ['a ttl over 20 years through ?ttl=', () => request(a, 'PUT', '/api/v1/kv/bad6?ttl=700000000', { headers: { 'content-type': 'application/octet-stream' }, body: 'v' }), 400, 'INVALID_ARGUMENT'],
+    ['a ttl given as a string in the JSON body', () => request(a, 'PUT', '/api/v1/kv/bad6', { headers: json, body: '{"value":"v","ttl":"10"}' }), 400, 'INVALID_ARGUMENT'],
+    ['a ttl given as true', () => request(a, 'PUT', '/api/v1/kv/bad6', { headers: json, body: '{"value":"v","ttl":true}' }), 400, 'INVALID_ARGUMENT'],
+    ['a ttl given as [5]', () => request(a, 'PUT', '/api/v1/kv/bad6', { headers: json, body: '{"value":"v","ttl":[5]}' }), 400, 'INVALID_ARGUMENT'],
+    ['a ?ttl= that is not a number', () => request(a, 'PUT', '/api/v1/kv/bad6?ttl=10s', { headers: { 'content-type': 'application/octet-stream' }, body: 'v' }), 400, 'INVALID_ARGUMENT'],
+    ['a JSON value nested 100,000 deep', () => request(a, 'PUT', '/api/v1/kv/bad7', { headers: json, body: `{"value":${'['.repeat(100_000)}${']'.repeat(100_000)}}` }), 400, 'MALFORMED_REQUEST'],
+    ['a JSON value nested 513 deep (one over the limit)', () => request(a, 'PUT', '/api/v1/kv/bad7', { headers: json, body: `{"value":${'['.repeat(512)}${']'.repeat(512)}}` }), 400, 'MALFORMED_REQUEST'],
+    ['explicit counts past N in the Consistency header', () => request(a, 'GET', '/api/v1/kv/bad8', { headers: { consistency: 'r=4' } }), 400, 'INVALID_CONSISTENCY'],
+    ['a Consistency header of JSON with another field', () => request(a, 'GET', '/api/v1/kv/bad8', { headers: { consistency: '{"r":2,"x":1}' } }), 400, 'INVALID_CONSISTENCY'],
+    ['an X-Ringkv-Timeout-Ms that is not a number', () => request(a, 'GET', '/api/v1/kv/bad8', { headers: { 'x-ringkv-timeout-ms': 'soon' } }), 400, 'INVALID_ARGUMENT'],
+    [
+      'a raw body streamed past 16 MiB (the discard limit): 413 arrives, no reset',
+      () => request(a, 'PUT', '/api/v1/kv/big5', { headers: { 'content-type': 'application/octet-stream' }, chunks: Array.from({ length: 20 }, () => Buffer.alloc(1024 * 1024, 1)) }),
+      413,
+      'VALUE_TOO_LARGE',
+    ],
     ['malformed msgpack on the internal batch endpoint', () => request(a, 'POST', Routes.batch, { headers: { 'content-type': 'application/msgpack', accept: 'application/json' }, body: Buffer.from([0xc1, 0xff, 0x00]) }), 400, 'MALFORMED_REQUEST'],
     ['a batch of another protocol version', () => request(a, 'POST', Routes.batch, { headers: { 'content-type': 'application/msgpack' }, body: encodeMessage({ v: 99, ops: [] }) }), 400, 'PROTOCOL_MISMATCH'],
   ];
@@ -133,8 +151,46 @@ t.test('the public HTTP API', async (t) => {
     });
   }
 
+  await t.test('a huge declared Content-Length sent slowly gets its 413 at once, not after 10 s or a reset', async (t) => {
+    const [host, port] = a.split(':');
+    const started = Date.now();
+    const reply = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = http.request({ host, port: Number(port), method: 'PUT', path: '/api/v1/kv/big6', agent: false, headers: { 'content-type': 'application/octet-stream', 'content-length': String(10 * 1024 ** 3) } }, (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString()));
+        res.on('end', () => {
+          resolve({ status: res.statusCode ?? 0, body });
+          req.destroy();
+        });
+        res.on('error', reject);
+      });
+      req.on('error', () => undefined);
+      const trickle = setInterval(() => req.write(Buffer.alloc(1024)), 100);
+      req.on('close', () => clearInterval(trickle));
+      setTimeout(() => reject(new Error('no answer in 5 s')), 5000).unref();
+    });
+    t.equal(reply.status, 413);
+    t.equal((JSON.parse(reply.body) as { code: string }).code, 'VALUE_TOO_LARGE');
+    t.ok(Date.now() - started < 3000, `answered in ${Date.now() - started} ms`);
+  });
+
+  await t.test('explicit counts in the Consistency header, and JSON values at the depth limit', async (t) => {
+    for (const consistency of ['r=1,w=3', 'w=3, r=1', '{"r":1,"w":3}', 'R=2']) {
+      const r = await request(a, 'PUT', '/api/v1/kv/counts', { headers: { ...json, consistency }, body: '{"value":"v"}' });
+      t.ok(r.status === 200 || r.status === 201, `${consistency}: ${r.status}`);
+    }
+    const deep = `${'['.repeat(511)}1${']'.repeat(511)}`;
+    const put = await request(a, 'PUT', '/api/v1/kv/deep', { headers: json, body: `{"value":${deep}}` });
+    t.equal(put.status, 201, 'nested 512 deep (the value inside the body object) is accepted');
+    const got = await request(b, 'GET', '/api/v1/kv/deep');
+    t.equal(got.status, 200);
+    t.equal(JSON.stringify(got.json().value), deep, 'and comes back whole');
+    const ttl = await request(a, 'PUT', '/api/v1/kv/ttl-number', { headers: json, body: '{"value":"v","ttl":630720000}' });
+    t.equal(ttl.status, 201, 'a ttl of exactly 20 years is accepted');
+  });
+
   await t.test('nothing bad was written, and every node still serves', async (t) => {
-    for (const k of ['bad1', 'bad2', 'bad3', 'bad4', 'bad5', 'big1', 'big2', 'big3', 'big4']) {
+    for (const k of ['bad1', 'bad2', 'bad3', 'bad4', 'bad5', 'bad6', 'bad7', 'big1', 'big2', 'big3', 'big4', 'big5', 'big6']) {
       t.equal((await request(b, 'GET', `/api/v1/kv/${k}`, { headers: { consistency: 'all' } })).status, 404, `${k} was not written`);
     }
     for (const addr of c.addresses) {

@@ -67,9 +67,10 @@ t.test('a value on one replica only is returned at strong only once a majority h
   }
   t.ok('err' in first, 'reader 1 did not return a value it could not store at a majority');
 
-  // With the repairs possible again, reader 1 writes v2 back and returns it; reads stay there.
+  // A reader that reaches every replica (v2 was never acknowledged, so a quorum read of b
+  // and c may still return v1 until then) writes v2 back before returning it; reads stay there.
   const r3 = await c.client<string>({ valueEncoding: 'utf8', transport: new NoRepairsTo(new HttpTransport(), 'nowhere'), readRepairChance: 0 });
-  t.equal((await r3.get(key, { consistency: 'strong' }))?.value, 'v2');
+  t.equal((await r3.get(key, { consistency: 'all' }))?.value, 'v2');
   t.equal((await r2.get(key, { consistency: 'strong' }))?.value, 'v2', 'after the write-back, b and c answer v2');
-  t.ok(r3.counters.writeBacks >= 1 || second?.value === 'v2', 'the value was written back');
+  t.ok(r3.counters.writeBacks >= 1, 'the value was written back');
 });
