@@ -574,6 +574,7 @@ export class StorageServer {
     m.gauge('ringkv_hints_pending', 'Hints held for other nodes', () => this.hints.totalPending);
     m.gauge('ringkv_hints_stored', 'Hints stored since start', () => this.hints.counters.stored);
     m.gauge('ringkv_hints_delivered', 'Hints delivered since start', () => this.handoff.counters.delivered);
+    m.gauge('ringkv_hints_expired', 'Hints dropped at their age limit since start', () => this.hints.expired);
     m.gauge('ringkv_gossip_rounds', 'Gossip rounds since start', () => this.membership.counters.rounds);
     m.gauge('ringkv_connections_open', 'HTTP connections open', () => this.connections.openConnections);
     m.gauge('ringkv_connections_limit', 'HTTP connections accepted at most (maxConnections, within the open-files limit)', () => this.connections.limit);

@@ -5,14 +5,18 @@
 // `maxHintAgeMs` after its last write (engine TTL), and the store refuses new hints once it
 // holds `maxHintBytes`. A hint is removed only after its target acknowledged it, and only
 // if no newer hint for that key arrived meanwhile. Per-(target, key) writes are serialized.
+// The pending counts follow every way a hint leaves (pending-hints.ts); the format is in
+// ./README.md.
 
 import { UnavailableError } from '../../sdk/errors.js';
 import type { Clock } from '../../sdk/clock.js';
 import type { StoredObject } from '../../sdk/versioning/index.js';
 import { objectsEqual, toRecordFields } from '../../sdk/versioning/index.js';
 import type { EngineLogger, FileSystem, SyncPolicy } from '../engine/index.js';
+import type { EngineRecord } from '../engine/index.js';
 import { Engine } from '../engine/index.js';
 import { mergeAcrossModes, toObject } from '../replica-store.js';
+import { PendingHints } from './pending-hints.js';
 
 export interface HintStoreOptions {
   /** Largest total size of stored hints. Default 256 MiB. */
@@ -55,8 +59,13 @@ function parseHintKey(k: Buffer): { target: string; key: Buffer } {
   return { target: k.toString('utf8', 1, 1 + n), key: Buffer.from(k.subarray(1 + n)) };
 }
 
+/** The bytes a hint holds: its engine key, value, version and content type. */
+function hintBytes(r: Pick<EngineRecord, 'key' | 'value' | 'version' | 'contentType'>): number {
+  return r.key.length + r.value.length + r.version.length + r.contentType.length;
+}
+
 export class HintStore {
-  private readonly pending = new Map<string, number>();
+  private readonly pending = new PendingHints();
   private readonly locks = new Map<string, Promise<unknown>>();
   readonly counters = { stored: 0, delivered: 0, refused: 0, superseded: 0 };
 
@@ -78,22 +87,24 @@ export class HintStore {
       ...(o.fs ? { fs: o.fs } : {}),
     });
     const store = new HintStore(engine, o);
-    for await (const rec of engine.iterate()) {
-      const { target } = parseHintKey(rec.key);
-      store.pending.set(target, (store.pending.get(target) ?? 0) + 1);
-    }
+    for await (const rec of engine.iterate()) store.pending.add(parseHintKey(rec.key).target, rec.expiresAtMs, hintBytes(rec));
     return store;
   }
 
-  /** Pending hints per target node. */
+  /** Pending (live: neither delivered, dropped nor expired) hints per target node; targets with none are left out. */
   pendingByTarget(): Map<string, number> {
-    return new Map([...this.pending].filter(([, n]) => n > 0));
+    return this.pending.byTarget(this.o.clock.nowMs());
   }
 
+  /** Pending hints for every target. */
   get totalPending(): number {
-    let n = 0;
-    for (const v of this.pending.values()) n += v;
-    return n;
+    return this.pending.total(this.o.clock.nowMs());
+  }
+
+  /** Hints that expired (their age limit passed before delivery) since the store was opened. */
+  get expired(): number {
+    this.pending.total(this.o.clock.nowMs());
+    return this.pending.expired;
   }
 
   /** Stores (or merges into) the hint for `target` and `key`. Resolves once durable. */
@@ -108,12 +119,14 @@ export class HintStore {
       const cur = await this.engine.get(hk);
       const merged = cur ? mergeAcrossModes(toObject(cur), obj) : obj;
       // Every hint is stored as a live engine record (a delete too: the version says so) whose
-      // engine TTL is the hint's age limit; the data's own expiry lives in the version.
+      // engine expiry is the hint's age limit; the data's own expiry lives in the version.
       const f = toRecordFields(merged);
+      const expiresAtMs = Math.ceil(this.o.clock.nowMs() + this.o.maxHintAgeMs);
       await this.engine.write([
-        { type: 'put', key: hk, value: f.value, version: f.version, contentType: f.contentType, flags: f.flags, ttlMs: this.o.maxHintAgeMs },
+        { type: 'put', key: hk, value: f.value, version: f.version, contentType: f.contentType, flags: f.flags, expiresAtMs },
       ]);
-      if (!cur) this.pending.set(target, (this.pending.get(target) ?? 0) + 1);
+      if (cur) this.pending.remove(target, cur.expiresAtMs, hintBytes(cur));
+      this.pending.add(target, expiresAtMs, hintBytes({ key: hk, ...f }));
       this.counters.stored++;
     });
   }
@@ -138,10 +151,8 @@ export class HintStore {
         return;
       }
       await this.engine.delete(hk);
+      this.pending.remove(target, cur.expiresAtMs, hintBytes(cur));
       this.counters.delivered++;
-      const n = (this.pending.get(target) ?? 1) - 1;
-      if (n > 0) this.pending.set(target, n);
-      else this.pending.delete(target);
     });
   }
 
@@ -155,22 +166,16 @@ export class HintStore {
     const keys: Buffer[] = [];
     for await (const rec of this.engine.iterate(range)) keys.push(Buffer.from(rec.key));
     for (const k of keys) {
-      await this.withLock(k, () => this.engine.delete(k));
-      n++;
+      await this.withLock(k, async () => {
+        // Delivered or expired since the scan: not this drop's to count.
+        const cur = await this.engine.get(k);
+        if (!cur) return;
+        await this.engine.delete(k);
+        this.pending.remove(parseHintKey(k).target, cur.expiresAtMs, hintBytes(cur));
+        n++;
+      });
     }
-    await this.recount();
     return n;
-  }
-
-  /** Recounts pending hints (expired hints disappear from the count here). */
-  async recount(): Promise<void> {
-    const counts = new Map<string, number>();
-    for await (const rec of this.engine.iterate()) {
-      const { target } = parseHintKey(rec.key);
-      counts.set(target, (counts.get(target) ?? 0) + 1);
-    }
-    this.pending.clear();
-    for (const [k, v] of counts) this.pending.set(k, v);
   }
 
   close(): Promise<void> {
