@@ -26,6 +26,12 @@ export function checkTtl(ttl: unknown): number {
   return ttl;
 }
 
+/**
+ * Longest node id a message may name (the wire's `hintFor`), in UTF-8 bytes: hint keys
+ * store the id's length in one byte (storage-server/handoff/README.md).
+ */
+export const MAX_NODE_ID_BYTES = 255;
+
 /** Throws KeyEmptyError / KeyTooLargeError unless 1 <= key.length <= limitBytes (default 256). */
 export function checkKey(key: Uint8Array, limitBytes = MAX_KEY_BYTES): void {
   if (key.length === 0) throw new KeyEmptyError();
@@ -44,4 +50,17 @@ export function checkContentType(contentType: string): void {
   }
   // eslint-disable-next-line no-control-regex
   if (/[^\x20-\x7e]/.test(contentType)) throw new InvalidMetadataError('content type must be printable ASCII');
+}
+
+/**
+ * Throws InvalidArgumentError unless `id` is a string of 1..255 UTF-8 bytes that reads back
+ * as itself from UTF-8 (no lone surrogates). Lengths are in bytes, not UTF-16 units.
+ */
+export function checkNodeId(id: unknown, what = 'node id'): asserts id is string {
+  if (typeof id !== 'string' || id.length === 0) throw new InvalidArgumentError(`${what} must be a non-empty string`);
+  const b = Buffer.from(id, 'utf8');
+  if (b.length > MAX_NODE_ID_BYTES) {
+    throw new InvalidArgumentError(`${what} is ${b.length} bytes in UTF-8; at most ${MAX_NODE_ID_BYTES}`, { bytes: b.length, limitBytes: MAX_NODE_ID_BYTES });
+  }
+  if (b.toString('utf8') !== id) throw new InvalidArgumentError(`${what} is not well-formed Unicode`);
 }

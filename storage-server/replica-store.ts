@@ -18,7 +18,7 @@
 
 import { ClockSkewError, DeadlineExceededError, InvalidArgumentError, RingkvError, InternalError } from '../sdk/errors.js';
 import type { ErrorCode } from '../sdk/errors.js';
-import { checkContentType, checkKey, checkValue } from '../sdk/limits.js';
+import { checkContentType, checkKey, checkNodeId, checkValue } from '../sdk/limits.js';
 import type { Sibling, StoredObject, VersionVector } from '../sdk/versioning/index.js';
 import { dvvUpdate, fromRecordFields, liveSiblings, maxTs, mergeObjects, objectsEqual, toRecordFields } from '../sdk/versioning/index.js';
 import type { WireOp, WireResult } from '../sdk/wire/protocol.js';
@@ -157,7 +157,7 @@ export class ReplicaStore {
 
   /** Keeps `obj` as a hint for node `target` (this node is not a replica of `key`). */
   private async storeHint(target: unknown, key: Buffer, obj: StoredObject): Promise<WireResult> {
-    if (typeof target !== 'string' || target.length === 0 || target.length > 255) throw new InvalidArgumentError('hintFor must be a node id');
+    checkNodeId(target, 'hintFor');
     if (!this.hintSink) throw new InvalidArgumentError('this node does not take hints');
     this.counters.hints++;
     await this.hintSink(target, key, obj);

@@ -9,6 +9,7 @@
 // ./README.md.
 
 import { UnavailableError } from '../../sdk/errors.js';
+import { checkNodeId } from '../../sdk/limits.js';
 import type { Clock } from '../../sdk/clock.js';
 import type { StoredObject } from '../../sdk/versioning/index.js';
 import { objectsEqual, toRecordFields } from '../../sdk/versioning/index.js';
@@ -35,7 +36,7 @@ export interface Hint {
   obj: StoredObject;
 }
 
-/** Hint keys: u8 target length, target id, then the user key. */
+/** Hint keys: u8 target length, target id, then the user key. REQUIRES: checkNodeId(target). */
 function hintKey(target: string, key: Buffer): Buffer {
   const t = Buffer.from(target, 'utf8');
   const out = Buffer.allocUnsafe(1 + t.length + key.length);
@@ -107,8 +108,16 @@ export class HintStore {
     return this.pending.expired;
   }
 
-  /** Stores (or merges into) the hint for `target` and `key`. Resolves once durable. */
+  /**
+   * Stores (or merges into) the hint for `target` and `key`. Resolves once durable. Rejects
+   * with InvalidArgumentError when `target` is not a node id of 1..255 UTF-8 bytes.
+   */
   add(target: string, key: Buffer, obj: StoredObject): Promise<void> {
+    try {
+      checkNodeId(target, 'hint target');
+    } catch (err) {
+      return Promise.reject(err);
+    }
     const hk = hintKey(target, key);
     return this.withLock(hk, async () => {
       const s = this.engine.stats();

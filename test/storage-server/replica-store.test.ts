@@ -2,14 +2,20 @@
 // write (Put) says whether it is the version the replica now holds, and is refused with
 // CLOCK_SKEW when stamped too far ahead of the replica's clock; Merge (repairs) is not
 // bounded; a tombstone's grace counts from when this replica stored it, by its own clock.
+// Operations with `hintFor`: the id is checked in UTF-8 bytes (what the hint key's one
+// length byte holds) before anything is stored, and a valid hint reaches a real hint store
+// and survives its reopen.
 
 import t from 'tap';
+import type { Test } from 'tap';
 import { ManualClock } from '../../sdk/clock.js';
 import { ErrorCodes } from '../../sdk/errors.js';
 import type { StoredObject } from '../../sdk/versioning/index.js';
 import type { WireResult } from '../../sdk/wire/protocol.js';
 import { OpType } from '../../sdk/wire/protocol.js';
+import type { EngineLogger } from '../../storage-server/engine/index.js';
 import { Engine, MemoryFileSystem } from '../../storage-server/engine/index.js';
+import { HintStore } from '../../storage-server/handoff/hint-store.js';
 import { engineKeyOf, ReplicaStore } from '../../storage-server/replica-store.js';
 
 const T0 = 1_700_000_000_000;
@@ -96,4 +102,47 @@ t.test('a tombstone is dated by the replica that stores it, not by the writer\'s
   clock.advance(60_000);
   ok(await s.apply({ t: OpType.Merge, key: Buffer.from('k2'), obj: lww(null, T0 - 24 * 3600_000) }));
   t.equal((await e.getRaw(engineKeyOf(Buffer.from('k2'))))?.expiresAtMs, T0 + 60_000);
+});
+
+const quiet: EngineLogger = { debug() {}, info() {}, warn() {}, error() {} };
+
+/** A replica store 'n0' whose hints go to a real hint store, both on one in-memory file system. */
+async function withHints(t: Test) {
+  const fs = new MemoryFileSystem();
+  const clock = new ManualClock(T0);
+  const engine = await Engine.open('/data', { fs, clock, logger: quiet, maxKeyBytes: 260 });
+  const hintOpts = { maxHintBytes: 1 << 20, maxHintAgeMs: 3600_000, sync: 'always' as const, clock, log: quiet, fs };
+  const hints = await HintStore.open('/hints', hintOpts);
+  const s = new ReplicaStore(engine, 'n0', clock, (target, k, o) => hints.add(target, k, o));
+  t.teardown(async () => {
+    await engine.close();
+    await hints.close();
+  });
+  return { s, hints, hintOpts };
+}
+
+t.test('hintFor longer than 255 UTF-8 bytes is INVALID_ARGUMENT, even when it has fewer UTF-16 units', async (t) => {
+  const { s, hints } = await withHints(t);
+  const id = '\u20ac'.repeat(100); // 100 units, 300 bytes
+  for (const op of [OpType.Merge, OpType.Put] as const) {
+    const r = await s.apply({ t: op, key, obj: lww('v', T0), hintFor: id });
+    t.equal(r.ok ? 'ok' : r.code, ErrorCodes.INVALID_ARGUMENT, `${op === OpType.Merge ? 'Merge' : 'Put'} with a 300-byte hintFor`);
+  }
+  t.equal(hints.totalPending, 0, 'no hint stored');
+  t.equal(s.counters.hints, 0);
+  t.equal(await s.get(key), null, 'and not applied as a local write either');
+});
+
+t.test('a 255-byte hintFor is stored as a hint and comes back intact after the hint store reopens', async (t) => {
+  const { s, hints, hintOpts } = await withHints(t);
+  const id = '\u20ac'.repeat(85); // 255 bytes
+  const r = ok(await s.apply({ t: OpType.Merge, key, obj: lww('v', T0), hintFor: id }));
+  t.equal(r.hinted, true, 'taken as a hint');
+  await hints.close();
+  const again = await HintStore.open('/hints', hintOpts);
+  t.teardown(() => again.close());
+  t.same(Object.fromEntries(again.pendingByTarget()), { [id]: 1 });
+  const [h] = await again.list(id, 10);
+  t.equal(h?.key.toString(), 'k');
+  t.equal(h?.obj.siblings[0]?.value.toString(), 'v');
 });

@@ -8,6 +8,7 @@ import path from 'node:path';
 import t from 'tap';
 import type { Test } from 'tap';
 import { ManualClock } from '../../../sdk/clock.js';
+import { RingkvError } from '../../../sdk/errors.js';
 import { SeededRandom, testSeed } from '../../sdk/seeded-random.js';
 import type { StoredObject } from '../../../sdk/versioning/index.js';
 import type { EngineLogger } from '../../../storage-server/engine/index.js';
@@ -219,4 +220,56 @@ t.test('pending counts follow a model through random adds, deliveries, drops, ex
     if (s.totalPending !== Object.values(expected()).reduce((a, b) => a + b, 0) && mismatches++ < 3) t.fail(`step ${step}: totalPending ${s.totalPending}`);
   }
   t.equal(mismatches, 0, 'the counts matched the model after every step');
+});
+
+/** 100 three-byte characters: 100 UTF-16 units, 300 UTF-8 bytes. */
+const ID_300_BYTES = '\u20ac'.repeat(100);
+/** 85 three-byte characters: 255 UTF-8 bytes, the longest id a hint key holds. */
+const ID_255_BYTES = '\u20ac'.repeat(85);
+
+async function rejects(t: Test, p: Promise<unknown>, code: string, what: string): Promise<void> {
+  try {
+    await p;
+    t.fail(`${what}: expected ${code}, but it succeeded`);
+  } catch (err) {
+    t.ok(err instanceof RingkvError && err.code === code, `${what}: ${code} (got ${(err as Error).message})`);
+  }
+}
+
+t.test('target ids are checked in UTF-8 bytes: a 300-byte id is refused, nothing stored', async (t) => {
+  t.equal(ID_300_BYTES.length, 100);
+  t.equal(Buffer.byteLength(ID_300_BYTES), 300);
+  const dir = tmpDir(t);
+  const clock = new ManualClock();
+  const s = await open(t, dir, clock);
+  await rejects(t, s.add(ID_300_BYTES, k('a'), obj('1')), 'INVALID_ARGUMENT', '300-byte target');
+  await rejects(t, s.add('', k('a'), obj('1')), 'INVALID_ARGUMENT', 'empty target');
+  await rejects(t, s.add('n\ud800', k('a'), obj('1')), 'INVALID_ARGUMENT', 'a lone surrogate (it would read back as U+FFFD)');
+  t.same(counts(s), {}, 'nothing counted');
+  let n = 0;
+  for await (const _ of s.engine.iterate()) n++;
+  t.equal(n, 0, 'the engine holds no record at all');
+});
+
+t.test('a 255-byte target id and a 256-byte key round-trip through a reopen intact', async (t) => {
+  const dir = tmpDir(t);
+  const clock = new ManualClock();
+  const longKey = Buffer.alloc(256, 0xfe);
+  const s1 = await HintStore.open(dir, { maxHintBytes: 1 << 20, maxHintAgeMs: HOUR, sync: 'always', clock, log: quiet });
+  await s1.add(ID_255_BYTES, longKey, obj('long'));
+  await s1.add(ID_255_BYTES, k('a'), obj('short'));
+  await s1.add('n1', k('a'), obj('other'));
+  await s1.close();
+  const s2 = await open(t, dir, clock);
+  t.same(counts(s2), { [ID_255_BYTES]: 2, n1: 1 }, 'the id read back from disk is the id written');
+  const hints = await s2.list(ID_255_BYTES, 10);
+  t.same(
+    hints.map((h) => [h.target, h.key, h.obj.siblings[0]!.value.toString()]),
+    [
+      [ID_255_BYTES, k('a'), 'short'],
+      [ID_255_BYTES, longKey, 'long'],
+    ],
+  );
+  for (const h of hints) await s2.remove(h.target, h.key, h.obj);
+  t.same(counts(s2), { n1: 1 }, 'both delivered');
 });
