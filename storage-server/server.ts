@@ -572,6 +572,7 @@ export class StorageServer {
     m.gauge('ringkv_repair_last_keys_exchanged', 'Keys exchanged by the last repair round', () => this.antiEntropy.last?.keysExchanged ?? 0);
     m.gauge('ringkv_repair_last_duration_seconds', 'Duration of the last repair round', () => (this.antiEntropy.last?.durationMs ?? 0) / 1000);
     m.gauge('ringkv_hints_pending', 'Hints held for other nodes', () => this.hints.totalPending);
+    m.gauge('ringkv_hints_pending_bytes', 'Bytes of the hints held for other nodes (limited by maxHintBytes)', () => this.hints.pendingBytes);
     m.gauge('ringkv_hints_stored', 'Hints stored since start', () => this.hints.counters.stored);
     m.gauge('ringkv_hints_delivered', 'Hints delivered since start', () => this.handoff.counters.delivered);
     m.gauge('ringkv_hints_expired', 'Hints dropped at their age limit since start', () => this.hints.expired);

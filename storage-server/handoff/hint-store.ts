@@ -2,8 +2,8 @@
 // answer ("this belongs to node C"). Kept in a separate engine under <dataDir>/hints, so
 // they survive a restart; keyed by (target node, key) so that several hints for the same
 // key merge into one (the newest version wins, siblings merge). Each hint expires
-// `maxHintAgeMs` after its last write (engine TTL), and the store refuses new hints once it
-// holds `maxHintBytes`. A hint is removed only after its target acknowledged it, and only
+// `maxHintAgeMs` after its last write (engine expiry), and the store refuses a hint that
+// would take its live hints past `maxHintBytes`. A hint is removed only after its target acknowledged it, and only
 // if no newer hint for that key arrived meanwhile. Per-(target, key) writes are serialized.
 // The pending counts follow every way a hint leaves (pending-hints.ts); the format is in
 // ./README.md.
@@ -20,7 +20,10 @@ import { mergeAcrossModes, toObject } from '../replica-store.js';
 import { PendingHints } from './pending-hints.js';
 
 export interface HintStoreOptions {
-  /** Largest total size of stored hints. Default 256 MiB. */
+  /**
+   * Largest total size of the live hints (engine key, value, version and content type of
+   * each; delivered and expired ones do not count). Default 256 MiB.
+   */
   maxHintBytes: number;
   /** A hint not delivered within this time after its last write is dropped. Default 3 h. */
   maxHintAgeMs: number;
@@ -67,6 +70,8 @@ function hintBytes(r: Pick<EngineRecord, 'key' | 'value' | 'version' | 'contentT
 
 export class HintStore {
   private readonly pending = new PendingHints();
+  /** Bytes of the hints being written now, counted against the budget before they land. */
+  private reservedBytes = 0;
   private readonly locks = new Map<string, Promise<unknown>>();
   readonly counters = { stored: 0, delivered: 0, refused: 0, superseded: 0 };
 
@@ -102,6 +107,11 @@ export class HintStore {
     return this.pending.total(this.o.clock.nowMs());
   }
 
+  /** Bytes of the pending hints (what maxHintBytes limits). */
+  get pendingBytes(): number {
+    return this.pending.bytes(this.o.clock.nowMs());
+  }
+
   /** Hints that expired (their age limit passed before delivery) since the store was opened. */
   get expired(): number {
     this.pending.total(this.o.clock.nowMs());
@@ -120,22 +130,28 @@ export class HintStore {
     }
     const hk = hintKey(target, key);
     return this.withLock(hk, async () => {
-      const s = this.engine.stats();
-      if (s.tableBytes + s.memtableBytes > this.o.maxHintBytes) {
-        this.counters.refused++;
-        throw new UnavailableError(`hint store is full (${this.o.maxHintBytes} bytes); not taking hints for ${target}`);
-      }
       const cur = await this.engine.get(hk);
       const merged = cur ? mergeAcrossModes(toObject(cur), obj) : obj;
       // Every hint is stored as a live engine record (a delete too: the version says so) whose
       // engine expiry is the hint's age limit; the data's own expiry lives in the version.
       const f = toRecordFields(merged);
+      const bytes = hintBytes({ key: hk, ...f });
+      const replaced = cur ? hintBytes(cur) : 0;
+      if (this.pending.bytes(this.o.clock.nowMs()) + this.reservedBytes - replaced + bytes > this.o.maxHintBytes) {
+        this.counters.refused++;
+        throw new UnavailableError(`hint store is full (${this.o.maxHintBytes} bytes); not taking hints for ${target}`);
+      }
+      this.reservedBytes += bytes;
       const expiresAtMs = Math.ceil(this.o.clock.nowMs() + this.o.maxHintAgeMs);
-      await this.engine.write([
-        { type: 'put', key: hk, value: f.value, version: f.version, contentType: f.contentType, flags: f.flags, expiresAtMs },
-      ]);
-      if (cur) this.pending.remove(target, cur.expiresAtMs, hintBytes(cur));
-      this.pending.add(target, expiresAtMs, hintBytes({ key: hk, ...f }));
+      try {
+        await this.engine.write([
+          { type: 'put', key: hk, value: f.value, version: f.version, contentType: f.contentType, flags: f.flags, expiresAtMs },
+        ]);
+      } finally {
+        this.reservedBytes -= bytes;
+      }
+      if (cur) this.pending.remove(target, cur.expiresAtMs, replaced);
+      this.pending.add(target, expiresAtMs, bytes);
       this.counters.stored++;
     });
   }

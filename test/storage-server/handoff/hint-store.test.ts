@@ -273,3 +273,60 @@ t.test('a 255-byte target id and a 256-byte key round-trip through a reopen inta
   for (const h of hints) await s2.remove(h.target, h.key, h.obj);
   t.same(counts(s2), { n1: 1 }, 'both delivered');
 });
+
+/** Adds 100-byte hints for `target` until the store refuses one; returns how many it took. */
+async function fill(t: Test, s: HintStore, target: string, from = 0): Promise<number> {
+  for (let i = from; i < from + 10_000; i++) {
+    try {
+      await s.add(target, k(`key-${String(i).padStart(5, '0')}`), obj('x'.repeat(100)));
+    } catch (err) {
+      t.equal((err as RingkvError).code, 'UNAVAILABLE', `refused with UNAVAILABLE after ${i - from} hints`);
+      return i - from;
+    }
+  }
+  throw new Error('the store never filled up');
+}
+
+t.test('byte budget: a full store refuses hints, and takes them again once its hints expire', async (t) => {
+  const clock = new ManualClock();
+  const s = await open(t, tmpDir(t), clock, { maxHintBytes: 16 * 1024 });
+  const taken = await fill(t, s, 'n1');
+  t.ok(taken > 10, `${taken} hints fit`);
+  t.equal(s.counters.refused, 1);
+  clock.advance(HOUR);
+  t.equal(s.totalPending, 0, 'all expired');
+  t.equal(await fill(t, s, 'n1', taken), taken, 'expired hints no longer take up the budget');
+});
+
+t.test('byte budget: delivered hints free their bytes', async (t) => {
+  const clock = new ManualClock();
+  const s = await open(t, tmpDir(t), clock, { maxHintBytes: 16 * 1024 });
+  const taken = await fill(t, s, 'n1');
+  for (const h of await s.list('n1', 10_000)) await s.remove('n1', h.key, h.obj);
+  t.equal(s.totalPending, 0);
+  t.equal(await fill(t, s, 'n2'), taken, 'the delivered hints left room for as many');
+});
+
+t.test('byte budget: it bounds the bytes of the live hints; a rewrite of a held hint is taken when full', async (t) => {
+  const clock = new ManualClock();
+  const max = 16 * 1024;
+  const s = await open(t, tmpDir(t), clock, { maxHintBytes: max });
+  const taken = await fill(t, s, 'n1');
+  const per = s.pendingBytes / taken;
+  t.ok(s.pendingBytes <= max, `${s.pendingBytes} bytes held, within ${max}`);
+  t.ok(s.pendingBytes + per > max, 'and one more hint would not fit');
+  await s.add('n1', k('key-00000'), obj('y'.repeat(100), 2000));
+  t.equal(s.totalPending, taken, 'a newer version of a held hint replaces it even when full');
+  await rejects(t, s.add('n1', k('key-00001'), obj('y'.repeat(4000), 2000)), 'UNAVAILABLE', 'but not one that grows past the budget');
+});
+
+t.test('byte budget: concurrent adds cannot overshoot it together', async (t) => {
+  const clock = new ManualClock();
+  const max = 16 * 1024;
+  const s = await open(t, tmpDir(t), clock, { maxHintBytes: max });
+  const results = await Promise.allSettled(Array.from({ length: 400 }, (_, i) => s.add('n1', k(`c${i}`), obj('z'.repeat(100)))));
+  const ok = results.filter((r) => r.status === 'fulfilled').length;
+  t.ok(ok > 10 && ok < 400, `${ok} of 400 concurrent adds taken`);
+  t.equal(s.totalPending, ok);
+  t.ok(s.pendingBytes <= max, `${s.pendingBytes} bytes held, within ${max}`);
+});
