@@ -8,6 +8,7 @@ import path from 'node:path';
 import { InvalidArgumentError } from '../sdk/errors.js';
 import type { EngineOptions, SyncPolicy } from './engine/index.js';
 import { resolveEngineOptions } from './engine/index.js';
+import { checkHintStoreLimits } from './handoff/hint-store.js';
 
 export interface ServerConfig {
   /** Unique node id (letters, digits, '-', '_', '.'). Required. */
@@ -85,7 +86,7 @@ export interface ServerConfig {
   indirectProbes: number;
   /** Largest total size of hints this node keeps for others. Default 256 MiB. */
   maxHintBytes: number;
-  /** Hints not delivered within this time are dropped (anti-entropy repairs the rest). Default 3 h. */
+  /** Hints not delivered within this time are dropped (anti-entropy repairs the rest). Default 3 h; more than 0, at most 10 years. */
   maxHintAgeMs: number;
   /** Hint delivery rate limit, per target. Default 5000 hints/s. */
   hintReplayRatePerSec: number;
@@ -278,6 +279,7 @@ export function resolveServerConfig(...layers: Raw[]): ServerConfig {
   // The engine's settings have their bounds in one place, the engine's resolver; checked
   // here too so a bad value fails before the data directory is touched.
   resolveEngineOptions(engineSettings(cfg));
+  checkHintStoreLimits(cfg);
   if (!(cfg.hintReplayRatePerSec > 0)) throw new InvalidArgumentError('hintReplayRatePerSec must be positive');
   // A tombstone must outlive at least two repair rounds, or a replica that missed the delete
   // could bring the key back after the others dropped their tombstones.

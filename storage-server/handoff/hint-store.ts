@@ -8,7 +8,7 @@
 // The pending counts follow every way a hint leaves (pending-hints.ts); the format is in
 // ./README.md.
 
-import { UnavailableError } from '../../sdk/errors.js';
+import { InvalidArgumentError, UnavailableError } from '../../sdk/errors.js';
 import { checkNodeId } from '../../sdk/limits.js';
 import type { Clock } from '../../sdk/clock.js';
 import type { StoredObject } from '../../sdk/versioning/index.js';
@@ -31,6 +31,23 @@ export interface HintStoreOptions {
   clock: Clock;
   log: EngineLogger;
   fs?: FileSystem;
+}
+
+/** Longest age limit a hint may have: 10 years (expiry times stay exact integers). */
+export const MAX_HINT_AGE_MS = 10 * 365 * 24 * 3600 * 1000;
+
+/**
+ * Throws InvalidArgumentError unless 0 < maxHintAgeMs <= MAX_HINT_AGE_MS and maxHintBytes >= 0.
+ * HintStore.open checks its options with it; the server's config resolver too, before the
+ * data directory is touched.
+ */
+export function checkHintStoreLimits(o: Pick<HintStoreOptions, 'maxHintBytes' | 'maxHintAgeMs'>): void {
+  if (!(typeof o.maxHintAgeMs === 'number' && o.maxHintAgeMs > 0 && o.maxHintAgeMs <= MAX_HINT_AGE_MS)) {
+    throw new InvalidArgumentError(`maxHintAgeMs must be more than 0 and at most ${MAX_HINT_AGE_MS} ms, got ${String(o.maxHintAgeMs)}`);
+  }
+  if (!(typeof o.maxHintBytes === 'number' && o.maxHintBytes >= 0 && Number.isFinite(o.maxHintBytes))) {
+    throw new InvalidArgumentError(`maxHintBytes must be a non-negative number, got ${String(o.maxHintBytes)}`);
+  }
 }
 
 export interface Hint {
@@ -81,6 +98,7 @@ export class HintStore {
   ) {}
 
   static async open(dir: string, o: HintStoreOptions): Promise<HintStore> {
+    checkHintStoreLimits(o);
     const engine = await Engine.open(dir, {
       sync: o.sync,
       clock: o.clock,

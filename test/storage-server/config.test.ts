@@ -50,6 +50,9 @@ t.test('bad settings are refused by name', async (t) => {
     [{ id: 'n1', colour: 'blue' }, /unknown server setting "colour"/],
     [{ id: 'n1', join: true }, /join needs seeds/],
     [{ id: 'n1', tombstoneGraceMs: 60_000, repairIntervalMs: 60_000 }, /tombstoneGraceMs .* must exceed twice repairIntervalMs/],
+    // 0 would make every hinted write fail (or, stored with no time to live, vanish).
+    [{ id: 'n1', maxHintAgeMs: 0 }, /maxHintAgeMs/],
+    [{ id: 'n1', maxHintAgeMs: 1e300 }, /maxHintAgeMs/],
   ];
   for (const [raw, msg] of bad) t.throws(() => resolveServerConfig(raw), { code: 'INVALID_ARGUMENT', message: msg }, JSON.stringify(raw));
   // A short grace is fine when repair rounds are off or frequent enough.

@@ -330,3 +330,11 @@ t.test('byte budget: concurrent adds cannot overshoot it together', async (t) =>
   t.equal(s.totalPending, ok);
   t.ok(s.pendingBytes <= max, `${s.pendingBytes} bytes held, within ${max}`);
 });
+
+t.test('limits: an age limit of 0 (or beyond 10 years) is refused when the store opens', async (t) => {
+  const clock = new ManualClock();
+  for (const maxHintAgeMs of [0, -1, Number.NaN, 1e300]) {
+    await rejects(t, HintStore.open(tmpDir(t), { maxHintBytes: 1 << 20, maxHintAgeMs, sync: 'always', clock, log: quiet }), 'INVALID_ARGUMENT', `maxHintAgeMs ${maxHintAgeMs}`);
+  }
+  await rejects(t, HintStore.open(tmpDir(t), { maxHintBytes: -1, maxHintAgeMs: HOUR, sync: 'always', clock, log: quiet }), 'INVALID_ARGUMENT', 'maxHintBytes -1');
+});
