@@ -455,19 +455,12 @@ export class StorageServer {
 
   private async onPing(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const msg = decodeMessage<PingMessage>(await readBody(req, 64 * 1024));
-    if (!msg || typeof msg.from !== 'string') throw new MalformedRequestError('ping needs from');
-    this.membership.heardFrom(msg.from);
-    // The prober suspects us: refute now rather than at the next gossip round.
-    if (msg.about && msg.about.id === this.id) this.membership.mergeList([msg.about]);
-    sendMsgpack(res, 200, { ok: true, incarnation: this.membership.self.incarnation });
+    sendMsgpack(res, 200, this.detector.handlePing(msg));
   }
 
   private async onPingReq(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const msg = decodeMessage<PingReqMessage>(await readBody(req, 64 * 1024));
-    if (!msg || typeof msg.address !== 'string' || typeof msg.target !== 'string') throw new MalformedRequestError('ping-req needs target and address');
-    const timeoutMs = Math.min(Math.max(1, Number(msg.timeoutMs) || 500), 5000);
-    const ok = await this.detector.ping(msg.address, timeoutMs, msg.target);
-    sendMsgpack(res, 200, { ok });
+    sendMsgpack(res, 200, await this.detector.handlePingReq(msg));
   }
 
   private streamingDeps(): StreamingDeps {

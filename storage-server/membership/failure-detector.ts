@@ -5,10 +5,13 @@
 // it a miss. `suspectAfterMisses` consecutive misses make the member `suspect` (gossiped
 // at once); a suspect that has not refuted (by raising its incarnation) within
 // `suspicionTimeoutMs` becomes `down`. A down member that answers pings again is taken
-// back only through its own refutation, which gossip brings (see membership.ts).
+// back only through its own refutation, which gossip brings (see membership.ts). Both
+// sides of the ping protocol are here: probing (probeRound) and answering (handlePing,
+// handlePingReq). Single-threaded; probes of different members overlap, one per member.
 // Timings with the defaults are in storage-server/membership/README.md.
 
 import type { Clock } from '../../sdk/clock.js';
+import { MalformedRequestError } from '../../sdk/errors.js';
 import type { Transport } from '../../sdk/transport.js';
 import { PROTOCOL_VERSION, Routes } from '../../sdk/wire/protocol.js';
 import type { EngineLogger } from '../engine/index.js';
@@ -58,6 +61,12 @@ export interface PingReqMessage {
   timeoutMs: number;
 }
 
+/** The answer to a ping: the receiver's incarnation (after any refutation the ping caused). */
+export interface PingAnswer {
+  ok: true;
+  incarnation: number;
+}
+
 export class FailureDetector {
   private readonly misses = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
@@ -76,7 +85,7 @@ export class FailureDetector {
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.timer = setInterval(() => this.round(), this.o.probeIntervalMs);
+    this.timer = setInterval(() => void this.probeRound(), this.o.probeIntervalMs);
     this.timer.unref();
   }
 
@@ -86,20 +95,42 @@ export class FailureDetector {
   }
 
   /**
-   * One probe round: starts a probe of every member (a random subset in large clusters) that
-   * is not still being probed, then expires suspicions. Rounds never wait for slow probes,
-   * so a paused member accrues a miss every probe duration (direct + indirect timeouts).
+   * One probe round (the timer runs one every probeIntervalMs): starts a probe of every
+   * member (a random subset in large clusters) that is not still being probed, then expires
+   * suspicions. The timer never waits for slow probes, so a paused member accrues a miss
+   * every probe duration (direct + indirect timeouts); the returned promise resolves when
+   * the probes this round started have finished.
    */
-  private round(): void {
-    if (!this.running) return;
+  probeRound(): Promise<void> {
     const self = this.membership.selfId;
     let targets = this.membership.members().filter((m) => m.id !== self && m.state !== 'left' && !this.probing.has(m.id));
     if (targets.length > this.o.probesPerRound) targets = shuffle(targets).slice(0, this.o.probesPerRound);
+    const probes: Promise<void>[] = [];
     for (const m of targets) {
       this.probing.add(m.id);
-      void this.probe(m.id, m.address).finally(() => this.probing.delete(m.id));
+      probes.push(this.probe(m.id, m.address).finally(() => this.probing.delete(m.id)));
     }
     this.expireSuspicions();
+    return Promise.all(probes).then(() => undefined);
+  }
+
+  /**
+   * Answers a ping. The prober suspects this node when the ping carries its record of it:
+   * this node refutes at once rather than at the next gossip round, and answers with the
+   * new incarnation. Throws MalformedRequestError for a message without a sender.
+   */
+  handlePing(msg: PingMessage): PingAnswer {
+    if (!msg || typeof msg.from !== 'string') throw new MalformedRequestError('ping needs from');
+    this.membership.heardFrom(msg.from);
+    if (msg.about && msg.about.id === this.membership.selfId) this.membership.mergeList([msg.about]);
+    return { ok: true, incarnation: this.membership.self.incarnation };
+  }
+
+  /** Pings `msg.target` on the prober's behalf (timeout clamped to 1..5000 ms). */
+  async handlePingReq(msg: PingReqMessage): Promise<{ ok: boolean }> {
+    if (!msg || typeof msg.address !== 'string' || typeof msg.target !== 'string') throw new MalformedRequestError('ping-req needs target and address');
+    const timeoutMs = Math.min(Math.max(1, Number(msg.timeoutMs) || 500), 5000);
+    return { ok: await this.ping(msg.address, timeoutMs, msg.target) };
   }
 
   private async probe(id: string, address: string): Promise<void> {
