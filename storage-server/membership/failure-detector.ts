@@ -4,7 +4,9 @@
 // members (ping-req); only when neither the direct nor any indirect probe gets through is
 // it a miss. `suspectAfterMisses` consecutive misses make the member `suspect` (gossiped
 // at once); a suspect that has not refuted (by raising its incarnation) within
-// `suspicionTimeoutMs` becomes `down`. A down member that answers pings again is taken
+// `suspicionTimeoutMs` becomes `down` at its first missed probe after that (a miss this node
+// saw itself, so a prober that was paused past the deadline probes again before judging).
+// A down member that answers pings again is taken
 // back only through its own refutation, which gossip brings (see membership.ts). Both
 // sides of the ping protocol are here: probing (probeRound) and answering (handlePing,
 // handlePingReq). Single-threaded; probes of different members overlap, one per member.
@@ -16,7 +18,7 @@ import type { Transport } from '../../sdk/transport.js';
 import { PROTOCOL_VERSION, Routes } from '../../sdk/wire/protocol.js';
 import type { EngineLogger } from '../engine/index.js';
 import type { MemberInfo } from '../../sdk/membership.js';
-import type { Membership } from './membership.js';
+import type { MemberEntry, Membership } from './membership.js';
 import { publicInfo } from './membership.js';
 
 export interface FailureDetectorOptions {
@@ -69,6 +71,8 @@ export interface PingAnswer {
 
 export class FailureDetector {
   private readonly misses = new Map<string, number>();
+  /** When each member's last missed probe ended (clock ms); cleared when it answers. */
+  private readonly lastMissMs = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
   private running = false;
   private readonly probing = new Set<string>();
@@ -174,6 +178,7 @@ export class FailureDetector {
 
   private alive(id: string): void {
     this.misses.delete(id);
+    this.lastMissMs.delete(id);
     this.membership.heardFrom(id);
   }
 
@@ -181,25 +186,30 @@ export class FailureDetector {
     this.counters.misses++;
     const n = (this.misses.get(id) ?? 0) + 1;
     this.misses.set(id, n);
+    this.lastMissMs.set(id, this.clock.nowMs());
     const m = this.membership.get(id);
     if (!m) return;
     if (n >= this.o.suspectAfterMisses && (m.state === 'up' || m.state === 'joining' || m.state === 'leaving')) {
       this.counters.suspected++;
       this.log.warn({ member: id, misses: n }, 'member missed its probes: suspect');
       this.membership.markState(id, 'suspect');
+    } else if (m.state === 'suspect') {
+      this.downIfExpired(m);
     }
   }
 
-  /** Suspects that did not refute within the suspicion timeout are down. */
+  /** Suspects that did not refute within the suspicion timeout and missed a probe since are down. */
   private expireSuspicions(): void {
-    const now = this.clock.nowMs();
-    for (const m of this.membership.members()) {
-      if (m.state === 'suspect' && now - m.stateSinceMs >= this.o.suspicionTimeoutMs && (this.misses.get(m.id) ?? 0) > 0) {
-        this.counters.markedDown++;
-        this.log.warn({ member: m.id, suspectForMs: now - m.stateSinceMs }, 'suspect did not refute: down');
-        this.membership.markState(m.id, 'down');
-      }
-    }
+    for (const m of this.membership.members()) if (m.state === 'suspect') this.downIfExpired(m);
+  }
+
+  private downIfExpired(m: MemberEntry): void {
+    const deadline = m.stateSinceMs + this.o.suspicionTimeoutMs;
+    const lastMiss = this.lastMissMs.get(m.id);
+    if (lastMiss === undefined || lastMiss < deadline) return;
+    this.counters.markedDown++;
+    this.log.warn({ member: m.id, suspectForMs: this.clock.nowMs() - m.stateSinceMs }, 'suspect did not refute: down');
+    this.membership.markState(m.id, 'down');
   }
 }
 

@@ -117,6 +117,21 @@ t.test('refutation by incarnation: the probe tells the suspect, it refutes at on
   t.equal(a.detector.counters.markedDown, 0);
 });
 
+t.test('a suspect that keeps answering is never marked down; a miss after the timeout does it', async (t) => {
+  const { net, clock, nodes } = cluster(['a', 'b']);
+  const [a, b] = nodes as [SimNode, SimNode];
+  net.set(b, 'dead');
+  for (let i = 0; i < 3; i++) await round(a, clock);
+  t.equal(stateIn(a, b), 'suspect');
+  net.set(b, 'up');
+  for (let i = 0; i < 10; i++) await round(a, clock);
+  t.equal(stateIn(a, b), 'suspect', 'no refutation has reached a (no gossip), but b answers every probe');
+  t.equal(a.detector.counters.markedDown, 0);
+  net.set(b, 'dead');
+  await round(a, clock);
+  t.equal(stateIn(a, b), 'down', 'it missed a probe long after the suspicion began');
+});
+
 t.test('a paused member (calls time out) goes suspect then down, and comes back up by itself when resumed', async (t) => {
   const { net, clock, nodes } = cluster(['a', 'b', 'c']);
   const [a, b, c] = nodes as [SimNode, SimNode, SimNode];
@@ -136,6 +151,20 @@ t.test('a paused member (calls time out) goes suspect then down, and comes back 
   t.same([stateIn(a, b), stateIn(c, b)], ['up', 'up'], 'up again everywhere, without an operator');
   for (let i = 0; i < 5; i++) await round(a, clock);
   t.equal(stateIn(a, b), 'up', 'and it stays up');
+});
+
+t.test('a prober that was paused does not take a suspect down before probing it again', async (t) => {
+  const { net, clock, nodes } = cluster(['a', 'b', 'c']);
+  const [a, b] = nodes as [SimNode, SimNode];
+  net.set(b, 'dead');
+  for (let i = 0; i < 3; i++) await round(a, clock);
+  t.equal(stateIn(a, b), 'suspect');
+  net.set(b, 'up');
+  // a is stopped (SIGSTOP, a long GC) for 10 s: no rounds, no gossip in. b is fine meanwhile.
+  clock.advance(10_000);
+  await round(a, clock, 0);
+  t.not(stateIn(a, b), 'down', 'b answers the first probe after the pause: the suspicion may not turn into down');
+  t.equal(a.detector.counters.markedDown, 0);
 });
 
 t.test('a probe that outlasts a round is not started again; the round does not wait for it', async (t) => {
