@@ -168,6 +168,10 @@ export class Membership {
     // Someone thinks we are suspect or down (or has an incarnation as high as ours with a
     // worse state): refute by raising the incarnation above what they said.
     if ((m.state === 'suspect' || m.state === 'down') && m.incarnation >= s.incarnation && s.state !== 'left') {
+      if (m.incarnation >= Number.MAX_SAFE_INTEGER) {
+        this.o.log.error({ claimedState: m.state, incarnation: m.incarnation }, 'cannot refute a suspicion: no incarnation left above it');
+        return false;
+      }
       this.counters.refutations++;
       this.o.log.info({ claimedState: m.state, incarnation: m.incarnation }, 'refuting a suspicion about this node');
       return this.applyNews({ ...publicInfo(s), incarnation: m.incarnation + 1 }, true);
@@ -268,7 +272,10 @@ function validMember(m: unknown): m is MemberInfo {
     typeof x.address === 'string' &&
     typeof x.weight === 'number' &&
     x.weight > 0 &&
-    typeof x.incarnation === 'number' &&
+    // A safe non-negative integer: incarnation + 1 is then exact, so a refutation always
+    // supersedes what it refutes (Infinity or 2^53 + 1 would equal the claim and lose to it).
+    Number.isSafeInteger(x.incarnation) &&
+    x.incarnation >= 0 &&
     ['up', 'suspect', 'down', 'joining', 'leaving', 'left'].includes(x.state)
   );
 }
