@@ -163,20 +163,25 @@ export class Membership {
     return changed;
   }
 
+  /**
+   * News about this node from elsewhere. Anything at our incarnation or above that differs
+   * from our own record is refuted by raising our incarnation above it: a suspicion (suspect
+   * or down at our incarnation), or the record of this node's previous life, which may be
+   * newer than this life's start incarnation when that life raised it past the restart's
+   * wall-clock second (address change, join, refutations) or the clock stepped back. Only
+   * `left` stands: an operator removed this node, and it stays out of the ring.
+   */
   private considerNewsAboutSelf(m: MemberInfo): boolean {
     const s = this.self;
-    // Someone thinks we are suspect or down (or has an incarnation as high as ours with a
-    // worse state): refute by raising the incarnation above what they said.
-    if ((m.state === 'suspect' || m.state === 'down') && m.incarnation >= s.incarnation && s.state !== 'left') {
-      if (m.incarnation >= Number.MAX_SAFE_INTEGER) {
-        this.o.log.error({ claimedState: m.state, incarnation: m.incarnation }, 'cannot refute a suspicion: no incarnation left above it');
-        return false;
-      }
-      this.counters.refutations++;
-      this.o.log.info({ claimedState: m.state, incarnation: m.incarnation }, 'refuting a suspicion about this node');
-      return this.applyNews({ ...publicInfo(s), incarnation: m.incarnation + 1 }, true);
+    if (s.state === 'left' || m.state === 'left' || m.incarnation < s.incarnation) return false;
+    if (m.incarnation === s.incarnation && m.state === s.state && m.address === s.address && m.weight === s.weight) return false;
+    if (m.incarnation >= Number.MAX_SAFE_INTEGER) {
+      this.o.log.error({ claimedState: m.state, incarnation: m.incarnation }, 'cannot refute news about this node: no incarnation left above it');
+      return false;
     }
-    return false;
+    this.counters.refutations++;
+    this.o.log.info({ claimedState: m.state, incarnation: m.incarnation }, 'refuting news about this node');
+    return this.applyNews({ ...publicInfo(s), incarnation: m.incarnation + 1 }, true);
   }
 
   private applyNews(m: MemberInfo, force: boolean): boolean {

@@ -1,5 +1,6 @@
 // Membership's news rules on their own (in-memory network, ManualClock, no servers): which
-// incarnations are valid news, and refutation near large incarnations.
+// incarnations are valid news, refutation near large incarnations, and a restarted node
+// whose previous life left newer news about it than its new incarnation.
 
 import t from 'tap';
 import { ManualClock } from '../../../sdk/clock.js';
@@ -51,4 +52,40 @@ t.test('near the largest incarnations: a suspicion is refuted one above it and t
   // At the very top there is no safe integer left to refute with: b keeps a valid one.
   b.membership.mergeList([rec(b, { state: 'suspect', incarnation: top })]);
   t.ok(Number.isSafeInteger(b.membership.self.incarnation), `b's incarnation stays exact (${b.membership.self.incarnation})`);
+});
+
+t.test('a restarted node refutes newer news from its previous life: new address and state win', async (t) => {
+  const net = new MemNetwork();
+  const clock = new ManualClock();
+  const a = net.add('a', { clock });
+  // b's previous life raised its incarnation to 1003 (address change, join, refutations),
+  // then b restarted at a wall-clock second that gives it only 1001, on a new port.
+  const old = net.add('b', { clock, incarnation: 1003, address: 'b:7000' });
+  net.introduceAll();
+  net.set(old, 'dead');
+  const b = net.add('b', { clock, incarnation: 1001, address: 'b:7001' });
+  await net.gossip(b, a);
+  t.same(stateIn(a, 'b'), ['up', 1003, 'b:7000'], "a keeps the previous life's record: 1001 is older news");
+  t.ok(b.membership.self.incarnation > 1003, `b heard of its previous life and went above it (${b.membership.self.incarnation})`);
+  t.equal(b.membership.self.address, 'b:7001');
+  await net.gossip(b, a);
+  t.same(stateIn(a, 'b'), ['up', 1004, 'b:7001'], 'a now has the new address');
+});
+
+t.test("a restarted node refutes its previous life's 'leaving' at the same incarnation, but never 'left'", async (t) => {
+  const net = new MemNetwork();
+  const clock = new ManualClock();
+  const a = net.add('a', { clock });
+  const b = net.add('b', { clock, incarnation: 1003 });
+  net.introduceAll();
+  a.membership.mergeList([rec(b, { state: 'leaving', incarnation: 1003 })]);
+  t.same(stateIn(a, 'b'), ['leaving', 1003, b.address], 'a holds the previous life as leaving');
+  await net.gossip(a, b);
+  await net.gossip(a, b);
+  t.same(stateIn(a, 'b'), ['up', 1004, b.address], 'b is up again in a');
+  a.membership.markState('b', 'left');
+  await net.gossip(a, b);
+  t.same(b.membership.self.state, 'up');
+  t.equal(b.membership.self.incarnation, 1004, "an operator's removal is not refuted");
+  t.same(stateIn(a, 'b'), ['left', 1004, b.address], 'and b stays out of the ring');
 });
