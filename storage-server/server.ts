@@ -660,7 +660,8 @@ export class StorageServer {
       case 'cleanup':
         return sendMsgpackOrJson(req, res, { v: PROTOCOL_VERSION, node: this.id, cleanup: await this.runCleanup() });
       case 'drop-hints': {
-        const dropped = await this.hints.drop(msg.node);
+        // No node (absent or null): every target's hints.
+        const dropped = await this.hints.drop(msg.node ?? undefined);
         this.log.warn({ dropped, target: msg.node ?? 'all' }, 'hints dropped by an operator');
         return sendMsgpackOrJson(req, res, { v: PROTOCOL_VERSION, node: this.id, dropped });
       }

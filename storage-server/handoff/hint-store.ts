@@ -3,8 +3,9 @@
 // they survive a restart; keyed by (target node, key) so that several hints for the same
 // key merge into one (the newest version wins, siblings merge). Each hint expires
 // `maxHintAgeMs` after its last write (engine expiry), and the store refuses a hint that
-// would take its live hints past `maxHintBytes`. A hint is removed only after its target acknowledged it, and only
-// if no newer hint for that key arrived meanwhile. Per-(target, key) writes are serialized.
+// would take its live hints past `maxHintBytes`. A hint is removed only after its target
+// acknowledged it, and only if no newer hint for that key arrived meanwhile.
+// Per-(target, key) writes are serialized.
 // The pending counts follow every way a hint leaves (pending-hints.ts); the format is in
 // ./README.md.
 
@@ -66,6 +67,7 @@ function hintKey(target: string, key: Buffer): Buffer {
   return out;
 }
 
+/** The key range of every hint for `target`. REQUIRES: checkNodeId(target). */
 function targetPrefix(target: string): { gte: Buffer; lt: Buffer } {
   const t = Buffer.from(target, 'utf8');
   const gte = Buffer.concat([Buffer.from([t.length]), t]);
@@ -176,6 +178,7 @@ export class HintStore {
 
   /** Up to `limit` hints for `target`, in key order. */
   async list(target: string, limit: number): Promise<Hint[]> {
+    checkNodeId(target, 'hint target');
     const out: Hint[] = [];
     for await (const rec of this.engine.iterate({ ...targetPrefix(target), limit })) {
       out.push({ target, key: parseHintKey(rec.key).key, obj: toObject(rec) });
@@ -185,6 +188,11 @@ export class HintStore {
 
   /** Removes the hint once its target acknowledged `sent`, unless a newer hint replaced it meanwhile. */
   remove(target: string, key: Buffer, sent: StoredObject): Promise<void> {
+    try {
+      checkNodeId(target, 'hint target');
+    } catch (err) {
+      return Promise.reject(err);
+    }
     const hk = hintKey(target, key);
     return this.withLock(hk, async () => {
       const cur = await this.engine.get(hk);
@@ -204,7 +212,8 @@ export class HintStore {
    * they held must then come back through anti-entropy. Resolves with the number dropped.
    */
   async drop(target?: string): Promise<number> {
-    const range = target ? targetPrefix(target) : {};
+    if (target !== undefined) checkNodeId(target, 'hint target');
+    const range = target !== undefined ? targetPrefix(target) : {};
     let n = 0;
     const keys: Buffer[] = [];
     for await (const rec of this.engine.iterate(range)) keys.push(Buffer.from(rec.key));

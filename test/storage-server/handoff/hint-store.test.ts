@@ -267,6 +267,18 @@ t.test('target ids are checked in UTF-8 bytes: a 300-byte id is refused, nothing
   t.equal(n, 0, 'the engine holds no record at all');
 });
 
+t.test('list, remove and drop check the target id too: an empty id is not "every target"', async (t) => {
+  const clock = new ManualClock();
+  const s = await open(t, tmpDir(t), clock);
+  await s.add('n1', k('a'), obj('1'));
+  const [h] = await s.list('n1', 1);
+  await rejects(t, s.drop(''), 'INVALID_ARGUMENT', "drop('')");
+  await rejects(t, s.drop(ID_300_BYTES), 'INVALID_ARGUMENT', 'drop(300-byte id)');
+  await rejects(t, s.list(ID_300_BYTES, 10), 'INVALID_ARGUMENT', 'list(300-byte id)');
+  await rejects(t, s.remove(ID_300_BYTES, k('a'), h!.obj), 'INVALID_ARGUMENT', 'remove(300-byte id)');
+  t.same(counts(s), { n1: 1 }, 'the hint for n1 is still there');
+});
+
 t.test('a 255-byte target id and a 256-byte key round-trip through a reopen intact', async (t) => {
   const dir = tmpDir(t);
   const clock = new ManualClock();
