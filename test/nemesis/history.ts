@@ -64,6 +64,14 @@ export interface CheckResult {
   anomalies: Anomaly[];
   /** Operations the checker looked at. */
   checked: number;
+  /**
+   * Keys the checker could not decide within its budget (linearizability: the search gave up).
+   * `valid` stays true for them: it is false only for proven violations; the runner decides
+   * what an undecided key means.
+   */
+  undecided?: string[];
+  /** Counts the checker reports beside its verdict (e.g. acknowledged / present / lost inserts). */
+  stats?: Record<string, number>;
 }
 
 /** Parses a history written as JSON lines (blank lines skipped). */
