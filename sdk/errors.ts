@@ -59,6 +59,10 @@ export const ErrorCodes = {
   DEADLINE_EXCEEDED: 'DEADLINE_EXCEEDED',
   /** The node refused the request without doing it: it could not answer in time (load shedding) or has too many connections. */
   OVERLOADED: 'OVERLOADED',
+  /** An internal endpoint got a body that is not application/msgpack (a cross-site "simple" request, say). */
+  UNSUPPORTED_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  /** The caller may not do this (a browser page of a foreign origin, or missing permissions). */
+  PERMISSION_DENIED: 'PERMISSION_DENIED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -92,6 +96,8 @@ export const httpStatusForCode: Record<ErrorCode, number> = {
   ABORTED: 499,
   DEADLINE_EXCEEDED: 504,
   OVERLOADED: 503,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  PERMISSION_DENIED: 403,
 };
 
 /** Base class of every ringkv error. Match on `code`. */
@@ -333,6 +339,8 @@ const NOT_APPLIED_CODES = new Set<string>([
   ErrorCodes.CLOSED,
   ErrorCodes.DEADLINE_EXCEEDED,
   ErrorCodes.OVERLOADED,
+  ErrorCodes.UNSUPPORTED_MEDIA_TYPE,
+  ErrorCodes.PERMISSION_DENIED,
 ]);
 
 /** True when a replica's error answer with `code` means it did not apply the operation. */

@@ -56,6 +56,12 @@ export interface ServerConfig {
   keepAliveTimeoutMs: number;
   /** Replica operations in flight above which new batches are refused with 503 OVERLOADED. Default 50000. */
   maxInflightOps: number;
+  /**
+   * Web origins (scheme://host[:port]) whose pages may write through the public API from a
+   * browser (CORS); a write carrying any other Origin header is refused with 403. Default
+   * none: browsers may read nothing cross-site and write nothing.
+   */
+  corsAllowedOrigins: string[];
   /** Largest public JSON request body accepted. Default 4 MiB (values are capped at 1 MiB). */
   maxJsonBodyBytes: number;
   /** Engine durability. Default batch (group commit). */
@@ -130,6 +136,7 @@ export const serverDefaults: Omit<ServerConfig, 'id' | 'dataDir' | 'advertise'> 
   requestReceiveTimeoutMs: 60_000,
   keepAliveTimeoutMs: 65_000,
   maxInflightOps: 50_000,
+  corsAllowedOrigins: [],
   maxJsonBodyBytes: 4 * MiB,
   sync: 'batch',
   memtableSizeBytes: 8 * MiB,
@@ -195,7 +202,7 @@ const NUMBER_FIELDS = [
   'cleanupDelayMs',
 ] as const;
 
-const ALL_FIELDS = ['id', 'host', 'advertise', 'dataDir', 'seeds', 'sync', 'logLevel', 'join', ...NUMBER_FIELDS] as const;
+const ALL_FIELDS = ['id', 'host', 'advertise', 'dataDir', 'seeds', 'sync', 'logLevel', 'join', 'corsAllowedOrigins', ...NUMBER_FIELDS] as const;
 
 function envName(field: string): string {
   return `RINGKV_${field.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
@@ -294,6 +301,14 @@ export function resolveServerConfig(...layers: Raw[]): ServerConfig {
     cfg.seeds = list.map((x) => x.trim()).filter((x) => x.length > 0);
   }
   for (const s of cfg.seeds) if (!/^[^:\s]+:\d{1,5}$/.test(s)) throw new InvalidArgumentError(`seed "${s}" is not host:port`);
+  if (raw.corsAllowedOrigins !== undefined) {
+    const o = raw.corsAllowedOrigins;
+    const list = Array.isArray(o) ? o.map(String) : String(o).split(',');
+    cfg.corsAllowedOrigins = list.map((x) => x.trim()).filter((x) => x.length > 0);
+    for (const origin of cfg.corsAllowedOrigins) {
+      if (!/^https?:\/\/[^/\s]+$/.test(origin)) throw new InvalidArgumentError(`corsAllowedOrigins: "${origin}" is not an origin like https://app.example.com`);
+    }
+  }
   if (raw.sync !== undefined) {
     if (raw.sync !== 'always' && raw.sync !== 'batch' && raw.sync !== 'none') throw new InvalidArgumentError('sync must be always, batch or none');
     cfg.sync = raw.sync;

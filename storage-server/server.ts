@@ -5,6 +5,7 @@
 // request: every handler answers errors with a coded JSON/msgpack body.
 
 import http from 'node:http';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
@@ -16,7 +17,8 @@ import type { MembersView } from '../sdk/membership.js';
 import type { Transport } from '../sdk/transport.js';
 import { HttpTransport } from '../sdk/transport.js';
 import type { BatchRequest, BatchResponse, WireOp } from '../sdk/wire/protocol.js';
-import { checkProtocolVersion, decodeMessage, PROTOCOL_VERSION, Routes } from '../sdk/wire/protocol.js';
+import type { StoredObject } from '../sdk/versioning/index.js';
+import { checkProtocolVersion, decodeMessage, MSGPACK_CONTENT_TYPE, PROTOCOL_VERSION, Routes } from '../sdk/wire/protocol.js';
 import type { ServerConfig } from './config.js';
 import { engineSettings } from './config.js';
 import type { EngineLogger, FileSystem } from './engine/index.js';
@@ -38,6 +40,7 @@ import { fileURLToPath } from 'node:url';
 import { ServerMetrics } from './metrics.js';
 import { ReplicaStore, REPLICA_ENGINE_MAX_KEY_BYTES } from './replica-store.js';
 import { SpanHasher } from './anti-entropy/span-hasher.js';
+import { LEAF_COUNT, LEAF_SPAN } from './anti-entropy/leaf-hashes.js';
 import { prepareDataDir } from './data-dir.js';
 import type { StreamStats, StreamingDeps } from './streaming/range-streaming.js';
 import { bootstrap, cleanup, decommission, serveStream } from './streaming/range-streaming.js';
@@ -95,7 +98,13 @@ export class StorageServer {
     this.clock = clock;
     this.transport = transport;
     this.startedAtMs = clock.nowMs();
-    this.store = new ReplicaStore(engine, config.id, clock, (target, key, obj) => hints.add(target, key, obj), {
+    // Hints are kept only for current members: made-up node ids cannot fill the hint budget.
+    const hintSink = (target: string, key: Buffer, obj: StoredObject): Promise<void> => {
+      const m = this.membership.get(target);
+      if (!m || m.state === 'left') return Promise.reject(new InvalidArgumentError(`hintFor ${JSON.stringify(target)} is not a member of the cluster`));
+      return hints.add(target, key, obj);
+    };
+    this.store = new ReplicaStore(engine, config.id, clock, hintSink, {
       maxClockSkewMs: config.maxClockSkewMs,
     });
     this.metrics = new ServerMetrics(config.id, () => this.engine);
@@ -301,8 +310,20 @@ export class StorageServer {
     if (req.method === 'GET' && (p === Routes.status || p === Routes.members || p === '/metrics' || p === '/health')) {
       res.setHeader('access-control-allow-origin', '*');
     }
+    const origin = req.headers.origin;
+    if (origin !== undefined && p.startsWith(KV_PREFIX) && this.config.corsAllowedOrigins.includes(origin)) {
+      res.setHeader('access-control-allow-origin', origin);
+      res.setHeader('access-control-expose-headers', 'x-ringkv-version, x-ringkv-context, x-ringkv-expires-at');
+      res.setHeader('vary', 'origin');
+    }
     let work: Promise<void> | void = undefined;
     try {
+      this.checkOrigin(req, p);
+      if (req.method === 'OPTIONS') {
+        route = 'preflight';
+        this.answerPreflight(req, res, p);
+        return;
+      }
       if (p.startsWith(KV_PREFIX)) {
         route = 'kv';
         if (!this.client) throw new ClosedError('server');
@@ -397,6 +418,46 @@ export class StorageServer {
     // The clock reading lets clients follow the servers' time (sdk/cluster-clock.ts).
     const response: BatchResponse = { v: PROTOCOL_VERSION, results, now: this.clock.nowMs() };
     sendMsgpack(res, 200, response);
+  }
+
+  /**
+   * Cross-site protection. Internal endpoints take POST bodies only as application/msgpack,
+   * which no page can send cross-site without a CORS preflight (that this node refuses), so
+   * a web page an operator opens cannot drive them with a "simple" request. A public-API
+   * write that carries an Origin header (a browser) is refused unless that origin is in
+   * corsAllowedOrigins.
+   */
+  private checkOrigin(req: IncomingMessage, p: string): void {
+    const method = req.method ?? 'GET';
+    if (p.startsWith('/internal/') && method === 'POST') {
+      const ct = String(req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+      if (ct !== MSGPACK_CONTENT_TYPE) {
+        throw new RingkvError('UNSUPPORTED_MEDIA_TYPE', `internal endpoints take ${MSGPACK_CONTENT_TYPE} bodies, not ${JSON.stringify(ct || '(none)')}`);
+      }
+    }
+    const origin = req.headers.origin;
+    if (origin !== undefined && p.startsWith(KV_PREFIX) && method !== 'GET' && method !== 'HEAD' && method !== 'OPTIONS') {
+      if (!this.config.corsAllowedOrigins.includes(origin)) {
+        throw new RingkvError('PERMISSION_DENIED', `writes from pages of ${JSON.stringify(origin)} are not allowed (corsAllowedOrigins)`);
+      }
+    }
+  }
+
+  /** CORS preflight: allowed only for the public API and the origins in corsAllowedOrigins. */
+  private answerPreflight(req: IncomingMessage, res: ServerResponse, p: string): void {
+    const origin = req.headers.origin;
+    if (!p.startsWith(KV_PREFIX) || origin === undefined || !this.config.corsAllowedOrigins.includes(origin)) {
+      throw new RingkvError('PERMISSION_DENIED', `cross-origin requests to ${p} are not allowed`);
+    }
+    res.writeHead(204, {
+      'access-control-allow-origin': origin,
+      'access-control-allow-methods': 'GET, HEAD, PUT, POST, DELETE',
+      'access-control-allow-headers': 'content-type, consistency, x-ringkv-context, x-ringkv-ttl, x-ringkv-timeout-ms, authorization',
+      'access-control-expose-headers': 'x-ringkv-version, x-ringkv-context, x-ringkv-expires-at',
+      'access-control-max-age': '600',
+      vary: 'origin',
+    });
+    res.end();
   }
 
   /** Throws OverloadedError (503, Retry-After) when the shedder refuses a request. */
@@ -604,6 +665,14 @@ export class StorageServer {
     const msg = decodeMessage<MerkleRequest>(await readBody(req, 16 * 1024 * 1024));
     checkProtocolVersion(msg?.v);
     const spans = checkSpans(msg.spans);
+    // Bounded work: a request may make this node sum at most MAX_MERKLE_LEAVES leaf hashes
+    // (four full rings; anti-entropy's own requests cover at most one), and the summing
+    // yields to the event loop as it goes, so no request can stall the node.
+    let leaves = 0;
+    for (const s of spans) leaves += Math.floor(s[1] / LEAF_SPAN) - Math.floor(s[0] / LEAF_SPAN) + 1;
+    if (leaves > MAX_MERKLE_LEAVES) {
+      throw new MalformedRequestError(`the spans cover ${leaves} Merkle leaves; at most ${MAX_MERKLE_LEAVES} per request`);
+    }
     if (!this.hasher.ready) return sendMsgpack(res, 200, { v: PROTOCOL_VERSION, ready: false, hashes: [] });
     const hashes: [number, number][] = [];
     for (const s of spans) hashes.push((await this.hasher.spanHash(s)) as [number, number]);
@@ -614,13 +683,25 @@ export class StorageServer {
     const msg = decodeMessage<MerkleKeysRequest>(await readBody(req, 16 * 1024 * 1024));
     checkProtocolVersion(msg?.v);
     const spans = checkSpans(msg.spans);
-    const limit = Math.min(Math.max(1, Number(msg.limit) || 100_000), 1_000_000);
+    const limit = Math.min(Math.max(1, Number(msg.limit) || 100_000), MAX_KEYS_PER_REQUEST);
     const keys: [Buffer, number, number][][] = [];
     const truncated: boolean[] = [];
+    // At most MAX_KEYS_PER_REQUEST entries in all: spans past that budget come back truncated.
+    let budget = MAX_KEYS_PER_REQUEST;
+    let sinceYield = 0;
     for (const s of spans) {
-      const list = await this.hasher.spanKeys(s, limit + 1);
-      truncated.push(list.length > limit);
-      keys.push(list.slice(0, limit));
+      // Many small spans add up too: let other requests in every few thousand entries.
+      if (sinceYield > 4096) {
+        sinceYield = 0;
+        await yieldToLoop();
+      }
+      const take = Math.min(limit, budget);
+      const list = take > 0 ? await this.hasher.spanKeys(s, take + 1) : [];
+      truncated.push(take === 0 || list.length > take);
+      const kept = list.slice(0, take);
+      budget -= kept.length;
+      sinceYield += kept.length + 1;
+      keys.push(kept);
     }
     sendMsgpack(res, 200, { v: PROTOCOL_VERSION, keys, truncated });
   }
@@ -784,8 +865,21 @@ function kvBudgetMs(req: IncomingMessage, defaultMs: number): number {
   return Number.isFinite(n) && n > 0 ? n : defaultMs;
 }
 
+/** Most token spans in one merkle, merkle-keys or stream request. */
+export const MAX_SPANS_PER_REQUEST = 4096;
+/** Most Merkle leaves one merkle request may make a node sum (four full rings). */
+export const MAX_MERKLE_LEAVES = 4 * LEAF_COUNT;
+/**
+ * Most (key, digest) entries one merkle-keys request returns in all (anti-entropy asks for
+ * 64 leaves at a time: 250,000 entries is ~4,000 keys per leaf, a 260-million-key node;
+ * beyond, truncated spans are reconciled key by key, correct but slower).
+ */
+export const MAX_KEYS_PER_REQUEST = 250_000;
+
 function checkSpans(spans: unknown): [number, number][] {
-  if (!Array.isArray(spans) || spans.length > 100_000) throw new MalformedRequestError('spans must be an array of at most 100000 [from, to]');
+  if (!Array.isArray(spans) || spans.length > MAX_SPANS_PER_REQUEST) {
+    throw new MalformedRequestError(`spans must be an array of at most ${MAX_SPANS_PER_REQUEST} [from, to]`);
+  }
   for (const s of spans) {
     if (!Array.isArray(s) || s.length !== 2 || !isToken(s[0]) || !isToken(s[1]) || s[0] > s[1]) {
       throw new MalformedRequestError('a span is [from, to] with 0 <= from <= to < 2^32');

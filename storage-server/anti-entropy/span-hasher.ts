@@ -3,6 +3,10 @@
 // partial leaves at a span's edges from a scan) and the (key, digest) list of a span.
 // A span inside one leaf is always answered from a scan — the exact data — and a scan that
 // covers a whole leaf also corrects that leaf's incremental hash when no write raced it.
+// Long work yields to the event loop every few thousand leaves or entries, so a request
+// covering much of the ring never holds the node (it stays bounded by the server's limits).
+
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 
 import type { ReplicaStore } from '../replica-store.js';
 import type { Digest } from './leaf-hashes.js';
@@ -27,6 +31,7 @@ export class SpanHasher {
     const lastLeaf = Math.floor(s[1] / LEAF_SPAN);
     const single = firstLeaf === lastLeaf;
     for (let l = firstLeaf; l <= lastLeaf; l++) {
+      if (((l - firstLeaf) & 4095) === 4095) await yieldToLoop();
       const from = Math.max(s[0], l * LEAF_SPAN);
       const to = Math.min(s[1], (l + 1) * LEAF_SPAN - 1);
       const whole = from === l * LEAF_SPAN && to === (l + 1) * LEAF_SPAN - 1;
@@ -44,10 +49,12 @@ export class SpanHasher {
     const writesBefore = leaf >= 0 ? this.store.leaves.writesTo(leaf) : 0;
     let hi = 0;
     let lo = 0;
+    let n = 0;
     for await (const e of this.store.scan(s[0], s[1])) {
       hi ^= e.digest[0];
       lo ^= e.digest[1];
       this.counters.scannedEntries++;
+      if ((++n & 8191) === 0) await yieldToLoop();
     }
     const d: Digest = [hi >>> 0, lo >>> 0];
     if (leaf >= 0 && this.store.leaves.ready && this.store.leaves.writesTo(leaf) === writesBefore) {
@@ -62,6 +69,7 @@ export class SpanHasher {
     for await (const e of this.store.scan(s[0], s[1], { limit })) {
       out.push([e.key, e.digest[0], e.digest[1]]);
       this.counters.scannedEntries++;
+      if ((out.length & 8191) === 0) await yieldToLoop();
     }
     return out;
   }
