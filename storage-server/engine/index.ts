@@ -7,4 +7,6 @@ export { engineDefaults, resolveEngineOptions } from './engine-options.js';
 export type { EngineRecord } from './record.js';
 export { isLive } from './record.js';
 export type { FileSystem, FileHandle, FileLock } from './file-system.js';
-export { NodeFileSystem, MemoryFileSystem } from './file-system.js';
+export { NodeFileSystem } from './file-system.js';
+export { MemoryFileSystem } from './memory-file-system.js';
+export type { DirOp, FaultRule, FileCut, FsOp, PendingFileOp, PowerCutOptions } from './memory-file-system.js';

@@ -115,7 +115,7 @@ class ReopenCmd implements fc.AsyncCommand<Model, Real> {
 class CrashCmd implements fc.AsyncCommand<Model, Real> {
   check = () => true;
   async run(_m: Model, r: Real) {
-    const crashed = r.fs.crash();
+    const crashed = r.fs.powerCut();
     // The old engine is abandoned, as a killed process would be (its lock lives in the old fs).
     r.fs = crashed;
     r.engine = await Engine.open(DIR, { ...r.opts, fs: r.fs });

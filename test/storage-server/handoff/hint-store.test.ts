@@ -435,12 +435,17 @@ t.test('a torn last record after a crash: the hints before it are intact and cou
   for (let i = 0; i < 5; i++) await s1.add(i % 2 ? 'n1' : 'n2', k(`key-${i}`), obj(`v${i}`));
   // The sixth hint's WAL frame is written but its sync fails: it was never acknowledged, and
   // power is lost with part of the frame on disk.
+  let crashed: MemoryFileSystem | undefined;
   fsys.faultHook = (op, file) => {
-    if (op === 'sync' && file.endsWith('.log')) throw new Error('injected: power lost during fsync');
+    if (op === 'sync' && file.endsWith('.log')) {
+      // What the disk holds when the power goes during that fsync: the first 9 bytes of the frame.
+      crashed ??= fsys.powerCut({ files: (f) => (f.endsWith('.log') ? { ops: 0, tornBytes: 9 } : { ops: 0 }) });
+      throw new Error('injected: power lost during fsync');
+    }
   };
   await rejects(t, s1.add('n1', k('key-5'), obj('v5')), 'WRITE_FAILED', 'the unsynced hint');
-  const crashed = fsys.crash({ keepUnsyncedPrefixBytes: 9 });
   fsys.faultHook = undefined;
+  if (!crashed) throw new Error('the WAL sync never ran');
   await s1.close().catch(() => undefined);
   const s2 = await HintStore.open('/hints', { ...opts, fs: crashed });
   t.teardown(() => s2.close());
