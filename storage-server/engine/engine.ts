@@ -496,7 +496,7 @@ export class Engine {
         for (const w of group) w.resolve();
       }
     } catch (err) {
-      // rotate() failed: a new WAL segment could not be made.
+      // rotate() failed: the old segment could not be synced or a new one made (it set bgError).
       this.bgError ??= new WriteFailedError(`could not start a new WAL segment: ${(err as Error).message}`, err);
       this.log.error({ err }, 'memtable rotation failed');
       this.failQueue(this.bgError);
@@ -524,18 +524,32 @@ export class Engine {
       await this.waitForFlush();
       if (this.bgError) throw this.bgError;
     }
-    const n = this.nextFile++;
-    const fh = await this.fs.open(walFile(this.dir, n), 'create');
-    await this.fs.syncDir(this.dir);
+    // Only the last segment may end in a torn write: the old one is made whole (under
+    // `none` its tail was never synced; under the others this finds nothing to write) before
+    // the new one's name can reach the disk and make it a segment before the last.
     const old = this.wal;
+    try {
+      await old.sync();
+      this.counters.walSyncs++;
+    } catch (err) {
+      this.bgError ??= new WriteFailedError(`WAL sync failed; the engine refuses writes until reopened: ${(err as Error).message}`, err);
+      throw this.bgError;
+    }
+    const n = this.nextFile++;
+    let fh;
+    try {
+      fh = await this.fs.open(walFile(this.dir, n), 'create');
+      await this.fs.syncDir(this.dir);
+    } catch (err) {
+      this.bgError ??= new WriteFailedError(`could not start a new WAL segment; the engine refuses writes until reopened: ${(err as Error).message}`, err);
+      throw this.bgError;
+    }
     this.imm.push(this.mem);
     this.mem = new Memtable(n, this.options.memtableSizeBytes);
     this.memLimitBytes = this.drawMemLimit();
     this.wal = new WalWriter(fh, n);
-    // Only the last segment may end in a torn write: make the old one whole before it stops
-    // being the last (under `none` its tail was never synced).
-    if (this.options.sync === 'none') await old.sync().catch(() => undefined);
-    await old.close().catch(() => undefined);
+    // Its data is durable: a failed close loses nothing.
+    await old.close().catch((err) => this.log.warn({ err, file: old.fh.path }, 'closing a WAL segment failed'));
     this.scheduleFlush();
   }
 
