@@ -41,7 +41,7 @@ import { isLive, RecordSpan, recordSize, writeRecord } from './record.js';
 import type { BlockCache, ReadStats } from './table.js';
 import { createBlockCache, NEEDS_READ, TableBuilder, TableReader } from './table.js';
 import { TableSet } from './table-set.js';
-import { replayWal, sealFrameAt, WAL_FRAME_HEADER_BYTES, WAL_MAX_FRAME_BYTES, WalWriter } from './wal.js';
+import { replayWal, WAL_FRAME_HEADER_BYTES, WAL_MAX_FRAME_BYTES, WalWriter } from './wal.js';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -289,12 +289,13 @@ export class Engine {
       for (let i = 0; i < logs.length; i++) {
         const fh = await fs.open(path.join(dir, logs[i]!.name), 'readwrite');
         try {
-          const r = await replayWal(fh, { isLastSegment: i === logs.length - 1, truncateTail: true }, (rec) => {
+          const r = await replayWal(fh, { isLastSegment: i === logs.length - 1, truncateTail: true, segmentNumber: logs[i]!.number, format1Allowed: manifest.format < 2 }, (rec) => {
             replayed.add(rec);
             if (rec.seq > seq) seq = rec.seq;
           });
           walRecords += r.records;
           tornBytes += r.tornTailBytes;
+          if (r.format === 1) o.logger.info({ file: fh.path, records: r.records }, 'replayed a WAL segment of log format 1 (the directory is rewritten in format 2)');
           if (r.tornTailBytes > 0) {
             o.logger.warn({ file: fh.path, offset: r.validBytes, bytes: r.tornTailBytes }, 'truncated a torn write at the end of the WAL');
           }
@@ -312,12 +313,12 @@ export class Engine {
         tableNumbers.push(n);
       }
       const walNumber = nextFile++;
-      const walFh = await fs.open(walFile(dir, walNumber), 'create');
+      const wal = await WalWriter.create(fs, walFile(dir, walNumber), walNumber);
       await fs.syncDir(dir);
       await writeManifest(fs, dir, { format: MANIFEST_FORMAT_VERSION, nextFileNumber: nextFile, lastSeq: seq, logNumber: walNumber, tables: tableNumbers });
       for (const l of logs) await fs.unlink(path.join(dir, l.name));
 
-      const engine = new Engine(dir, o, lock, cache, stats, tables, new Memtable(walNumber, o.memtableSizeBytes), new WalWriter(walFh, walNumber), seq, nextFile);
+      const engine = new Engine(dir, o, lock, cache, stats, tables, new Memtable(walNumber, o.memtableSizeBytes), wal, seq, nextFile);
       engine.counters.recoveredWalRecords = walRecords;
       engine.counters.recoveredTornTailBytes = tornBytes;
       o.logger.info({ dir, tables: tables.length, walRecords, tornBytes, seq }, 'engine opened');
@@ -448,7 +449,7 @@ export class Engine {
           }
           continue;
         }
-        if (this.mem.bytes >= this.memLimitBytes) await this.rotate();
+        if (this.mem.bytes >= this.memLimitBytes || this.wal.full) await this.rotate();
 
         // Form a group: everything queued, up to maxGroupCommitBytes (`always` takes one).
         const group: PendingWrite[] = [];
@@ -475,7 +476,7 @@ export class Engine {
             for (let i = 0; i < w.records.length; i++) end = writeRecord(area.buf, end, w.records[i]!);
           }
           if (end !== start + bytes) throw new Error(`group encoded to ${end - start} bytes, expected ${bytes}`);
-          const frame = sealFrameAt(area.buf, area.start, end);
+          const frame = this.wal.seal(area.buf, area.start, end);
           frameBytes = frame.length;
           const appending = this.wal.append(frame);
           if (appending) await appending;
@@ -536,18 +537,19 @@ export class Engine {
       throw this.bgError;
     }
     const n = this.nextFile++;
-    let fh;
+    let wal: WalWriter | undefined;
     try {
-      fh = await this.fs.open(walFile(this.dir, n), 'create');
+      wal = await WalWriter.create(this.fs, walFile(this.dir, n), n);
       await this.fs.syncDir(this.dir);
     } catch (err) {
+      await wal?.close().catch(() => undefined);
       this.bgError ??= new WriteFailedError(`could not start a new WAL segment; the engine refuses writes until reopened: ${(err as Error).message}`, err);
       throw this.bgError;
     }
     this.imm.push(this.mem);
     this.mem = new Memtable(n, this.options.memtableSizeBytes);
     this.memLimitBytes = this.drawMemLimit();
-    this.wal = new WalWriter(fh, n);
+    this.wal = wal;
     // Its data is durable: a failed close loses nothing.
     await old.close().catch((err) => this.log.warn({ err, file: old.fh.path }, 'closing a WAL segment failed'));
     this.scheduleFlush();

@@ -8,7 +8,12 @@ import { crc32 } from './coding.js';
 import type { FileSystem } from './file-system.js';
 import { MANIFEST_FILE, MANIFEST_TEMP_FILE } from './filenames.js';
 
-export const MANIFEST_FORMAT_VERSION = 1;
+/**
+ * The format written. Format 2 says the directory's WAL segments are log format 2; a
+ * format-1 manifest (read, rewritten as 2 at open) may sit beside log-format-1 segments.
+ */
+export const MANIFEST_FORMAT_VERSION = 2;
+const READABLE_VERSIONS = [1, 2];
 const HEADER = 'RINGKV-MANIFEST';
 
 export interface Manifest {
@@ -23,10 +28,11 @@ export interface Manifest {
   tables: number[];
 }
 
+/** Encodes `m` in its own format (m.format: 1 or 2; the engine writes MANIFEST_FORMAT_VERSION). */
 export function encodeManifest(m: Manifest): Buffer {
   const body = JSON.stringify(m);
   const sum = crc32(Buffer.from(body, 'utf8')).toString(16).padStart(8, '0');
-  return Buffer.from(`${HEADER} ${MANIFEST_FORMAT_VERSION}\n${body}\ncrc32 ${sum}\n`, 'utf8');
+  return Buffer.from(`${HEADER} ${m.format}\n${body}\ncrc32 ${sum}\n`, 'utf8');
 }
 
 export function decodeManifest(buf: Buffer, file: string): Manifest {
@@ -37,7 +43,7 @@ export function decodeManifest(buf: Buffer, file: string): Manifest {
   };
   if (lines.length < 3 || !lines[0]!.startsWith(`${HEADER} `)) bad('missing header');
   const version = Number(lines[0]!.slice(HEADER.length + 1));
-  if (version !== MANIFEST_FORMAT_VERSION) bad(`unsupported format version ${lines[0]!.slice(HEADER.length + 1)}`);
+  if (!READABLE_VERSIONS.includes(version)) bad(`unsupported format version ${lines[0]!.slice(HEADER.length + 1)}`);
   const body = lines[1]!;
   const m = /^crc32 ([0-9a-f]{8})$/.exec(lines[2]!);
   if (!m) bad('missing checksum');
@@ -58,6 +64,7 @@ export function decodeManifest(buf: Buffer, file: string): Manifest {
   ) {
     bad('fields missing or of the wrong type');
   }
+  if (parsed.format !== version) bad(`format ${String(parsed.format)} in a version ${version} header`);
   return parsed;
 }
 

@@ -1,44 +1,43 @@
-// The write-ahead log: the writer (appends frames of records) and the reader (replays a
-// segment, truncating a torn tail, reporting damage anywhere else). Format in
-// ./log-format.md. A WalWriter's appends must not overlap: the engine's group-commit
-// leader is its only caller and awaits each append before the next.
+// The write-ahead log: the writer (a segment header, then frames of records) and the
+// reader (replays a segment of format 2 or 1, truncating a torn tail, reporting damage
+// anywhere else). Format in ./log-format.md. A WalWriter's seals and appends must not
+// overlap: the engine's group-commit leader is its only caller and awaits each append.
 
+import { randomBytes } from 'node:crypto';
 import { CorruptionError } from '../../sdk/errors.js';
-import { crc32 } from './coding.js';
-import type { FileHandle } from './file-system.js';
+import { crc32, getUint64, putUint64 } from './coding.js';
+import type { FileHandle, FileSystem } from './file-system.js';
 import type { EngineRecord } from './record.js';
 import { decodeRecord, recordSize, writeRecord } from './record.js';
 
-export const WAL_FRAME_HEADER_BYTES = 8;
+/** The format WalWriter writes; replayWal also reads format 1. */
+export const WAL_FORMAT_VERSION = 2;
+const MAGIC = Buffer.from('RINGKVWL', 'latin1');
+/** Segment header: magic, version u32, salt u32, segment number u64, CRC-32 u32. */
+export const WAL_SEGMENT_HEADER_BYTES = 28;
+/** Frame header: payload length u32, frame index u32, CRC-32 u32. */
+export const WAL_FRAME_HEADER_BYTES = 12;
 /** Largest frame payload a reader accepts (a batch of up to 64 MiB). */
 export const WAL_MAX_FRAME_BYTES = 64 * 1024 * 1024;
+const MAX_FRAME_INDEX = 0xffffffff;
+/** Format 1 (read only): payload length u32, CRC-32 u32. */
+const V1_FRAME_HEADER_BYTES = 8;
 
-/** Encodes a batch of records as one frame. */
-export function encodeFrame(records: readonly EngineRecord[]): Buffer {
-  let len = 0;
-  for (const r of records) len += recordSize(r);
-  const buf = Buffer.allocUnsafe(WAL_FRAME_HEADER_BYTES + len);
-  let p = WAL_FRAME_HEADER_BYTES;
-  for (const r of records) p = writeRecord(buf, p, r);
-  sealFrame(buf);
-  return buf;
+function encodeSegmentHeader(number: number, salt: number): Buffer {
+  const h = Buffer.alloc(WAL_SEGMENT_HEADER_BYTES);
+  MAGIC.copy(h, 0);
+  h.writeUInt32LE(WAL_FORMAT_VERSION, 8);
+  h.writeUInt32LE(salt, 12);
+  putUint64(h, 16, number);
+  h.writeUInt32LE(crc32(h.subarray(0, 24)), 24);
+  return h;
 }
 
-/** Fills in the length and checksum of a frame whose payload is already in place. */
-function sealFrame(frame: Buffer): void {
-  sealFrameAt(frame, 0, frame.length);
-}
-
-/**
- * Seals the frame at buf[start, end) whose payload (records from start + 8 on) is already
- * in place — the group-commit leader encodes a group's records straight into the memtable
- * arena — and returns it as a view.
- */
-export function sealFrameAt(buf: Buffer, start: number, end: number): Buffer {
-  const frame = buf.subarray(start, end);
-  frame.writeUInt32LE(end - start - WAL_FRAME_HEADER_BYTES, 0);
-  frame.writeUInt32LE(crc32(frame.subarray(WAL_FRAME_HEADER_BYTES), crc32(frame.subarray(0, 4))), 4);
-  return frame;
+/** The CRC a segment's frame checksums start from: CRC-32 of its salt (4 bytes LE). */
+function saltSeed(salt: number): number {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(salt, 0);
+  return crc32(b);
 }
 
 /**
@@ -49,16 +48,71 @@ export function sealFrameAt(buf: Buffer, start: number, end: number): Buffer {
  */
 export const WAL_SYNC_WRITE_MAX_BYTES = 256 * 1024;
 
-/** Appends frames to one WAL segment. */
+/** Appends frames to one WAL segment (format 2). Create with WalWriter.create(). */
 export class WalWriter {
-  constructor(
+  private nextIndex = 0;
+  private readonly seed: number;
+
+  private constructor(
     readonly fh: FileHandle,
     readonly number: number,
-    private offset = 0,
-  ) {}
+    salt: number,
+    private offset: number,
+  ) {
+    this.seed = saltSeed(salt);
+  }
+
+  /**
+   * Creates segment `number` at `file` (which must not exist), writes its header with a
+   * fresh random salt and fdatasyncs it, so that the header is on disk before any frame
+   * is. The caller syncs the directory.
+   */
+  static async create(fs: FileSystem, file: string, number: number): Promise<WalWriter> {
+    const fh = await fs.open(file, 'create');
+    try {
+      const salt = randomBytes(4).readUInt32LE(0);
+      const header = encodeSegmentHeader(number, salt);
+      await fh.write(header, 0);
+      await fh.sync();
+      return new WalWriter(fh, number, salt, header.length);
+    } catch (err) {
+      await fh.close().catch(() => undefined);
+      throw err;
+    }
+  }
 
   get sizeBytes(): number {
     return this.offset;
+  }
+
+  /** True when the segment has used every frame index: the next frame needs a new segment. */
+  get full(): boolean {
+    return this.nextIndex > MAX_FRAME_INDEX;
+  }
+
+  /**
+   * Seals the frame at buf[start, end) whose payload (records from start + 12 on) is
+   * already in place — the group-commit leader encodes a group's records straight into the
+   * memtable arena — giving it the next frame index, and returns it as a view. Append the
+   * frames in the order they were sealed.
+   */
+  seal(buf: Buffer, start: number, end: number): Buffer {
+    if (this.full) throw new Error(`WAL segment ${this.number} has no frame index left`);
+    const frame = buf.subarray(start, end);
+    frame.writeUInt32LE(end - start - WAL_FRAME_HEADER_BYTES, 0);
+    frame.writeUInt32LE(this.nextIndex++, 4);
+    frame.writeUInt32LE(crc32(frame.subarray(WAL_FRAME_HEADER_BYTES), crc32(frame.subarray(0, 8), this.seed)), 8);
+    return frame;
+  }
+
+  /** Encodes `records` as one sealed frame (the next index). */
+  encode(records: readonly EngineRecord[]): Buffer {
+    let len = 0;
+    for (const r of records) len += recordSize(r);
+    const buf = Buffer.allocUnsafe(WAL_FRAME_HEADER_BYTES + len);
+    let p = WAL_FRAME_HEADER_BYTES;
+    for (const r of records) p = writeRecord(buf, p, r);
+    return this.seal(buf, 0, buf.length);
   }
 
   /**
@@ -90,32 +144,70 @@ export class WalWriter {
 export interface WalReplay {
   records: number;
   frames: number;
+  /** The segment's format (1: written by an engine before log format 2). */
+  format: 1 | 2;
   /** Bytes at the end that were a torn write and have been cut off. */
   tornTailBytes: number;
   /** Offset where valid data ends. */
   validBytes: number;
 }
 
-function frameAt(buf: Buffer, pos: number): number {
-  // Returns the frame's total length when a whole, checksum-valid frame starts at pos; else -1.
-  if (pos + WAL_FRAME_HEADER_BYTES > buf.length) return -1;
+/** Format 1: the frame's total length when a whole, checksum-valid frame starts at pos; else -1. */
+function frameAtV1(buf: Buffer, pos: number): number {
+  if (pos + V1_FRAME_HEADER_BYTES > buf.length) return -1;
   const len = buf.readUInt32LE(pos);
-  if (len === 0 || len > WAL_MAX_FRAME_BYTES || pos + WAL_FRAME_HEADER_BYTES + len > buf.length) return -1;
+  if (len === 0 || len > WAL_MAX_FRAME_BYTES || pos + V1_FRAME_HEADER_BYTES + len > buf.length) return -1;
   const want = buf.readUInt32LE(pos + 4);
-  const got = crc32(buf.subarray(pos + WAL_FRAME_HEADER_BYTES, pos + WAL_FRAME_HEADER_BYTES + len), crc32(buf.subarray(pos, pos + 4)));
-  return got === want ? WAL_FRAME_HEADER_BYTES + len : -1;
+  const got = crc32(buf.subarray(pos + V1_FRAME_HEADER_BYTES, pos + V1_FRAME_HEADER_BYTES + len), crc32(buf.subarray(pos, pos + 4)));
+  return got === want ? V1_FRAME_HEADER_BYTES + len : -1;
 }
 
 /**
- * Replays the segment `fh`, calling `onRecord` for every record in order. The first
- * invalid frame ends the log when nothing valid follows it (a torn tail, from a crash
- * mid-write): when `truncateTail` it is cut off and counted in `tornTailBytes`. A bad
- * frame followed by a valid one is damage inside the log and throws CorruptionError
- * naming the file and offset. `isLastSegment` false makes any bad frame an error.
+ * Format 2: the frame's total length when a whole frame with index `index`, checksum-valid
+ * under the segment's salt (`seed`), starts at pos; else -1.
+ */
+function frameAtV2(buf: Buffer, pos: number, index: number, seed: number): number {
+  if (pos + WAL_FRAME_HEADER_BYTES > buf.length) return -1;
+  const len = buf.readUInt32LE(pos);
+  if (len === 0 || len > WAL_MAX_FRAME_BYTES || pos + WAL_FRAME_HEADER_BYTES + len > buf.length) return -1;
+  if (buf.readUInt32LE(pos + 4) !== index) return -1;
+  const got = crc32(buf.subarray(pos + WAL_FRAME_HEADER_BYTES, pos + WAL_FRAME_HEADER_BYTES + len), crc32(buf.subarray(pos, pos + 8), seed));
+  return got === buf.readUInt32LE(pos + 8) ? WAL_FRAME_HEADER_BYTES + len : -1;
+}
+
+/** How a segment's header reads: format 2 with its salt, format 1 (no header), or why it is unreadable. */
+type SegmentHead = { format: 2; seed: number } | { format: 1 } | { format: 'bad'; why: string; offset: number; tornIfLast: boolean };
+
+function readSegmentHead(data: Buffer, segmentNumber: number, format1Allowed: boolean): SegmentHead {
+  const n = Math.min(MAGIC.length, data.length);
+  if (!data.subarray(0, n).equals(MAGIC.subarray(0, n))) {
+    // No magic: a format-1 segment, where one may exist; else a damaged (or torn) header.
+    return format1Allowed ? { format: 1 } : { format: 'bad', why: 'segment header magic missing', offset: 0, tornIfLast: true };
+  }
+  if (data.length < WAL_SEGMENT_HEADER_BYTES) return { format: 'bad', why: 'segment header incomplete', offset: 0, tornIfLast: true };
+  if (crc32(data.subarray(0, 24)) !== data.readUInt32LE(24)) return { format: 'bad', why: 'segment header checksum mismatch', offset: 0, tornIfLast: true };
+  const version = data.readUInt32LE(8);
+  if (version !== WAL_FORMAT_VERSION) {
+    return { format: 'bad', why: `segment format version ${version} is not one this engine reads (1, ${WAL_FORMAT_VERSION})`, offset: 8, tornIfLast: false };
+  }
+  const number = getUint64(data, 16);
+  if (number !== segmentNumber) return { format: 'bad', why: `segment header names segment ${number}`, offset: 16, tornIfLast: false };
+  return { format: 2, seed: saltSeed(data.readUInt32LE(12)) };
+}
+
+/**
+ * Replays segment `segmentNumber` from `fh`, calling `onRecord` for every record in
+ * order (format 2, and format 1 when `format1Allowed`: the manifest predates format 2).
+ * The first invalid frame ends the log when nothing valid follows it (a torn tail, from a
+ * crash mid-write): when `truncateTail` it is cut off and counted in `tornTailBytes`. A
+ * bad frame followed by a valid later one (format 2: checksum-valid under the segment's
+ * secret salt, with a higher index, so user bytes inside the torn frame cannot pass for
+ * one) is damage inside the log and throws CorruptionError naming the file and offset.
+ * `isLastSegment` false makes any bad frame an error. Format in ./log-format.md.
  */
 export async function replayWal(
   fh: FileHandle,
-  opts: { isLastSegment: boolean; truncateTail: boolean },
+  opts: { isLastSegment: boolean; truncateTail: boolean; segmentNumber: number; format1Allowed: boolean },
   onRecord: (r: EngineRecord) => void,
 ): Promise<WalReplay> {
   const size = await fh.size();
@@ -127,43 +219,57 @@ export async function replayWal(
     got += n;
   }
   const data = buf.subarray(0, got);
-  let pos = 0;
-  let frames = 0;
-  let records = 0;
-  while (pos < data.length) {
-    const flen = frameAt(data, pos);
-    if (flen < 0) break;
-    const end = pos + flen;
-    const cursor = { pos: pos + WAL_FRAME_HEADER_BYTES };
-    while (cursor.pos < end) {
-      onRecord(decodeRecord(data, cursor, { file: fh.path, baseOffset: 0 }, true));
-      records++;
-    }
-    if (cursor.pos !== end) throw new CorruptionError('frame payload does not end on a record boundary', { file: fh.path, offset: pos });
-    frames++;
-    pos = end;
-  }
-  if (pos < data.length) {
-    // Something invalid at pos. Is there a valid frame after it? Then it is damage, not a tear.
-    let damaged = !opts.isLastSegment;
-    if (!damaged) {
-      for (let p = pos + 1; p + WAL_FRAME_HEADER_BYTES <= data.length; p++) {
-        if (frameAt(data, p) > 0) {
-          damaged = true;
-          break;
-        }
-      }
-    }
-    if (damaged) {
-      throw new CorruptionError('WAL frame checksum mismatch or malformed frame before valid data', {
-        file: fh.path,
-        offset: pos,
-      });
-    }
+  const where = (offset: number) => ({ file: fh.path, offset });
+  const cutTail = async (pos: number): Promise<WalReplay> => {
     if (opts.truncateTail) {
       await fh.truncate(pos);
       await fh.sync();
     }
+    return { records, frames, tornTailBytes: data.length - pos, validBytes: pos, format };
+  };
+  let records = 0;
+  let frames = 0;
+  let format: 1 | 2 = WAL_FORMAT_VERSION;
+  if (data.length === 0) return { records, frames, tornTailBytes: 0, validBytes: 0, format };
+
+  const head = readSegmentHead(data, opts.segmentNumber, opts.format1Allowed);
+  if (head.format === 'bad') {
+    // The header is written and synced before any frame: a bad one with nothing after it is
+    // a segment whose creation was cut short; with frames after it, damage.
+    if (head.tornIfLast && opts.isLastSegment && data.length <= WAL_SEGMENT_HEADER_BYTES) return cutTail(0);
+    throw new CorruptionError(`WAL ${head.why}`, where(head.offset));
   }
-  return { records, frames, tornTailBytes: data.length - pos, validBytes: pos };
+  format = head.format;
+  const headerBytes = format === 2 ? WAL_FRAME_HEADER_BYTES : V1_FRAME_HEADER_BYTES;
+  const seed = head.format === 2 ? head.seed : 0;
+  const frameAt = (p: number, index: number) => (format === 2 ? frameAtV2(data, p, index, seed) : frameAtV1(data, p));
+  let pos = format === 2 ? WAL_SEGMENT_HEADER_BYTES : 0;
+  while (pos < data.length) {
+    const flen = frameAt(pos, frames);
+    if (flen < 0) break;
+    const end = pos + flen;
+    const cursor = { pos: pos + headerBytes };
+    while (cursor.pos < end) {
+      onRecord(decodeRecord(data, cursor, { file: fh.path, baseOffset: 0 }, true));
+      records++;
+    }
+    if (cursor.pos !== end) throw new CorruptionError('frame payload does not end on a record boundary', where(pos));
+    frames++;
+    pos = end;
+  }
+  if (pos === data.length) return { records, frames, tornTailBytes: 0, validBytes: pos, format };
+
+  // Something invalid at pos. Is there a valid frame after it? Then it is damage, not a tear.
+  let damaged = !opts.isLastSegment;
+  for (let p = pos + 1; !damaged && p + headerBytes <= data.length; p++) {
+    if (format === 2) {
+      // Only a later frame of this segment counts: a higher index, and valid under the salt.
+      const index = data.readUInt32LE(p + 4);
+      damaged = index > frames && frameAtV2(data, p, index, seed) > 0;
+    } else {
+      damaged = frameAtV1(data, p) > 0;
+    }
+  }
+  if (damaged) throw new CorruptionError('WAL frame checksum mismatch or malformed frame before valid data', where(pos));
+  return cutTail(pos);
 }
