@@ -75,8 +75,13 @@ export async function readManifest(fs: FileSystem, dir: string): Promise<Manifes
   return decodeManifest(await fs.readFile(file), file);
 }
 
-/** Replaces the manifest of `dir` atomically. */
+/**
+ * Replaces the manifest of `dir` atomically. The files it names must exist (written and
+ * synced); their names are synced first, so that a manifest on disk never names a file
+ * whose name is not (POSIX orders no directory changes without an fsync of the directory).
+ */
 export async function writeManifest(fs: FileSystem, dir: string, m: Manifest): Promise<void> {
+  await fs.syncDir(dir);
   const tmp = path.join(dir, MANIFEST_TEMP_FILE);
   await fs.writeFileSync(tmp, encodeManifest(m));
   await fs.rename(tmp, path.join(dir, MANIFEST_FILE));
