@@ -5,7 +5,8 @@
 // child on the same directory. Rounds run one after another; nothing here is concurrent
 // except the child itself. SIGKILL loses the process, not the page cache, so this covers
 // process crashes (torn WAL tails, interrupted flushes, compactions and opens), not power
-// loss — that is engine-model.test.ts's MemoryFileSystem crash. Seeded: the seed fixes
+// loss (it passes with every fdatasync removed) — power cuts are engine-model.test.ts's
+// and wal-rotation.test.ts's, on memory-file-system.ts's model. Seeded: the seed fixes
 // the workload and the kill delays, prints itself, and RINGKV_SEED=<n> reruns it (the
 // exact kill point still depends on timing).
 
