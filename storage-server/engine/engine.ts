@@ -922,7 +922,8 @@ export class Engine {
 
   /**
    * Finishes queued writes, flushes the memtable (unless flushOnClose is false), stops
-   * compaction at a safe point, closes files and releases the directory lock.
+   * compaction at a safe point, syncs the WAL (every write is durable once close returns,
+   * whatever the sync policy), closes files and releases the directory lock.
    */
   close(): Promise<void> {
     this.closePromise ??= this.doClose();
@@ -944,6 +945,9 @@ export class Engine {
     while (this.flushing) await this.flushing;
     await this.thread?.close();
     this.closed = true;
+    // Under `none` (or with flushOnClose false) the WAL's tail may not be on disk yet: once
+    // close() returns, every write is.
+    if (!this.bgError) await this.wal.sync().catch((err) => this.log.warn({ err }, 'WAL sync on close failed'));
     await this.wal.close().catch(() => undefined);
     this.current.unref();
     await this.lock.release();

@@ -205,3 +205,18 @@ t.test('several segments waiting for their flush are all replayed after a power 
   t.same((await cut.readdir(DIR)).filter((f) => f.endsWith('.log')).length, 1, 'once replayed into a table, the old segments are gone');
   await e2.close();
 });
+
+t.test("sync 'none': once close() has returned, every write survives a power cut, flushed or not", async (t) => {
+  for (const flushOnClose of [true, false]) {
+    const fs = new MemoryFileSystem();
+    await fs.mkdirp(DIR);
+    const e = await Engine.open(DIR, { ...small, sync: 'none', flushOnClose, fs });
+    for (let i = 0; i < 5; i++) await e.put(key(i), val(i));
+    await e.close();
+    const e2 = await Engine.open(DIR, { ...small, fs: fs.powerCut() });
+    let lost = 0;
+    for (let i = 0; i < 5; i++) if (!(await e2.get(key(i)))?.value.equals(val(i))) lost++;
+    t.equal(lost, 0, `flushOnClose ${flushOnClose}: nothing lost`);
+    await e2.close();
+  }
+});
