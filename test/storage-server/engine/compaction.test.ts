@@ -200,8 +200,13 @@ t.test('worker thread: close() stops a long compaction promptly and leaves no pa
   for (let i = 0; i < 16_000; i += 100) {
     await e.write(Array.from({ length: 100 }, (_, j) => ({ type: 'put' as const, key: b(`key-${String((i + j) * 7919 % 16_000).padStart(6, '0')}`), value })));
   }
-  await new Promise((r) => setTimeout(r, 300)); // let a compaction start
-  const onDisk = fs.readdirSync(dir).filter((f) => f.endsWith('.sst')).length;
+  // Wait for a compaction to start writing its output (the worker runs at niceness 10: on a
+  // busy machine that can take a while).
+  const countOnDisk = () => fs.readdirSync(dir).filter((f) => f.endsWith('.sst')).length;
+  for (const deadline = Date.now() + 20_000; countOnDisk() <= e.stats().tableCount && Date.now() < deadline; ) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const onDisk = countOnDisk();
   t.ok(onDisk > e.stats().tableCount, `a compaction is writing its output (${onDisk} table files, ${e.stats().tableCount} live)`);
   const started = performance.now();
   await e.close();
