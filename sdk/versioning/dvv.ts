@@ -8,12 +8,12 @@ import type { Dot, Sibling, StoredObject, VersionVector } from './stored-object.
 
 const EMPTY_CONTEXT: VersionVector = Object.freeze({});
 
-/** The counter of `node` in `ctx`; 0 when absent. Only own properties count. */
-export function contextCounter(ctx: VersionVector, node: string): number {
-  return Object.hasOwn(ctx, node) ? ctx[node]! : 0;
+/** The counter of `actor` in `ctx`; 0 when absent. Only own properties count. */
+export function contextCounter(ctx: VersionVector, actor: string): number {
+  return Object.hasOwn(ctx, actor) ? ctx[actor]! : 0;
 }
 
-/** True when the context has seen the event `dot`: ctx[dot node] >= dot counter. */
+/** True when the context has seen the event `dot`: ctx[dot actor] >= dot counter. */
 export function contextCovers(ctx: VersionVector, dot: Dot): boolean {
   return contextCounter(ctx, dot[0]) >= dot[1];
 }
@@ -40,42 +40,62 @@ export function contextsEqual(a: VersionVector, b: VersionVector): boolean {
   return a === b || (covers(a, b) && covers(b, a));
 }
 
-/** Canonical sibling order of a 'dvv' object: by dot node (code-unit order), then counter. */
+/** Canonical sibling order of a 'dvv' object: by dot actor (code-unit order), then counter. */
 export function compareDots(a: Dot, b: Dot): number {
   if (a[0] !== b[0]) return a[0] < b[0] ? -1 : 1;
   return a[1] - b[1];
 }
 
 /**
- * A write coordinated by replica `node`. The new event gets the dot
- * (node, max(local.context[node], clientContext[node]) + 1); the siblings of `local` covered
- * by `clientContext` are discarded (the client saw them, so its write supersedes them); the
- * others stay as concurrent siblings. The new context is join(local.context, clientContext,
- * {node: counter}). A write with an empty context thus becomes a sibling of everything stored.
+ * A write coordinated by a storage node acting as `actor` (`<node id>#<epoch>`, see
+ * versioning.md; any non-empty string to this function). The new event gets the dot
+ * (actor, max(counterFloor, local.context[actor] + 1, clientContext[actor] + 1)); the
+ * siblings of `local` covered by `clientContext` are discarded (the client saw them, so its
+ * write supersedes them); the others stay as concurrent siblings. The new context is
+ * join(local.context, clientContext, {actor: counter}). A write with an empty context thus
+ * becomes a sibling of everything stored.
  *
- * Throws InvalidArgumentError for an empty `node`, or when `local` is not a 'dvv' object.
+ * `counterFloor` is the coordinating node's next counter of `actor` across all keys
+ * (storage-server/dot-counter.ts): with it, a node that lost its copy of the key (purged,
+ * tombstone collected) never issues a dot that another replica's context already covers.
+ *
+ * Throws InvalidArgumentError for an empty `actor`, a floor that is not a positive safe
+ * integer, a counter past Number.MAX_SAFE_INTEGER, or when `local` is not a 'dvv' object.
  */
 export function dvvUpdate(
   local: StoredObject | undefined,
   clientContext: VersionVector,
-  node: string,
+  actor: string,
   sibling: Omit<Sibling, 'dot'>,
+  counterFloor = 1,
 ): StoredObject {
-  if (typeof node !== 'string' || node.length === 0) throw new InvalidArgumentError('dvvUpdate: the coordinating node id must be a non-empty string');
+  if (typeof actor !== 'string' || actor.length === 0) throw new InvalidArgumentError('dvvUpdate: the coordinating actor must be a non-empty string');
+  if (!Number.isSafeInteger(counterFloor) || counterFloor < 1) throw new InvalidArgumentError(`dvvUpdate: the counter floor must be a positive safe integer, got ${counterFloor}`);
   if (local !== undefined) checkDvv(local, 'dvvUpdate');
   const localContext = local?.context ?? EMPTY_CONTEXT;
-  const counter = Math.max(contextCounter(localContext, node), contextCounter(clientContext, node)) + 1;
+  const counter = nextCounter(localContext, clientContext, actor, counterFloor);
   const siblings: Sibling[] = [];
   if (local !== undefined) {
     for (const s of local.siblings) {
       if (!contextCovers(clientContext, dotOf(s))) siblings.push(s);
     }
   }
-  const dot: Dot = [node, counter];
+  const dot: Dot = [actor, counter];
   siblings.push({ ...sibling, dot });
   siblings.sort(compareSiblings);
-  const context = joinContext(joinContext(localContext, clientContext), { [node]: counter });
+  const context = joinContext(joinContext(localContext, clientContext), { [actor]: counter });
   return { mode: 'dvv', siblings, context };
+}
+
+/**
+ * The counter {@link dvvUpdate} gives the next event of `actor`:
+ * max(counterFloor, localContext[actor] + 1, clientContext[actor] + 1). Throws
+ * InvalidArgumentError when that is past Number.MAX_SAFE_INTEGER.
+ */
+export function nextCounter(localContext: VersionVector, clientContext: VersionVector, actor: string, counterFloor = 1): number {
+  const counter = Math.max(counterFloor, contextCounter(localContext, actor) + 1, contextCounter(clientContext, actor) + 1);
+  if (!Number.isSafeInteger(counter)) throw new InvalidArgumentError(`the next counter of ${JSON.stringify(actor)} is past the safe integers`);
+  return counter;
 }
 
 /**

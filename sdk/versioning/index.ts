@@ -25,5 +25,6 @@ export {
   dvvSync,
   dvvUpdate,
   joinContext,
+  nextCounter,
   objectsEqual,
 } from './dvv.js';

@@ -28,17 +28,20 @@ export interface Sibling {
   dot?: Dot;
 }
 
-/** An event: the storage node that coordinated a write, and that node's counter for it. */
-export type Dot = readonly [node: string, counter: number];
+/**
+ * An event: the actor that coordinated a write (a storage node incarnation,
+ * `<node id>#<epoch>`; a plain node id in data written before epochs), and its counter.
+ */
+export type Dot = readonly [actor: string, counter: number];
 
-/** Storage node id -> counter. Entries belong to storage nodes, never to clients. */
+/** Actor -> counter. Entries belong to storage nodes' actors, never to clients. */
 export type VersionVector = Readonly<Record<string, number>>;
 
 /** One key's stored state on a replica. */
 export interface StoredObject {
   /** How concurrent writes resolve: 'lww' keeps the last, 'dvv' keeps concurrent ones as siblings. */
   mode: 'lww' | 'dvv';
-  /** 'lww': exactly 1. 'dvv': >= 1, each with a dot, sorted by dot node then counter. */
+  /** 'lww': exactly 1. 'dvv': >= 1, each with a dot, sorted by dot actor then counter. */
   siblings: Sibling[];
   /** 'dvv': the causal context, the join of everything this object has seen. 'lww': {}. */
   context: VersionVector;

@@ -36,8 +36,9 @@ function write(value: string | null, writer = 'client', ts = 1): Omit<Sibling, '
 
 type SiblingSpec = [node: string, counter: number, value: string | null];
 type Step =
-  | { op: 'put'; at: string; context: VersionVector | string; value: string }
-  | { op: 'delete'; at: string; context: VersionVector | string }
+  | { op: 'put'; at: string; actor?: string; floor?: number; context: VersionVector | string; value: string }
+  | { op: 'delete'; at: string; actor?: string; floor?: number; context: VersionVector | string }
+  | { op: 'drop'; replica: string }
   | { op: 'read'; as: string; from: string[] }
   | { op: 'sync'; into: string; from: string }
   | { op: 'set'; replica: string; context: VersionVector; siblings: SiblingSpec[] }
@@ -67,7 +68,14 @@ t.test('scenario table (dvv-cases.json)', async (t) => {
       switch (step.op) {
         case 'put':
         case 'delete':
-          replicas.set(step.at, dvvUpdate(replicas.get(step.at), ctxOf(step.context), step.at, write(step.op === 'put' ? step.value : null, 'client', ts++)));
+          // The coordinating actor defaults to the replica's name; floor: its node counter + 1.
+          replicas.set(
+            step.at,
+            dvvUpdate(replicas.get(step.at), ctxOf(step.context), step.actor ?? step.at, write(step.op === 'put' ? step.value : null, 'client', ts++), step.floor ?? 1),
+          );
+          break;
+        case 'drop': // the replica lost its copy: purged, tombstone collected, or an empty disk
+          replicas.delete(step.replica);
           break;
         case 'read': {
           let merged: StoredObject | undefined;
@@ -169,6 +177,77 @@ t.test('dvvUpdate keeps the payload and does not mutate its inputs', async (t) =
   t.same(ctx, { A: 1 }, 'client context is unchanged');
   t.same(dots(second), [['B', 1]]);
   t.same(second.context, { A: 1, B: 1 });
+});
+
+// ---- a coordinator that lost a key's history ------------------------------------------
+
+/** The live values an object holds, sorted. */
+function values(obj: StoredObject): string[] {
+  return obj.siblings.filter((s) => !s.tombstone).map((s) => s.value.toString()).sort();
+}
+
+t.test('an acknowledged write survives its coordinator losing the key (node counter floor, new actor)', async (t) => {
+  // A coordinates five overwrites of a key; B (another replica) merges each one.
+  let a: StoredObject | undefined;
+  for (let i = 1; i <= 5; i++) a = dvvUpdate(a, a?.context ?? {}, 'A', write(`v${i}`));
+  const b = a!;
+  t.same(dots(b), [['A', 5]]);
+  t.same(b.context, { A: 5 });
+
+  // Today's rule (counter = max(local, client) + 1) after A lost its copy: the blind write
+  // gets [A, 1], which B's context {A: 5} already covers, so sync drops it everywhere.
+  const reissued = dvvUpdate(undefined, {}, 'A', write('blind'));
+  t.same(dots(reissued), [['A', 1]], 'without a floor the lost history makes A reissue [A, 1]');
+
+  // The node-wide counter (say it stands at 5: the floor of A's next dot is 6) gives a dot
+  // that no context has seen: the blind write survives.
+  const floored = dvvUpdate(undefined, {}, 'A', write('blind'), 6);
+  t.same(dots(floored), [['A', 6]], 'the floor lifts the counter above every dot A issued');
+  t.same(values(dvvSync(b, floored)), ['blind'], 'the blind write is kept by sync (it was lost with [A, 1])');
+  t.same(values(dvvSync(floored, b)), ['blind'], 'in either direction');
+  // ...but its context {A: 6} claims A's earlier dots of this key, which it never saw: a
+  // live value at [A, 5] is dropped. This is why a node whose copy held its current
+  // actor's dots takes a new actor (a new epoch) before it forgets them (purge).
+
+  // A new actor (the node's next epoch, or a node id back with an empty disk) has issued
+  // nothing, so counter 1 is fresh and its context claims nothing about A's old dots: the
+  // blind write and the value it did not see are both kept, as siblings.
+  const fresh = dvvUpdate(undefined, {}, 'A#2', write('blind'), 1);
+  t.same(dots(fresh), [['A#2', 1]]);
+  for (const m of [dvvSync(b, fresh), dvvSync(fresh, b)]) {
+    t.same(values(m), ['blind', 'v5'], 'both acknowledged writes are siblings');
+    t.same(m.context, { A: 5, 'A#2': 1 });
+  }
+  // A client that read both replaces both, through either actor's coordinator.
+  const both = dvvSync(b, fresh);
+  t.same(values(dvvUpdate(both, both.context, 'A#2', write('merged'), 7)), ['merged']);
+  t.same(dots(dvvUpdate(both, both.context, 'A#2', write('merged'), 7)), [['A#2', 7]]);
+
+  // A tombstone collected on A (everything A's copy held was dead) only needs the floor:
+  // what its context then claims was dead or superseded anyway.
+  const deleted = dvvUpdate(b, b.context, 'A', write(null));
+  const after = dvvUpdate(undefined, {}, 'A', write('again'), 7);
+  t.same(values(dvvSync(deleted, after)), ['again'], 'the write after the collected tombstone is kept');
+  t.same(values(dvvSync(deleted, dvvUpdate(undefined, {}, 'A', write('again')))), [], 'and lost without the floor');
+});
+
+t.test('dvvUpdate: the counter floor and plain node ids beside actors', async (t) => {
+  const local = dvvUpdate(undefined, { A: 3 }, 'A', write('x'));
+  t.same(dots(local), [['A', 4]], 'client context above local');
+  t.same(dots(dvvUpdate(local, {}, 'A', write('y'), 2)).at(-1), ['A', 5], 'a floor below local + 1 does not lower the counter');
+  t.same(dots(dvvUpdate(local, { A: 9 }, 'A', write('y'), 7)).at(-1), ['A', 10], 'nor below client + 1');
+  t.same(dots(dvvUpdate(local, {}, 'A', write('y'), 40)).at(-1), ['A', 40], 'the floor is the counter when it is highest');
+  // A context of the old scheme (plain node ids) is just another actor's entries.
+  const old: StoredObject = { mode: 'dvv', context: { n1: 3 }, siblings: [eventSibling('n1', 3)] };
+  const next = dvvUpdate(old, { n1: 3 }, 'n1#3f9a2c1b', write('new'), 12);
+  t.same(dots(next), [['n1#3f9a2c1b', 12]], 'the old sibling the client saw is replaced');
+  t.same(next.context, { n1: 3, 'n1#3f9a2c1b': 12 });
+  const blind = dvvUpdate(old, {}, 'n1#3f9a2c1b', write('new'), 1);
+  t.same(dots(blind), [['n1', 3], ['n1#3f9a2c1b', 1]], 'a blind write beside an old-scheme sibling');
+  for (const bad of [0, -1, 1.5, Number.NaN, Number.MAX_SAFE_INTEGER + 1]) {
+    t.throws(() => dvvUpdate(undefined, {}, 'A', write('x'), bad), { code: ErrorCodes.INVALID_ARGUMENT }, `floor ${bad}`);
+  }
+  t.throws(() => dvvUpdate(undefined, { A: Number.MAX_SAFE_INTEGER }, 'A', write('x')), { code: ErrorCodes.INVALID_ARGUMENT }, 'no counter past the safe integers');
 });
 
 // ---- the semilattice laws of dvvSync ---------------------------------------------------
