@@ -1,6 +1,8 @@
 // The layout of a node's data directory (documented in ./data-format.md): one engine for
-// the replica data, one for hints, and a FORMAT file naming the layout version so that a
-// node never reads a directory written in another layout as if it were its own.
+// the replica data, one for hints, the ACTOR file (the node's vector-clock epoch and dot
+// counter lease, ./dot-counter.ts), and a FORMAT file naming the layout version so that a
+// node never reads a directory written in another layout as if it were its own. The only
+// place the directory's names are made.
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -11,11 +13,20 @@ export const DATA_FORMAT = 'ringkv-node-data 1';
 export interface DataDirLayout {
   engineDir: string;
   hintsDir: string;
+  /** The node's vector-clock epoch and dot counter lease. */
+  actorFile: string;
+  /** Where a new ACTOR file is written before it is renamed over the old one. */
+  actorTempFile: string;
 }
 
 /** Creates the directory or checks its FORMAT; returns where each part lives. */
 export function prepareDataDir(dataDir: string): DataDirLayout {
-  const layout = { engineDir: path.join(dataDir, 'engine'), hintsDir: path.join(dataDir, 'hints') };
+  const layout = {
+    engineDir: path.join(dataDir, 'engine'),
+    hintsDir: path.join(dataDir, 'hints'),
+    actorFile: path.join(dataDir, 'ACTOR'),
+    actorTempFile: path.join(dataDir, 'ACTOR.tmp'),
+  };
   const formatFile = path.join(dataDir, 'FORMAT');
   fs.mkdirSync(dataDir, { recursive: true });
   if (fs.existsSync(formatFile)) {
