@@ -15,12 +15,16 @@
 // leads this node's clock by more than maxClockSkewMs; versions that already exist
 // elsewhere (Merge: read repair, hints, anti-entropy, streaming) are not. A tombstone's
 // grace period counts from when this node stored it, by this node's clock.
+//
+// Vector-clock writes coordinated here take their dots from the node's DotCounter (its
+// actor, node-wide counter); a purge of a key whose copy holds the current actor's dots
+// retires that actor first (see ../sdk/versioning/versioning.md).
 
 import { ClockSkewError, DeadlineExceededError, InvalidArgumentError, RingkvError, InternalError } from '../sdk/errors.js';
 import type { ErrorCode } from '../sdk/errors.js';
 import { checkContentType, checkKey, checkNodeId, checkValue } from '../sdk/limits.js';
 import type { Sibling, StoredObject, VersionVector } from '../sdk/versioning/index.js';
-import { dvvUpdate, fromRecordFields, liveSiblings, maxTs, mergeObjects, objectsEqual, toRecordFields } from '../sdk/versioning/index.js';
+import { contextCounter, dvvUpdate, fromRecordFields, liveSiblings, maxTs, mergeObjects, nextCounter, objectsEqual, toRecordFields } from '../sdk/versioning/index.js';
 import type { WireOp, WireResult } from '../sdk/wire/protocol.js';
 import { OpType } from '../sdk/wire/protocol.js';
 import type { Clock } from '../sdk/clock.js';
@@ -30,6 +34,7 @@ import { Ring } from '../sdk/ring.js';
 import type { Digest } from './anti-entropy/leaf-hashes.js';
 import { entryDigest, LeafHashes } from './anti-entropy/leaf-hashes.js';
 import { RateLimiter } from './engine/rate-limiter.js';
+import type { DotCounter } from './dot-counter.js';
 
 /** Largest engine key of the replica store: token + the largest user key. */
 export const REPLICA_ENGINE_MAX_KEY_BYTES = 4 + 256;
@@ -62,6 +67,8 @@ export interface StoredEntry {
 export interface ReplicaStoreOptions {
   /** How far a fresh write's timestamp may lead this node's clock. Default 5000 ms. */
   maxClockSkewMs?: number;
+  /** This node's vector-clock actor and dot counter (the data directory's ACTOR file). */
+  dots: DotCounter;
 }
 
 /** Result of applying an operation: the replica's object afterwards, and whether a live value existed before. */
@@ -76,19 +83,21 @@ export class ReplicaStore {
   /** Operations applied, by type (for metrics). */
   readonly counters = { gets: 0, merges: 0, puts: 0, lostPuts: 0, skewRefused: 0, coordinatedPuts: 0, unchangedMerges: 0, hints: 0, purges: 0 };
   private readonly maxClockSkewMs: number;
+  private readonly dots: DotCounter;
   /** Merkle leaf hashes of everything stored here, maintained on every write. */
   readonly leaves = new LeafHashes();
 
   constructor(
     readonly engine: Engine,
-    /** This node's id: the owner of the dots it assigns. */
+    /** This node's id (its dots carry its actor, `<id>#<epoch>`, from `opts.dots`). */
     readonly nodeId: string,
     private readonly clock: Clock,
     /** Where merges meant for another node (`hintFor`) go: the hint store. */
-    private readonly hintSink?: (target: string, key: Buffer, obj: StoredObject) => Promise<void>,
-    opts: ReplicaStoreOptions = {},
+    private readonly hintSink: ((target: string, key: Buffer, obj: StoredObject) => Promise<void>) | undefined,
+    opts: ReplicaStoreOptions,
   ) {
     this.maxClockSkewMs = opts.maxClockSkewMs ?? 5000;
+    this.dots = opts.dots;
   }
 
   /** Throws ClockSkewError when `ts` leads this node's clock by more than maxClockSkewMs. */
@@ -187,13 +196,16 @@ export class ReplicaStore {
 
   /**
    * Removes `key` from this node only (no tombstone travels anywhere): for ranges this node
-   * no longer replicates. Skips keys written after `ifVersion` was read.
+   * no longer replicates. Skips keys written after `ifVersion` was read. When the copy holds
+   * dots of this node's current actor, the actor is retired first (a new epoch): with its
+   * history of the key gone, the actor could issue a dot whose context claims those dots.
    */
   purge(key: Buffer, ifVersion?: Buffer): Promise<boolean> {
     return this.withKeyLock(key, async () => {
       const { token, rec } = await this.current(key);
       if (!rec) return false;
       if (ifVersion && !rec.version.equals(ifVersion)) return false;
+      if (holdsActor(rec, this.dots.actor)) await this.dots.renewEpoch();
       await this.engine.write([{ type: 'del', key: engineKeyOf(key, token) }]);
       this.leaves.toggle(token, entryDigest(key, rec.version));
       this.counters.purges++;
@@ -259,7 +271,7 @@ export class ReplicaStore {
     });
   }
 
-  /** A vector-clock write coordinated by this node: assigns the next dot of this node. */
+  /** A vector-clock write coordinated by this node: assigns the next dot of this node's actor. */
   coordinatedPut(key: Buffer, ctx: VersionVector, sib: Omit<Sibling, 'dot'>, deadline?: number): Promise<ApplyResult> {
     return this.withKeyLock(key, async () => {
       checkDeadline(deadline);
@@ -267,7 +279,8 @@ export class ReplicaStore {
       let cur = rec ? toObject(rec) : null;
       if (cur && cur.mode !== 'dvv') cur = null; // a vector-clock write replaces a last-write-wins value
       const created = !cur || liveSiblings(cur, this.clock.nowMs()).length === 0;
-      const next = dvvUpdate(cur ?? undefined, ctx, this.nodeId, sib);
+      const [actor, counter] = await this.dots.issue((a) => nextCounter(cur?.context ?? {}, ctx, a));
+      const next = dvvUpdate(cur ?? undefined, ctx, actor, sib, counter);
       await this.store(key, token, rec, next);
       return { obj: next, created, changed: true };
     });
@@ -298,6 +311,15 @@ export function toObject(rec: EngineRecord): StoredObject {
     flags: rec.flags,
     version: rec.version,
   });
+}
+
+/** True when the record's context has an entry of `actor` (an undecodable one: assumed so). */
+function holdsActor(rec: EngineRecord, actor: string): boolean {
+  try {
+    return contextCounter(toObject(rec).context, actor) > 0;
+  } catch {
+    return true;
+  }
 }
 
 /**

@@ -42,6 +42,7 @@ import { ReplicaStore, REPLICA_ENGINE_MAX_KEY_BYTES } from './replica-store.js';
 import { SpanHasher } from './anti-entropy/span-hasher.js';
 import { LEAF_COUNT, LEAF_SPAN } from './anti-entropy/leaf-hashes.js';
 import { prepareDataDir } from './data-dir.js';
+import { DotCounter } from './dot-counter.js';
 import type { StreamStats, StreamingDeps } from './streaming/range-streaming.js';
 import { bootstrap, cleanup, decommission, serveStream } from './streaming/range-streaming.js';
 import { AntiEntropy } from './anti-entropy/anti-entropy.js';
@@ -90,7 +91,16 @@ export class StorageServer {
   private idleWaiters: (() => void)[] = [];
   private readonly clock: Clock;
 
-  private constructor(config: ServerConfig, engine: Engine, hints: HintStore, log: pino.Logger, transport: Transport, clock: Clock) {
+  private constructor(
+    config: ServerConfig,
+    engine: Engine,
+    hints: HintStore,
+    /** This node's vector-clock actor and dot counter. */
+    readonly dots: DotCounter,
+    log: pino.Logger,
+    transport: Transport,
+    clock: Clock,
+  ) {
     this.config = config;
     this.engine = engine;
     this.hints = hints;
@@ -106,6 +116,7 @@ export class StorageServer {
     };
     this.store = new ReplicaStore(engine, config.id, clock, hintSink, {
       maxClockSkewMs: config.maxClockSkewMs,
+      dots,
     });
     this.metrics = new ServerMetrics(config.id, () => this.engine);
     this.membership = new Membership({
@@ -198,7 +209,12 @@ export class StorageServer {
       ...(seams.fs ? { fs: seams.fs } : {}),
     });
     let hints: HintStore;
+    let dots: DotCounter;
     try {
+      dots = await DotCounter.open(layout.actorFile, layout.actorTempFile, config.id, seams.fs ? { fs: seams.fs } : {});
+      // Without fsync a machine crash can take this node's latest writes, and with them its
+      // actor's history of their keys: with sync 'none' every start is a new actor.
+      if (config.sync === 'none') await dots.renewEpoch();
       hints = await HintStore.open(layout.hintsDir, {
         maxHintBytes: config.maxHintBytes,
         maxHintAgeMs: config.maxHintAgeMs,
@@ -215,7 +231,7 @@ export class StorageServer {
     let server: StorageServer | undefined;
     try {
       const cfg = { ...config };
-      server = new StorageServer(cfg, engine, hints, log, transport, clock);
+      server = new StorageServer(cfg, engine, hints, dots, log, transport, clock);
       await server.listen();
       await server.startClient();
       server.membership.start();
@@ -762,6 +778,7 @@ export class StorageServer {
       id: this.id,
       address: this.address,
       state: this.membership.self.state,
+      actor: this.dots.actor,
       uptimeSec: this.uptimeSec(),
       startedAt: new Date(this.startedAtMs).toISOString(),
       keys: s.approximateEntries,

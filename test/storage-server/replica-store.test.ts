@@ -4,17 +4,19 @@
 // bounded; a tombstone's grace counts from when this replica stored it, by its own clock.
 // Operations with `hintFor`: the id is checked in UTF-8 bytes (what the hint key's one
 // length byte holds) before anything is stored, and a valid hint reaches a real hint store
-// and survives its reopen.
+// and survives its reopen. Vector-clock writes take their dots from the node's actor and
+// node-wide counter, and a purge of a key holding the actor's dots retires the actor first.
 
 import t from 'tap';
 import type { Test } from 'tap';
 import { ManualClock } from '../../sdk/clock.js';
 import { ErrorCodes } from '../../sdk/errors.js';
-import type { StoredObject } from '../../sdk/versioning/index.js';
+import type { Sibling, StoredObject } from '../../sdk/versioning/index.js';
 import type { WireResult } from '../../sdk/wire/protocol.js';
 import { OpType } from '../../sdk/wire/protocol.js';
 import type { EngineLogger } from '../../storage-server/engine/index.js';
 import { Engine, MemoryFileSystem } from '../../storage-server/engine/index.js';
+import { DotCounter } from '../../storage-server/dot-counter.js';
 import { HintStore } from '../../storage-server/handoff/hint-store.js';
 import { engineKeyOf, ReplicaStore } from '../../storage-server/replica-store.js';
 
@@ -38,11 +40,12 @@ function lww(value: string | null, tsMs: number, writer = 'c1', logical = 0): St
   };
 }
 
-async function store(clock: ManualClock, maxClockSkewMs?: number): Promise<{ s: ReplicaStore; e: Engine }> {
+async function store(clock: ManualClock, maxClockSkewMs?: number, id = 'n1'): Promise<{ s: ReplicaStore; e: Engine; dots: DotCounter }> {
   const fs = new MemoryFileSystem();
   await fs.mkdirp('/db');
   const e = await Engine.open('/db', { fs, clock, maxKeyBytes: 260 });
-  return { s: new ReplicaStore(e, 'n1', clock, undefined, maxClockSkewMs === undefined ? {} : { maxClockSkewMs }), e };
+  const dots = await DotCounter.open('/ACTOR', '/ACTOR.tmp', id, { fs });
+  return { s: new ReplicaStore(e, id, clock, undefined, maxClockSkewMs === undefined ? { dots } : { maxClockSkewMs, dots }), e, dots };
 }
 
 function ok(r: WireResult): Extract<WireResult, { ok: true }> {
@@ -113,7 +116,8 @@ async function withHints(t: Test) {
   const engine = await Engine.open('/data', { fs, clock, logger: quiet, maxKeyBytes: 260 });
   const hintOpts = { maxHintBytes: 1 << 20, maxHintAgeMs: 3600_000, sync: 'always' as const, clock, log: quiet, fs };
   const hints = await HintStore.open('/hints', hintOpts);
-  const s = new ReplicaStore(engine, 'n0', clock, (target, k, o) => hints.add(target, k, o));
+  const dots = await DotCounter.open('/ACTOR', '/ACTOR.tmp', 'n0', { fs });
+  const s = new ReplicaStore(engine, 'n0', clock, (target, k, o) => hints.add(target, k, o), { dots });
   t.teardown(async () => {
     await engine.close();
     await hints.close();
@@ -145,4 +149,62 @@ t.test('a 255-byte hintFor is stored as a hint and comes back intact after the h
   const [h] = await again.list(id, 10);
   t.equal(h?.key.toString(), 'k');
   t.equal(h?.obj.siblings[0]?.value.toString(), 'v');
+});
+
+function vsib(value: string, tsMs: number): Omit<Sibling, 'dot'> {
+  return { value: Buffer.from(value), tombstone: false, expiresAtMs: 0, contentType: '', flags: 0, ts: tsMs * 1000, writer: 'c1' };
+}
+
+async function coordinate(s: ReplicaStore, k: Buffer, ctx: Record<string, number>, value: string, tsMs: number): Promise<StoredObject> {
+  const r = ok(await s.apply({ t: OpType.CoordinatedPut, key: k, ctx, sib: vsib(value, tsMs) }));
+  return r.obj!;
+}
+
+function liveValues(obj: StoredObject | null): string[] {
+  return (obj?.siblings ?? []).filter((x) => !x.tombstone).map((x) => x.value.toString()).sort();
+}
+
+t.test('vector-clock writes take their dots from the node-wide counter of the node\'s actor', async (t) => {
+  const clock = new ManualClock(T0);
+  const { s, dots } = await store(clock);
+  t.match(dots.actor, /^n1#[0-9a-f]{8}$/);
+  const a = await coordinate(s, Buffer.from('k1'), {}, 'a', T0);
+  const b = await coordinate(s, Buffer.from('k2'), {}, 'b', T0);
+  const c = await coordinate(s, Buffer.from('k1'), a.context, 'c', T0);
+  t.same(a.siblings.map((x) => x.dot), [[dots.actor, 1]]);
+  t.same(b.siblings.map((x) => x.dot), [[dots.actor, 2]], 'another key: the next counter of the node, not 1');
+  t.same(c.siblings.map((x) => x.dot), [[dots.actor, 3]]);
+  // A client context holding a higher counter of this actor lifts the node counter.
+  const d = await coordinate(s, Buffer.from('k3'), { [dots.actor]: 40 }, 'd', T0);
+  t.same(d.siblings.map((x) => x.dot), [[dots.actor, 41]]);
+  t.same((await coordinate(s, Buffer.from('k4'), {}, 'e', T0)).siblings.map((x) => x.dot), [[dots.actor, 42]]);
+});
+
+t.test('a purged key whose copy held the actor\'s dots: the actor is retired, and a blind write after it keeps the value it never saw', async (t) => {
+  const clock = new ManualClock(T0);
+  const { s: a, dots } = await store(clock, undefined, 'n1');
+  const { s: b } = await store(clock, undefined, 'n2');
+  const k = Buffer.from('cart');
+  // n1 coordinates five overwrites; n2 merges each.
+  let obj: StoredObject | undefined;
+  for (let i = 1; i <= 5; i++) {
+    obj = await coordinate(a, k, obj?.context ?? {}, `v${i}`, T0 + i);
+    ok(await b.apply({ t: OpType.Merge, key: k, obj }));
+  }
+  const before = dots.actor;
+  // A key that only reached n1 by a merge holds no dot of n1's actor: purging it is harmless.
+  const other = Buffer.from('other');
+  ok(await a.apply({ t: OpType.Merge, key: other, obj: await coordinate(b, other, {}, 'x', T0) }));
+  t.equal(await a.purge(other), true);
+  t.equal(dots.actor, before, 'no dots of the actor in the purged copy: the actor stays');
+
+  t.equal(await a.purge(k), true, 'n1 purges the key (cleanup of a range it stopped owning)');
+  t.not(dots.actor, before, 'the purge retired n1\'s actor');
+  const blind = await coordinate(a, k, {}, 'blind', T0 + 10);
+  t.same(blind.siblings.map((x) => x.dot![0]), [dots.actor], 'the blind write has a dot of the new actor');
+  // The coordinator's result goes to n2 (the write's quorum), and n2's state back (repair).
+  ok(await b.apply({ t: OpType.Merge, key: k, obj: blind }));
+  ok(await a.apply({ t: OpType.Merge, key: k, obj: (await b.get(k))! }));
+  t.same(liveValues(await b.get(k)), ['blind', 'v5'], 'n2 keeps both acknowledged writes as siblings');
+  t.same(liveValues(await a.get(k)), ['blind', 'v5'], 'and so does n1');
 });
