@@ -14,8 +14,9 @@ export interface LoadShedderOptions {
   /** Length of the interval over which the quickest sojourn is taken. Default 200 ms. */
   intervalMs?: number;
   /**
-   * Share of a request's budget the standing delay may take before the request is refused
-   * (it still needs time for its own work after the queue). Default 0.8.
+   * Share of a request's budget the standing delay may take before the request is refused.
+   * The delay is measured arrival to answer, so it already holds a request's own work:
+   * at 1 (the default) a request is refused when recent requests took longer than it has.
    */
   budgetShare?: number;
 }
@@ -44,7 +45,7 @@ export class LoadShedder {
     private readonly o: LoadShedderOptions,
   ) {
     this.intervalMs = o.intervalMs ?? 200;
-    this.budgetShare = o.budgetShare ?? 0.8;
+    this.budgetShare = o.budgetShare ?? 1;
   }
 
   /** The delay every request of the last interval saw at least (0 when there was none). */

@@ -10,7 +10,7 @@ import type { RingkvClient } from '../../sdk/client.js';
 import type { BatchResponse } from '../../sdk/wire/protocol.js';
 import { OpType, PROTOCOL_VERSION, Routes } from '../../sdk/wire/protocol.js';
 import { liveSiblings } from '../../sdk/versioning/index.js';
-import { CLI, TestCluster } from '../helpers/cluster.js';
+import { CLI, preload, TestCluster } from '../helpers/cluster.js';
 
 t.setTimeout(300_000);
 const exec = promisify(execFile);
@@ -117,10 +117,10 @@ async function cleanupAll(c: TestCluster): Promise<void> {
 t.test('grow 3 -> 5 nodes under a strong read/write load', async (t) => {
   const c = await TestCluster.start(t, { nodes: 3 });
   const kv = await c.client<string>({ valueEncoding: 'utf8', timeoutMs: 3000 });
-  await Promise.all(Array.from({ length: 3000 }, (_, i) => kv.put(`pre-${i}`, String(i), { consistency: 'all' })));
+  await preload(kv, 3000, (i) => `pre-${i}`, (i) => String(i));
   // The load overwrites a fixed set of keys, written once up front, so the number of keys
   // (and of stored copies) is known while the nodes join.
-  await Promise.all(Array.from({ length: 8 * 400 }, (_, i) => kv.put(`scale-${Math.floor(i / 400)}-${i % 400}`, '-1', { consistency: 'all' })));
+  await preload(kv, 8 * 400, (i) => `scale-${Math.floor(i / 400)}-${i % 400}`, () => '-1');
   const distinctKeys = 3000 + 8 * 400;
   const traffic = load(kv, 8, 4);
   await new Promise((r) => setTimeout(r, 1000));
@@ -153,7 +153,7 @@ t.test('grow 3 -> 5 nodes under a strong read/write load', async (t) => {
 t.test('decommission one node of 4 under a strong read/write load', async (t) => {
   const c = await TestCluster.start(t, { nodes: 4 });
   const kv = await c.client<string>({ valueEncoding: 'utf8', timeoutMs: 3000 });
-  await Promise.all(Array.from({ length: 2000 }, (_, i) => kv.put(`pre-${i}`, String(i), { consistency: 'all' })));
+  await preload(kv, 2000, (i) => `pre-${i}`, (i) => String(i));
   const traffic = load(kv, 8, 4);
   await new Promise((r) => setTimeout(r, 1000));
   const { stdout } = await exec(process.execPath, [CLI, 'decommission', 'n4', '--seeds', c.addresses.join(',')]);
@@ -173,12 +173,8 @@ t.test('removenode: a killed node of 4 is removed and every key is back at N cop
   const c = await TestCluster.start(t, { nodes: 4 });
   const kv = await c.client<string>({ valueEncoding: 'utf8' });
   const acked = new Map<string, number>();
-  await Promise.all(
-    Array.from({ length: 2000 }, async (_, i) => {
-      await kv.put(`rm-${i}`, String(i), { consistency: 'all' });
-      acked.set(`rm-${i}`, i);
-    }),
-  );
+  await preload(kv, 2000, (i) => `rm-${i}`, (i) => String(i));
+  for (let i = 0; i < 2000; i++) acked.set(`rm-${i}`, i);
   await c.kill('n4');
   await waitFor('n4 down', async () => (await stateOf(c, 'n1', 'n4')) === 'down', 15_000);
   const { stdout } = await exec(process.execPath, [CLI, 'removenode', 'n4', '--seeds', c.addresses.slice(0, 3).join(',')]);

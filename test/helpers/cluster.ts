@@ -242,6 +242,23 @@ export class TestCluster {
   }
 }
 
+/**
+ * Writes `count` keys (`key(i)` -> `value(i)`) at `all`, in chunks of 500 with a generous
+ * timeout: loading a test's data set is not what it tests, and a loaded machine must not
+ * fail it (3,000 writes at once can queue behind each other for seconds on 2 busy cores).
+ */
+export async function preload(
+  kv: RingkvClient<string>,
+  count: number,
+  key: (i: number) => string,
+  value: (i: number) => string,
+): Promise<void> {
+  for (let i = 0; i < count; i += 500) {
+    const n = Math.min(500, count - i);
+    await Promise.all(Array.from({ length: n }, (_, j) => kv.put(key(i + j), value(i + j), { consistency: 'all', timeoutMs: 30_000 })));
+  }
+}
+
 /** Sum of a Prometheus counter's samples whose labels contain `match`. */
 export function metricSum(text: string, name: string, match: Record<string, string> = {}): number {
   let sum = 0;
