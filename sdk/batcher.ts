@@ -8,7 +8,10 @@
 // whose deadline passed or whose caller aborted while they queued are dropped, never sent;
 // a batch's timeout is its earliest deadline, and the remaining budget travels with the
 // request so that the server drops work nobody waits for. A request's outcome is reported
-// once (onRequestOutcome), however many operations it carried. Safe for concurrent use.
+// once (onRequestOutcome), however many operations it carried. Writes carry the ring stamp
+// they were routed on; a batch carries the oldest of its operations', and a replica's view
+// in an answer that refused writes for their ring goes to onRingView before any operation of
+// the batch settles. Safe for concurrent use.
 
 import pLimit from 'p-limit';
 import type { LimitFunction } from 'p-limit';
@@ -17,6 +20,8 @@ import type { BatchRequest, BatchResponse, WireOp, WireResult } from './wire/pro
 import { PROTOCOL_VERSION, Routes } from './wire/protocol.js';
 import { AbortedError, InternalError, TimeoutError } from './errors.js';
 import type { ServerClockSink } from './cluster-clock.js';
+import type { MembersView } from './membership.js';
+import type { RingStamp } from './ring-epoch.js';
 
 export interface BatcherOptions {
   /** Most operations in one batch request. Default 256. */
@@ -34,6 +39,8 @@ export interface BatcherOptions {
    * given (the client's failure detector).
    */
   onRequestOutcome?: (address: string, err: unknown, timeoutMs: number) => void;
+  /** Told the view a replica sent with operations it refused with RING_CHANGED (before they settle). */
+  onRingView?: (view: MembersView) => void;
 }
 
 /** An operation with less time left than this is not sent: no node answers that fast. */
@@ -44,12 +51,15 @@ export interface SubmitOptions {
   /** Deadline on the monotonic clock (performance.now() milliseconds). */
   deadline: number;
   signal?: AbortSignal | undefined;
+  /** The ring the operation was routed on (writes): sent with the batch, the oldest of its operations'. */
+  ring?: RingStamp | undefined;
 }
 
 interface Queued {
   op: WireOp;
   deadline: number;
   signal: AbortSignal | undefined;
+  ring: RingStamp | undefined;
   onAbort: (() => void) | undefined;
   done: boolean;
   resolve: (r: WireResult) => void;
@@ -73,9 +83,10 @@ export function monotonicNowMs(): number {
 
 export class Batcher {
   private readonly nodes = new Map<string, NodeQueue>();
-  private readonly opts: Required<Omit<BatcherOptions, 'serverClock' | 'onRequestOutcome'>>;
+  private readonly opts: Required<Omit<BatcherOptions, 'serverClock' | 'onRequestOutcome' | 'onRingView'>>;
   private readonly serverClock: ServerClockSink | undefined;
   private readonly onRequestOutcome: ((address: string, err: unknown, timeoutMs: number) => void) | undefined;
+  private readonly onRingView: ((view: MembersView) => void) | undefined;
   /** Batch requests sent and operations carried; operations dropped before sending (for tests and metrics). */
   readonly counters = { batches: 0, ops: 0, expired: 0, aborted: 0 };
 
@@ -91,6 +102,7 @@ export class Batcher {
     };
     this.serverClock = opts.serverClock;
     this.onRequestOutcome = opts.onRequestOutcome;
+    this.onRingView = opts.onRingView;
   }
 
   /**
@@ -109,7 +121,7 @@ export class Batcher {
     }
     const node = q;
     return new Promise<WireResult>((resolve, reject) => {
-      const item: Queued = { op, deadline, signal, onAbort: undefined, done: false, resolve, reject };
+      const item: Queued = { op, deadline, signal, ring: o?.ring, onAbort: undefined, done: false, resolve, reject };
       if (signal) {
         item.onAbort = () => {
           // Still queued: it is dropped when the next batch is formed. In flight: its answer is ignored.
@@ -175,6 +187,7 @@ export class Batcher {
     const now = monotonicNowMs();
     const items: Queued[] = [];
     let deadline = Number.POSITIVE_INFINITY;
+    let ring: RingStamp | undefined;
     for (const it of queued) {
       if (it.done) continue;
       if (it.deadline - now < MIN_SEND_BUDGET_MS) {
@@ -184,11 +197,13 @@ export class Batcher {
       }
       items.push(it);
       if (it.deadline < deadline) deadline = it.deadline;
+      if (it.ring && (!ring || it.ring.epoch < ring.epoch)) ring = it.ring;
     }
     if (items.length === 0) return;
     const timeoutMs = Math.max(1, Math.ceil(deadline - now));
     const req: BatchRequest = { v: PROTOCOL_VERSION, ops: items.map((i) => i.op), timeoutMs };
     if (this.opts.from) req.from = this.opts.from;
+    if (ring) req.ring = ring;
     this.counters.batches++;
     this.counters.ops += items.length;
     const sentAtMs = this.serverClock?.localNowMs() ?? 0;
@@ -199,6 +214,13 @@ export class Batcher {
       }
       if (this.serverClock && res.now !== undefined) this.serverClock.onServerClock(address, res.now, sentAtMs, this.serverClock.localNowMs());
       this.onRequestOutcome?.(address, undefined, timeoutMs);
+      if (res.view && this.onRingView) {
+        try {
+          this.onRingView(res.view);
+        } catch {
+          // a malformed view is ignored: the caller refreshes its view itself
+        }
+      }
       for (let i = 0; i < items.length; i++) this.settle(items[i]!, res.results[i]!);
     } catch (err) {
       this.onRequestOutcome?.(address, err, timeoutMs);

@@ -40,6 +40,7 @@ import {
   versionString,
 } from './versioning/index.js';
 import type { WireOp, WireResult } from './wire/protocol.js';
+import type { RingStamp } from './ring-epoch.js';
 import { isReachabilityFailure, NodeHealth } from './node-health.js';
 import type { NodeHealthOptions } from './node-health.js';
 import { OpType } from './wire/protocol.js';
@@ -120,6 +121,12 @@ export interface ConnectOptions<V = Buffer> {
   maxClockSkewMs?: number;
   /** Most times a last-write-wins write is re-stamped after losing to a newer version, within its timeout. Default 8. */
   maxWriteRounds?: number;
+  /**
+   * Most times one call routes again after a replica refused its writes with RING_CHANGED
+   * (the ring changed since this client's view; the refusal carries the replica's view),
+   * within the call's timeout. Default 4.
+   */
+  maxRingRetries?: number;
 }
 
 export interface CallOptions {
@@ -135,6 +142,8 @@ interface CallCtx {
   timeoutMs: number;
   deadline: number;
   signal: AbortSignal | undefined;
+  /** Set when a replica refused one of the call's writes with RING_CHANGED (the attempt routes again). */
+  ringChanged: boolean;
 }
 
 export interface WriteCallOptions extends CallOptions {
@@ -207,11 +216,12 @@ export class RingkvClient<V = Buffer> {
     readRepairChance: number;
     hintsCountTowardW: boolean | undefined;
     maxWriteRounds: number;
+    maxRingRetries: number;
   };
   private closed = false;
   private readonly background = new Set<Promise<unknown>>();
   /** Counters for tests and metrics. */
-  readonly counters = { readRepairs: 0, readRepairFailures: 0, hintedWrites: 0, writeBacks: 0, restampedWrites: 0 };
+  readonly counters = { readRepairs: 0, readRepairFailures: 0, hintedWrites: 0, writeBacks: 0, restampedWrites: 0, ringRetries: 0 };
 
   /** @internal use connect() */
   constructor(o: ConnectOptions<V>) {
@@ -234,6 +244,8 @@ export class RingkvClient<V = Buffer> {
     if (!(Number.isFinite(maxClockSkewMs) && maxClockSkewMs >= 0)) throw new InvalidArgumentError('maxClockSkewMs must be a non-negative number');
     const maxWriteRounds = o.maxWriteRounds ?? 8;
     if (!(Number.isInteger(maxWriteRounds) && maxWriteRounds >= 1)) throw new InvalidArgumentError('maxWriteRounds must be a positive integer');
+    const maxRingRetries = o.maxRingRetries ?? 4;
+    if (!(Number.isInteger(maxRingRetries) && maxRingRetries >= 0)) throw new InvalidArgumentError('maxRingRetries must be a non-negative integer');
     this.clientId = o.clientId ?? `c-${crypto.randomBytes(6).toString('hex')}`;
     this.clock = new ClusterClock(o.clock ?? systemClock);
     this.hlc = new HybridLogicalClock(this.clock, { maxLeadMs: maxClockSkewMs });
@@ -275,6 +287,8 @@ export class RingkvClient<V = Buffer> {
         // deadline) says nothing about the node when it times out.
         else if (!((err as RingkvError).code === 'TIMEOUT' && requestTimeoutMs < Math.min(100, timeoutMs / 4))) this.health.onFailure(node, err);
       },
+      // A replica that refused writes routed on an older ring sends its view: route on it.
+      onRingView: (view) => this.view.apply(view),
     });
     this.view = new ClusterView({
       seeds: o.seeds,
@@ -295,6 +309,7 @@ export class RingkvClient<V = Buffer> {
       readRepairChance: o.readRepairChance ?? 0.1,
       hintsCountTowardW: o.hintsCountTowardW,
       maxWriteRounds,
+      maxRingRetries,
     };
   }
 
@@ -339,7 +354,7 @@ export class RingkvClient<V = Buffer> {
     const n = this.view.settings.replicationFactor;
     const { r } = quorumFor(level, n);
     const call = this.callCtx('get', opts);
-    const obj = await abortable(this.readObject(k, r, call), call.signal, 'get');
+    const obj = await abortable(this.readWithRetries(k, r, call), call.signal, 'get');
     if (!obj) return undefined;
     return this.toGetResult(obj, opts.resolver ?? this.opts.resolver);
   }
@@ -355,12 +370,41 @@ export class RingkvClient<V = Buffer> {
       e.notApplied = true;
       throw e;
     }
-    return { timeoutMs, deadline: monotonicNowMs() + timeoutMs, signal };
+    return { timeoutMs, deadline: monotonicNowMs() + timeoutMs, signal, ringChanged: false };
   }
 
   /** A context for background work (late repairs): the client's timeout, no signal. */
   private backgroundCtx(): CallCtx {
-    return { timeoutMs: this.opts.timeoutMs, deadline: monotonicNowMs() + this.opts.timeoutMs, signal: undefined };
+    return { timeoutMs: this.opts.timeoutMs, deadline: monotonicNowMs() + this.opts.timeoutMs, signal: undefined, ringChanged: false };
+  }
+
+  /**
+   * Whether an attempt that failed after a RING_CHANGED refusal routes again: within the
+   * call's time and maxRingRetries. Before it does, the view must have moved past the stamp
+   * the attempt routed on (the refusal's view was applied already; else it is refreshed).
+   */
+  private async routeAgain(call: CallCtx, tries: number, routedOn: RingStamp): Promise<boolean> {
+    if (!call.ringChanged || tries >= this.opts.maxRingRetries || remaining(call) <= 0 || this.closed) return false;
+    call.ringChanged = false;
+    this.counters.ringRetries++;
+    const same = () => this.view.ringStamp.epoch === routedOn.epoch && this.view.ringStamp.digest === routedOn.digest;
+    if (same()) await withTimeout(this.view.refresh(), Math.max(1, remaining(call))).catch(() => undefined);
+    // The replica may not have heard the cluster since it started: give gossip a moment.
+    if (same()) await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** tries, Math.max(1, remaining(call) / 2))));
+    return remaining(call) > 0;
+  }
+
+  /** A read, routed again (bounded) when its write-back was refused for an older ring. */
+  private async readWithRetries(k: Buffer, r: number, call: CallCtx): Promise<StoredObject | undefined> {
+    for (let tries = 0; ; tries++) {
+      const routedOn = this.view.ringStamp;
+      try {
+        return await this.readObject(k, r, call);
+      } catch (err) {
+        if (await this.routeAgain(call, tries, routedOn)) continue;
+        throw err;
+      }
+    }
   }
 
   /**
@@ -372,6 +416,7 @@ export class RingkvClient<V = Buffer> {
    * done. At R = 1, stale replicas are repaired in the background (`readRepair`).
    */
   private async readObject(k: Buffer, r: number, call: CallCtx): Promise<StoredObject | undefined> {
+    const ring = this.view.ringStamp;
     const replicas = this.readTargets(k, r);
     const op: WireOp = { t: OpType.Get, key: k };
     const askAll = this.opts.readFanout === 'all' || Math.random() < this.opts.readRepairChance;
@@ -381,13 +426,13 @@ export class RingkvClient<V = Buffer> {
     if (merged) this.hlc.observe(maxTs(merged));
     const repaired = new Set<string>();
     if (merged && r >= 2) {
-      await this.writeBack(k, merged, out.answers, call);
+      await this.writeBack(k, merged, out.answers, call, ring);
       for (const a of out.answers) if (!a.obj || !objectsEqual(a.obj, merged)) repaired.add(a.node);
     } else if (merged && this.opts.readRepair) {
       const stale = out.answers.filter((a) => !a.obj || !objectsEqual(a.obj, merged!));
       for (const a of stale) repaired.add(a.node);
       const bg = this.backgroundCtx();
-      if (stale.length > 0) this.track(Promise.allSettled(stale.map((a) => this.repair(a.node, k, merged!, bg))));
+      if (stale.length > 0) this.track(Promise.allSettled(stale.map((a) => this.repair(a.node, k, merged!, bg, ring))));
     }
     if (this.opts.readRepair) {
       // Replicas that answer after the quorum are compared too, and repaired in the background.
@@ -401,7 +446,7 @@ export class RingkvClient<V = Buffer> {
             (a) => (!a.obj || !objectsEqual(a.obj, target)) && !(target === merged && repaired.has(a.node)),
           );
           const bg = this.backgroundCtx();
-          return Promise.allSettled(stale.map((a) => this.repair(a.node, k, target, bg)));
+          return Promise.allSettled(stale.map((a) => this.repair(a.node, k, target, bg, ring)));
         }),
       );
     }
@@ -414,7 +459,7 @@ export class RingkvClient<V = Buffer> {
    * does), counts the replicas that hold it, and brings in replicas not asked yet while that
    * is short of a majority. Throws QuorumNotMetError or TimeoutError when it stays short.
    */
-  private async writeBack(k: Buffer, obj: StoredObject, answers: readonly ReplicaAnswer[], call: CallCtx): Promise<void> {
+  private async writeBack(k: Buffer, obj: StoredObject, answers: readonly ReplicaAnswer[], call: CallCtx, ring: RingStamp): Promise<void> {
     const n = this.view.settings.replicationFactor;
     const need = Math.floor(n / 2) + 1;
     let holding = answers.filter((a) => a.obj && objectsEqual(a.obj, obj)).length;
@@ -423,7 +468,7 @@ export class RingkvClient<V = Buffer> {
     this.counters.writeBacks++;
     let left = remaining(call);
     if (left <= 0) throw new TimeoutError('get (writing the value back to a quorum)', call.timeoutMs);
-    const results = await withTimeout(Promise.allSettled(stale.map((node) => this.repairResult(node, k, obj, call))), left).catch(() => []);
+    const results = await withTimeout(Promise.allSettled(stale.map((node) => this.repairResult(node, k, obj, call, ring))), left).catch(() => []);
     for (const r of results) if (r.status === 'fulfilled' && r.value.ok) holding++;
     if (holding >= need) return;
     const asked = new Set(answers.map((a) => a.node));
@@ -431,18 +476,18 @@ export class RingkvClient<V = Buffer> {
     const candidates = [...others.filter((x) => this.isUsable(x)), ...others.filter((x) => !this.isUsable(x))];
     left = remaining(call);
     if (left <= 0) throw new TimeoutError('get (writing the value back to a quorum)', call.timeoutMs);
-    await quorumCall('get (write-back)', candidates, need - holding, left, (node) => this.repairResult(node, k, obj, call), need - holding);
+    await quorumCall('get (write-back)', candidates, need - holding, left, (node) => this.repairResult(node, k, obj, call, ring), need - holding);
   }
 
-  private async repair(node: string, key: Buffer, obj: StoredObject, call: CallCtx): Promise<void> {
-    const res = await this.repairResult(node, key, obj, call);
+  private async repair(node: string, key: Buffer, obj: StoredObject, call: CallCtx, ring: RingStamp): Promise<void> {
+    const res = await this.repairResult(node, key, obj, call, ring);
     if (!res.ok) throw errorFromWire(res.code, res.msg);
   }
 
-  private async repairResult(node: string, key: Buffer, obj: StoredObject, call: CallCtx): Promise<WireResult> {
+  private async repairResult(node: string, key: Buffer, obj: StoredObject, call: CallCtx, ring: RingStamp): Promise<WireResult> {
     this.counters.readRepairs++;
     try {
-      const res = await this.send(node, { t: OpType.Merge, key, obj }, call);
+      const res = await this.send(node, { t: OpType.Merge, key, obj }, call, ring);
       if (!res.ok) this.counters.readRepairFailures++;
       return res;
     } catch (err) {
@@ -509,7 +554,7 @@ export class RingkvClient<V = Buffer> {
       const { r } = quorumFor(level, n);
       let obj: StoredObject | undefined;
       try {
-        obj = await this.readObject(k, r, call);
+        obj = await this.readWithRetries(k, r, call);
       } catch (err) {
         throw markOutcome(err, { maybeApplied: false });
       }
@@ -539,8 +584,7 @@ export class RingkvClient<V = Buffer> {
     if (this.opts.conflictMode === 'lww') return this.writeLww(k, content, ttlMs, level, w, call, countHints);
     const ts = this.hlc.now();
     const expiresAtMs = ttlMs > 0 ? hlcToWallMs(ts) + ttlMs : 0;
-    const replicas = this.replicaTargets(k);
-    return this.writeVectorClock(k, { ...content, expiresAtMs }, ts, opts.context, replicas, w, call, countHints);
+    return this.writeVectorClock(k, { ...content, expiresAtMs }, ts, opts.context, w, call, countHints);
   }
 
   /**
@@ -563,12 +607,6 @@ export class RingkvClient<V = Buffer> {
     countHints: boolean,
   ): Promise<PutResult> {
     const opName = content.tombstone ? 'delete' : 'put';
-    const replicas = this.replicaTargets(k);
-    // Replicas that are about to take over the key (a join or leave in progress) must
-    // acknowledge too, so that no write is lost when ownership moves (as Cassandra does).
-    const pending = this.pendingTargets(k, replicas);
-    const targets = [...replicas, ...pending];
-    const holders = this.hintHolders(k);
     const linearizable = level === 'linearizable';
     const effects: WriteEffects = { maybeApplied: false };
     try {
@@ -590,15 +628,24 @@ export class RingkvClient<V = Buffer> {
       } else {
         ts = this.hlc.now();
       }
+      let ringTries = 0;
       for (let round = 1; ; round++) {
         const sib: Sibling = { ...content, expiresAtMs: ttlMs > 0 ? hlcToWallMs(ts) + ttlMs : 0, ts, writer: this.clientId };
         const obj: StoredObject = { mode: 'lww', siblings: [sib], context: {} };
         let newer = 0;
         const left = remaining(call);
         if (left <= 0) throw new TimeoutError(opName, call.timeoutMs);
+        // Routed afresh each round: a round after a RING_CHANGED refusal uses the new ring.
+        const ring = this.view.ringStamp;
+        const replicas = this.replicaTargets(k);
+        // Replicas that are about to take over the key (a join or leave in progress) must
+        // acknowledge too, so that no write is lost when ownership moves (as Cassandra does).
+        const pending = this.pendingTargets(k, replicas);
+        const targets = [...replicas, ...pending];
+        const holders = this.hintHolders(k);
         try {
           const out = await quorumCall(opName, targets, w + pending.length, left, async (node) => {
-            const res = await this.writeReplica(node, k, obj, holders, countHints || pending.includes(node), effects, call);
+            const res = await this.writeReplica(node, k, obj, holders, countHints || pending.includes(node), effects, call, ring);
             if (res.ok && res.won === false) {
               // The replica holds a newer version (timestamp res.ts): this version is not the one it serves.
               if (typeof res.ts === 'number' && res.ts > newer) newer = res.ts;
@@ -610,6 +657,11 @@ export class RingkvClient<V = Buffer> {
           const v = versionString(obj);
           return { version: v, context: v, created: out.answers.every((a) => a.result.created === true) };
         } catch (err) {
+          // The same version again on the ring a replica said is newer (idempotent where it landed).
+          if (await this.routeAgain(call, ringTries++, ring)) {
+            round--;
+            continue;
+          }
           if (newer > 0 && round < this.opts.maxWriteRounds && err instanceof QuorumNotMetError && remaining(call) > 0) {
             this.counters.restampedWrites++;
             ts = this.hlc.nowAbove(newer);
@@ -637,11 +689,12 @@ export class RingkvClient<V = Buffer> {
     countHints: boolean,
     effects: WriteEffects,
     call: CallCtx,
+    ring: RingStamp,
   ): Promise<WireResult> {
     const op = obj.mode === 'lww' ? OpType.Put : OpType.Merge;
     if (this.isUsable(node)) {
       try {
-        return noteEffect(effects, await this.send(node, { t: op, key, obj }, call));
+        return noteEffect(effects, await this.send(node, { t: op, key, obj }, call, ring));
       } catch (err) {
         noteFailure(effects, err);
         if (!isReachabilityFailure(err)) throw err;
@@ -651,7 +704,7 @@ export class RingkvClient<V = Buffer> {
     if (!holder) throw new QuorumNotMetError('hinted write', 1, 0, 1, new Error(`no healthy node can hold a hint for ${node}`));
     let res: WireResult;
     try {
-      res = noteEffect(effects, await this.send(holder, { t: op, key, obj, hintFor: node }, call));
+      res = noteEffect(effects, await this.send(holder, { t: op, key, obj, hintFor: node }, call, ring));
     } catch (err) {
       noteFailure(effects, err);
       throw err;
@@ -692,62 +745,77 @@ export class RingkvClient<V = Buffer> {
     content: Pick<Sibling, 'value' | 'tombstone' | 'expiresAtMs' | 'contentType' | 'flags'>,
     ts: number,
     contextToken: string | undefined,
-    replicas: string[],
     w: number,
     call: CallCtx,
     countHints: boolean,
   ): Promise<PutResult> {
+    const opName = content.tombstone ? 'delete' : 'put';
     const ctx: VersionVector = contextToken ? decodeContextToken(contextToken) : {};
     const op: WireOp = { t: OpType.CoordinatedPut, key: k, ctx, sib: { ...content, ts, writer: this.clientId } };
     const effects: WriteEffects = { maybeApplied: false };
     let coordinator: string | undefined;
     let obj: StoredObject | undefined;
     let created = false;
-    let failures = 0;
-    let lastErr: unknown;
     try {
-      // Healthy replicas coordinate first; the others only when none of those answers.
-      const candidates = [...replicas.filter((x) => this.isUsable(x)), ...replicas.filter((x) => !this.isUsable(x))];
-      for (const node of candidates) {
-        const left = remaining(call);
-        if (left <= 0) break;
-        let answered = false;
+      for (let ringTries = 0; ; ringTries++) {
+        // Routed afresh after a RING_CHANGED refusal; a coordinated object is kept (its dot
+        // is assigned once) and only merged into the replicas of the new ring.
+        const ring = this.view.ringStamp;
+        const replicas = this.replicaTargets(k);
         try {
-          const res = await withTimeout(this.send(node, op, call), left);
-          answered = true;
-          noteEffect(effects, res);
-          if (!res.ok) throw errorFromWire(res.code, res.msg);
-          coordinator = node;
-          obj = res.obj ?? undefined;
-          created = res.created === true;
-          break;
+          if (!coordinator || !obj) {
+            let failures = 0;
+            let lastErr: unknown;
+            // Healthy replicas coordinate first; the others only when none of those answers.
+            const candidates = [...replicas.filter((x) => this.isUsable(x)), ...replicas.filter((x) => !this.isUsable(x))];
+            for (const node of candidates) {
+              const left = remaining(call);
+              if (left <= 0) break;
+              let answered = false;
+              try {
+                const res = await withTimeout(this.send(node, op, call, ring), left);
+                answered = true;
+                noteEffect(effects, res);
+                if (!res.ok) throw errorFromWire(res.code, res.msg);
+                coordinator = node;
+                obj = res.obj ?? undefined;
+                created = res.created === true;
+                break;
+              } catch (err) {
+                if (!answered) noteFailure(effects, err);
+                if (err instanceof RingkvError && !isRetryable(err)) throw err;
+                failures++;
+                lastErr = err;
+                if (replicas.length - failures < w) break;
+              }
+            }
+            if (!coordinator || !obj) {
+              if (remaining(call) <= 0) throw new TimeoutError(opName, call.timeoutMs);
+              throw new QuorumNotMetError(opName, w, 0, failures, lastErr);
+            }
+            this.hlc.observe(maxTs(obj));
+          }
+          const coordinated = obj;
+          // The coordinator counts toward W only while it is a replica of the ring routed on.
+          const counted = replicas.includes(coordinator) ? 1 : 0;
+          const others = replicas.filter((r) => r !== coordinator);
+          const pending = this.pendingTargets(k, replicas).filter((r) => r !== coordinator);
+          const holders = this.hintHolders(k);
+          if (w > counted || pending.length > 0) {
+            await quorumCall(opName, [...others, ...pending], w - counted + pending.length, Math.max(1, remaining(call)), (node) =>
+              this.writeReplica(node, k, coordinated, holders, countHints || pending.includes(node), effects, call, ring),
+            );
+          } else {
+            const bg = this.backgroundCtx();
+            for (const node of others) this.track(this.writeReplica(node, k, coordinated, holders, countHints, effects, bg, ring));
+          }
+          const token = encodeContextToken(coordinated.context);
+          return { version: token, context: token, created };
         } catch (err) {
-          if (!answered) noteFailure(effects, err);
-          if (err instanceof RingkvError && !isRetryable(err)) throw err;
-          failures++;
-          lastErr = err;
-          if (replicas.length - failures < w) break;
+          if (await this.routeAgain(call, ringTries, ring)) continue;
+          throw err;
         }
       }
-      if (!coordinator || !obj) {
-        if (remaining(call) <= 0) throw new TimeoutError(content.tombstone ? 'delete' : 'put', call.timeoutMs);
-        throw new QuorumNotMetError(content.tombstone ? 'delete' : 'put', w, 0, failures, lastErr);
-      }
-      this.hlc.observe(maxTs(obj));
-      const coordinated = obj;
-      const others = replicas.filter((r) => r !== coordinator);
-      const pending = this.pendingTargets(k, replicas);
-      const holders = this.hintHolders(k);
-      if (w > 1 || pending.length > 0) {
-        await quorumCall(content.tombstone ? 'delete' : 'put', [...others, ...pending], w - 1 + pending.length, Math.max(1, remaining(call)), (node) =>
-          this.writeReplica(node, k, coordinated, holders, countHints || pending.includes(node), effects, call),
-        );
-      } else {
-        const bg = this.backgroundCtx();
-        for (const node of others) this.track(this.writeReplica(node, k, coordinated, holders, countHints, effects, bg));
-      }
-      const token = encodeContextToken(coordinated.context);
-      return { version: token, context: token, created };
     } catch (err) {
       throw markOutcome(err, effects);
     }
@@ -774,7 +842,9 @@ export class RingkvClient<V = Buffer> {
    * that cannot meet R fails at once instead of waiting for timeouts.
    */
   private readTargets(k: Buffer, r: number): string[] {
-    const replicas = this.replicaTargets(k);
+    // A recovering replica (back from an outage longer than the tombstone grace period) is
+    // never read until it has been repaired: it may hold keys whose deletes were forgotten.
+    const replicas = this.replicaTargets(k).filter((x) => this.view.member(x)?.state !== 'recovering');
     // Healthy replicas first, in random order so that reads spread over the replicas.
     const healthy = shuffle(replicas.filter((x) => this.isUsable(x)));
     if (healthy.length >= r) return healthy;
@@ -785,19 +855,25 @@ export class RingkvClient<V = Buffer> {
   /** True when requests should go to `node`: membership says up and it is not backing off. */
   private isUsable(node: string): boolean {
     const m = this.view.member(node);
-    if (!m || (m.state !== 'up' && m.state !== 'joining' && m.state !== 'leaving')) return false;
+    if (!m || (m.state !== 'up' && m.state !== 'joining' && m.state !== 'leaving' && m.state !== 'recovering')) return false;
     return !this.health.isAvoided(node);
   }
 
-  /** Sends one operation to `node` in its next batch, with the call's deadline and signal. */
-  private send(node: string, op: WireOp, call: CallCtx): Promise<WireResult> {
+  /**
+   * Sends one operation to `node` in its next batch, with the call's deadline and signal; a
+   * write carries the ring stamp it was routed on. A RING_CHANGED refusal is noted on the call.
+   */
+  private send(node: string, op: WireOp, call: CallCtx, ring?: RingStamp): Promise<WireResult> {
     let address: string;
     try {
       address = this.view.addressOf(node);
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.batcher.submit(address, op, { deadline: call.deadline, signal: call.signal });
+    return this.batcher.submit(address, op, { deadline: call.deadline, signal: call.signal, ring: op.t === OpType.Get ? undefined : ring }).then((res) => {
+      if (!res.ok && res.code === 'RING_CHANGED') call.ringChanged = true;
+      return res;
+    });
   }
 
   private track(p: Promise<unknown>): void {

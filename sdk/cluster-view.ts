@@ -1,11 +1,15 @@
 // The SDK's view of the cluster: the members (learned from the seeds, then kept fresh
 // from any live storage server), their addresses and states, and the ring built from
-// them. Rebuilt as a whole on change (the ring is immutable), so readers never see a
-// half-updated view. One instance per client; methods are safe to call at any time.
+// them, with the ring stamp (sdk/ring-epoch.ts) that writes routed on them carry. Rebuilt as
+// a whole on change (the ring is immutable), so readers never see a half-updated view: the
+// rings and the stamp read in one synchronous section belong together. One instance per
+// client; methods are safe to call at any time.
 
 import { NodeUnavailableError, UnavailableError } from './errors.js';
 import type { ClusterSettings, MemberInfo, MembersView } from './membership.js';
-import { inRing, reachable, supersedes } from './membership.js';
+import { inPendingRing, inRing, reachable, ringVersionOf, supersedes } from './membership.js';
+import type { RingStamp } from './ring-epoch.js';
+import { ringStampOf } from './ring-epoch.js';
 import { Ring } from './ring.js';
 import type { Transport } from './transport.js';
 import type { ServerClockSink } from './cluster-clock.js';
@@ -30,6 +34,7 @@ export class ClusterView {
   private membersById = new Map<string, MemberInfo>();
   private ringValue: Ring | undefined;
   private pendingRingValue: Ring | undefined;
+  private stampValue: RingStamp = { epoch: 0, digest: 0 };
   private readonly rings = new Map<string, Ring>();
   private settingsValue: ClusterSettings | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -109,6 +114,11 @@ export class ClusterView {
    */
   get pendingRing(): Ring {
     return this.pendingRingValue ?? this.ring;
+  }
+
+  /** The stamp of the rings above (the epoch and digest of the member table they come from). */
+  get ringStamp(): RingStamp {
+    return this.stampValue;
   }
 
   /** A ring of `members` (weights included); rebuilt only when members or weights change. */
@@ -215,7 +225,7 @@ export class ClusterView {
     const next = new Map(this.membersById);
     for (const m of view.members) {
       const cur = next.get(m.id);
-      if (!cur || supersedes(m, cur) || cur.address !== m.address || cur.weight !== m.weight) {
+      if (!cur || supersedes(m, cur) || ((cur.address !== m.address || cur.weight !== m.weight) && ringVersionOf(m) >= ringVersionOf(cur))) {
         next.set(m.id, { ...m });
         changed = true;
       }
@@ -238,8 +248,9 @@ export class ClusterView {
     const current = all.filter(inRing);
     this.ringValue = current.length > 0 ? this.ringOf(current) : undefined;
     // While members join or leave, writes also go to the owners of the ring to come.
-    const pending = all.filter((m) => m.state !== 'left' && m.state !== 'leaving');
+    const pending = all.filter(inPendingRing);
     this.pendingRingValue = pending.length > 0 ? this.ringOf(pending) : undefined;
+    this.stampValue = ringStampOf(all);
     this.o.onChange?.(this);
   }
 }

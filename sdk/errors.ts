@@ -63,6 +63,11 @@ export const ErrorCodes = {
   UNSUPPORTED_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
   /** The caller may not do this (a browser page of a foreign origin, or missing permissions). */
   PERMISSION_DENIED: 'PERMISSION_DENIED',
+  /**
+   * A replica refused a write routed on a ring older than the one it knows (a node joined,
+   * left or was removed since the sender's view): refresh the view and route again.
+   */
+  RING_CHANGED: 'RING_CHANGED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -98,6 +103,7 @@ export const httpStatusForCode: Record<ErrorCode, number> = {
   OVERLOADED: 503,
   UNSUPPORTED_MEDIA_TYPE: 415,
   PERMISSION_DENIED: 403,
+  RING_CHANGED: 409,
 };
 
 /** Base class of every ringkv error. Match on `code`. */
@@ -311,6 +317,17 @@ export class DeadlineExceededError extends RingkvError {
   }
 }
 
+/**
+ * A replica refused a write routed on an older ring than the one it knows (its epoch is in
+ * `details.ringEpoch`). The SDK refreshes its view and routes again within the call's
+ * timeout; an application sees it only when that keeps failing.
+ */
+export class RingChangedError extends RingkvError {
+  constructor(message: string, details?: Record<string, unknown>) {
+    super(ErrorCodes.RING_CHANGED, message, details);
+  }
+}
+
 export class InternalError extends RingkvError {
   constructor(message: string, cause?: unknown) {
     super(ErrorCodes.INTERNAL, message, undefined, { cause });
@@ -341,6 +358,7 @@ const NOT_APPLIED_CODES = new Set<string>([
   ErrorCodes.OVERLOADED,
   ErrorCodes.UNSUPPORTED_MEDIA_TYPE,
   ErrorCodes.PERMISSION_DENIED,
+  ErrorCodes.RING_CHANGED,
 ]);
 
 /** True when a replica's error answer with `code` means it did not apply the operation. */

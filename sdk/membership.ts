@@ -3,10 +3,15 @@
 // these records (storage-server/membership/); the SDK reads them from any live server.
 // Pure data and functions.
 
-/** A member's state. `joining`/`leaving` are used while data moves; `left` members are out of the ring. */
-export type MemberState = 'up' | 'suspect' | 'down' | 'joining' | 'leaving' | 'left';
+/**
+ * A member's state. `joining`/`leaving` are used while data moves; `left` members are out of
+ * the ring. `recovering` (protocol 3): a member back from an outage longer than the tombstone
+ * grace period, in the ring and taking writes but not read or repaired from until it has
+ * been repaired from its peers (storage-server/membership/README.md).
+ */
+export type MemberState = 'up' | 'suspect' | 'down' | 'joining' | 'leaving' | 'left' | 'recovering';
 
-export const MEMBER_STATES: readonly MemberState[] = ['up', 'suspect', 'down', 'joining', 'leaving', 'left'];
+export const MEMBER_STATES: readonly MemberState[] = ['up', 'suspect', 'down', 'joining', 'leaving', 'left', 'recovering'];
 
 /** One member as gossiped. */
 export interface MemberInfo {
@@ -21,6 +26,13 @@ export interface MemberInfo {
    * own state); news with a higher incarnation always wins.
    */
   incarnation: number;
+  /**
+   * Raised by whoever changes the member's place in the ring (its ring class or weight; see
+   * sdk/ring-epoch.ts): the member itself when it joins, becomes up, leaves or has left, an
+   * operator's removenode, a failure detector that suspects a joining or leaving member.
+   * News with a higher ring version wins over any incarnation (protocol 3; absent = 0).
+   */
+  ringVersion?: number;
 }
 
 /** Cluster-wide settings every member and client must agree on. */
@@ -42,24 +54,46 @@ export interface MembersView {
   epoch: number;
   /** The answering server's clock (ms since the epoch) when it answered (protocol 2). */
   now?: number;
+  /** The answering node's ring epoch: the sum of its members' ring versions (protocol 3). */
+  ringEpoch?: number;
+  /** A hash of the ring it describes, to tell two rings of equal epoch apart (protocol 3). */
+  ringDigest?: number;
+  /** Writes routed on a ring epoch below this are refused with RING_CHANGED (protocol 3). */
+  ringFloor?: number;
 }
 
-// Precedence of states at equal incarnation: the more severe news wins, so that a
-// suspicion spreads until the member itself refutes it with a higher incarnation.
-const STATE_RANK: Record<MemberState, number> = { up: 0, joining: 1, leaving: 2, suspect: 3, down: 4, left: 5 };
+// Precedence of states at equal ring version and incarnation: the more severe news wins, so
+// that a suspicion spreads until the member itself refutes it with a higher incarnation.
+const STATE_RANK: Record<MemberState, number> = { up: 0, recovering: 1, joining: 2, leaving: 3, suspect: 4, down: 5, left: 6 };
 
-/** True when `b` is newer news about a member than `a`. */
+/** The ring version of a record (0 for peers that predate protocol 3). */
+export function ringVersionOf(m: MemberInfo): number {
+  return m.ringVersion ?? 0;
+}
+
+/**
+ * True when `b` is newer news about a member than `a`: a higher ring version, else a higher
+ * incarnation, else a more severe state.
+ */
 export function supersedes(b: MemberInfo, a: MemberInfo): boolean {
+  const rb = ringVersionOf(b);
+  const ra = ringVersionOf(a);
+  if (rb !== ra) return rb > ra;
   if (b.incarnation !== a.incarnation) return b.incarnation > a.incarnation;
   return STATE_RANK[b.state] > STATE_RANK[a.state];
 }
 
 /** True when the member belongs in the ring (holds or will hold data). */
-export function inRing(m: MemberInfo): boolean {
+export function inRing(m: Pick<MemberInfo, 'state'>): boolean {
   return m.state !== 'left' && m.state !== 'joining';
+}
+
+/** True when the member belongs in the ring to come (the replicas writes also go to while data moves). */
+export function inPendingRing(m: Pick<MemberInfo, 'state'>): boolean {
+  return m.state !== 'left' && m.state !== 'leaving';
 }
 
 /** True when requests may be sent to the member. */
 export function reachable(m: MemberInfo): boolean {
-  return m.state === 'up' || m.state === 'joining' || m.state === 'leaving' || m.state === 'suspect';
+  return m.state === 'up' || m.state === 'joining' || m.state === 'leaving' || m.state === 'suspect' || m.state === 'recovering';
 }

@@ -114,6 +114,12 @@ export interface ServerConfig {
   join: boolean;
   /** After the ring has been stable this long, drop ranges this node no longer owns; 0 = only on `ringkv cleanup`. Default 10 min. */
   cleanupDelayMs: number;
+  /**
+   * How long a join, decommission or removenode waits for every live member to acknowledge
+   * the new ring (so that writes routed on the old one are refused everywhere) before it
+   * gives up. Default 30000 ms.
+   */
+  ringFenceTimeoutMs: number;
   /** Log level (pino). Default info. */
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
@@ -160,6 +166,7 @@ export const serverDefaults: Omit<ServerConfig, 'id' | 'dataDir' | 'advertise'> 
   streamRateBytesPerSec: 32 * MiB,
   join: false,
   cleanupDelayMs: 10 * 60 * 1000,
+  ringFenceTimeoutMs: 30_000,
   logLevel: 'info',
 };
 
@@ -200,6 +207,7 @@ const NUMBER_FIELDS = [
   'leafRebuildRateBytesPerSec',
   'streamRateBytesPerSec',
   'cleanupDelayMs',
+  'ringFenceTimeoutMs',
 ] as const;
 
 const ALL_FIELDS = ['id', 'host', 'advertise', 'dataDir', 'seeds', 'sync', 'logLevel', 'join', 'corsAllowedOrigins', ...NUMBER_FIELDS] as const;
@@ -288,6 +296,7 @@ export function resolveServerConfig(...layers: Raw[]): ServerConfig {
   resolveEngineOptions(engineSettings(cfg));
   checkHintStoreLimits(cfg);
   if (!(cfg.hintReplayRatePerSec > 0)) throw new InvalidArgumentError('hintReplayRatePerSec must be positive');
+  if (!(cfg.ringFenceTimeoutMs >= 100)) throw new InvalidArgumentError('ringFenceTimeoutMs must be at least 100');
   // A tombstone must outlive at least two repair rounds, or a replica that missed the delete
   // could bring the key back after the others dropped their tombstones.
   if (cfg.repairIntervalMs > 0 && cfg.tombstoneGraceMs <= 2 * cfg.repairIntervalMs) {

@@ -1,7 +1,8 @@
 // The layout of a node's data directory (documented in ./data-format.md): one engine for
 // the replica data, one for hints, the ACTOR file (the node's vector-clock epoch and dot
-// counter lease, ./dot-counter.ts), and a FORMAT file naming the layout version so that a
-// node never reads a directory written in another layout as if it were its own. The only
+// counter lease, ./dot-counter.ts), NODE-STATE (./node-state.ts: when the node was last
+// alive, and whether it is recovering), and a FORMAT file naming the layout version so that
+// a node never reads a directory written in another layout as if it were its own. The only
 // place the directory's names are made.
 
 import fs from 'node:fs';
@@ -17,6 +18,10 @@ export interface DataDirLayout {
   actorFile: string;
   /** Where a new ACTOR file is written before it is renamed over the old one. */
   actorTempFile: string;
+  /** The node's last-alive time and recovery (node-state.ts). */
+  nodeStateFile: string;
+  /** Where a new NODE-STATE is written before it is renamed over the old one. */
+  nodeStateTempFile: string;
 }
 
 /** Creates the directory or checks its FORMAT; returns where each part lives. */
@@ -26,6 +31,8 @@ export function prepareDataDir(dataDir: string): DataDirLayout {
     hintsDir: path.join(dataDir, 'hints'),
     actorFile: path.join(dataDir, 'ACTOR'),
     actorTempFile: path.join(dataDir, 'ACTOR.tmp'),
+    nodeStateFile: path.join(dataDir, 'NODE-STATE'),
+    nodeStateTempFile: path.join(dataDir, 'NODE-STATE.tmp'),
   };
   const formatFile = path.join(dataDir, 'FORMAT');
   fs.mkdirSync(dataDir, { recursive: true });

@@ -16,9 +16,12 @@ import { ClosedError, InvalidArgumentError, MalformedRequestError, OverloadedErr
 import type { MembersView } from '../sdk/membership.js';
 import type { Transport } from '../sdk/transport.js';
 import { HttpTransport } from '../sdk/transport.js';
-import type { BatchRequest, BatchResponse, WireOp } from '../sdk/wire/protocol.js';
+import type { BatchRequest, BatchResponse, RingFenceRequest, RingFenceResponse, WireOp, WireResult } from '../sdk/wire/protocol.js';
 import type { StoredObject } from '../sdk/versioning/index.js';
-import { checkProtocolVersion, decodeMessage, MSGPACK_CONTENT_TYPE, PROTOCOL_VERSION, Routes } from '../sdk/wire/protocol.js';
+import { checkProtocolVersion, decodeMessage, MSGPACK_CONTENT_TYPE, OpType, PROTOCOL_VERSION, Routes } from '../sdk/wire/protocol.js';
+import type { RingStamp } from '../sdk/ring-epoch.js';
+import { checkRouted, isRingStamp } from '../sdk/ring-epoch.js';
+import { reachable } from '../sdk/membership.js';
 import type { ServerConfig } from './config.js';
 import { engineSettings } from './config.js';
 import type { EngineLogger, FileSystem } from './engine/index.js';
@@ -29,7 +32,7 @@ import { sendError, sendJson, sendMsgpack } from './http/respond.js';
 import { ConnectionGuard } from './http/connection-guard.js';
 import { LoadShedder } from './http/load-shedder.js';
 import type { GossipMessage } from './membership/membership.js';
-import { Membership } from './membership/membership.js';
+import { Membership, publicInfo } from './membership/membership.js';
 import type { PingMessage, PingReqMessage } from './membership/failure-detector.js';
 import { FailureDetector } from './membership/failure-detector.js';
 import { HintStore } from './handoff/hint-store.js';
@@ -43,6 +46,8 @@ import { SpanHasher } from './anti-entropy/span-hasher.js';
 import { LEAF_COUNT, LEAF_SPAN } from './anti-entropy/leaf-hashes.js';
 import { prepareDataDir } from './data-dir.js';
 import { DotCounter } from './dot-counter.js';
+import type { NodeState } from './node-state.js';
+import { readNodeState, writeNodeState } from './node-state.js';
 import type { StreamStats, StreamingDeps } from './streaming/range-streaming.js';
 import { bootstrap, cleanup, decommission, serveStream } from './streaming/range-streaming.js';
 import { AntiEntropy } from './anti-entropy/anti-entropy.js';
@@ -90,6 +95,16 @@ export class StorageServer {
   private stopping: Promise<void> | undefined;
   private idleWaiters: (() => void)[] = [];
   private readonly clock: Clock;
+  /** Write batches being applied that were admitted under a ring stamp (ring fences wait for the older ones). */
+  private readonly admittedWrites = new Set<{ epoch: number; done: Promise<unknown> }>();
+  /** Write operations refused with RING_CHANGED since start (for metrics). */
+  private ringRefusals = 0;
+  /** This node's NODE-STATE (node-state.ts): the last-alive heartbeat and, while recovering, the outage start. */
+  private nodeState: NodeState;
+  private nodeStateWrite: Promise<void> = Promise.resolve();
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  /** The last recovery (a return after an outage longer than the tombstone grace period). */
+  private recovery: { since: string; attempts: number; lastError?: string; done?: string; keysDropped?: number; keysPulled?: number } | undefined;
 
   private constructor(
     config: ServerConfig,
@@ -100,7 +115,10 @@ export class StorageServer {
     log: pino.Logger,
     transport: Transport,
     clock: Clock,
+    private readonly nodeStateFiles: { file: string; tmp: string },
+    nodeState: NodeState,
   ) {
+    this.nodeState = nodeState;
     this.config = config;
     this.engine = engine;
     this.hints = hints;
@@ -124,7 +142,8 @@ export class StorageServer {
         id: config.id,
         address: config.advertise,
         weight: config.weight,
-        state: config.join ? 'joining' : 'up',
+        // A node back from an outage longer than the tombstone grace period recovers first.
+        state: config.join ? 'joining' : nodeState.recoveringSinceMs !== undefined ? 'recovering' : 'up',
         // A generation number: a restarted node's news is newer than its previous life's.
         incarnation: Math.floor(clock.nowMs() / 1000),
       },
@@ -201,6 +220,7 @@ export class StorageServer {
     const log = seams.logger ?? pino({ level: config.logLevel, base: { node: config.id } });
     const clock = seams.clock ?? systemClock;
     const layout = prepareDataDir(config.dataDir);
+    const nodeState = StorageServer.startingNodeState(config, readNodeState(layout.nodeStateFile), clock.nowMs(), log);
     const engine = await Engine.open(layout.engineDir, {
       ...engineSettings(config),
       maxKeyBytes: REPLICA_ENGINE_MAX_KEY_BYTES,
@@ -231,7 +251,9 @@ export class StorageServer {
     let server: StorageServer | undefined;
     try {
       const cfg = { ...config };
-      server = new StorageServer(cfg, engine, hints, dots, log, transport, clock);
+      server = new StorageServer(cfg, engine, hints, dots, log, transport, clock, { file: layout.nodeStateFile, tmp: layout.nodeStateTempFile }, nodeState);
+      await server.saveNodeState();
+      server.startHeartbeat();
       await server.listen();
       await server.startClient();
       server.membership.start();
@@ -241,6 +263,7 @@ export class StorageServer {
       server.antiEntropy.start();
       server.membership.onChange(() => server!.scheduleCleanup());
       if (cfg.join) void server.runBootstrap();
+      if (nodeState.recoveringSinceMs !== undefined) void server.runRecovery(nodeState.recoveringSinceMs);
       log.info({ address: cfg.advertise, dataDir: cfg.dataDir, seeds: cfg.seeds }, 'storage server started');
       return server;
     } catch (err) {
@@ -250,6 +273,78 @@ export class StorageServer {
         await hints.close().catch(() => undefined);
       }
       throw err;
+    }
+  }
+
+  /**
+   * The node state to start with: recovering when the last life ended (its last heartbeat)
+   * longer than tombstoneGraceMs ago — deletes made meanwhile may have been collected
+   * everywhere else — or when a recovery did not finish; else the same without a recovery.
+   */
+  private static startingNodeState(config: ServerConfig, prior: NodeState | undefined, nowMs: number, log: pino.Logger): NodeState {
+    const state: NodeState = { format: 1, lastAliveMs: nowMs };
+    if (config.join) return state;
+    if (prior?.recoveringSinceMs !== undefined) {
+      log.warn({ outageStart: new Date(prior.recoveringSinceMs).toISOString() }, 'this node had not finished recovering: it recovers before serving reads');
+      state.recoveringSinceMs = prior.recoveringSinceMs;
+    } else if (prior && nowMs - prior.lastAliveMs > config.tombstoneGraceMs) {
+      log.warn(
+        { lastAlive: new Date(prior.lastAliveMs).toISOString(), outageMs: nowMs - prior.lastAliveMs, tombstoneGraceMs: config.tombstoneGraceMs },
+        'this node was down longer than the tombstone grace period: it serves no reads and repairs no one until it has been repaired from its peers',
+      );
+      state.recoveringSinceMs = prior.lastAliveMs;
+    }
+    return state;
+  }
+
+  /** Writes NODE-STATE (one write at a time; a failure is logged, the next heartbeat tries again). */
+  private saveNodeState(): Promise<void> {
+    const snapshot = { ...this.nodeState };
+    this.nodeStateWrite = this.nodeStateWrite.then(() =>
+      writeNodeState(this.nodeStateFiles.file, this.nodeStateFiles.tmp, snapshot).catch((err) => this.log.warn({ err: (err as Error).message }, 'could not write the node state')),
+    );
+    return this.nodeStateWrite;
+  }
+
+  /** The last-alive heartbeat: every quarter of the tombstone grace period, at most every 10 s. */
+  private startHeartbeat(): void {
+    const everyMs = Math.max(200, Math.min(10_000, Math.floor(this.config.tombstoneGraceMs / 4)));
+    this.heartbeatTimer = setInterval(() => {
+      this.nodeState.lastAliveMs = this.clock.nowMs();
+      void this.saveNodeState();
+    }, everyMs);
+    this.heartbeatTimer.unref();
+  }
+
+  /**
+   * Recovery after an outage longer than the tombstone grace period: pull-only repair rounds
+   * (anti-entropy.ts pullRepair) until one covers every range this node replicates, then
+   * `up`. Until then the node is `recovering`: clients do not read it, it answers reads
+   * UNAVAILABLE, it is no repair source, and it takes writes.
+   */
+  private async runRecovery(outageStartMs: number): Promise<void> {
+    this.recovery = { since: new Date(outageStartMs).toISOString(), attempts: 0 };
+    // A write stamped before the outage began carries at most maxClockSkewMs of lead.
+    const cutoffMs = outageStartMs + this.config.maxClockSkewMs;
+    for (let attempt = 1; !this.stopping; attempt++) {
+      this.recovery.attempts = attempt;
+      try {
+        while ((!this.store.leaves.ready || !this.membership.synced) && !this.stopping) await new Promise((r) => setTimeout(r, 50));
+        if (this.stopping) return;
+        const stats = await this.antiEntropy.pullRepair(cutoffMs);
+        delete this.nodeState.recoveringSinceMs;
+        this.nodeState.lastAliveMs = this.clock.nowMs();
+        await this.saveNodeState();
+        this.membership.setSelfState('up');
+        Object.assign(this.recovery, { done: new Date().toISOString(), keysDropped: stats.keysDropped ?? 0, keysPulled: stats.objectsWritten - (stats.keysDropped ?? 0) });
+        delete this.recovery.lastError;
+        this.log.warn({ attempts: attempt, keysDropped: stats.keysDropped, objectsWritten: stats.objectsWritten, ms: stats.durationMs }, 'recovered: repaired from the peers, serving reads again');
+        return;
+      } catch (err) {
+        this.recovery.lastError = (err as Error).message;
+        this.log.info({ attempt, err: (err as Error).message }, 'recovery pass did not complete; retrying');
+        await new Promise((r) => setTimeout(r, Math.min(5000, 250 * attempt)));
+      }
     }
   }
 
@@ -370,6 +465,9 @@ export class StorageServer {
       } else if (p === Routes.stream) {
         route = 'stream';
         work = this.onStream(req, res);
+      } else if (p === Routes.ringFence) {
+        route = 'ring-fence';
+        work = this.onRingFence(req, res);
       } else if (p === Routes.admin) {
         route = 'admin';
         work = this.onAdmin(req, res);
@@ -421,18 +519,18 @@ export class StorageServer {
     // node would start after it are answered DEADLINE_EXCEEDED, not done.
     const budget = typeof batch.timeoutMs === 'number' && Number.isFinite(batch.timeoutMs) && batch.timeoutMs > 0 ? batch.timeoutMs : undefined;
     const deadline = budget !== undefined ? arrivedAt + budget : undefined;
+    if (batch.ring !== undefined && !isRingStamp(batch.ring)) throw new MalformedRequestError('ring must be {epoch, digest}');
     // Admission: refuse now what this node could not finish while its sender still waits.
     this.admit(batch.ops.length, budget !== undefined ? budget - (performance.now() - arrivedAt) : undefined);
     this.shedder.enter(batch.ops.length);
-    let results: BatchResponse['results'];
+    let response: BatchResponse;
     try {
-      results = await this.applyBatch(batch.ops, deadline);
+      response = await this.applyBatch(batch.ops, deadline, batch.ring);
     } finally {
       this.shedder.leave(batch.ops.length);
     }
     this.shedder.record(performance.now() - arrivedAt);
     // The clock reading lets clients follow the servers' time (sdk/cluster-clock.ts).
-    const response: BatchResponse = { v: PROTOCOL_VERSION, results, now: this.clock.nowMs() };
     sendMsgpack(res, 200, response);
   }
 
@@ -489,10 +587,44 @@ export class StorageServer {
    * Applies a batch of operations concurrently, with metrics counted per batch (one counter
    * update per operation kind and outcome, one latency sample per operation kind) rather
    * than per operation. Used by the batch endpoint and the embedded client's local shortcut.
+   * Writes routed on `ring` are refused with RING_CHANGED when this node knows a newer ring
+   * (sdk/ring-epoch.ts) or has not heard the cluster's membership since it started; the
+   * answer then carries this node's view. A recovering node answers reads UNAVAILABLE.
    */
-  async applyBatch(ops: WireOp[], deadline?: number): Promise<BatchResponse['results']> {
+  async applyBatch(ops: WireOp[], deadline?: number, ring?: RingStamp): Promise<BatchResponse> {
     const started = performance.now();
-    const results = await Promise.all(ops.map((op) => this.store.apply(op, deadline)));
+    let refuse: string | undefined;
+    if (ring !== undefined && ops.some(isWriteOp)) {
+      const mine = this.membership.ring;
+      if (!this.membership.synced) refuse = `node ${this.id} has not heard the cluster's membership since it started`;
+      else {
+        const verdict = checkRouted(ring, mine);
+        if (verdict === 'older') refuse = `node ${this.id} knows ring epoch ${mine.epoch}; writes routed on epochs below ${mine.floor} are refused (this one: ${ring.epoch})`;
+        else if (verdict === 'diverged') refuse = `node ${this.id} knows another ring at epoch ${mine.epoch}`;
+      }
+    }
+    const recovering = this.membership.self.state === 'recovering';
+    let admitted: { epoch: number; done: Promise<unknown> } | undefined;
+    const resultsP = Promise.all(
+      ops.map((op): Promise<WireResult> | WireResult => {
+        if (refuse !== undefined && isWriteOp(op)) {
+          this.ringRefusals++;
+          return { ok: false, code: 'RING_CHANGED', msg: refuse };
+        }
+        if (recovering && (op as { t?: number })?.t === OpType.Get) {
+          return { ok: false, code: 'UNAVAILABLE', msg: `node ${this.id} is recovering from an outage longer than the tombstone grace period: it serves no reads until repaired` };
+        }
+        return this.store.apply(op, deadline);
+      }),
+    );
+    if (ring !== undefined && refuse === undefined && ops.some(isWriteOp)) {
+      // Writes admitted under a ring: a ring fence waits for them (see onRingFence).
+      admitted = { epoch: ring.epoch, done: resultsP };
+      this.admittedWrites.add(admitted);
+    }
+    const results = await resultsP.finally(() => {
+      if (admitted) this.admittedWrites.delete(admitted);
+    });
     const ms = performance.now() - started;
     const counts = new Map<string, number>();
     const kinds = new Set<string>();
@@ -509,7 +641,9 @@ export class StorageServer {
     }
     // The batch's duration stands for each kind it carried (operations run concurrently).
     for (const op of kinds) this.metrics.replicaOpLatency.observe({ op }, ms / 1000);
-    return results;
+    const response: BatchResponse = { v: PROTOCOL_VERSION, results, now: this.clock.nowMs() };
+    if (refuse !== undefined) response.view = { ...this.membership.view(), now: response.now! };
+    return response;
   }
 
 
@@ -540,13 +674,94 @@ export class StorageServer {
     sendMsgpack(res, 200, await this.detector.handlePingReq(msg));
   }
 
+  /**
+   * A node that changes the ring hands over its member table: merge it, wait until the write
+   * batches this node admitted under rings older than its floor have finished (bounded by
+   * their deadlines), and answer with the ring this node now knows. From this answer on, every
+   * write routed on an older ring is refused here.
+   */
+  private async onRingFence(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const msg = decodeMessage<RingFenceRequest>(await readBody(req, 4 * 1024 * 1024));
+    if (!msg || typeof msg.from !== 'string' || !Array.isArray(msg.members)) throw new MalformedRequestError('ring-fence needs from and members');
+    checkProtocolVersion(msg.v);
+    this.membership.handleGossip({ v: msg.v, from: msg.from, members: msg.members });
+    const floor = this.membership.ring.floor;
+    const older = [...this.admittedWrites].filter((w) => w.epoch < floor).map((w) => w.done.catch(() => undefined));
+    if (older.length > 0) {
+      await Promise.race([Promise.all(older), new Promise((r) => setTimeout(r, this.config.requestTimeoutMs * 2).unref())]);
+    }
+    const ring = this.membership.ring;
+    const answer: RingFenceResponse = {
+      v: PROTOCOL_VERSION,
+      from: this.id,
+      members: this.membership.members().map(publicInfo),
+      ringEpoch: ring.epoch,
+      ringDigest: ring.digest,
+      ringFloor: ring.floor,
+    };
+    sendMsgpack(res, 200, answer);
+  }
+
+  /**
+   * Waits until every live member (up, joining, leaving, recovering or suspect; not down or
+   * left) answers a ring fence with this node's ring or a newer one, and a floor at least this
+   * node's: from then on no member takes a write routed on a ring from before this node's last
+   * change. Members that are down are not waited for (they learn the ring on return, before
+   * taking routed writes: see Membership.synced). Throws UnavailableError after
+   * ringFenceTimeoutMs.
+   */
+  private async awaitRingFence(what: string): Promise<void> {
+    const started = Date.now();
+    const deadline = started + this.config.ringFenceTimeoutMs;
+    for (let round = 1; ; round++) {
+      const target = this.membership.ring;
+      const peers = this.membership.members().filter((m) => m.id !== this.id && reachable(m));
+      const req: RingFenceRequest = { v: PROTOCOL_VERSION, from: this.id, members: this.membership.members().map(publicInfo) };
+      const answers = await Promise.all(
+        peers.map((m) =>
+          this.transport
+            .call<RingFenceResponse>(m.address, Routes.ringFence, req, { timeoutMs: Math.max(1000, this.config.requestTimeoutMs * 3) })
+            .catch(() => undefined),
+        ),
+      );
+      for (const a of answers) if (a && Array.isArray(a.members)) this.membership.mergeList(a.members, a.from);
+      const behind = peers.filter((m, i) => {
+        const a = answers[i];
+        if (!a) return true;
+        if (a.ringFloor < target.floor) return true;
+        return a.ringEpoch < target.epoch || (a.ringEpoch === target.epoch && a.ringDigest !== target.digest);
+      });
+      if (behind.length === 0) {
+        this.log.info({ what, ringEpoch: target.epoch, members: peers.length, rounds: round, ms: Date.now() - started }, 'ring fence: every live member refuses writes routed on older rings');
+        return;
+      }
+      if (Date.now() >= deadline) {
+        throw new UnavailableError(
+          `${what}: ${behind.map((m) => m.id).join(', ')} did not acknowledge ring epoch ${target.epoch} within ${this.config.ringFenceTimeoutMs} ms`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, Math.min(1000, 100 * round)));
+    }
+  }
+
+  /** Another member's join or leave in progress (one ring change at a time), or undefined. */
+  private otherRingChange(except?: string): string | undefined {
+    const m = this.membership.members().find((x) => x.id !== this.id && x.id !== except && (x.state === 'joining' || x.state === 'leaving'));
+    return m ? `${m.id} is ${m.state}` : undefined;
+  }
+
   private streamingDeps(): StreamingDeps {
     return {
       store: this.store,
       membership: this.membership,
       transport: this.transport,
       antiEntropy: this.antiEntropy,
-      rings: () => ({ current: this.client!.cluster.ring, pending: this.client!.cluster.pendingRing, n: this.config.replicationFactor }),
+      rings: () => ({
+        current: this.client!.cluster.ring,
+        pending: this.client!.cluster.pendingRing,
+        n: this.config.replicationFactor,
+        stamp: this.client!.cluster.ringStamp,
+      }),
       log: this.log.child({ component: 'streaming' }) as EngineLogger,
       rateBytesPerSec: this.config.streamRateBytesPerSec,
       requestTimeoutMs: this.config.requestTimeoutMs,
@@ -563,11 +778,12 @@ export class StorageServer {
     while (!this.stopping && this.membership.members().filter((m) => m.state === 'up').length === 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 100));
     }
-    // Give clients time to see `joining` and start writing here too.
-    await new Promise((r) => setTimeout(r, this.config.gossipIntervalMs * 3));
     for (let attempt = 1; !this.stopping; attempt++) {
       try {
         while (!this.store.leaves.ready && !this.stopping) await new Promise((r) => setTimeout(r, 50));
+        // Before any data moves, every live member must refuse writes routed on a ring
+        // without this node: from then on every acknowledged write reaches this node too.
+        await this.awaitRingFence('join');
         this.moving = bootstrap(this.streamingDeps());
         this.moves.bootstrap = (await this.moving) as StreamStats;
         this.membership.setSelfState('up');
@@ -589,9 +805,18 @@ export class StorageServer {
     if (others.length < this.config.replicationFactor) {
       throw new InvalidArgumentError(`decommission would leave ${others.length} nodes for ${this.config.replicationFactor} replicas`);
     }
+    const busy = this.otherRingChange();
+    if (busy) throw new UnavailableError(`one ring change at a time: ${busy}`);
     this.membership.setSelfState('leaving');
-    // Let gossip and the clients' subscriptions carry `leaving`, so writes go to the new owners too.
-    await new Promise((r) => setTimeout(r, this.config.gossipIntervalMs * 3));
+    // Before the ranges are handed over, every live member must refuse writes routed on a
+    // ring where this node is not leaving: from then on every acknowledged write reaches the
+    // new owners too.
+    try {
+      await this.awaitRingFence('decommission');
+    } catch (err) {
+      this.membership.setSelfState('up');
+      throw err;
+    }
     const stats = await decommission(this.streamingDeps());
     const deadline = Date.now() + 60_000;
     while (this.hints.totalPending > 0 && Date.now() < deadline) {
@@ -624,13 +849,19 @@ export class StorageServer {
     return r;
   }
 
-  private removeNode(node: string): void {
+  private async removeNode(node: string): Promise<void> {
     const m = this.membership.get(node);
     if (!m) throw new InvalidArgumentError(`no member ${node}`);
     if (node === this.id) throw new InvalidArgumentError('a node cannot remove itself; use decommission');
     if (m.state !== 'down' && m.state !== 'left') throw new InvalidArgumentError(`${node} is ${m.state}; only a down node can be removed (decommission a live one)`);
+    if (m.state === 'down') {
+      const busy = this.otherRingChange(node);
+      if (busy) throw new UnavailableError(`one ring change at a time: ${busy}`);
+    }
+    // Marking another member left raises its ring version (Membership.markState).
     this.membership.markState(node, 'left');
     this.log.warn({ node }, 'node removed from the ring by an operator; its ranges re-replicate through repair');
+    await this.awaitRingFence('removenode');
   }
 
   private registerMetrics(): void {
@@ -652,6 +883,8 @@ export class StorageServer {
     m.gauge('ringkv_connections_refused', 'Connections refused with 503 since start (over the limit)', () => this.connections.refused);
     m.gauge('ringkv_standing_delay_seconds', 'Delay every recent request saw from arrival to answer (admission control refuses requests with less time left)', () => this.shedder.standingDelayMs / 1000);
     m.gauge('ringkv_inflight_operations', 'Replica operations being applied', () => this.shedder.inflight);
+    m.gauge('ringkv_ring_epoch', 'The ring epoch this node knows (sum of the members\' ring versions)', () => this.membership.ring.epoch);
+    m.gauge('ringkv_ring_refused_writes', 'Write operations refused since start because they were routed on an older ring', () => this.ringRefusals);
     m.gauge('ringkv_members', 'Members by state, as this node sees them', () => {
       const counts = new Map<string, number>();
       for (const x of this.membership.members()) counts.set(x.state, (counts.get(x.state) ?? 0) + 1);
@@ -751,7 +984,7 @@ export class StorageServer {
       }
       case 'removenode': {
         if (typeof msg.node !== 'string') throw new InvalidArgumentError('removenode needs a node id');
-        this.removeNode(msg.node);
+        await this.removeNode(msg.node);
         return sendMsgpackOrJson(req, res, { v: PROTOCOL_VERSION, node: this.id, removed: msg.node });
       }
       case 'cleanup':
@@ -761,6 +994,12 @@ export class StorageServer {
         const dropped = await this.hints.drop(msg.node ?? undefined);
         this.log.warn({ dropped, target: msg.node ?? 'all' }, 'hints dropped by an operator');
         return sendMsgpackOrJson(req, res, { v: PROTOCOL_VERSION, node: this.id, dropped });
+      }
+      case 'compact': {
+        // Flushes the memtable and compacts every table into one: tombstones and expired
+        // values older than tombstoneGraceMs are dropped (tests and operators).
+        await this.engine.compact();
+        return sendMsgpackOrJson(req, res, { v: PROTOCOL_VERSION, node: this.id, compacted: true, tables: this.engine.stats().tableCount });
       }
       case 'rebuild-leaves': {
         const entries = await this.store.rebuildLeaves();
@@ -792,6 +1031,8 @@ export class StorageServer {
       lastBootstrap: this.moves.bootstrap ?? null,
       lastDecommission: this.moves.decommission ?? null,
       lastCleanup: this.moves.cleanup ?? null,
+      recovery: this.recovery ?? null,
+      ring: { ...this.membership.ring, refusals: this.ringRefusals },
       moving: this.moving && this.progress ? this.progress : null,
       merkleReady: this.hasher.ready,
       hintsByTarget: Object.fromEntries(this.hints.pendingByTarget()),
@@ -840,11 +1081,15 @@ export class StorageServer {
     if (this.cleanupTimer) clearTimeout(this.cleanupTimer);
     if (this.leafTimer) clearInterval(this.leafTimer);
     this.membership.stop();
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     await this.handoff.stop();
     await this.client?.close().catch(() => undefined);
     await this.transport.close().catch(() => undefined);
     await this.engine.close();
     await this.hints.close();
+    // The last heartbeat: a clean stop is the start of the outage.
+    this.nodeState.lastAliveMs = this.clock.nowMs();
+    await this.saveNodeState();
     this.log.info('storage server stopped');
   }
 }
@@ -905,6 +1150,12 @@ function checkSpans(spans: unknown): [number, number][] {
   return spans as [number, number][];
 }
 
+/** True for the operations that write (everything but Get). */
+function isWriteOp(op: WireOp): boolean {
+  const t = (op as { t?: number } | undefined)?.t;
+  return t === OpType.Merge || t === OpType.Put || t === OpType.CoordinatedPut;
+}
+
 function isToken(n: unknown): n is number {
   return typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= 0xffffffff;
 }
@@ -930,8 +1181,7 @@ class LocalShortcutTransport implements Transport {
     if (address === this.self) {
       if (path === Routes.batch) {
         const b = body as BatchRequest;
-        const results = await this.server.applyBatch(b.ops, b.timeoutMs ? performance.now() + b.timeoutMs : undefined);
-        return { v: PROTOCOL_VERSION, results, now: this.server.nowMs() } as T;
+        return (await this.server.applyBatch(b.ops, b.timeoutMs ? performance.now() + b.timeoutMs : undefined, b.ring)) as T;
       }
       if (path === Routes.members) return { ...this.server.membership.view(), now: this.server.nowMs() } as T;
     }

@@ -7,13 +7,18 @@ import { Packr } from 'msgpackr';
 import { MalformedRequestError, ProtocolMismatchError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 import type { StoredObject, VersionVector } from '../versioning/index.js';
+import type { MemberInfo, MembersView } from '../membership.js';
+import type { RingStamp } from '../ring-epoch.js';
 
 /**
  * Version of this protocol. A server accepts requests from [MIN_PROTOCOL_VERSION, PROTOCOL_VERSION].
  * 2: the Put operation (a fresh last-write-wins write, answered with `won`), the server's
  * clock (`now`) in batch and membership answers.
+ * 3: ring epochs — the ring stamp a batch was routed on (`ring`), the replica's view in an
+ * answer that refused writes with RING_CHANGED (`view`), members' `ringVersion`, the
+ * `recovering` member state, the ring-fence route, the `compact` admin action.
  */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 export const MIN_PROTOCOL_VERSION = 1;
 
 export const MSGPACK_CONTENT_TYPE = 'application/msgpack';
@@ -33,6 +38,7 @@ export const Routes = {
   stream: '/internal/v1/stream',
   status: '/internal/v1/status',
   admin: '/internal/v1/admin',
+  ringFence: '/internal/v1/ring-fence',
 } as const;
 
 /** Operation types inside a batch. Append-only: never renumber. */
@@ -115,6 +121,12 @@ export interface BatchRequest {
    * it would start after that with DEADLINE_EXCEEDED instead of doing it (protocol 2).
    */
   timeoutMs?: number;
+  /**
+   * The ring the sender routed the batch's writes on (protocol 3): a replica whose floor is
+   * above its epoch refuses the writes with RING_CHANGED. With operations routed on several
+   * rings, the oldest. Absent: not checked (older senders, hint replay, anti-entropy).
+   */
+  ring?: RingStamp;
 }
 
 export interface BatchResponse {
@@ -122,6 +134,29 @@ export interface BatchResponse {
   results: WireResult[];
   /** The answering server's clock (ms since the epoch) when it answered (protocol 2). */
   now?: number;
+  /** When some operation was refused with RING_CHANGED: the replica's view, to route again on (protocol 3). */
+  view?: MembersView;
+}
+
+/**
+ * POST Routes.ringFence (protocol 3): a node that changes the ring hands its member table to
+ * every live member and waits until each answers that it knows the new ring and refuses
+ * writes routed on older ones; the answer comes once the receiver's writes admitted under an
+ * older ring have finished.
+ */
+export interface RingFenceRequest {
+  v: number;
+  from: string;
+  members: MemberInfo[];
+}
+
+export interface RingFenceResponse {
+  v: number;
+  from: string;
+  members: MemberInfo[];
+  ringEpoch: number;
+  ringDigest: number;
+  ringFloor: number;
 }
 
 /** An error body of an internal endpoint. */
@@ -183,7 +218,7 @@ export interface StreamResponse {
 /** Operator actions on one node: POST Routes.admin. */
 export interface AdminRequest {
   v: number;
-  action: 'repair' | 'cleanup' | 'decommission' | 'removenode' | 'rebuild-leaves' | 'drop-hints';
+  action: 'repair' | 'cleanup' | 'decommission' | 'removenode' | 'rebuild-leaves' | 'drop-hints' | 'compact';
   /** For removenode: the node to remove. */
   node?: string;
 }

@@ -9,17 +9,27 @@
 // (last-write-wins or vector-clock sync) and written back to the replicas that lacked the
 // result, so all replicas of the range converge in one round. Costs (hashes compared,
 // keys exchanged) are counted per round. One round at a time.
+//
+// A recovering node (back from an outage longer than the tombstone grace period) takes part
+// in no normal round — others skip it, and it runs none — but runs pull-only rounds
+// (pullRepair): the same comparison against every other replica of each of its ranges, where
+// only this node's data changes and a key that no other replica holds any more is dropped
+// when this node's version of it is older than the outage (its delete was collected
+// elsewhere). The rule and why it is safe: ../membership/README.md.
 
 import type { Ring } from '../../sdk/ring.js';
+import { Ring as RingClass } from '../../sdk/ring.js';
+import { UnavailableError } from '../../sdk/errors.js';
+import { hlcToWallMs } from '../../sdk/hlc.js';
 import type { Transport } from '../../sdk/transport.js';
 import type { StoredObject } from '../../sdk/versioning/index.js';
-import { objectsEqual } from '../../sdk/versioning/index.js';
+import { maxTs, objectsEqual } from '../../sdk/versioning/index.js';
 import type { BatchRequest, BatchResponse, MerkleKeysRequest, MerkleKeysResponse, MerkleRequest, MerkleResponse } from '../../sdk/wire/protocol.js';
 import { OpType, PROTOCOL_VERSION, Routes } from '../../sdk/wire/protocol.js';
 import type { EngineLogger } from '../engine/index.js';
 import type { Membership } from '../membership/membership.js';
 import type { ReplicaStore } from '../replica-store.js';
-import { mergeAcrossModes } from '../replica-store.js';
+import { mergeAcrossModes, toObject } from '../replica-store.js';
 import type { SpanHasher } from './span-hasher.js';
 import type { Span, TokenRange } from './token-ranges.js';
 import { ringRanges, splitSpan, withinOneLeaf } from './token-ranges.js';
@@ -37,6 +47,8 @@ export interface RepairStats {
   keysExchanged: number;
   /** Objects written back to replicas that lacked the merged version. */
   objectsWritten: number;
+  /** Pull-only rounds of a recovering node: keys dropped because no other replica holds them any more. */
+  keysDropped?: number;
   peersSkipped: string[];
   errors: number;
   /** While the round runs: what it is doing. */
@@ -83,6 +95,8 @@ export class AntiEntropy {
       // Jitter so that the nodes' rounds spread out.
       const delay = this.o.intervalMs * (0.75 + Math.random() * 0.5);
       this.timer = setTimeout(() => {
+        // A recovering node runs no normal round (it is repaired by its own pull-only rounds).
+        if (this.membership.self.state === 'recovering') return schedule();
         this.repair('primary')
           .catch((err) => this.log.warn({ err: (err as Error).message }, 'scheduled repair failed'))
           .finally(schedule);
@@ -106,6 +120,26 @@ export class AntiEntropy {
     return this.running;
   }
 
+  /**
+   * A recovering node's pull-only round over every range it replicates, against the other
+   * replicas of each that are up (a range with a replica down or suspect, without one up, or
+   * with one failing to answer fails the round, which the caller retries later; recovering
+   * replicas are left out). Only this node's data changes:
+   * each differing key is merged from the other replicas' versions, deletes winning by the
+   * version rules; a key no other replica holds is dropped when this node's version of it
+   * is older than `cutoffMs` (wall ms: the outage start plus the largest clock lead a write
+   * may have).
+   */
+  async pullRepair(cutoffMs: number): Promise<RepairStats> {
+    while (this.running) await this.running.catch(() => undefined);
+    this.running = this.round('all', undefined, cutoffMs).finally(() => {
+      this.running = undefined;
+      this.current = undefined;
+    });
+    return this.running;
+  }
+
+  /** A replica that takes part in repair: not down or suspect, and not recovering (whose data may hold forgotten deletes). */
   private isLive(id: string): boolean {
     const m = this.membership.get(id);
     return !!m && (m.state === 'up' || m.state === 'joining' || m.state === 'leaving');
@@ -119,9 +153,13 @@ export class AntiEntropy {
    * A round over `explicit` ranges (with the replicas to compare), or the ring's ranges this
    * node replicates (`all`) or is the first live replica of (`primary`).
    */
-  private async round(scope: 'primary' | 'all', explicit?: TokenRange[]): Promise<RepairStats> {
+  private async round(scope: 'primary' | 'all', explicit?: TokenRange[], pullCutoffMs?: number): Promise<RepairStats> {
     const started = Date.now();
     const self = this.membership.selfId;
+    const pull = pullCutoffMs !== undefined;
+    if (!pull && this.membership.self.state === 'recovering') {
+      throw new UnavailableError('this node is recovering from an outage longer than the tombstone grace period: it is repaired from its peers, not a source of repair');
+    }
     const stats: RepairStats = {
       startedAt: new Date(started).toISOString(),
       durationMs: 0,
@@ -151,12 +189,34 @@ export class AntiEntropy {
     }
     stats.ranges = ranges.length;
     const skipped = new Set<string>();
+    // Pull-only: the witnesses of a range are its other replicas that are up (or leaving);
+    // recovering ones are left out (they are repaired on their own); any other (down,
+    // suspect) holds the recovery back, and so does a range without a witness.
+    const witnesses = new Set<string>();
+    if (pull) {
+      stats.keysDropped = 0;
+      for (const r of ranges) {
+        let n = 0;
+        for (const peer of r.replicas) {
+          if (peer === self) continue;
+          const m = this.membership.get(peer);
+          if (m && (m.state === 'up' || m.state === 'leaving')) {
+            witnesses.add(peer);
+            n++;
+          } else if (m?.state !== 'recovering') {
+            throw new UnavailableError(`cannot recover yet: replica ${peer} is ${m?.state ?? 'unknown'} (the other replicas of this node's ranges must be up or recovering)`);
+          }
+        }
+        if (n === 0) throw new UnavailableError(`cannot recover yet: range (${r.start}, ${r.end}] has no other replica up`);
+      }
+    }
 
     // Descend: compare span hashes level by level, only into differing spans.
     let frontier: Item[] = [];
     for (const range of ranges) {
       for (const peer of range.replicas) {
         if (peer === self) continue;
+        if (pull && !witnesses.has(peer)) continue;
         if (!this.isLive(peer)) {
           skipped.add(peer);
           continue;
@@ -238,13 +298,17 @@ export class AntiEntropy {
       }
     }
 
+    if (pull && (skipped.size > 0 || stats.errors > 0)) {
+      throw new UnavailableError(`cannot recover yet: ${[...skipped].join(', ') || 'a replica'} did not answer the comparison`);
+    }
     // Reconcile: read each differing key everywhere, merge, write back where it differs.
     stats.phase = 'reconciling';
     stats.keysExchanged = differing.size;
     for (const batch of chunks([...differing.values()], this.o.keysPerBatch)) {
-      const written = await this.reconcile(batch, skipped, stats);
+      const written = pull ? await this.reconcilePull(batch, witnesses, stats, pullCutoffMs) : await this.reconcile(batch, skipped, stats);
       stats.objectsWritten += written;
     }
+    if (pull && stats.errors > 0) throw new UnavailableError(`cannot recover yet: ${stats.errors} reads from other replicas failed`);
     stats.peersSkipped = [...skipped];
     stats.phase = 'done';
     stats.durationMs = Date.now() - started;
@@ -326,6 +390,74 @@ export class AntiEntropy {
         }
       }),
     );
+    return written;
+  }
+
+  /**
+   * Pull-only reconciliation (a recovering node): every other replica's object of each key
+   * is read; when any holds one, this node merges theirs into its own; when none does (each
+   * answered "absent"), this node's version is dropped if it is older than `cutoffMs`.
+   */
+  private async reconcilePull(batch: { key: Buffer; replicas: string[] }[], witnesses: Set<string>, stats: RepairStats, cutoffMs: number): Promise<number> {
+    const self = this.membership.selfId;
+    const peers = new Set<string>();
+    for (const b of batch) for (const r of b.replicas) if (r !== self && witnesses.has(r)) peers.add(r);
+    const objs = new Map<string, Map<string, StoredObject | null>>();
+    await Promise.all(
+      [...peers].map(async (peer) => {
+        const keys = batch.filter((b) => b.replicas.includes(peer));
+        const req: BatchRequest = { v: PROTOCOL_VERSION, from: self, ops: keys.map((b) => ({ t: OpType.Get, key: b.key })) };
+        try {
+          const res = await this.transport.call<BatchResponse>(this.address(peer), Routes.batch, req, { timeoutMs: this.o.requestTimeoutMs });
+          const m = new Map<string, StoredObject | null>();
+          keys.forEach((b, i) => {
+            const r = res.results[i];
+            if (r?.ok) m.set(b.key.toString('latin1'), r.obj);
+          });
+          objs.set(peer, m);
+        } catch {
+          stats.errors++;
+        }
+      }),
+    );
+    let written = 0;
+    for (const b of batch) {
+      const k = b.key.toString('latin1');
+      let theirs: StoredObject | undefined;
+      let allAnswered = true;
+      for (const peer of b.replicas) {
+        if (peer === self || !witnesses.has(peer)) continue;
+        const m = objs.get(peer);
+        if (!m || !m.has(k)) {
+          allAnswered = false;
+          continue;
+        }
+        const o = m.get(k);
+        if (o) theirs = theirs ? mergeAcrossModes(theirs, o) : o;
+      }
+      if (theirs) {
+        // Merged into this node's own version by the version rules: a delete or a newer write
+        // made elsewhere wins; a write this node took after its return and theirs lack stays.
+        const r = await this.store.merge(b.key, theirs);
+        if (r.changed) written++;
+        continue;
+      }
+      if (!allAnswered) {
+        stats.errors++;
+        continue;
+      }
+      // No other replica holds the key. Dropped when this node's version predates the
+      // outage (its delete may have been collected everywhere else); kept when newer.
+      const token = RingClass.tokenOf(b.key);
+      for await (const e of this.store.scan(token, token)) {
+        if (!e.key.equals(b.key)) continue;
+        if (hlcToWallMs(maxTs(toObject(e.record))) < cutoffMs && (await this.store.purge(b.key, Buffer.from(e.version)))) {
+          stats.keysDropped = (stats.keysDropped ?? 0) + 1;
+          written++;
+        }
+        break;
+      }
+    }
     return written;
   }
 }

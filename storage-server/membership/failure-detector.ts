@@ -189,7 +189,7 @@ export class FailureDetector {
     this.lastMissMs.set(id, this.clock.nowMs());
     const m = this.membership.get(id);
     if (!m) return;
-    if (n >= this.o.suspectAfterMisses && (m.state === 'up' || m.state === 'joining' || m.state === 'leaving')) {
+    if (n >= this.o.suspectAfterMisses && (m.state === 'up' || m.state === 'joining' || m.state === 'leaving' || m.state === 'recovering')) {
       this.counters.suspected++;
       this.log.warn({ member: id, misses: n }, 'member missed its probes: suspect');
       this.membership.markState(id, 'suspect');

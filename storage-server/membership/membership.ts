@@ -3,12 +3,17 @@
 // O(log n) rounds. A member's record changes only to newer news (higher incarnation, or a
 // more severe state at equal incarnation); only the member itself raises its incarnation,
 // which is how it refutes a suspicion. Failure detection (failure-detector.ts) feeds
-// suspect/down/up changes in through markState(). Single-threaded; all methods are sync
-// except the network rounds.
+// suspect/down/up changes in through markState(). Each member also carries a ring version,
+// raised by whoever changes its place in the ring; the table's ring stamp (sdk/ring-epoch.ts)
+// and the floor below which this node refuses writes are kept up to date on every change.
+// Single-threaded; all methods are sync except the network rounds.
 
 import type { Clock } from '../../sdk/clock.js';
 import type { ClusterSettings, MemberInfo, MembersView, MemberState } from '../../sdk/membership.js';
-import { reachable, supersedes } from '../../sdk/membership.js';
+import { MEMBER_STATES } from '../../sdk/membership.js';
+import { reachable, ringVersionOf, supersedes } from '../../sdk/membership.js';
+import type { ReplicaRing } from '../../sdk/ring-epoch.js';
+import { changesRing, isFencingChange, ringStampOf } from '../../sdk/ring-epoch.js';
 import type { Transport } from '../../sdk/transport.js';
 import { PROTOCOL_VERSION, Routes } from '../../sdk/wire/protocol.js';
 import type { EngineLogger } from '../engine/index.js';
@@ -48,12 +53,34 @@ export class Membership {
   private readonly listeners: MembershipListener[] = [];
   private running = false;
   private roundInFlight = false;
+  private ringValue: ReplicaRing;
+  private syncedValue: boolean;
   /** Gossip rounds done and failed (for metrics). */
   readonly counters = { rounds: 0, roundFailures: 0, refutations: 0 };
 
   constructor(private readonly o: MembershipOptions) {
     const now = o.clock.nowMs();
-    this.entries.set(o.self.id, { ...o.self, lastHeardMs: now, stateSinceMs: now });
+    this.entries.set(o.self.id, { ...o.self, ringVersion: Math.max(1, ringVersionOf(o.self)), lastHeardMs: now, stateSinceMs: now });
+    const stamp = ringStampOf(this.entries.values());
+    this.ringValue = { ...stamp, floor: stamp.epoch };
+    // A node with no one to ask knows the whole cluster already (a new cluster's first node).
+    this.syncedValue = o.seeds.filter((s) => s !== o.self.address).length === 0;
+  }
+
+  /**
+   * This node's ring stamp and floor (cached; recomputed on each change of the table):
+   * writes routed on an epoch below the floor are refused (sdk/ring-epoch.ts).
+   */
+  get ring(): ReplicaRing {
+    return this.ringValue;
+  }
+
+  /**
+   * False from start until this node has merged a member table from a peer: until then its
+   * ring may be older than any client's, so it does not take routed writes.
+   */
+  get synced(): boolean {
+    return this.syncedValue;
   }
 
   get selfId(): string {
@@ -92,6 +119,9 @@ export class Membership {
       settings: this.o.settings,
       members: this.members().map(publicInfo),
       epoch: this.epochValue,
+      ringEpoch: this.ringValue.epoch,
+      ringDigest: this.ringValue.digest,
+      ringFloor: this.ringValue.floor,
     };
   }
 
@@ -116,6 +146,7 @@ export class Membership {
   /** Merges gossip received from a peer; answers with this node's view (push-pull). */
   handleGossip(msg: GossipMessage): GossipMessage {
     this.mergeList(msg.members, msg.from);
+    this.syncedValue = true;
     return { v: PROTOCOL_VERSION, from: this.selfId, members: this.members().map(publicInfo) };
   }
 
@@ -133,6 +164,9 @@ export class Membership {
     const e = this.entries.get(id);
     if (!e || id === this.selfId || e.state === state) return false;
     const next: MemberInfo = { ...publicInfo(e), state };
+    // Suspecting a joining or leaving member, or removing one, changes the rings: whoever
+    // makes that change raises the member's ring version.
+    if (changesRing(e, next)) next.ringVersion = ringVersionOf(e) + 1;
     return this.applyNews(next, true);
   }
 
@@ -145,7 +179,9 @@ export class Membership {
   /** Changes this node's own state (joining → up, up → leaving ...), with a new incarnation. */
   setSelfState(state: MemberState): void {
     const s = this.self;
-    this.applyNews({ ...publicInfo(s), state, incarnation: s.incarnation + 1 }, true);
+    const next: MemberInfo = { ...publicInfo(s), state, incarnation: s.incarnation + 1 };
+    if (changesRing(s, next)) next.ringVersion = ringVersionOf(s) + 1;
+    this.applyNews(next, true);
   }
 
   /** Merges a list of member records; returns true when anything changed. */
@@ -168,12 +204,36 @@ export class Membership {
    * from our own record is refuted by raising our incarnation above it: a suspicion (suspect
    * or down at our incarnation), or the record of this node's previous life, which may be
    * newer than this life's start incarnation when that life raised it past the restart's
-   * wall-clock second (address change, join, refutations) or the clock stepped back. Only
-   * `left` stands: an operator removed this node, and it stays out of the ring.
+   * wall-clock second (address change, join, refutations) or the clock stepped back. News
+   * with a higher ring version is taken (one above it when this node re-asserts another
+   * place in the ring), except `left`: an operator removed this node, and unless it is
+   * joining afresh it takes `left` and stays out of the ring.
    */
   private considerNewsAboutSelf(m: MemberInfo): boolean {
     const s = this.self;
-    if (s.state === 'left' || m.state === 'left' || m.incarnation < s.incarnation) return false;
+    if (s.state === 'left') return false;
+    if (ringVersionOf(m) > ringVersionOf(s) || (ringVersionOf(m) === ringVersionOf(s) && changesRing(m, s) && supersedes(m, s))) {
+      // News about this node that others will prefer to ours (a removenode, a suspicion of a
+      // joining or leaving node, our own record from before a restart).
+      if (m.state === 'left' && s.state !== 'joining') {
+        // Removed by an operator (or decommissioned before a restart): stay out of the ring.
+        // Coming back takes a wiped data directory and --join.
+        this.o.log.error({ ringVersion: m.ringVersion }, 'this node was removed from the ring: it stays out (wipe its data directory and start it with --join to bring it back)');
+        return this.applyNews({ ...publicInfo(s), state: 'left', ringVersion: ringVersionOf(m), incarnation: Math.max(s.incarnation, m.incarnation) }, true);
+      }
+      if (m.incarnation >= Number.MAX_SAFE_INTEGER) {
+        this.o.log.error({ claimedState: m.state, incarnation: m.incarnation }, 'cannot refute news about this node: no incarnation left above it');
+        return false;
+      }
+      // Take their ring version (above it when we re-assert another place in the ring) and
+      // an incarnation above theirs, so that our record wins everywhere.
+      const ringVersion = ringVersionOf(m) + (changesRing(m, s) ? 1 : 0);
+      this.counters.refutations++;
+      this.o.log.info({ claimedState: m.state, ringVersion }, 'taking the ring version others hold for this node');
+      return this.applyNews({ ...publicInfo(s), ringVersion, incarnation: Math.max(s.incarnation, m.incarnation + 1) }, true);
+    }
+    if (ringVersionOf(m) < ringVersionOf(s)) return false;
+    if (m.state === 'left' || m.incarnation < s.incarnation) return false;
     if (m.incarnation === s.incarnation && m.state === s.state && m.address === s.address && m.weight === s.weight) return false;
     if (m.incarnation >= Number.MAX_SAFE_INTEGER) {
       this.o.log.error({ claimedState: m.state, incarnation: m.incarnation }, 'cannot refute news about this node: no incarnation left above it');
@@ -192,6 +252,7 @@ export class Membership {
       // Same news except address/weight (a restarted node on a new port): take it only with an incarnation as high.
       if (m.incarnation < cur.incarnation) return false;
     }
+    if (cur && !force && ringVersionOf(m) < ringVersionOf(cur)) return false;
     const prev = cur?.state;
     const entry: MemberEntry = {
       ...publicInfo(m),
@@ -199,6 +260,15 @@ export class Membership {
       stateSinceMs: prev === m.state && cur ? cur.stateSinceMs : now,
     };
     this.entries.set(m.id, entry);
+    const stamp = ringStampOf(this.entries.values());
+    // After a change that moves ownership, writes routed on the rings before it are refused.
+    const floor = isFencingChange(cur, entry) ? stamp.epoch : this.ringValue.floor;
+    if (stamp.epoch !== this.ringValue.epoch || stamp.digest !== this.ringValue.digest || floor !== this.ringValue.floor) {
+      this.ringValue = { ...stamp, floor: Math.max(floor, this.ringValue.floor) };
+      if (floor > 0 && isFencingChange(cur, entry) && cur) {
+        this.o.log.info({ member: m.id, ringEpoch: stamp.epoch }, 'the ring changed: writes routed on older rings are refused from now on');
+      }
+    }
     this.bumpEpoch();
     if (prev !== m.state) {
       this.o.log.info({ member: m.id, from: prev ?? 'unknown', to: m.state, incarnation: m.incarnation }, 'member state changed');
@@ -254,6 +324,7 @@ export class Membership {
       const msg: GossipMessage = { v: PROTOCOL_VERSION, from: this.selfId, members: this.members().map(publicInfo) };
       const reply = await this.o.transport.call<GossipMessage>(target, Routes.gossip, msg, { timeoutMs: this.o.requestTimeoutMs });
       this.mergeList(reply.members ?? [], reply.from);
+      this.syncedValue = true;
       this.counters.rounds++;
     } catch (err) {
       this.counters.roundFailures++;
@@ -265,7 +336,7 @@ export class Membership {
 }
 
 export function publicInfo(m: MemberInfo): MemberInfo {
-  return { id: m.id, address: m.address, weight: m.weight, state: m.state, incarnation: m.incarnation };
+  return { id: m.id, address: m.address, weight: m.weight, state: m.state, incarnation: m.incarnation, ringVersion: ringVersionOf(m) };
 }
 
 function validMember(m: unknown): m is MemberInfo {
@@ -281,6 +352,7 @@ function validMember(m: unknown): m is MemberInfo {
     // supersedes what it refutes (Infinity or 2^53 + 1 would equal the claim and lose to it).
     Number.isSafeInteger(x.incarnation) &&
     x.incarnation >= 0 &&
-    ['up', 'suspect', 'down', 'joining', 'leaving', 'left'].includes(x.state)
+    (x.ringVersion === undefined || (Number.isSafeInteger(x.ringVersion) && x.ringVersion >= 0)) &&
+    (MEMBER_STATES as readonly string[]).includes(x.state)
   );
 }

@@ -8,9 +8,14 @@
 //   over, waits for its hints to drain, then announces itself left.
 // - cleanup: drops (locally, no tombstones) the keys of ranges this node no longer owns.
 // While a join or leave runs, clients write to both the current and the future replicas
-// (sdk/client.ts), so writes made during the move are not lost.
+// (sdk/client.ts), so writes made during the move are not lost; the server fences the ring
+// before any data moves (server.ts awaitRingFence), so from then on no replica takes a write
+// routed on the ring from before the move. A decommission's pushes carry the ring they were
+// routed on: a receiver that knows a newer one refuses them and the decommission fails
+// instead of handing ranges to the wrong owners. Bootstrap pulls are reads: not checked.
 
 import type { Ring } from '../../sdk/ring.js';
+import type { RingStamp } from '../../sdk/ring-epoch.js';
 import type { Transport } from '../../sdk/transport.js';
 import type { BatchRequest, BatchResponse, StreamRequest, StreamResponse } from '../../sdk/wire/protocol.js';
 import { OpType, PROTOCOL_VERSION, Routes } from '../../sdk/wire/protocol.js';
@@ -39,8 +44,8 @@ export interface StreamingDeps {
   membership: Membership;
   transport: Transport;
   antiEntropy: AntiEntropy;
-  /** The current ring and the one to come, and N. */
-  rings: () => { current: Ring; pending: Ring; n: number };
+  /** The current ring and the one to come, N, and the stamp of the table they come from. */
+  rings: () => { current: Ring; pending: Ring; n: number; stamp: RingStamp };
   log: EngineLogger;
   rateBytesPerSec: number;
   requestTimeoutMs: number;
@@ -159,7 +164,7 @@ async function pull(d: StreamingDeps, source: string, spans: Span[], limiter: Ra
 export async function decommission(d: StreamingDeps): Promise<StreamStats> {
   const started = Date.now();
   const self = d.membership.selfId;
-  const { current, pending, n } = d.rings();
+  const { current, pending, n, stamp } = d.rings();
   const limiter = new RateLimiter(d.rateBytesPerSec);
   const stats: StreamStats = { ranges: 0, keys: 0, bytes: 0, durationMs: 0, repairedKeys: 0 };
   d.onStart?.('decommission', stats);
@@ -179,7 +184,7 @@ export async function decommission(d: StreamingDeps): Promise<StreamStats> {
         const flush = async () => {
           if (batch.length === 0) return;
           await limiter.consume(batchBytes);
-          const req: BatchRequest = { v: PROTOCOL_VERSION, from: self, ops: batch.map((b) => ({ t: OpType.Merge, key: b.key, obj: b.obj })) };
+          const req: BatchRequest = { v: PROTOCOL_VERSION, from: self, ring: stamp, ops: batch.map((b) => ({ t: OpType.Merge, key: b.key, obj: b.obj })) };
           const res = await d.transport.call<BatchResponse>(address, Routes.batch, req, { timeoutMs: d.requestTimeoutMs * 5 });
           const failed = res.results.filter((x) => !x.ok).length;
           if (failed > 0) throw new UnavailableError(`${target} refused ${failed} streamed keys`);
