@@ -17,6 +17,7 @@ import {
   InvalidArgumentError,
   InvalidConsistencyError,
   QuorumNotMetError,
+  RingChangedError,
   RingkvError,
   TimeoutError,
   errorFromWire,
@@ -402,7 +403,7 @@ export class RingkvClient<V = Buffer> {
         return await this.readObject(k, r, call);
       } catch (err) {
         if (await this.routeAgain(call, tries, routedOn)) continue;
-        throw err;
+        throw ringRefused(err, call);
       }
     }
   }
@@ -667,7 +668,7 @@ export class RingkvClient<V = Buffer> {
             ts = this.hlc.nowAbove(newer);
             continue;
           }
-          throw err;
+          throw ringRefused(err, call);
         }
       }
     } catch (err) {
@@ -813,7 +814,7 @@ export class RingkvClient<V = Buffer> {
           return { version: token, context: token, created };
         } catch (err) {
           if (await this.routeAgain(call, ringTries, ring)) continue;
-          throw err;
+          throw ringRefused(err, call);
         }
       }
     } catch (err) {
@@ -980,6 +981,15 @@ function linearizableNeedsLww(): InvalidConsistencyError {
   const e = new InvalidConsistencyError('linearizable');
   e.message = "consistency 'linearizable' needs conflictMode 'lww' (with vector clocks, concurrent writes are kept as siblings)";
   return e;
+}
+
+/**
+ * The error of a call whose last attempt fell short because replicas refused its writes for
+ * their ring (retries spent): RING_CHANGED rather than the quorum failure it caused.
+ */
+function ringRefused(err: unknown, call: CallCtx): unknown {
+  if (!call.ringChanged || !(err instanceof QuorumNotMetError)) return err;
+  return new RingChangedError(`${err.message}: replicas refused writes routed on an older ring, and routing again did not settle it`, err.details);
 }
 
 /** Retry a coordinator on another replica only for failures of reachability. */
