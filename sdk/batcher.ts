@@ -158,7 +158,7 @@ export class Batcher {
     while (q.queue.length > 0 && (q.inflight === 0 || (q.queue.length >= max && q.inflight < this.opts.maxInflightBatches))) {
       const items = q.queue.splice(0, max);
       q.inflight++;
-      void q.limit(() => this.send(address, items)).finally(() => {
+      void q.limit(() => this.send(address, items, q)).finally(() => {
         q.inflight--;
         this.pump(address, q);
       });
@@ -182,10 +182,10 @@ export class Batcher {
     q.queue.length = kept;
   }
 
-  private async send(address: string, queued: Queued[]): Promise<void> {
+  private async send(address: string, queued: Queued[], q: NodeQueue): Promise<void> {
     // Operations may have been aborted or expired while p-limit held the batch back.
     const now = monotonicNowMs();
-    const items: Queued[] = [];
+    let items: Queued[] = [];
     let deadline = Number.POSITIVE_INFINITY;
     let ring: RingStamp | undefined;
     for (const it of queued) {
@@ -196,9 +196,19 @@ export class Batcher {
         continue;
       }
       items.push(it);
-      if (it.deadline < deadline) deadline = it.deadline;
       if (it.ring && (!ring || it.ring.epoch < ring.epoch)) ring = it.ring;
     }
+    if (ring) {
+      // One ring per batch: writes routed on another ring than the oldest wait for the next
+      // batch, so that a write routed on a new ring is not refused for an old one beside it.
+      const r = ring;
+      const later = items.filter((it) => it.ring && (it.ring.epoch !== r.epoch || it.ring.digest !== r.digest));
+      if (later.length > 0) {
+        items = items.filter((it) => !later.includes(it));
+        q.queue.unshift(...later);
+      }
+    }
+    for (const it of items) if (it.deadline < deadline) deadline = it.deadline;
     if (items.length === 0) return;
     const timeoutMs = Math.max(1, Math.ceil(deadline - now));
     const req: BatchRequest = { v: PROTOCOL_VERSION, ops: items.map((i) => i.op), timeoutMs };

@@ -86,8 +86,10 @@ t.test('a write refused for its ring is routed again on the view the refusal car
   t.same(kv.cluster.ringStamp, { epoch: joining.ringEpoch, digest: joining.ringDigest }, 'its stamp is the replica\'s');
   t.ok(n4Writes > 0, `writes for keys n4 is taking over went to n4 too (${n4Writes})`);
   t.ok(cluster.writes.every((w) => w.ring !== undefined), 'every write carried a ring stamp');
-  const later = cluster.writes.filter((w) => w.key !== 'k0');
-  t.ok(later.length > 0 && later.every((w) => w.ring!.epoch === joining.ringEpoch), 'every later write carries the new epoch');
+  const old = cluster.writes.filter((w) => w.ring!.epoch < joining.ringEpoch!).length;
+  t.equal(old, 3, `only the first attempt (3 replicas) was routed on the old epoch, of ${cluster.writes.length} writes`);
+  const k0 = cluster.writes.filter((w) => w.key === 'k0' && w.ring!.epoch === joining.ringEpoch).map((w) => w.node).sort();
+  t.same(k0, [...new Set([...kv.replicasOf('k0'), ...k0])].sort(), `the retry of k0 reached every replica of the new ring (${k0.join(', ')})`);
 });
 
 t.test('retries are bounded: a ring that keeps changing fails the call with RING_CHANGED, not applied', async (t) => {
