@@ -655,6 +655,7 @@ export class RingkvClient<V = Buffer> {
             return res;
           });
           for (const a of out.answers) if (a.result.ts) this.hlc.observe(a.result.ts);
+          this.resendRefused(k, obj, out);
           const v = versionString(obj);
           return { version: v, context: v, created: out.answers.every((a) => a.result.created === true) };
         } catch (err) {
@@ -803,9 +804,10 @@ export class RingkvClient<V = Buffer> {
           const pending = this.pendingTargets(k, replicas).filter((r) => r !== coordinator);
           const holders = this.hintHolders(k);
           if (w > counted || pending.length > 0) {
-            await quorumCall(opName, [...others, ...pending], w - counted + pending.length, Math.max(1, remaining(call)), (node) =>
+            const out = await quorumCall(opName, [...others, ...pending], w - counted + pending.length, Math.max(1, remaining(call)), (node) =>
               this.writeReplica(node, k, coordinated, holders, countHints || pending.includes(node), effects, call, ring),
             );
+            this.resendRefused(k, coordinated, out, coordinator);
           } else {
             const bg = this.backgroundCtx();
             for (const node of others) this.track(this.writeReplica(node, k, coordinated, holders, countHints, effects, bg, ring));
@@ -820,6 +822,28 @@ export class RingkvClient<V = Buffer> {
     } catch (err) {
       throw markOutcome(err, effects);
     }
+  }
+
+  /**
+   * A write acknowledged by W replicas while others refused it for its ring (a fence in
+   * progress: some replicas know the new ring, some not yet) is sent again, in the
+   * background, to the replicas of the new ring that do not hold it yet — else a replica
+   * that refused it would lack it until anti-entropy came by.
+   */
+  private resendRefused(k: Buffer, obj: StoredObject, out: QuorumOutcome, also?: string): void {
+    this.track(
+      out.settled.then(async ({ answers, failures }) => {
+        if (!failures.some((f) => (f.error as RingkvError).code === 'RING_CHANGED')) return;
+        const holding = new Set(answers.map((a) => a.node));
+        if (also) holding.add(also);
+        const ring = this.view.ringStamp;
+        const replicas = this.replicaTargets(k);
+        const targets = [...replicas, ...this.pendingTargets(k, replicas)].filter((x) => !holding.has(x));
+        const holders = this.hintHolders(k);
+        const bg = this.backgroundCtx();
+        await Promise.allSettled(targets.map((node) => this.writeReplica(node, k, obj, holders, true, { maybeApplied: false }, bg, ring)));
+      }),
+    );
   }
 
   // -----------------------------------------------------------------------------------

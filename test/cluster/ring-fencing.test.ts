@@ -76,7 +76,12 @@ t.test('a client with a frozen view writes through a join and a decommission: no
 
   t.same(load.failures.slice(0, 5), [], `no failed write (${load.acked.size} acknowledged)`);
   t.ok(load.acked.size > 100, `the frozen client kept writing (${load.acked.size} writes)`);
-  t.ok((stale.counters.ringRetries ?? 0) > 0, `replicas refused its writes routed on old rings, and it routed again (${stale.counters.ringRetries} times)`);
+  // Its subscription is frozen: what it knows of n4 and n2 came with the replicas' refusals.
+  t.ok(stale.cluster.member('n4') !== undefined, 'the frozen client learned of n4 from a refusal');
+  t.ok(['leaving', 'left'].includes(stale.cluster.member('n2')?.state ?? ''), `and of n2 leaving (${stale.cluster.member('n2')?.state})`);
+  let refusals = 0;
+  for (const id of ['n1', 'n3', 'n4']) refusals += (await c.call<{ ring: { refusals: number } }>(id, Routes.status, undefined)).ring.refusals;
+  t.ok(refusals > 0, `replicas refused writes routed on old rings (${refusals} refusals; the client routed again ${stale.counters.ringRetries} times)`);
 
   await exec(process.execPath, [CLI, 'cleanup', '--seeds', c.node('n1').address]);
   const fresh = await c.client<string>({ valueEncoding: 'utf8', timeoutMs: 5000 });

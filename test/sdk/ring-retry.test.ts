@@ -35,6 +35,9 @@ class ScriptedCluster implements Transport {
   readonly writes: { node: string; ring: RingStamp | undefined; key: string }[] = [];
   readonly reads: string[] = [];
   refuseAlways = false;
+  /** When set, only these nodes know the new ring (a fence in progress); the others take any write. */
+  fenced: Set<string> | undefined;
+  readonly applied: { node: string; key: string }[] = [];
   constructor(
     private readonly clientView: MembersView,
     private readonly serverView: MembersView,
@@ -53,10 +56,12 @@ class ScriptedCluster implements Transport {
         return { ok: true, obj: null };
       }
       this.writes.push({ node, ring: b.ring, key: op.key.toString() });
-      if (this.refuseAlways || !b.ring || b.ring.epoch < floor) {
+      const knows = !this.fenced || this.fenced.has(node);
+      if (this.refuseAlways || (knows && (!b.ring || b.ring.epoch < floor))) {
         refused = true;
         return { ok: false, code: 'RING_CHANGED', msg: `${node} knows epoch ${floor}` };
       }
+      this.applied.push({ node, key: op.key.toString() });
       return { ok: true, obj: null, ts: 1, won: true, created: true };
     });
     const res: BatchResponse = { v: PROTOCOL_VERSION, results, now: Date.now() };
@@ -114,4 +119,18 @@ t.test('a recovering member is not read', async (t) => {
   for (let i = 0; i < 30; i++) await kv.get(`k${i}`, { consistency: i % 2 ? 'eventual' : 'strong' });
   t.ok(cluster.reads.length >= 30, `${cluster.reads.length} reads`);
   t.notOk(cluster.reads.includes('n2'), 'none of them went to n2');
+});
+
+t.test('a write acknowledged while a fence is in progress is sent again to the replica that refused it', async (t) => {
+  const cluster = new ScriptedCluster(before, joining);
+  const kv = await connect({ seeds: [before.members[0]!.address], transport: cluster, membershipWatchMs: 0, membershipRefreshMs: 3_600_000 });
+  t.teardown(() => kv.close());
+  // Only n1 knows n4 joins yet: a write routed without n4 is refused there and taken by n2, n3.
+  cluster.fenced = new Set(['n1']);
+  let key = '';
+  for (let i = 0; !key; i++) if (kv.replicasOf(`f${i}`).includes('n1')) key = `f${i}`;
+  await kv.put(key, Buffer.from('v'), { consistency: 'strong' });
+  await kv.drain();
+  t.equal(kv.counters.ringRetries, 0, 'acknowledged by n2 and n3 without routing again');
+  t.ok(cluster.applied.some((a) => a.node === 'n1' && a.key === key), `n1, which refused it, got it again on the new ring (${cluster.applied.filter((a) => a.key === key).map((a) => a.node).join(', ')})`);
 });
