@@ -33,7 +33,18 @@ export interface MemberInfo {
    * News with a higher ring version wins over any incarnation (protocol 3; absent = 0).
    */
   ringVersion?: number;
+  /**
+   * Set on a `left` record made by an operator's removenode: when the member was removed
+   * (the remover's clock, ms since the epoch). A member that returns accepts the removal
+   * only when this falls within its own outage (storage-server/membership/README.md).
+   */
+  removedAtMs?: number;
 }
+
+/** Largest virtual-node weight a member may have (vnodes = vnodesPerNode x weight). */
+export const MAX_MEMBER_WEIGHT = 64;
+/** Largest incarnation or ring version accepted: far below 2^53, so +1 always refutes. */
+export const MAX_MEMBER_COUNTER = 2 ** 40;
 
 /** Cluster-wide settings every member and client must agree on. */
 export interface ClusterSettings {

@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { InvalidArgumentError } from '../sdk/errors.js';
+import { MAX_MEMBER_WEIGHT } from '../sdk/membership.js';
 import type { EngineOptions, SyncPolicy } from './engine/index.js';
 import { resolveEngineOptions } from './engine/index.js';
 import { checkHintStoreLimits } from './handoff/hint-store.js';
@@ -276,7 +277,7 @@ export function resolveServerConfig(...layers: Raw[]): ServerConfig {
     (cfg as unknown as Record<string, number>)[f] = n;
   }
   if (!Number.isInteger(cfg.port) || cfg.port < 0 || cfg.port > 65535) throw new InvalidArgumentError(`port must be 0..65535`);
-  if (!(cfg.weight > 0)) throw new InvalidArgumentError('weight must be positive');
+  if (!(cfg.weight > 0 && cfg.weight <= MAX_MEMBER_WEIGHT)) throw new InvalidArgumentError(`weight must be in (0, ${MAX_MEMBER_WEIGHT}]`);
   if (!Number.isInteger(cfg.vnodesPerNode) || cfg.vnodesPerNode < 1) throw new InvalidArgumentError('vnodesPerNode must be a positive integer');
   if (!Number.isInteger(cfg.replicationFactor) || cfg.replicationFactor < 1) throw new InvalidArgumentError('replicationFactor must be a positive integer');
   if (!(cfg.requestTimeoutMs > 0)) throw new InvalidArgumentError('requestTimeoutMs must be positive');

@@ -20,6 +20,10 @@ export interface NodeState {
    * from before this time that no peer holds any more are dropped by the recovery.
    */
   recoveringSinceMs?: number;
+  /** Set once this node decommissioned itself (left the ring): when. It stays out after a restart. */
+  leftAtMs?: number;
+  /** Start of the outage this life began after (the previous life's last heartbeat); not stored. */
+  previousLastAliveMs?: number;
 }
 
 /** The node's state file, or undefined when there is none (a new node, or an older ringkv). */
@@ -37,7 +41,13 @@ export function readNodeState(file: string): NodeState | undefined {
   } catch (err) {
     throw new CorruptionError(`node state is not JSON: ${(err as Error).message}`, { file });
   }
-  if (!v || v.format !== NODE_STATE_FORMAT || !Number.isSafeInteger(v.lastAliveMs) || (v.recoveringSinceMs !== undefined && !Number.isSafeInteger(v.recoveringSinceMs))) {
+  if (
+    !v ||
+    v.format !== NODE_STATE_FORMAT ||
+    !Number.isSafeInteger(v.lastAliveMs) ||
+    (v.recoveringSinceMs !== undefined && !Number.isSafeInteger(v.recoveringSinceMs)) ||
+    (v.leftAtMs !== undefined && !Number.isSafeInteger(v.leftAtMs))
+  ) {
     throw new CorruptionError(`node state has an unknown shape: ${text.slice(0, 200)}`, { file });
   }
   return v;
@@ -47,7 +57,8 @@ export function readNodeState(file: string): NodeState | undefined {
 export async function writeNodeState(file: string, tmp: string, state: NodeState): Promise<void> {
   const fh = await fs.promises.open(tmp, 'w');
   try {
-    await fh.writeFile(`${JSON.stringify(state)}\n`);
+    const { previousLastAliveMs: _notStored, ...stored } = state;
+    await fh.writeFile(`${JSON.stringify(stored)}\n`);
     await fh.datasync();
   } finally {
     await fh.close();

@@ -32,7 +32,7 @@ import { sendError, sendJson, sendMsgpack } from './http/respond.js';
 import { ConnectionGuard } from './http/connection-guard.js';
 import { LoadShedder } from './http/load-shedder.js';
 import type { GossipMessage } from './membership/membership.js';
-import { Membership, publicInfo } from './membership/membership.js';
+import { MAX_GOSSIP_MEMBERS, Membership, publicInfo } from './membership/membership.js';
 import type { PingMessage, PingReqMessage } from './membership/failure-detector.js';
 import { FailureDetector } from './membership/failure-detector.js';
 import { HintStore } from './handoff/hint-store.js';
@@ -154,6 +154,11 @@ export class StorageServer {
       log,
       gossipIntervalMs: config.gossipIntervalMs,
       requestTimeoutMs: Math.min(config.requestTimeoutMs, 1000),
+      // A removal of this node is accepted only when made during its last outage, or when it
+      // decommissioned itself (node-state.ts); a live node refutes any other.
+      outage: nodeState.previousLastAliveMs !== undefined ? { fromMs: nodeState.previousLastAliveMs, toMs: this.startedAtMs } : undefined,
+      selfLeft: nodeState.leftAtMs !== undefined,
+      maxClockSkewMs: config.maxClockSkewMs,
     });
     this.detector = new FailureDetector(this.membership, transport, clock, log.child({ component: 'failure-detector' }) as EngineLogger, {
       probeIntervalMs: config.probeIntervalMs,
@@ -283,7 +288,9 @@ export class StorageServer {
    */
   private static startingNodeState(config: ServerConfig, prior: NodeState | undefined, nowMs: number, log: pino.Logger): NodeState {
     const state: NodeState = { format: 1, lastAliveMs: nowMs };
+    if (prior) state.previousLastAliveMs = prior.lastAliveMs;
     if (config.join) return state;
+    if (prior?.leftAtMs !== undefined) state.leftAtMs = prior.leftAtMs;
     if (prior?.recoveringSinceMs !== undefined) {
       log.warn({ outageStart: new Date(prior.recoveringSinceMs).toISOString() }, 'this node had not finished recovering: it recovers before serving reads');
       state.recoveringSinceMs = prior.recoveringSinceMs;
@@ -660,6 +667,7 @@ export class StorageServer {
     const body = await readBody(req, 4 * 1024 * 1024);
     const msg = decodeMessage<GossipMessage>(body);
     if (!msg || !Array.isArray(msg.members)) throw new MalformedRequestError('gossip needs members');
+    if (msg.members.length > MAX_GOSSIP_MEMBERS) throw new MalformedRequestError(`gossip carries at most ${MAX_GOSSIP_MEMBERS} members`);
     checkProtocolVersion(msg.v);
     sendMsgpack(res, 200, this.membership.handleGossip(msg));
   }
@@ -824,6 +832,8 @@ export class StorageServer {
       await new Promise((r) => setTimeout(r, 200));
     }
     this.membership.setSelfState('left');
+    this.nodeState.leftAtMs = this.clock.nowMs();
+    await this.saveNodeState();
     this.moves.decommission = stats;
     this.log.info({ ...stats }, 'decommissioned: this node has left the ring and can be stopped');
     return stats;

@@ -13,7 +13,7 @@
 // Timings with the defaults are in storage-server/membership/README.md.
 
 import type { Clock } from '../../sdk/clock.js';
-import { MalformedRequestError } from '../../sdk/errors.js';
+import { InvalidArgumentError, MalformedRequestError } from '../../sdk/errors.js';
 import type { Transport } from '../../sdk/transport.js';
 import { PROTOCOL_VERSION, Routes } from '../../sdk/wire/protocol.js';
 import type { EngineLogger } from '../engine/index.js';
@@ -133,8 +133,15 @@ export class FailureDetector {
   /** Pings `msg.target` on the prober's behalf (timeout clamped to 1..5000 ms). */
   async handlePingReq(msg: PingReqMessage): Promise<{ ok: boolean }> {
     if (!msg || typeof msg.address !== 'string' || typeof msg.target !== 'string') throw new MalformedRequestError('ping-req needs target and address');
+    // Only a current member, at the address this node knows for it: a ping-req must not make
+    // this node send requests to any address a caller names.
+    const m = this.membership.get(msg.target);
+    if (!m || m.state === 'left' || m.id === this.membership.selfId) {
+      throw new InvalidArgumentError(`ping-req target ${JSON.stringify(msg.target).slice(0, 80)} is not a member`);
+    }
+    if (m.address !== msg.address) throw new InvalidArgumentError(`ping-req: ${m.id} is at ${m.address}, not ${JSON.stringify(msg.address).slice(0, 80)}`);
     const timeoutMs = Math.min(Math.max(1, Number(msg.timeoutMs) || 500), 5000);
-    return { ok: await this.ping(msg.address, timeoutMs, msg.target) };
+    return { ok: await this.ping(m.address, timeoutMs, m.id) };
   }
 
   private async probe(id: string, address: string): Promise<void> {

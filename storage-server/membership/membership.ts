@@ -10,7 +10,7 @@
 
 import type { Clock } from '../../sdk/clock.js';
 import type { ClusterSettings, MemberInfo, MembersView, MemberState } from '../../sdk/membership.js';
-import { MEMBER_STATES } from '../../sdk/membership.js';
+import { MAX_MEMBER_COUNTER, MAX_MEMBER_WEIGHT, MEMBER_STATES } from '../../sdk/membership.js';
 import { reachable, ringVersionOf, supersedes } from '../../sdk/membership.js';
 import type { ReplicaRing } from '../../sdk/ring-epoch.js';
 import { changesRing, isFencingChange, ringStampOf } from '../../sdk/ring-epoch.js';
@@ -41,7 +41,29 @@ export interface MembershipOptions {
   log: EngineLogger;
   gossipIntervalMs: number;
   requestTimeoutMs: number;
+  /**
+   * This node's last outage, from its previous life's last heartbeat to this start (ms,
+   * this node's clock); undefined for a new node. A removal of this node is accepted only
+   * when it was made within it (a removenode is made only while the member is down).
+   */
+  outage?: { fromMs: number; toMs: number } | undefined;
+  /**
+   * Accept any removal of this node gossiped by a peer (set when gossip travels only between
+   * nodes authenticated by their certificates). Default false.
+   */
+  trustRemovals?: boolean;
+  /** This node decommissioned itself before this start (its own NODE-STATE says so). */
+  selfLeft?: boolean;
+  /** Clock error allowed when placing a removal time within the outage. Default 5000 ms. */
+  maxClockSkewMs?: number;
 }
+
+/** Most member records one gossip message may carry. */
+export const MAX_GOSSIP_MEMBERS = 4096;
+/** Most a member's ring version may rise in one piece of news (ring changes are rare). */
+export const MAX_RING_VERSION_STEP = 1000;
+/** Most a member's incarnation may rise in one piece of news beyond the one known or the current second. */
+export const MAX_INCARNATION_STEP = 10_000_000;
 
 export type MembershipListener = (m: MemberEntry, previous: MemberState | undefined) => void;
 
@@ -164,6 +186,8 @@ export class Membership {
     const e = this.entries.get(id);
     if (!e || id === this.selfId || e.state === state) return false;
     const next: MemberInfo = { ...publicInfo(e), state };
+    // A removal says when it was made, so the member can tell it from a forged one.
+    if (state === 'left') next.removedAtMs = this.o.clock.nowMs();
     // Suspecting a joining or leaving member, or removing one, changes the rings: whoever
     // makes that change raises the member's ring version.
     if (changesRing(e, next)) next.ringVersion = ringVersionOf(e) + 1;
@@ -189,7 +213,7 @@ export class Membership {
     let changed = false;
     if (from) this.heardFrom(from);
     for (const m of list) {
-      if (!validMember(m)) continue;
+      if (!validMember(m) || !this.plausible(m)) continue;
       if (m.id === this.selfId) {
         changed = this.considerNewsAboutSelf(m) || changed;
         continue;
@@ -215,7 +239,7 @@ export class Membership {
     if (ringVersionOf(m) > ringVersionOf(s) || (ringVersionOf(m) === ringVersionOf(s) && changesRing(m, s) && supersedes(m, s))) {
       // News about this node that others will prefer to ours (a removenode, a suspicion of a
       // joining or leaving node, our own record from before a restart).
-      if (m.state === 'left' && s.state !== 'joining') {
+      if (m.state === 'left' && s.state !== 'joining' && this.acceptsRemoval(m)) {
         // Removed by an operator (or decommissioned before a restart): stay out of the ring.
         // Coming back takes a wiped data directory and --join.
         this.o.log.error({ ringVersion: m.ringVersion }, 'this node was removed from the ring: it stays out (wipe its data directory and start it with --join to bring it back)');
@@ -242,6 +266,44 @@ export class Membership {
     this.counters.refutations++;
     this.o.log.info({ claimedState: m.state, incarnation: m.incarnation }, 'refuting news about this node');
     return this.applyNews({ ...publicInfo(s), incarnation: m.incarnation + 1 }, true);
+  }
+
+  /**
+   * Whether news about a member is within what it could really have reached: its ring
+   * version at most MAX_RING_VERSION_STEP above the one known, its incarnation at most
+   * MAX_INCARNATION_STEP above the known one (or the current second, which a restart
+   * takes). One forged record can then never push a member to counters nobody can refute
+   * above; it takes millions of them to climb near the bound.
+   */
+  private plausible(m: MemberInfo): boolean {
+    const cur = this.entries.get(m.id);
+    const nowSec = Math.floor(this.o.clock.nowMs() / 1000);
+    if (ringVersionOf(m) > (cur ? ringVersionOf(cur) : 0) + MAX_RING_VERSION_STEP) return false;
+    return m.incarnation <= Math.max(cur?.incarnation ?? 0, nowSec) + MAX_INCARNATION_STEP;
+  }
+
+  /**
+   * Whether a `left` record about this node, which this life did not make, is a removal
+   * to accept: this node decommissioned itself before a restart (the record is its own,
+   * without removedAtMs, from before this start), or an operator removed it while it was
+   * down — removedAtMs within its last outage. Anything else (a "removal" of a node that
+   * was running at the time) is refuted: nobody but the node itself may make a live node
+   * leave. With trustRemovals (gossip only between authenticated nodes) every removal counts.
+   */
+  private acceptsRemoval(m: MemberInfo): boolean {
+    if (this.o.trustRemovals) return true;
+    if (m.removedAtMs === undefined) return this.o.selfLeft === true;
+    const outage = this.o.outage;
+    if (!outage) return false;
+    const skew = this.o.maxClockSkewMs ?? 5000;
+    const ok = m.removedAtMs >= outage.fromMs - skew && m.removedAtMs <= outage.toMs + skew;
+    if (!ok) {
+      this.o.log.warn(
+        { removedAt: new Date(m.removedAtMs).toISOString(), outage: [new Date(outage.fromMs).toISOString(), new Date(outage.toMs).toISOString()] },
+        'refusing a removal of this node made while it was running',
+      );
+    }
+    return ok;
   }
 
   private applyNews(m: MemberInfo, force: boolean): boolean {
@@ -336,18 +398,33 @@ export class Membership {
 }
 
 export function publicInfo(m: MemberInfo): MemberInfo {
-  return { id: m.id, address: m.address, weight: m.weight, state: m.state, incarnation: m.incarnation, ringVersion: ringVersionOf(m) };
+  const out: MemberInfo = { id: m.id, address: m.address, weight: m.weight, state: m.state, incarnation: m.incarnation, ringVersion: ringVersionOf(m) };
+  if (m.state === 'left' && m.removedAtMs !== undefined) out.removedAtMs = m.removedAtMs;
+  return out;
 }
 
-function validMember(m: unknown): m is MemberInfo {
+/**
+ * A member record this node accepts from gossip: an id like a configured one, a host:port
+ * address, a bounded weight (vnodes are built from it: 1e6 would make 128 million), and
+ * counters that stay exact integers with room to refute above them.
+ */
+export function validMember(m: unknown): m is MemberInfo {
   const x = m as MemberInfo;
   return (
     !!x &&
     typeof x.id === 'string' &&
-    x.id.length > 0 &&
+    /^[A-Za-z0-9._-]{1,64}$/.test(x.id) &&
     typeof x.address === 'string' &&
+    x.address.length <= 261 &&
+    /^[^\s:/]{1,255}:(\d{1,5})$/.test(x.address) &&
+    Number(x.address.slice(x.address.lastIndexOf(':') + 1)) <= 65535 &&
     typeof x.weight === 'number' &&
+    Number.isFinite(x.weight) &&
     x.weight > 0 &&
+    x.weight <= MAX_MEMBER_WEIGHT &&
+    x.incarnation <= MAX_MEMBER_COUNTER &&
+    (x.ringVersion === undefined || x.ringVersion <= MAX_MEMBER_COUNTER) &&
+    (x.removedAtMs === undefined || (Number.isSafeInteger(x.removedAtMs) && x.removedAtMs >= 0)) &&
     // A safe non-negative integer: incarnation + 1 is then exact, so a refutation always
     // supersedes what it refutes (Infinity or 2^53 + 1 would equal the claim and lose to it).
     Number.isSafeInteger(x.incarnation) &&

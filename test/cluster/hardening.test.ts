@@ -82,6 +82,52 @@ t.test('hardening', async (t) => {
     t.equal(st.hintsPending, 0, 'nothing was stored');
   });
 
+  await t.test('forged gossip: "n3 left", "n3 down at 2^53", a member of weight 1e6 — refused or refuted at once', async (t) => {
+    const view = await c.view('n1');
+    const n3 = view.members.find((m) => m.id === 'n3')!;
+    const gossip = (members: unknown[]) => c.call<unknown>('n1', Routes.gossip, { v: PROTOCOL_VERSION, from: 'evil', members });
+    await gossip([{ ...n3, state: 'down', incarnation: 2 ** 53 }, { ...n3, state: 'left', incarnation: 2 ** 40, ringVersion: 2 ** 40 }]);
+    t.equal((await c.view('n1')).members.find((m) => m.id === 'n3')?.state, 'up', 'counters n3 could not have reached are ignored');
+    const started = Date.now();
+    await gossip([{ ...n3, state: 'left', incarnation: n3.incarnation + 1000, ringVersion: (n3.ringVersion ?? 0) + 500 }]);
+    let seen: string[] = [];
+    while (Date.now() - started < 15_000) {
+      seen = await Promise.all(['n1', 'n2', 'n3'].map(async (id) => (await c.view(id)).members.find((m) => m.id === 'n3')?.state ?? '?'));
+      if (seen.every((x) => x === 'up')) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    t.same(seen, ['up', 'up', 'up'], `n3 refuted "left" everywhere within ${Date.now() - started} ms`);
+    const writer = await c.client<string>({ valueEncoding: 'utf8' });
+    await writer.put('after-forgery', 'ok', { consistency: 'strong' });
+    t.equal((await writer.get('after-forgery', { consistency: 'all' }))?.value, 'ok', 'and strong writes work');
+    const before = Date.now();
+    await gossip([{ id: 'heavy', address: '127.0.0.1:1', weight: 1e6, state: 'up', incarnation: 1 }]);
+    t.notOk((await c.view('n1')).members.some((m) => m.id === 'heavy'), 'a member of weight 1e6 is not taken');
+    t.ok(Date.now() - before < 2000, 'and the node answers at once');
+  });
+
+  await t.test('ping-req only to current members at their own address', async (t) => {
+    // A listener that would see the node's request if it made one.
+    const net = await import('node:net');
+    let connections = 0;
+    const trap = net.createServer((s) => {
+      connections++;
+      s.destroy();
+    });
+    await new Promise<void>((r) => trap.listen(0, '127.0.0.1', () => r()));
+    const port = (trap.address() as { port: number }).port;
+    for (const msg of [
+      { target: 'nobody', address: `127.0.0.1:${port}` },
+      { target: 'n2', address: `127.0.0.1:${port}` },
+    ]) {
+      const err = await c.call<unknown>('n1', Routes.pingReq, { v: PROTOCOL_VERSION, from: 'evil', timeoutMs: 500, ...msg }).catch((e: unknown) => e);
+      t.equal((err as { code?: string }).code, 'INVALID_ARGUMENT', `refused: ${JSON.stringify(msg)}`);
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    trap.close();
+    t.equal(connections, 0, 'the node made no request to the address named');
+  });
+
   await t.test('Merkle requests sized to freeze a node are refused or bounded; the node keeps answering', async (t) => {
     // Preloading is not what is tested: generous timeouts, so a loaded machine does not fail it.
     for (let i = 0; i < 3000; i += 500) {

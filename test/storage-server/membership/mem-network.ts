@@ -52,7 +52,18 @@ export class MemNetwork {
   private hungCalls: (() => void)[] = [];
 
   /** A node `id` at address `id:7000` whose incarnation starts at `incarnation`. */
-  add(id: string, o: { incarnation?: number; clock?: ManualClock; detector?: Partial<FailureDetectorOptions>; address?: string } = {}): SimNode {
+  add(
+    id: string,
+    o: {
+      incarnation?: number;
+      clock?: ManualClock;
+      detector?: Partial<FailureDetectorOptions>;
+      address?: string;
+      /** The node's last outage (its previous life's last heartbeat to this start). */
+      outage?: { fromMs: number; toMs: number };
+      selfLeft?: boolean;
+    } = {},
+  ): SimNode {
     const address = o.address ?? `${id}:7000`;
     const clock = o.clock ?? new ManualClock();
     const transport = this.transportFrom(address);
@@ -65,6 +76,8 @@ export class MemNetwork {
       log: quiet,
       gossipIntervalMs: 1000,
       requestTimeoutMs: 500,
+      outage: o.outage,
+      selfLeft: o.selfLeft ?? false,
     });
     const detector = new FailureDetector(membership, transport, clock, quiet, { ...testDetectorOptions, ...o.detector });
     const n: SimNode = { id, address, clock, membership, detector };
