@@ -68,6 +68,8 @@ export const ErrorCodes = {
    * left or was removed since the sender's view): refresh the view and route again.
    */
   RING_CHANGED: 'RING_CHANGED',
+  /** The key holds a data type (counter, set, register, map) other than the one the operation or the other replica's state is. */
+  WRONG_TYPE: 'WRONG_TYPE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -104,6 +106,7 @@ export const httpStatusForCode: Record<ErrorCode, number> = {
   UNSUPPORTED_MEDIA_TYPE: 415,
   PERMISSION_DENIED: 403,
   RING_CHANGED: 409,
+  WRONG_TYPE: 409,
 };
 
 /** Base class of every ringkv error. Match on `code`. */
@@ -334,6 +337,31 @@ export class InternalError extends RingkvError {
   }
 }
 
+/**
+ * A data-type operation or merge met a key that holds another data type: an increment on a
+ * set, say, or two replicas holding a counter and a map under one key. Nothing was changed.
+ */
+export class WrongTypeError extends RingkvError {
+  constructor(expected: string, got: string, what = 'operation') {
+    super(ErrorCodes.WRONG_TYPE, `the key holds a ${expected}; the ${what} is for a ${got}`, { expected, got });
+  }
+}
+
+/**
+ * An update would make a data type's encoded state larger than the value limit (1 MiB).
+ * Code VALUE_TOO_LARGE, like an oversized value; `details` names the type and the sizes.
+ * Nothing was changed.
+ */
+export class DataTypeTooLargeError extends RingkvError {
+  constructor(type: string, sizeBytes: number, limitBytes: number) {
+    super(
+      ErrorCodes.VALUE_TOO_LARGE,
+      `the ${type} would be ${sizeBytes} bytes encoded; the limit is ${limitBytes}: remove elements or fields, or split it over several keys`,
+      { type, sizeBytes, limitBytes },
+    );
+  }
+}
+
 const codeSet = new Set<string>(Object.values(ErrorCodes));
 
 /**
@@ -359,6 +387,7 @@ const NOT_APPLIED_CODES = new Set<string>([
   ErrorCodes.UNSUPPORTED_MEDIA_TYPE,
   ErrorCodes.PERMISSION_DENIED,
   ErrorCodes.RING_CHANGED,
+  ErrorCodes.WRONG_TYPE,
 ]);
 
 /** True when a replica's error answer with `code` means it did not apply the operation. */
