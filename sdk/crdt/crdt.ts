@@ -85,8 +85,8 @@ export function emptyCrdt(type: CrdtType): CrdtState {
  * the node's clock), as operation `opId` (client-chosen, 1..64 bytes). `state` is the node's
  * current state of the key, or undefined when it has none.
  *
- * - An operation whose id is in the state's window was applied already: `state` itself is
- *   returned (nothing to write).
+ * - An operation whose id is in the state's window (applied at any node, at most opWindowMs
+ *   before `nowMs`) was applied already: `state` itself is returned (nothing to write).
  * - Otherwise the update is one new event `[actor, context[actor] + 1]`. Before it, duplicate
  *   applications visible in the window are settled and `actor`'s own counter entries that left
  *   the window are summed (see crdtSettle).
@@ -110,7 +110,8 @@ export function crdtApply(state: CrdtState | undefined, op: CrdtOp, actor: strin
   const removeContext = checkOp(op);
   if (state !== undefined && state.type !== op.type) throw new WrongTypeError(state.type, op.type);
   const base = state ?? emptyCrdt(op.type);
-  if (hasApplied(base.applied, opId)) return base;
+  // Forgotten records (older than the window, even if nobody has expired them yet) do not count.
+  if (hasApplied(expireApplied(base.horizonMs, base.applied, nowMs, o.opWindowMs).applied, opId)) return base;
 
   const seq = contextCounter(base.context, actor) + 1;
   if (!Number.isSafeInteger(seq)) throw new InvalidArgumentError(`the event counter of ${actor} is exhausted`);
@@ -224,15 +225,18 @@ export function crdtSettle(state: CrdtState, actor: string, nowMs: number, optio
  * Folds the counter entries of node `from` (decommissioned or removed) into node `into`: the
  * entries of `from` whose operations have left the window are summed into one new entry under
  * a new event of `into` (duplicates visible in the window are dropped first); entries still in
- * the window stay, for a later fold. The value is unchanged, and stays so after merges with
- * stale copies: the new context covers every folded entry, so the join drops them where they
- * turn up again, while events of `from` this state had not seen are separate entries and
- * count once. Sets, registers and flags keep one dot per event, not per node, and have
- * nothing to fold. Returns `state` itself when there is nothing to fold.
+ * the window stay, for a later fold. Map fields whose counters received a folded entry get the
+ * new event as a presence dot. The value is unchanged, and stays so after merges with stale
+ * copies: the new context covers every folded entry, so the join drops them where they turn
+ * up again. Sets, registers and flags keep one dot per event, not per node, and have nothing
+ * to fold. Returns `state` itself when there is nothing to fold.
  *
- * REQUIRES: run by node `into` on its own latest state (the fold is an event of `into`); `from`
- * no longer coordinates updates; one survivor per removed node (folding `from` into two
- * survivors counts it twice).
+ * REQUIRES: run by node `into` on its own latest state (the fold is an event of `into`), one
+ * survivor per removed node and key; `from` has stopped updating and settling (it has left),
+ * and `into` has merged every copy that holds entries of `from` — its last state, pushed when
+ * it left, or, after a removenode, the repair round. A node sums its own old entries under its
+ * latest one; folding before seeing that sum would count what it holds twice (README.md,
+ * "Folding a removed node").
  */
 export function foldActor(state: CrdtState, from: string, into: string): CrdtState {
   checkNodeId(from, 'from');

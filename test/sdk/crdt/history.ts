@@ -136,9 +136,10 @@ export class History {
     if (s !== undefined) this.set(i, crdtSettle(s, this.names[i]!, this.nowMs, this.o.crdt));
   }
 
-  /** Node `from` leaves: it coordinates no more, and `into` folds it. */
+  /** Node `from` leaves: it updates and settles no more; `into` merges every copy (as a repair round would), then folds it. */
   retire(from: number, into: number): void {
     this.retired.add(from);
+    for (let i = 0; i < this.names.length; i++) if (i !== into) this.merge(into, i);
     const s = this.states[into];
     if (s === undefined) return;
     const f = foldActor(s, this.names[from]!, this.names[into]!);
