@@ -76,6 +76,30 @@ t.test('set: a remove with a context the coordinator has not seen is deferred un
   t.same(crdtValue(merge(a, c, b)), ['x', 'y']);
 });
 
+t.test('a deferred remove outlives merges that do not bring what it removes', async (t) => {
+  const a = at(undefined, 'A', { type: 'set', add: ['x'] });
+  const b = at(undefined, 'B', { type: 'set', remove: ['x'], context: ctxOf(a) });
+  const c = at(undefined, 'C', { type: 'set', add: ['z'] });
+  const bc = merge(b, c);
+  t.equal(bc.deferred.length, 1, "still deferred: B has not seen A's add yet");
+  t.same(crdtValue(merge(bc, a)), ['z'], "A's add arrives later and is removed then");
+  t.same(crdtValue(merge(a, merge(c, b))), ['z']);
+});
+
+t.test('a remove with an old context, at a coordinator that has seen newer updates, keeps them', async (t) => {
+  // The coordinator holds an update the client's context did not see: it must survive.
+  const a = at(undefined, 'A', { type: 'set', add: ['x'] });
+  const read = ctxOf(a);
+  const a2 = at(a, 'A', { type: 'set', add: ['x'] });
+  t.same(crdtValue(at(a2, 'A', { type: 'set', remove: ['x'], context: read })), ['x'], 'set member re-added after the read');
+
+  const f = at(undefined, 'A', { type: 'map', updates: [{ name: 'f', op: { type: 'flag', enable: true } }, { name: 'n', op: { type: 'counter', increment: 1 } }] });
+  const fRead = ctxOf(f);
+  const f2 = at(f, 'B', { type: 'map', updates: [{ name: 'f', op: { type: 'flag', enable: true } }, { name: 'n', op: { type: 'counter', increment: 10 } }] });
+  const off = at(f2, 'A', { type: 'map', updates: [{ name: 'f', op: { type: 'flag', enable: false } }], removes: [{ name: 'n', type: 'counter' }], context: fRead });
+  t.same(crdtValue(off), { f_flag: true, n_counter: 10 }, 'the enable and the increment the read did not see survive');
+});
+
 t.test('set: members are strings, the view is sorted in code-unit order', async (t) => {
   const s = at(undefined, 'A', { type: 'set', add: ['b', 'é', 'a', '', '😀', 'Z'] });
   t.same(crdtValue(s), ['', 'Z', 'a', 'b', 'é', '😀']);
