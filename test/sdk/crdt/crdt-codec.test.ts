@@ -52,22 +52,22 @@ t.test('every state a history produces round-trips exactly', async (t) => {
 
 t.test('a pinned encoding, as crdt-format.md draws it', async (t) => {
   const s1 = crdtApply(undefined, { type: 'map', updates: [{ name: 'n', op: { type: 'counter', increment: -3 } }, { name: 'f', op: { type: 'flag', enable: true } }] }, 'B', Buffer.from([0xaa]), 1000);
-  const s2 = crdtApply(s1, { type: 'map', updates: [{ name: 's', op: { type: 'set', add: ['x'] } }], removes: [{ name: 'f', type: 'flag' }], context: { A: 2, B: 1 } }, 'A', Buffer.from([0xbb]), 1001);
+  const s2 = crdtApply(s1, { type: 'map', updates: [{ name: 's', op: { type: 'set', add: ['x'] } }], removes: [{ name: 'f', type: 'flag' }], context: { B: 1, C: 4 } }, 'A', Buffer.from([0xbb]), 1001);
   const bytes = encodeCrdt(s2);
   t.same(unpack(bytes), [
     1, // format
     3, // map
-    ['A', 'B'], // actors
-    [1, 1], // context: A 1, B 1
+    ['A', 'B', 'C'], // actors
+    [1, 1, 0], // context: A 1, B 1 (C is named only by the deferred remove)
     0, // horizonMs
     [Buffer.from([0xaa]), 1, 1, 1000, Buffer.from([0xbb]), 0, 1, 1001], // applied: id, actor, counter, atMs
-    [[[0, 2, 1, 1], ['f', 4], 1, null]], // deferred: context {A: 2, B: 1}, path f (flag), remove field
+    [[[1, 1, 2, 4], ['f', 4], 1, null]], // deferred: context {B: 1, C: 4}, path f (flag), remove field
     ['n', 0, [1, 1], [1, 1, 0, 3], 's', 1, [0, 1], ['x', [0, 1]]], // fields: n (counter) and s (set); f is removed
   ]);
   // Pinned: a change here is a format change (bump CRDT_FORMAT and keep a reader for 1).
   t.equal(
     bytes.toString('hex'),
-    '98010392a141a1429201010098c401aa0101cd03e8c401bb0001cd03e99194940002010192a1660401c098a16e009201019401010003a1730192000192a178920001',
+    '98010393a141a142a143930101000098c401aa0101cd03e8c401bb0001cd03e99194940101020492a1660401c098a16e009201019401010003a1730192000192a178920001',
   );
   t.same(crdtValue(decodeCrdt(bytes)), { n_counter: -3, s_set: ['x'] });
 });
