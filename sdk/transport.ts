@@ -35,6 +35,12 @@ export interface HttpTransportOptions {
   connectTimeoutMs?: number;
   /** Idle keep-alive sockets are closed after this long. Default 30 s. */
   keepAliveTimeoutMs?: number;
+  /**
+   * Source IP address of outgoing connections (undici's `localAddress`), for hosts with
+   * several addresses: a server bound to one of them talks to its peers from it too.
+   * Default: none (the operating system chooses).
+   */
+  localAddress?: string;
 }
 
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT']);
@@ -42,7 +48,7 @@ const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'
 /** The real transport: HTTP/1.1 keep-alive through one undici Pool per node. */
 export class HttpTransport implements Transport {
   private readonly pools = new Map<string, Pool>();
-  private readonly opts: Required<HttpTransportOptions>;
+  private readonly opts: Required<Omit<HttpTransportOptions, 'localAddress'>> & { localAddress: string | undefined };
   private closed = false;
 
   constructor(opts: HttpTransportOptions = {}) {
@@ -50,6 +56,7 @@ export class HttpTransport implements Transport {
       connectionsPerNode: opts.connectionsPerNode ?? 8,
       connectTimeoutMs: opts.connectTimeoutMs ?? 1000,
       keepAliveTimeoutMs: opts.keepAliveTimeoutMs ?? 30_000,
+      localAddress: opts.localAddress,
     };
   }
 
@@ -61,6 +68,7 @@ export class HttpTransport implements Transport {
         connect: { timeout: this.opts.connectTimeoutMs },
         keepAliveTimeout: this.opts.keepAliveTimeoutMs,
         pipelining: 1,
+        ...(this.opts.localAddress ? { localAddress: this.opts.localAddress } : {}),
       });
       this.pools.set(address, p);
     }

@@ -7,6 +7,7 @@
 import http from 'node:http';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import type { Clock } from '../sdk/clock.js';
@@ -14,7 +15,7 @@ import { systemClock } from '../sdk/clock.js';
 import { RingkvClient } from '../sdk/client.js';
 import { ClosedError, InvalidArgumentError, MalformedRequestError, OverloadedError, PayloadTooLargeError, RingkvError, UnavailableError } from '../sdk/errors.js';
 import type { MembersView } from '../sdk/membership.js';
-import type { Transport } from '../sdk/transport.js';
+import type { HttpTransportOptions, Transport } from '../sdk/transport.js';
 import { HttpTransport } from '../sdk/transport.js';
 import type { BatchRequest, BatchResponse, RingFenceRequest, RingFenceResponse, WireOp, WireResult } from '../sdk/wire/protocol.js';
 import type { StoredObject } from '../sdk/versioning/index.js';
@@ -252,7 +253,7 @@ export class StorageServer {
       await engine.close().catch(() => undefined);
       throw err;
     }
-    const transport = seams.transport ?? new HttpTransport();
+    const transport = seams.transport ?? new HttpTransport(outgoingTransportOptions(config.host));
     let server: StorageServer | undefined;
     try {
       const cfg = { ...config };
@@ -1174,6 +1175,18 @@ function sendMsgpackOrJson(req: IncomingMessage, res: ServerResponse, body: unkn
   const accept = req.headers.accept ?? '';
   if (accept.includes('msgpack')) sendMsgpack(res, 200, body);
   else sendJson(res, 200, body);
+}
+
+/**
+ * Options of the transport a server talks to its peers with. A server bound to one
+ * specific IP address (a multi-homed host, or one loopback address of several) connects
+ * from that address too, so that peers and firewalls see the address it advertises; one
+ * bound to every address (0.0.0.0, ::) or to a host name lets the system choose.
+ */
+export function outgoingTransportOptions(host: string): HttpTransportOptions {
+  const family = net.isIP(host);
+  if (family === 0 || host === '0.0.0.0' || host === '::') return {};
+  return { localAddress: host };
 }
 
 /**
