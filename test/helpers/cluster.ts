@@ -1,7 +1,9 @@
 // A cluster of real storage-server processes on 127.0.0.1 for tests: each node is a
 // child process of the compiled CLI (`dist/`, built by `npm test`'s pretest) on its own
-// port and temp data directory. Nodes can be killed (-9), paused (SIGSTOP), resumed and
-// restarted on the same port and data. Everything is stopped in t.teardown.
+// port and temp data directory (or its own loopback address, data directory and
+// environment, for the nemesis suite). Nodes can be killed (-9), paused (SIGSTOP), resumed
+// and restarted on the same port and data. Everything is stopped in t.teardown (or, when
+// started without a tap test, by the caller's stopAll()).
 
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -23,6 +25,8 @@ export const CLI = path.join(root, 'dist/storage-server/cli/ringkv.js');
 
 export interface TestNode {
   id: string;
+  /** The address it binds, advertises and connects to its peers from. */
+  host: string;
   port: number;
   address: string;
   dataDir: string;
@@ -39,14 +43,20 @@ export interface TestClusterOptions {
   env?: Record<string, string>;
   /** Log level of the nodes (default warn). */
   logLevel?: string;
+  /** Address each node binds (by index; default 127.0.0.1 for all, each on its own port). */
+  hosts?: string[];
+  /** Data directory of a node (default `<cluster dir>/<id>`); e.g. a small tmpfs. */
+  dataDirOf?: (id: string) => string;
+  /** Extra environment of one node (on every start of it), over `env`. */
+  nodeEnv?: (id: string) => Record<string, string>;
 }
 
-/** A free TCP port on 127.0.0.1. */
-export async function freePort(): Promise<number> {
+/** A free TCP port on `host` (default 127.0.0.1). */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
     s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
+    s.listen(0, host, () => {
       const port = (s.address() as net.AddressInfo).port;
       s.close(() => resolve(port));
     });
@@ -59,25 +69,33 @@ export class TestCluster {
   private readonly clients: RingkvClient<unknown>[] = [];
   private readonly transport = new HttpTransport({ connectTimeoutMs: 500 });
 
-  private constructor(
-    private readonly t: Test,
-    private readonly o: TestClusterOptions,
-  ) {
+  private constructor(private readonly o: TestClusterOptions) {
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringkv-cluster-'));
   }
 
-  /** Starts the nodes and waits until every node sees every other one up. */
-  static async start(t: Test, o: TestClusterOptions = {}): Promise<TestCluster> {
+  /**
+   * Starts the nodes and waits until every node sees every other one up. With a tap test
+   * the cluster is stopped at its teardown; with `undefined` the caller must call
+   * stopAll() (also when start() throws, it has stopped what it started).
+   */
+  static async start(t: Test | undefined, o: TestClusterOptions = {}): Promise<TestCluster> {
     if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build first`);
-    const c = new TestCluster(t, o);
-    t.teardown(() => c.stopAll());
-    const n = o.nodes ?? 3;
-    for (let i = 0; i < n; i++) {
-      const port = await freePort();
-      c.nodes.push({ id: `n${i + 1}`, port, address: `127.0.0.1:${port}`, dataDir: path.join(c.dir, `n${i + 1}`), child: undefined, log: [] });
+    const c = new TestCluster(o);
+    if (t) t.teardown(() => c.stopAll());
+    try {
+      const n = o.nodes ?? 3;
+      for (let i = 0; i < n; i++) {
+        const id = `n${i + 1}`;
+        const host = o.hosts?.[i] ?? '127.0.0.1';
+        const port = await freePort(host);
+        c.nodes.push({ id, host, port, address: `${host}:${port}`, dataDir: o.dataDirOf?.(id) ?? path.join(c.dir, id), child: undefined, log: [] });
+      }
+      await Promise.all(c.nodes.map((node) => c.spawnNode(node)));
+      await c.waitForMembers(n, 'up', 20_000);
+    } catch (err) {
+      if (!t) await c.stopAll();
+      throw err;
     }
-    await Promise.all(c.nodes.map((node) => c.spawnNode(node)));
-    await c.waitForMembers(n, 'up', 20_000);
     return c;
   }
 
@@ -93,9 +111,10 @@ export class TestCluster {
 
   /** Adds and starts one more node that joins through the existing ones. */
   async addNode(extraArgs: string[] = []): Promise<TestNode> {
-    const port = await freePort();
     const id = `n${this.nodes.length + 1}`;
-    const node: TestNode = { id, port, address: `127.0.0.1:${port}`, dataDir: path.join(this.dir, id), child: undefined, log: [] };
+    const host = this.o.hosts?.[this.nodes.length] ?? '127.0.0.1';
+    const port = await freePort(host);
+    const node: TestNode = { id, host, port, address: `${host}:${port}`, dataDir: this.o.dataDirOf?.(id) ?? path.join(this.dir, id), child: undefined, log: [] };
     this.nodes.push(node);
     await this.spawnNode(node, extraArgs);
     return node;
@@ -108,6 +127,8 @@ export class TestCluster {
       'server',
       '--id',
       node.id,
+      '--host',
+      node.host,
       '--port',
       String(node.port),
       '--data',
@@ -120,7 +141,7 @@ export class TestCluster {
     ];
     const child = spawn(process.execPath, args, {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-      env: { ...process.env, ...this.o.env },
+      env: { ...process.env, ...this.o.env, ...this.o.nodeEnv?.(node.id) },
     });
     node.child = child;
     node.log = [];
@@ -154,6 +175,12 @@ export class TestCluster {
     const exited = new Promise((r) => c.once('exit', r));
     c.kill('SIGKILL');
     await exited;
+  }
+
+  /** True while the node's process runs (or is paused). */
+  running(id: string): boolean {
+    const c = this.node(id).child;
+    return !!c && c.exitCode === null && c.signalCode === null;
   }
 
   /** SIGSTOP a node (a paused process: its sockets stay open but nothing answers). */
