@@ -50,9 +50,9 @@ export async function checkConvergence(c: TestCluster, keys: string[]): Promise<
   const anomalies: Anomaly[] = [];
   const seeds = c.addresses.join(',');
   const repair = await runCli(['repair', '--seeds', seeds], 120_000);
-  if (repair.code !== 0) anomalies.push({ kind: 'repair-failed', ops: [], message: `ringkv repair exited ${repair.code}: ${repair.out.trim().slice(-500)}` });
+  if (repair.code !== 0) anomalies.push({ kind: 'repair-failed', ops: [], message: `ringkv repair exited ${repair.code}: ${oneLine(repair.out)}` });
   const check = await runCli(['repair', '--check', '--seeds', seeds], 60_000);
-  if (check.code !== 0) anomalies.push({ kind: 'repair-check-failed', ops: [], message: `ringkv repair --check exited ${check.code}: ${check.out.trim().slice(-500)}` });
+  if (check.code !== 0) anomalies.push({ kind: 'repair-check-failed', ops: [], message: `ringkv repair --check exited ${check.code}: ${oneLine(check.out)}` });
   // With 3 nodes and N = 3 every node is a replica of every key; with more, ask each key's preference list.
   const views = new Map<string, (string | null)[]>();
   for (const n of c.nodes) views.set(n.id, (await rawGetMany(c, n.id, keys)).map(replicaValue));
@@ -66,4 +66,10 @@ export async function checkConvergence(c: TestCluster, keys: string[]): Promise<
     }
   }
   return { checker: 'convergence', valid: anomalies.length === 0, anomalies, checked: keys.length };
+}
+
+/** CLI output as one line for an anomaly message: its first and last lines. */
+function oneLine(out: string): string {
+  const lines = out.trim().split('\n').filter(Boolean);
+  return lines.length <= 2 ? lines.join(' / ') : `${lines[0]} / ... / ${lines[lines.length - 1]}`;
 }

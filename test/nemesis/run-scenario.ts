@@ -207,7 +207,12 @@ export async function runScenario(sc: Scenario, o: RunOptions): Promise<Scenario
   } finally {
     await pool.stopAll().catch(() => undefined);
     if (firewall) await firewall.heal().catch(() => undefined);
-    if (cluster) await cluster.stopAll().catch(() => undefined);
+    if (cluster) {
+      // The nodes' last log lines (level error and up), for reading a failure afterwards.
+      fs.mkdirSync(o.resultsDir, { recursive: true });
+      fs.writeFileSync(path.join(o.resultsDir, `${fileName(sc)}.nodes.log`), cluster.nodes.map((n) => n.log.map((l) => `${n.id} | ${l}\n`).join('')).join(''));
+      await cluster.stopAll().catch(() => undefined);
+    }
     if (mounted) spawnSync('umount', ['-l', mounted]);
     fs.rmSync(dir, { recursive: true, force: true });
   }

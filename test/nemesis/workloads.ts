@@ -175,7 +175,8 @@ export function siblingValues(r: { value: string; siblings?: { value: string }[]
 
 /**
  * Vector clocks: read (30%), or read then write with the read's context (60%) or delete
- * with it (5%), or a blind write without context (5%), on `keys` keys.
+ * with it (5%, when the read found a value), or a blind write without context (5%), on
+ * `keys` keys. A write after a read that found nothing carries no context (`context: []`).
  */
 async function vclockStep(c: ClientContext, rec: Recorder, level: Consistency): Promise<void> {
   const key = `v${c.rng.int(c.cfg.keys)}`;
@@ -192,7 +193,9 @@ async function vclockStep(c: ClientContext, rec: Recorder, level: Consistency): 
   if (!read.ok || x < 0.3 || c.stopped()) return;
   const seen = siblingValues(read.res);
   const ctx = read.res ? { context: read.res.context } : {};
-  if (x < 0.9) {
+  // A delete without a context would make the SDK read one itself, which the history could
+  // not record: after a read that found nothing, write instead.
+  if (x < 0.9 || !read.res) {
     const value = rec.nextValue();
     await rec.run('write', key, () => c.kv.put(key, value, { consistency: level, ...ctx }), () => ({ value, context: seen }));
   } else {
