@@ -73,13 +73,21 @@ t.test('schedule: an abort stops it early and still heals', async (t) => {
   t.same(log, ['inject', 'heal'], 'the fault injected before the abort was healed');
 });
 
-t.test('schedule: an error heals what was injected and is thrown', async (t) => {
+t.test('schedule: an inject that fails half-way is healed, and the error is thrown', async (t) => {
   const log: string[] = [];
   const n = recordingNemesis(log);
   let calls = 0;
-  const failing: Nemesis = { ...n, inject: async (c) => (++calls === 2 ? Promise.reject(new Error('boom')) : n.inject(c)) };
+  // The second fault is half applied (say, some of a partition's rules) when it throws.
+  const failing: Nemesis = {
+    ...n,
+    inject: async (c) => {
+      const r = await n.inject(c);
+      if (++calls === 2) throw new Error('boom');
+      return r;
+    },
+  };
   await t.rejects(runSchedule(failing, ctx(3), 5000, { minPhaseMs: 50, maxPhaseMs: 50 }), /boom/);
-  t.equal(log[log.length - 1], 'heal', 'healed before the error left');
+  t.same(log, ['inject', 'heal', 'inject', 'heal'], 'the half-applied fault was healed before the error left');
 });
 
 t.test('outcomes: a failed write is fail only when the SDK says not applied', async (t) => {

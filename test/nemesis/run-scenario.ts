@@ -169,6 +169,7 @@ export async function runScenario(sc: Scenario, o: RunOptions): Promise<Scenario
       await pool.stopAll();
     }
     for (const e of result.schedule) o.log(`  ${(e.atMs / 1000).toFixed(1).padStart(5)} s  ${e.what}`);
+    if (o.aborted()) throw new Aborted();
     if (pool.fatal.length > 0) {
       const f = pool.fatal[0]!;
       throw new Error(`client worker w${f.worker} failed: ${f.code}: ${f.message}`);
@@ -201,7 +202,8 @@ export async function runScenario(sc: Scenario, o: RunOptions): Promise<Scenario
     }
     result.status = result.checks.every((c) => c.informational || c.result.valid) ? 'PASS' : 'FAIL';
   } catch (err) {
-    result.status = 'FAIL';
+    // An interrupted run judged nothing: it is a skip, never a pass.
+    result.status = err instanceof Aborted ? 'SKIP' : 'FAIL';
     result.reason = (err as Error)?.message ?? String(err);
     if (history.length === 0) history = numbered(pool.ops.slice());
   } finally {
@@ -221,6 +223,12 @@ export async function runScenario(sc: Scenario, o: RunOptions): Promise<Scenario
   result.durationMs = Date.now() - started;
   save(o.resultsDir, sc, history, result);
   return result;
+}
+
+class Aborted extends Error {
+  constructor() {
+    super('aborted (SIGINT/SIGTERM)');
+  }
 }
 
 /** Ids in invocation order (workers report in completion order, from several processes). */
