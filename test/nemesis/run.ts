@@ -32,6 +32,8 @@ export function formatLine(r: ScenarioResult): string {
   const counted = r.checks.filter((c) => !c.informational);
   const anomalies = counted.reduce((s, c) => s + c.result.anomalies.length, 0);
   const info = r.checks.filter((c) => c.informational).map((c) => `; info: ${c.result.checker} ${c.result.anomalies.length} anomalies`);
+  // Keys a checker gave up on (its search budget) are neither passed nor failed: say so.
+  for (const c of r.checks) if (c.result.undecided?.length) info.push(`; ${c.result.checker}: ${c.result.undecided.length} keys undecided`);
   const status = r.status === 'SKIP' ? `SKIP (${r.reason})` : r.status;
   return [
     sc.nemesis.padEnd(18),
@@ -131,7 +133,14 @@ async function main(): Promise<number> {
     seed: r.seed,
     ops: r.ops,
     counts: r.counts,
-    checks: r.checks.map((c) => ({ checker: c.result.checker, informational: c.informational, valid: c.result.valid, anomalies: c.result.anomalies.length, first: c.result.anomalies.slice(0, 3) })),
+    checks: r.checks.map((c) => ({
+      checker: c.result.checker,
+      informational: c.informational,
+      valid: c.result.valid,
+      anomalies: c.result.anomalies.length,
+      undecided: c.result.undecided ?? [],
+      first: c.result.anomalies.slice(0, 3),
+    })),
   }));
   fs.writeFileSync(path.join(resultsDir, 'summary.json'), JSON.stringify({ seed, durationS, inNamespace, results: summary }, null, 2) + '\n');
   process.stdout.write(`results: ${resultsDir}\n`);

@@ -235,27 +235,30 @@ export async function finalRegisterReads(kv: RingkvClient<string>, keys: string[
   return out;
 }
 
-/** Final reads of the inserted keys (every insert that was attempted), at `level`; null when absent or unreadable. */
+/**
+ * Final reads of the inserted keys (every insert that was attempted), at `level`: null when
+ * absent; a key whose read failed 3 times is left out (the checker reports it as not read,
+ * never as lost).
+ */
 export async function finalInsertReads(kv: RingkvClient<string>, keys: string[], level: string): Promise<{ reads: Map<string, string | null>; errors: number }> {
   const reads = new Map<string, string | null>();
   let errors = 0;
   for (const key of keys) {
-    let value: string | null = null;
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
         const r = await kv.get(key, { consistency: level as Consistency });
-        value = r ? r.value : null;
+        reads.set(key, r ? r.value : null);
         break;
       } catch {
         if (attempt === 2) errors++;
+        else await new Promise((r) => setTimeout(r, 500));
       }
     }
-    reads.set(key, value);
   }
   return { reads, errors };
 }
 
-/** Final siblings of the vector-clock keys, read at `all` after healing. */
+/** Final siblings of the vector-clock keys, read at `all` after healing; a key unreadable 3 times is left out (not read). */
 export async function finalSiblings(kv: RingkvClient<string>, keys: string[]): Promise<{ siblings: Map<string, string[]>; errors: number }> {
   const siblings = new Map<string, string[]>();
   let errors = 0;
@@ -269,7 +272,7 @@ export async function finalSiblings(kv: RingkvClient<string>, keys: string[]): P
       }
     }
     if (got === undefined) errors++;
-    siblings.set(key, got ?? []);
+    else siblings.set(key, got);
   }
   return { siblings, errors };
 }
