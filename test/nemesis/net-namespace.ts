@@ -7,6 +7,7 @@
 
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 
 /** Set in the re-executed runner: the name of the namespace it runs in. */
 export const NAMESPACE_ENV = 'RINGKV_NEMESIS_NETNS';
@@ -93,7 +94,7 @@ export async function reexecInNamespace(): Promise<number> {
     const c = child;
     return await new Promise<number>((resolve, reject) => {
       c.once('error', reject);
-      c.once('exit', (code, signal) => resolve(code ?? (signal ? 128 + 2 : 1)));
+      c.once('exit', (code, signal) => resolve(code ?? (signal ? 128 + (os.constants.signals[signal] ?? 0) : 1)));
     });
   } finally {
     process.off('SIGINT', onSignal);
