@@ -30,6 +30,8 @@ import type { QuorumOutcome, ReplicaAnswer } from './quorum-call.js';
 import { quorumCall } from './quorum-call.js';
 import type { Transport } from './transport.js';
 import { HttpTransport } from './transport.js';
+import type { TlsOptions } from './transport-security.js';
+import { transportTlsFromOptions } from './transport-security.js';
 import type { Sibling, StoredObject, VersionVector } from './versioning/index.js';
 import {
   decodeContextToken,
@@ -107,7 +109,14 @@ export interface ConnectOptions<V = Buffer> {
   hintsCountTowardW?: boolean;
   /** The client's passive failure detector (back-off of nodes that keep timing out). */
   health?: Partial<NodeHealthOptions>;
-  /** Transport seam (tests inject faults through it). Default: HTTP keep-alive pools. */
+  /**
+   * TLS to the nodes (storage-server/tls/README.md): the cluster's CA, and this client's
+   * certificate and key, which the internal data endpoints need on a cluster that requires
+   * TLS. Without `allowPlain` every request goes over TLS (every node must accept it);
+   * with it, plain HTTP goes to the nodes that do not yet. Default: plain HTTP only.
+   */
+  tls?: TlsOptions;
+  /** Transport seam (tests inject faults through it). Default: HTTP keep-alive pools (with `tls`, over TLS). */
   transport?: Transport;
   /**
    * Clock seam. Default: the system clock. The client corrects it by the servers' median
@@ -267,8 +276,11 @@ export class RingkvClient<V = Buffer> {
       backoffMs: o.health?.backoffMs ?? 1000,
       maxBackoffMs: o.health?.maxBackoffMs ?? 30_000,
     });
+    const tls = transportTlsFromOptions(o.tls);
+    if (tls && o.transport) throw new InvalidArgumentError('tls configures the default transport: give either tls or transport');
     this.ownsTransport = !o.transport;
-    this.transport = o.transport ?? new HttpTransport();
+    // The transport picks plain or TLS per node from this client's view of the cluster.
+    this.transport = o.transport ?? new HttpTransport({ tls, peerTlsMode: (address) => this.view?.tlsModeAt(address) });
     this.batcher = new Batcher(this.transport, {
       requestTimeoutMs: timeoutMs,
       from: this.clientId,

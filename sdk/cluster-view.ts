@@ -13,6 +13,7 @@ import { ringStampOf } from './ring-epoch.js';
 import { Ring } from './ring.js';
 import type { Transport } from './transport.js';
 import type { ServerClockSink } from './cluster-clock.js';
+import type { TlsMode } from './transport-security.js';
 import { Routes } from './wire/protocol.js';
 
 export interface ClusterViewOptions {
@@ -169,6 +170,16 @@ export class ClusterView {
     return this.byAddress.get(address);
   }
 
+  /**
+   * What the member at `address` accepts (`off` when it advertises nothing), or undefined
+   * when no member is there (a seed not yet seen in a view).
+   */
+  tlsModeAt(address: string): TlsMode | undefined {
+    const id = this.nodeAt(address);
+    if (id === undefined) return undefined;
+    return this.membersById.get(id)?.tls ?? 'off';
+  }
+
   /** True when requests may be sent to the member according to membership. */
   isReachable(id: string): boolean {
     const m = this.membersById.get(id);
@@ -225,7 +236,7 @@ export class ClusterView {
     const next = new Map(this.membersById);
     for (const m of view.members) {
       const cur = next.get(m.id);
-      if (!cur || supersedes(m, cur) || ((cur.address !== m.address || cur.weight !== m.weight) && ringVersionOf(m) >= ringVersionOf(cur))) {
+      if (!cur || supersedes(m, cur) || ((cur.address !== m.address || cur.weight !== m.weight || cur.tls !== m.tls) && ringVersionOf(m) >= ringVersionOf(cur))) {
         next.set(m.id, { ...m });
         changed = true;
       }

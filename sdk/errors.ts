@@ -70,6 +70,10 @@ export const ErrorCodes = {
   RING_CHANGED: 'RING_CHANGED',
   /** The key holds a data type (counter, set, register, map) other than the one the operation or the other replica's state is. */
   WRONG_TYPE: 'WRONG_TYPE',
+  /** The caller did not prove who it is where that is needed: no certificate, or one the node did not accept (expired, another CA). */
+  UNAUTHENTICATED: 'UNAUTHENTICATED',
+  /** The node accepts TLS only (tls mode `required`) and the request came as plain HTTP. */
+  TLS_REQUIRED: 'TLS_REQUIRED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -107,6 +111,8 @@ export const httpStatusForCode: Record<ErrorCode, number> = {
   PERMISSION_DENIED: 403,
   RING_CHANGED: 409,
   WRONG_TYPE: 409,
+  UNAUTHENTICATED: 401,
+  TLS_REQUIRED: 426,
 };
 
 /** Base class of every ringkv error. Match on `code`. */
@@ -388,6 +394,8 @@ const NOT_APPLIED_CODES = new Set<string>([
   ErrorCodes.PERMISSION_DENIED,
   ErrorCodes.RING_CHANGED,
   ErrorCodes.WRONG_TYPE,
+  ErrorCodes.UNAUTHENTICATED,
+  ErrorCodes.TLS_REQUIRED,
 ]);
 
 /** True when a replica's error answer with `code` means it did not apply the operation. */

@@ -24,4 +24,5 @@ export type { Clock } from './clock.js';
 export { systemClock, ManualClock, SkewedClock } from './clock.js';
 export type { Transport, CallOptions as TransportCallOptions, Fault } from './transport.js';
 export { HttpTransport, FaultyTransport } from './transport.js';
+export type { TlsMode, TlsOptions, TransportTls } from './transport-security.js';
 export type { MemberInfo, MemberState, MembersView, ClusterSettings } from './membership.js';

@@ -3,6 +3,8 @@
 // these records (storage-server/membership/); the SDK reads them from any live server.
 // Pure data and functions.
 
+import type { TlsMode } from './transport-security.js';
+
 /**
  * A member's state. `joining`/`leaving` are used while data moves; `left` members are out of
  * the ring. `recovering` (protocol 3): a member back from an outage longer than the tombstone
@@ -39,6 +41,11 @@ export interface MemberInfo {
    * only when this falls within its own outage (storage-server/membership/README.md).
    */
   removedAtMs?: number;
+  /**
+   * What the member accepts on its port (storage-server/tls/README.md); absent means `off`.
+   * Senders pick plain or TLS by it. Set by the member itself, with a new incarnation.
+   */
+  tls?: TlsMode;
 }
 
 /** Largest virtual-node weight a member may have (vnodes = vnodesPerNode x weight). */

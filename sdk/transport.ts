@@ -2,10 +2,14 @@
 // msgpack request to one node and gets the decoded answer. HttpTransport is the real one
 // (an undici keep-alive pool per node); FaultyTransport wraps any transport so tests can
 // partition, delay or fail nodes deterministically. Transports are safe for concurrent use.
+// With TLS material, HttpTransport picks plain HTTP or TLS per node by the rule in
+// transport-security.ts, from what the membership view says each node accepts.
 
 import { Pool } from 'undici';
 import type { RingkvError } from './errors.js';
 import { errorFromWire, NodeUnavailableError, TimeoutError } from './errors.js';
+import type { TlsMode, TransportTls } from './transport-security.js';
+import { checkNodeServerIdentity, schemeFor } from './transport-security.js';
 import { decodeMessage, encodeMessage, MSGPACK_CONTENT_TYPE, PROTOCOL_HEADER, PROTOCOL_VERSION } from './wire/protocol.js';
 import type { WireError } from './wire/protocol.js';
 
@@ -41,14 +45,24 @@ export interface HttpTransportOptions {
    * Default: none (the operating system chooses).
    */
   localAddress?: string;
+  /** TLS material and policy; without it every request is plain HTTP. */
+  tls?: TransportTls | undefined;
+  /**
+   * What the node at an address accepts, from the caller's membership view (`off` for a
+   * member that advertises nothing), or undefined for an address not in the view (a seed).
+   */
+  peerTlsMode?: ((address: string) => TlsMode | undefined) | undefined;
 }
 
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT']);
 
 /** The real transport: HTTP/1.1 keep-alive through one undici Pool per node. */
 export class HttpTransport implements Transport {
+  /** One pool per node and protocol: a node moving to TLS gets a new pool beside the old one. */
   private readonly pools = new Map<string, Pool>();
-  private readonly opts: Required<Omit<HttpTransportOptions, 'localAddress'>> & { localAddress: string | undefined };
+  private readonly opts: Required<Omit<HttpTransportOptions, 'tls' | 'peerTlsMode' | 'localAddress'>> & { localAddress: string | undefined };
+  private readonly tls: TransportTls | undefined;
+  private peerTlsMode: (address: string) => TlsMode | undefined;
   private closed = false;
 
   constructor(opts: HttpTransportOptions = {}) {
@@ -58,19 +72,43 @@ export class HttpTransport implements Transport {
       keepAliveTimeoutMs: opts.keepAliveTimeoutMs ?? 30_000,
       localAddress: opts.localAddress,
     };
+    this.tls = opts.tls;
+    this.peerTlsMode = opts.peerTlsMode ?? (() => undefined);
   }
 
-  private pool(address: string): Pool {
-    let p = this.pools.get(address);
+  /** Where this transport learns what each node accepts (its owner's membership view). */
+  setPeerTlsMode(lookup: (address: string) => TlsMode | undefined): void {
+    this.peerTlsMode = lookup;
+  }
+
+  /** The protocol this transport uses for `address` now. */
+  schemeFor(address: string): 'http' | 'https' {
+    return this.tls ? schemeFor(this.tls.policy, this.peerTlsMode(address)) : 'http';
+  }
+
+  private pool(scheme: 'http' | 'https', address: string): Pool {
+    const origin = `${scheme}://${address}`;
+    let p = this.pools.get(origin);
     if (!p) {
-      p = new Pool(`http://${address}`, {
+      const t = this.tls;
+      p = new Pool(origin, {
         connections: this.opts.connectionsPerNode,
-        connect: { timeout: this.opts.connectTimeoutMs },
+        connect:
+          scheme === 'https' && t
+            ? {
+                timeout: this.opts.connectTimeoutMs,
+                ca: t.ca,
+                ...(t.cert !== undefined ? { cert: t.cert, key: t.key } : {}),
+                ...(t.servername ? { servername: t.servername } : {}),
+                checkServerIdentity: checkNodeServerIdentity(t.servername),
+                rejectUnauthorized: true,
+              }
+            : { timeout: this.opts.connectTimeoutMs },
         keepAliveTimeout: this.opts.keepAliveTimeoutMs,
         pipelining: 1,
         ...(this.opts.localAddress ? { localAddress: this.opts.localAddress } : {}),
       });
-      this.pools.set(address, p);
+      this.pools.set(origin, p);
     }
     return p;
   }
@@ -78,9 +116,23 @@ export class HttpTransport implements Transport {
   async call<T>(address: string, path: string, body: unknown, opts: CallOptions): Promise<T> {
     if (this.closed) throw new NodeUnavailableError(address, 'transport closed');
     const payload = body === undefined ? undefined : encodeMessage(body);
+    const scheme = this.schemeFor(address);
+    try {
+      return await this.send<T>(scheme, address, path, payload, opts);
+    } catch (err) {
+      // A transitional sender spoke plain to a node that takes TLS only (a seed, or a view
+      // older than the node's restart): the node refused before doing anything; say it again over TLS.
+      if (scheme === 'http' && this.tls && (err as RingkvError).code === 'TLS_REQUIRED') {
+        return this.send<T>('https', address, path, payload, opts);
+      }
+      throw err;
+    }
+  }
+
+  private async send<T>(scheme: 'http' | 'https', address: string, path: string, payload: Buffer | undefined, opts: CallOptions): Promise<T> {
     let res;
     try {
-      res = await this.pool(address).request({
+      res = await this.pool(scheme, address).request({
         path,
         method: opts.method ?? (payload ? 'POST' : 'GET'),
         headers: payload

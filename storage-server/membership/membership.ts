@@ -258,7 +258,7 @@ export class Membership {
     }
     if (ringVersionOf(m) < ringVersionOf(s)) return false;
     if (m.state === 'left' || m.incarnation < s.incarnation) return false;
-    if (m.incarnation === s.incarnation && m.state === s.state && m.address === s.address && m.weight === s.weight) return false;
+    if (m.incarnation === s.incarnation && m.state === s.state && m.address === s.address && m.weight === s.weight && m.tls === s.tls) return false;
     if (m.incarnation >= Number.MAX_SAFE_INTEGER) {
       this.o.log.error({ claimedState: m.state, incarnation: m.incarnation }, 'cannot refute news about this node: no incarnation left above it');
       return false;
@@ -400,6 +400,8 @@ export class Membership {
 export function publicInfo(m: MemberInfo): MemberInfo {
   const out: MemberInfo = { id: m.id, address: m.address, weight: m.weight, state: m.state, incarnation: m.incarnation, ringVersion: ringVersionOf(m) };
   if (m.state === 'left' && m.removedAtMs !== undefined) out.removedAtMs = m.removedAtMs;
+  // Additive: only members that accept TLS carry the field (absent = off).
+  if (m.tls === 'transitional' || m.tls === 'required') out.tls = m.tls;
   return out;
 }
 
