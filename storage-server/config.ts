@@ -1,7 +1,8 @@
 // Storage-server configuration: every setting with its unit and default, and the one place
 // (resolveServerConfig) that merges defaults < config file < environment < flags and
 // validates. Env names: RINGKV_<UPPER_SNAKE> of the field (RINGKV_ID, RINGKV_PORT,
-// RINGKV_SEEDS="h:p,h:p", RINGKV_DATA_DIR, ...).
+// RINGKV_SEEDS="h:p,h:p", RINGKV_DATA_DIR, ...; the tls section: RINGKV_TLS_MODE,
+// RINGKV_TLS_CA, RINGKV_TLS_CERT, RINGKV_TLS_KEY).
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -10,6 +11,9 @@ import { MAX_MEMBER_WEIGHT } from '../sdk/membership.js';
 import type { EngineOptions, SyncPolicy } from './engine/index.js';
 import { resolveEngineOptions } from './engine/index.js';
 import { checkHintStoreLimits } from './handoff/hint-store.js';
+import { isTlsMode } from '../sdk/transport-security.js';
+import type { NodeTlsConfig } from './tls/node-tls.js';
+import { loadNodeTls } from './tls/node-tls.js';
 
 export interface ServerConfig {
   /** Unique node id (letters, digits, '-', '_', '.'). Required. */
@@ -123,6 +127,12 @@ export interface ServerConfig {
   ringFenceTimeoutMs: number;
   /** Log level (pino). Default info. */
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /**
+   * Transport security (storage-server/tls/README.md): `mode` off (default) | transitional |
+   * required, and the PEM files `ca`, `cert` (naming URI:ringkv://node/<id>) and `key`,
+   * required unless the mode is off (then they are not read). Paths are made absolute.
+   */
+  tls: NodeTlsConfig;
 }
 
 const MiB = 1024 * 1024;
@@ -169,7 +179,10 @@ export const serverDefaults: Omit<ServerConfig, 'id' | 'dataDir' | 'advertise'> 
   cleanupDelayMs: 10 * 60 * 1000,
   ringFenceTimeoutMs: 30_000,
   logLevel: 'info',
+  tls: { mode: 'off', ca: '', cert: '', key: '' },
 };
+
+const TLS_FIELDS = ['mode', 'ca', 'cert', 'key'] as const;
 
 type Raw = Record<string, unknown>;
 
@@ -211,7 +224,7 @@ const NUMBER_FIELDS = [
   'ringFenceTimeoutMs',
 ] as const;
 
-const ALL_FIELDS = ['id', 'host', 'advertise', 'dataDir', 'seeds', 'sync', 'logLevel', 'join', 'corsAllowedOrigins', ...NUMBER_FIELDS] as const;
+const ALL_FIELDS = ['id', 'host', 'advertise', 'dataDir', 'seeds', 'sync', 'logLevel', 'join', 'corsAllowedOrigins', 'tls', ...NUMBER_FIELDS] as const;
 
 function envName(field: string): string {
   return `RINGKV_${field.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
@@ -221,9 +234,16 @@ function envName(field: string): string {
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Raw {
   const out: Raw = {};
   for (const f of ALL_FIELDS) {
+    if (f === 'tls') continue;
     const v = env[envName(f)];
     if (v !== undefined && v !== '') out[f] = v;
   }
+  const tls: Raw = {};
+  for (const f of TLS_FIELDS) {
+    const v = env[`RINGKV_TLS_${f.toUpperCase()}`];
+    if (v !== undefined && v !== '') tls[f] = v;
+  }
+  if (Object.keys(tls).length > 0) out.tls = tls;
   if (env.RINGKV_DATA && out.dataDir === undefined) out.dataDir = env.RINGKV_DATA;
   return out;
 }
@@ -261,7 +281,17 @@ export function engineSettings(cfg: ServerConfig): EngineOptions {
 /** Merges raw layers (later wins), fills defaults and validates. Throws InvalidArgumentError naming the field. */
 export function resolveServerConfig(...layers: Raw[]): ServerConfig {
   const raw: Raw = {};
-  for (const l of layers) for (const [k, v] of Object.entries(l)) if (v !== undefined) raw[k] = v;
+  for (const l of layers) {
+    for (const [k, v] of Object.entries(l)) {
+      if (v === undefined) continue;
+      // The tls section merges field by field (a file gives the paths, env or a flag the mode).
+      if (k === 'tls' && v && typeof v === 'object' && !Array.isArray(v)) {
+        const merged: Raw = { ...((raw.tls as Raw | undefined) ?? {}) };
+        for (const [tk, tv] of Object.entries(v as Raw)) if (tv !== undefined) merged[tk] = tv;
+        raw.tls = merged;
+      } else raw[k] = v;
+    }
+  }
   for (const k of Object.keys(raw)) {
     if (!(ALL_FIELDS as readonly string[]).includes(k)) throw new InvalidArgumentError(`unknown server setting "${k}"`);
   }
@@ -337,5 +367,26 @@ export function resolveServerConfig(...layers: Raw[]): ServerConfig {
   if (cfg.join && cfg.seeds.length === 0) throw new InvalidArgumentError('join needs seeds: the nodes of the cluster to join');
   cfg.advertise = raw.advertise !== undefined ? String(raw.advertise) : `${cfg.host}:${cfg.port}`;
   if (!/^[^:\s]+:\d{1,5}$/.test(cfg.advertise)) throw new InvalidArgumentError(`advertise "${cfg.advertise}" is not host:port`);
+  cfg.tls = resolveTls(raw.tls, id);
   return cfg;
+}
+
+/** The tls section: mode and absolute paths, the files checked unless the mode is off. */
+function resolveTls(raw: unknown, id: string): NodeTlsConfig {
+  const out: NodeTlsConfig = { ...serverDefaults.tls };
+  if (raw === undefined) return out;
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new InvalidArgumentError('tls must be an object { mode, ca, cert, key }');
+  for (const [k, v] of Object.entries(raw as Raw)) {
+    if (!(TLS_FIELDS as readonly string[]).includes(k)) throw new InvalidArgumentError(`unknown tls setting "${k}" (known: ${TLS_FIELDS.join(', ')})`);
+    if (typeof v !== 'string') throw new InvalidArgumentError(`tls.${k} must be a string`);
+  }
+  const r = raw as Partial<Record<(typeof TLS_FIELDS)[number], string>>;
+  if (r.mode !== undefined) {
+    if (!isTlsMode(r.mode)) throw new InvalidArgumentError(`tls.mode must be off, transitional or required; got "${r.mode}"`);
+    out.mode = r.mode;
+  }
+  for (const f of ['ca', 'cert', 'key'] as const) if (r[f]) out[f] = path.resolve(r[f]);
+  // A node that will speak TLS finds out now, not at its first handshake, what is wrong with its files.
+  if (out.mode !== 'off') loadNodeTls(out, id);
+  return out;
 }

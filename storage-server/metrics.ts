@@ -16,6 +16,8 @@ export class ServerMetrics {
   readonly replicaOpLatency: client.Histogram<'op'>;
   readonly batchSize: client.Histogram;
   readonly shedRequests: client.Counter;
+  readonly connectionsAccepted: client.Counter<'transport'>;
+  readonly tlsHandshakeFailures: client.Counter<'reason'>;
   /** Extra gauges other modules register (membership, hints, repair). */
   readonly collectors: (() => void)[] = [];
 
@@ -59,6 +61,18 @@ export class ServerMetrics {
     this.shedRequests = new client.Counter({
       name: 'ringkv_shed_requests_total',
       help: 'Requests refused with 503 OVERLOADED by admission control (they could not be answered in time)',
+      registers: [this.registry],
+    });
+    this.connectionsAccepted = new client.Counter({
+      name: 'ringkv_connections_accepted_total',
+      help: 'Connections that reached HTTP, by transport (tls or plain)',
+      labelNames: ['transport'],
+      registers: [this.registry],
+    });
+    this.tlsHandshakeFailures = new client.Counter({
+      name: 'ringkv_tls_handshake_failures_total',
+      help: 'Connections refused at the TLS level, by reason: a TLS error code, a client certificate check that failed (CERT_HAS_EXPIRED ...), or plain_http to a node that requires TLS',
+      labelNames: ['reason'],
       registers: [this.registry],
     });
     const self = this;

@@ -31,6 +31,11 @@ import { handleKv, KV_PREFIX } from './http/public-api.js';
 import { discardBody, readBody } from './http/read-body.js';
 import { sendError, sendJson, sendMsgpack } from './http/respond.js';
 import { ConnectionGuard } from './http/connection-guard.js';
+import { FrontDoor } from './http/front-door.js';
+import { checkAccess, peerIdentity } from './http/access-policy.js';
+import type { NodeTlsMaterial } from './tls/node-tls.js';
+import { loadNodeTls } from './tls/node-tls.js';
+import type { TlsMode } from '../sdk/transport-security.js';
 import { LoadShedder } from './http/load-shedder.js';
 import type { GossipMessage } from './membership/membership.js';
 import { MAX_GOSSIP_MEMBERS, Membership, publicInfo } from './membership/membership.js';
@@ -88,6 +93,10 @@ export class StorageServer {
   private readonly http: http.Server;
   /** Caps open connections (answers the one beyond with 503). */
   readonly connections: ConnectionGuard;
+  /** Sorts new connections into plain HTTP and TLS (tls mode transitional, required). */
+  private readonly frontDoor: FrontDoor;
+  /** address -> what the member there accepts; rebuilt after membership changes. */
+  private peerTls: Map<string, TlsMode> | undefined;
   /** Admission control: refuses requests this node could not answer in time. */
   readonly shedder: LoadShedder;
   private readonly transport: Transport;
@@ -118,6 +127,7 @@ export class StorageServer {
     clock: Clock,
     private readonly nodeStateFiles: { file: string; tmp: string },
     nodeState: NodeState,
+    tlsMaterial: NodeTlsMaterial | undefined,
   ) {
     this.nodeState = nodeState;
     this.config = config;
@@ -147,6 +157,8 @@ export class StorageServer {
         state: config.join ? 'joining' : nodeState.recoveringSinceMs !== undefined ? 'recovering' : 'up',
         // A generation number: a restarted node's news is newer than its previous life's.
         incarnation: Math.floor(clock.nowMs() / 1000),
+        // What this node accepts, so senders pick plain or TLS (absent = off).
+        ...(config.tls.mode !== 'off' ? { tls: config.tls.mode } : {}),
       },
       settings: { vnodesPerNode: config.vnodesPerNode, replicationFactor: config.replicationFactor },
       seeds: config.seeds,
@@ -200,6 +212,17 @@ export class StorageServer {
       },
       (req, res) => this.onRequest(req, res),
     );
+    this.frontDoor = new FrontDoor(this.http, {
+      mode: config.tls.mode,
+      material: tlsMaterial,
+      handshakeTimeoutMs: config.headersTimeoutMs,
+      onConnection: (transport) => this.metrics.connectionsAccepted.inc({ transport }),
+      onHandshakeFailure: (reason) => this.metrics.tlsHandshakeFailures.inc({ reason }),
+    });
+    if (tlsMaterial) this.metrics.gauge('ringkv_tls_cert_expiry_seconds', "When this node's certificate expires (seconds since the epoch)", () => tlsMaterial.notAfter.getTime() / 1000);
+    this.membership.onChange(() => {
+      this.peerTls = undefined;
+    });
     this.connections = new ConnectionGuard({ maxConnections: config.maxConnections, fdReserve: config.fdReserve });
     this.connections.attach(this.http, config.id);
     this.shedder = new LoadShedder({ nowMs: () => performance.now() }, { maxInflightOps: config.maxInflightOps });
@@ -225,6 +248,8 @@ export class StorageServer {
   static async start(config: ServerConfig, seams: ServerSeams = {}): Promise<StorageServer> {
     const log = seams.logger ?? pino({ level: config.logLevel, base: { node: config.id } });
     const clock = seams.clock ?? systemClock;
+    // Read (and checked) before anything is opened: bad TLS files fail the start at once.
+    const tlsMaterial = config.tls.mode === 'off' ? undefined : loadNodeTls(config.tls, config.id);
     const layout = prepareDataDir(config.dataDir);
     const nodeState = StorageServer.startingNodeState(config, readNodeState(layout.nodeStateFile), clock.nowMs(), log);
     const engine = await Engine.open(layout.engineDir, {
@@ -253,11 +278,22 @@ export class StorageServer {
       await engine.close().catch(() => undefined);
       throw err;
     }
-    const transport = seams.transport ?? new HttpTransport(outgoingTransportOptions(config.host));
+    // A node presents its node certificate to its peers, and speaks TLS to those that accept
+    // it (all of them in required mode), by the rule every sender follows.
+    const httpTransport =
+      seams.transport === undefined
+        ? new HttpTransport({
+            ...outgoingTransportOptions(config.host),
+            tls: tlsMaterial && config.tls.mode !== 'off' ? { ca: tlsMaterial.ca, cert: tlsMaterial.cert, key: tlsMaterial.key, policy: config.tls.mode } : undefined,
+          })
+        : undefined;
+    const transport = seams.transport ?? httpTransport!;
     let server: StorageServer | undefined;
     try {
       const cfg = { ...config };
-      server = new StorageServer(cfg, engine, hints, dots, log, transport, clock, { file: layout.nodeStateFile, tmp: layout.nodeStateTempFile }, nodeState);
+      server = new StorageServer(cfg, engine, hints, dots, log, transport, clock, { file: layout.nodeStateFile, tmp: layout.nodeStateTempFile }, nodeState, tlsMaterial);
+      const s = server;
+      httpTransport?.setPeerTlsMode((address) => s.peerTlsModeAt(address));
       await server.saveNodeState();
       server.startHeartbeat();
       await server.listen();
@@ -395,6 +431,20 @@ export class StorageServer {
     this.membership.onChange(() => client.cluster.apply(this.membership.view()));
   }
 
+  /** What the member at `address` accepts (`off` when it advertises nothing); undefined for no member. */
+  peerTlsModeAt(address: string): TlsMode | undefined {
+    if (this.peerTls === undefined) {
+      const map = new Map<string, TlsMode>();
+      // A live member wins an address over a gone one that had it before.
+      for (const m of this.membership.members()) {
+        if (m.state === 'left' && map.has(m.address)) continue;
+        map.set(m.address, m.tls ?? 'off');
+      }
+      this.peerTls = map;
+    }
+    return this.peerTls.get(address);
+  }
+
   /** "host:port" clients and peers use. */
   get address(): string {
     return this.config.advertise;
@@ -437,6 +487,10 @@ export class StorageServer {
     }
     let work: Promise<void> | void = undefined;
     try {
+      const peer = peerIdentity(req.socket);
+      // Plain HTTP to a node that requires TLS: answer, then close the connection.
+      if (peer.kind === 'plain' && this.config.tls.mode === 'required') res.setHeader('connection', 'close');
+      checkAccess(this.config.tls.mode, p, peer);
       this.checkOrigin(req, p);
       if (req.method === 'OPTIONS') {
         route = 'preflight';
@@ -1086,6 +1140,7 @@ export class StorageServer {
       ]);
     }
     this.http.closeAllConnections();
+    this.frontDoor.closePending();
     await closed;
     this.detector.stop();
     this.antiEntropy.stop();

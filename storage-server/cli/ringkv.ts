@@ -14,6 +14,7 @@ import { registerClusterCommands } from './cluster-commands.js';
 import { registerDataCommands } from './data-commands.js';
 import { registerAdminCommands, registerMembershipCommands } from './admin-commands.js';
 import { runServer } from './server-command.js';
+import { registerCertsCommand } from './certs-command.js';
 
 const program = new Command();
 program
@@ -37,6 +38,10 @@ program
   .option('--replication <n>', 'replicas per key; the same on every node (default 3)')
   .addOption(new Option('--sync <policy>', 'WAL durability (default batch)').choices(['always', 'batch', 'none']))
   .option('--join', 'join an existing cluster (through --seeds): stream the ranges this node will own, then serve')
+  .addOption(new Option('--tls-mode <mode>', 'transport security: off (default), transitional (plain and TLS), required (env RINGKV_TLS_MODE)').choices(['off', 'transitional', 'required']))
+  .option('--tls-ca <file>', 'the cluster CA certificate, PEM (env RINGKV_TLS_CA)')
+  .option('--tls-cert <file>', "this node's certificate, PEM, naming URI:ringkv://node/<id> (env RINGKV_TLS_CERT)")
+  .option('--tls-key <file>', "the certificate's private key, PEM (env RINGKV_TLS_KEY)")
   .option('--config <file>', 'JSON config file (flags and env override it)')
   .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)')
   .action(async (opts: Record<string, string | undefined>) => {
@@ -61,6 +66,7 @@ registerClusterCommands(program);
 registerDataCommands(program);
 registerAdminCommands(program);
 registerMembershipCommands(program);
+registerCertsCommand(program);
 
 async function main(): Promise<void> {
   try {

@@ -18,6 +18,7 @@ export async function runServer(flags: Record<string, string | boolean | undefin
     sync: flags.sync,
     logLevel: flags.logLevel,
     join: flags.join === true ? true : undefined,
+    tls: { mode: flags.tlsMode, ca: flags.tlsCa, cert: flags.tlsCert, key: flags.tlsKey },
   };
   const cfg = resolveServerConfig(typeof flags.config === 'string' ? configFromFile(flags.config) : {}, configFromEnv(), fromFlags);
   const server = await StorageServer.start(cfg);

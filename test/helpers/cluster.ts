@@ -19,6 +19,7 @@ import type { ConnectOptions, RingkvClient } from '../../sdk/client.js';
 import type { MembersView } from '../../sdk/membership.js';
 import { HttpTransport } from '../../sdk/transport.js';
 import { Routes } from '../../sdk/wire/protocol.js';
+import { httpsRequest } from './certs.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const CLI = path.join(root, 'dist/storage-server/cli/ringkv.js');
@@ -49,6 +50,13 @@ export interface TestClusterOptions {
   dataDirOf?: (id: string) => string;
   /** Extra environment of one node (on every start of it), over `env`. */
   nodeEnv?: (id: string) => Record<string, string>;
+  /** Extra CLI args of one node (its TLS certificate, say), at every start. */
+  nodeArgs?: (id: string) => string[];
+  /**
+   * TLS material of the helper's own requests (views, internal calls, metrics): it speaks
+   * plain HTTP, or TLS to nodes that answer TLS_REQUIRED, presenting this certificate.
+   */
+  tls?: { ca: Buffer; cert: Buffer; key: Buffer };
 }
 
 /** A free TCP port on `host` (default 127.0.0.1). */
@@ -67,10 +75,11 @@ export class TestCluster {
   readonly nodes: TestNode[] = [];
   readonly dir: string;
   private readonly clients: RingkvClient<unknown>[] = [];
-  private readonly transport = new HttpTransport({ connectTimeoutMs: 500 });
+  private readonly transport: HttpTransport;
 
   private constructor(private readonly o: TestClusterOptions) {
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringkv-cluster-'));
+    this.transport = new HttpTransport({ connectTimeoutMs: 500, tls: o.tls ? { ...o.tls, policy: 'transitional' } : undefined });
   }
 
   /**
@@ -137,6 +146,7 @@ export class TestCluster {
       this.o.logLevel ?? 'warn',
       ...(seeds.length > 0 ? ['--seeds', seeds.join(',')] : []),
       ...(this.o.args ?? []),
+      ...(this.o.nodeArgs?.(node.id) ?? []),
       ...extraArgs,
     ];
     const child = spawn(process.execPath, args, {
@@ -212,6 +222,13 @@ export class TestCluster {
     await this.spawnNode(n, extraArgs);
   }
 
+  /** Graceful restart (SIGTERM, wait, start) with `extraArgs` (a rolling restart's step). */
+  async restartGraceful(id: string, extraArgs: string[] = []): Promise<void> {
+    const n = this.node(id);
+    await this.stop(id);
+    await this.spawnNode(n, extraArgs);
+  }
+
   /** A client connected to every node; closed at teardown. */
   async client<V = Buffer>(o: Partial<ConnectOptions<V>> = {}): Promise<RingkvClient<V>> {
     const c = (await connect({ seeds: this.addresses, timeoutMs: 3000, ...o } as ConnectOptions<Buffer>)) as unknown as RingkvClient<V>;
@@ -250,6 +267,10 @@ export class TestCluster {
   /** Fetches a node's /metrics text. */
   async metrics(id: string): Promise<string> {
     const res = await fetch(`http://${this.node(id).address}/metrics`);
+    if (res.status === 426 && this.o.tls) {
+      const r = await httpsRequest(this.node(id).address, { path: '/metrics', ca: this.o.tls.ca, identity: this.o.tls });
+      return r.body.toString();
+    }
     return res.text();
   }
 
