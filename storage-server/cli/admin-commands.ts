@@ -13,14 +13,19 @@ import { inRing } from '../../sdk/membership.js';
 import { ringRanges } from '../anti-entropy/token-ranges.js';
 import type { TokenRange } from '../anti-entropy/token-ranges.js';
 import type { RepairStats } from '../anti-entropy/anti-entropy.js';
-import { EXIT, seedsFrom } from './common.js';
+import type { TlsOptions } from '../../sdk/transport-security.js';
+import { addTlsOptions, cliTransport, EXIT, seedsFrom, tlsFrom } from './common.js';
+import type { TlsFlags } from './common.js';
 
-/** The first answering seed's membership view. */
+/** The first answering seed's membership view (which then tells `t` what each member accepts). */
 export async function fetchView(t: HttpTransport, seeds: string[], timeoutMs = 3000): Promise<MembersView> {
   let lastErr: unknown;
   for (const s of seeds) {
     try {
-      return await t.call<MembersView>(s, Routes.members, undefined, { timeoutMs });
+      const view = await t.call<MembersView>(s, Routes.members, undefined, { timeoutMs });
+      const modes = new Map(view.members.map((m) => [m.address, m.tls ?? 'off' as const]));
+      t.setPeerTlsMode((address) => modes.get(address));
+      return view;
     } catch (err) {
       lastErr = err;
     }
@@ -38,8 +43,8 @@ export interface RangeCheck {
 }
 
 /** Compares the Merkle root of every range across its replicas. */
-export async function repairCheck(seeds: string[], timeoutMs = 30_000): Promise<{ ranges: RangeCheck[]; allAgree: boolean }> {
-  const t = new HttpTransport();
+export async function repairCheck(seeds: string[], timeoutMs = 30_000, tls?: TlsOptions): Promise<{ ranges: RangeCheck[]; allAgree: boolean }> {
+  const t = cliTransport(tls);
   try {
     const view = await fetchView(t, seeds);
     const members = view.members.filter(inRing);
@@ -91,8 +96,9 @@ export async function runRepair(
   seeds: string[],
   progress: (line: string) => void,
   timeoutMs = 30 * 60_000,
+  tls?: TlsOptions,
 ): Promise<{ nodes: { node: string; repair?: RepairStats; error?: string }[] }> {
-  const t = new HttpTransport();
+  const t = cliTransport(tls);
   try {
     const view = await fetchView(t, seeds);
     const nodes: { node: string; repair?: RepairStats; error?: string }[] = [];
@@ -127,17 +133,18 @@ function hex(n: number): string {
 }
 
 export function registerAdminCommands(program: Command): void {
-  program
-    .command('repair')
+  addTlsOptions(program
+    .command('repair'))
     .description('anti-entropy: run a repair round on every live node, or --check whether all replicas agree')
     .option('--seeds <list>', 'host:port of any node (env RINGKV_SEEDS)')
     .option('--check', 'only compare Merkle roots per range; exit 0 only when all replicas agree')
     .option('--json', 'print one JSON object')
     .option('--verbose', 'with --check: one line per range, not only the disagreeing ones')
-    .action(async (o: { seeds?: string; check?: boolean; json?: boolean; verbose?: boolean }) => {
+    .action(async (o: { seeds?: string; check?: boolean; json?: boolean; verbose?: boolean } & TlsFlags) => {
       const seeds = seedsFrom(o.seeds);
+      const tls = tlsFrom(o);
       if (o.check) {
-        const res = await repairCheck(seeds);
+        const res = await repairCheck(seeds, 30_000, tls);
         if (o.json) process.stdout.write(`${JSON.stringify(res)}\n`);
         else {
           for (const r of res.ranges) {
@@ -152,9 +159,14 @@ export function registerAdminCommands(program: Command): void {
         if (!res.allAgree) process.exitCode = EXIT.cluster;
         return;
       }
-      const res = await runRepair(seeds, (line) => {
-        if (!o.json) process.stdout.write(`${line}\n`);
-      });
+      const res = await runRepair(
+        seeds,
+        (line) => {
+          if (!o.json) process.stdout.write(`${line}\n`);
+        },
+        undefined,
+        tls,
+      );
       const total = res.nodes.reduce(
         (s, n) => ({ hashes: s.hashes + (n.repair?.hashesCompared ?? 0), keys: s.keys + (n.repair?.keysExchanged ?? 0) }),
         { hashes: 0, keys: 0 },
@@ -164,13 +176,13 @@ export function registerAdminCommands(program: Command): void {
       if (res.nodes.some((n) => n.error)) process.exitCode = EXIT.cluster;
     });
 
-  program
-    .command('drop-hints')
+  addTlsOptions(program
+    .command('drop-hints'))
     .description("delete the hints every node holds (for one target with --node): Cassandra's truncatehints")
     .option('--seeds <list>', 'host:port of any node (env RINGKV_SEEDS)')
     .option('--node <id>', 'only hints meant for this node')
-    .action(async (o: { seeds?: string; node?: string }) => {
-      const t = new HttpTransport();
+    .action(async (o: { seeds?: string; node?: string } & TlsFlags) => {
+      const t = cliTransport(tlsFrom(o));
       try {
         const view = await fetchView(t, seedsFrom(o.seeds));
         for (const m of view.members.filter((x) => x.state === 'up')) {
@@ -216,13 +228,13 @@ function movingLine(st: Record<string, unknown>): string | undefined {
 }
 
 export function registerMembershipCommands(program: Command): void {
-  program
-    .command('decommission')
+  addTlsOptions(program
+    .command('decommission'))
     .description('stream the ranges of a live node to their new owners, then take it out of the ring')
     .argument('<node>', 'node id')
     .option('--seeds <list>', 'host:port of any node (env RINGKV_SEEDS)')
-    .action(async (node: string, o: { seeds?: string }) => {
-      const t = new HttpTransport();
+    .action(async (node: string, o: { seeds?: string } & TlsFlags) => {
+      const t = cliTransport(tlsFrom(o));
       try {
         const view = await fetchView(t, seedsFrom(o.seeds));
         const m = view.members.find((x) => x.id === node);
@@ -239,14 +251,15 @@ export function registerMembershipCommands(program: Command): void {
       }
     });
 
-  program
-    .command('removenode')
+  addTlsOptions(program
+    .command('removenode'))
     .description('take a dead node out of the ring for good; its ranges re-replicate to the remaining nodes')
     .argument('<node>', 'node id (must be down)')
     .option('--seeds <list>', 'host:port of any node (env RINGKV_SEEDS)')
-    .action(async (node: string, o: { seeds?: string }) => {
+    .action(async (node: string, o: { seeds?: string } & TlsFlags) => {
       const seeds = seedsFrom(o.seeds);
-      const t = new HttpTransport();
+      const tls = tlsFrom(o);
+      const t = cliTransport(tls);
       try {
         const view = await fetchView(t, seeds);
         const coordinator = view.members.find((x) => x.state === 'up' && x.id !== node);
@@ -266,18 +279,18 @@ export function registerMembershipCommands(program: Command): void {
       } finally {
         await t.close();
       }
-      const res = await runRepair(seeds, (line) => process.stderr.write(`${line}\n`));
+      const res = await runRepair(seeds, (line) => process.stderr.write(`${line}\n`), undefined, tls);
       const keys = res.nodes.reduce((s, n) => s + (n.repair?.keysExchanged ?? 0), 0);
       process.stdout.write(`${node} removed; ${keys} keys re-replicated\n`);
       if (res.nodes.some((n) => n.error)) process.exitCode = EXIT.cluster;
     });
 
-  program
-    .command('cleanup')
+  addTlsOptions(program
+    .command('cleanup'))
     .description('on every live node, drop the data of ranges it no longer owns (after joins and leaves)')
     .option('--seeds <list>', 'host:port of any node (env RINGKV_SEEDS)')
-    .action(async (o: { seeds?: string }) => {
-      const t = new HttpTransport();
+    .action(async (o: { seeds?: string } & TlsFlags) => {
+      const t = cliTransport(tlsFrom(o));
       try {
         const view = await fetchView(t, seedsFrom(o.seeds));
         let total = 0;

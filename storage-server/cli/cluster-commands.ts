@@ -1,6 +1,7 @@
 // `ringkv cluster up` (a local development cluster of N server processes, logs to the
-// terminal, Ctrl-C stops it cleanly) and `ringkv status` (each member's state, address,
-// keys, pending hints and when it was last heard from; `--json` for scripts).
+// terminal, Ctrl-C stops it cleanly; `--tls` makes certificates when missing and runs it
+// with TLS required) and `ringkv status` (each member's state, address, TLS mode, keys,
+// pending hints and when it was last heard from; `--json` for scripts).
 
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -10,12 +11,14 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { InvalidArgumentError, UnavailableError } from '../../sdk/errors.js';
 import type { MembersView } from '../../sdk/membership.js';
-import { HttpTransport } from '../../sdk/transport.js';
+import type { TlsOptions } from '../../sdk/transport-security.js';
 import { Routes } from '../../sdk/wire/protocol.js';
 import { inRing } from '../../sdk/membership.js';
 import { Ring } from '../../sdk/ring.js';
 import { ringRanges } from '../anti-entropy/token-ranges.js';
-import { seedsFrom } from './common.js';
+import { addTlsOptions, cliTransport, seedsFrom, tlsFrom } from './common.js';
+import type { TlsFlags } from './common.js';
+import { certFiles, ensureCerts } from '../tls/cert-authority.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const LEVELS: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
@@ -44,6 +47,8 @@ export interface LocalClusterOptions {
   dataDir: string;
   logLevel: string;
   extraArgs?: string[];
+  /** Extra CLI args of node `id` (its certificate, say). */
+  nodeArgs?: (id: string) => string[];
 }
 
 /** Starts `nodes` server processes; resolves once every one reported ready. */
@@ -69,6 +74,7 @@ export async function startLocalCluster(o: LocalClusterOptions, onLine: (line: s
       '--log-level',
       o.logLevel,
       ...(o.extraArgs ?? []),
+      ...(o.nodeArgs?.(id) ?? []),
     ];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
     children.push(child);
@@ -116,6 +122,8 @@ interface NodeStatus {
   address: string;
   state: string;
   incarnation: number;
+  /** What the node accepts: off, transitional or required (storage-server/tls/README.md). */
+  tls: string;
   /** Share of the data this node stores (N replicas counted, like nodetool's effective ownership). */
   ownership?: number;
   /** Bytes of data on disk and in memtables. */
@@ -129,8 +137,8 @@ interface NodeStatus {
 }
 
 /** Collects the status of every member through the given seeds. */
-export async function clusterStatus(seeds: string[], timeoutMs = 2000): Promise<{ nodes: NodeStatus[]; from: string }> {
-  const t = new HttpTransport({ connectTimeoutMs: timeoutMs });
+export async function clusterStatus(seeds: string[], timeoutMs = 2000, tls?: TlsOptions): Promise<{ nodes: NodeStatus[]; from: string }> {
+  const t = cliTransport(tls, { connectTimeoutMs: timeoutMs });
   try {
     let view: MembersView | undefined;
     let from = '';
@@ -145,6 +153,8 @@ export async function clusterStatus(seeds: string[], timeoutMs = 2000): Promise<
       }
     }
     if (!view) throw lastErr instanceof Error ? lastErr : new UnavailableError('no seed answered');
+    const modes = new Map(view.members.map((m) => [m.address, m.tls ?? ('off' as const)]));
+    t.setPeerTlsMode((address) => modes.get(address));
     // The answering node's own record of when it last heard from each member.
     let heard: Record<string, number> = {};
     try {
@@ -165,7 +175,7 @@ export async function clusterStatus(seeds: string[], timeoutMs = 2000): Promise<
     }
     const nodes = await Promise.all(
       view.members.map(async (m): Promise<NodeStatus> => {
-        const base: NodeStatus = { id: m.id, address: m.address, state: m.state, incarnation: m.incarnation, reachable: false };
+        const base: NodeStatus = { id: m.id, address: m.address, state: m.state, incarnation: m.incarnation, tls: m.tls ?? 'off', reachable: false };
         if (owned.has(m.id)) base.ownership = owned.get(m.id)!;
         if (heard[m.id]) base.lastHeard = new Date(heard[m.id]!).toISOString();
         try {
@@ -213,21 +223,51 @@ export function registerClusterCommands(program: Command): void {
     .option('--host <host>', 'address to bind', '127.0.0.1')
     .option('--data <dir>', 'data directory (one folder per node)', './data')
     .option('--log-level <level>', 'server log level', 'info')
-    .action(async (o: { nodes: string; basePort: string; host: string; data: string; logLevel: string }) => {
+    .option('--tls', 'run with TLS required: certificates (CA, node-<id>, client-dev) are made in --tls-dir when missing')
+    .option('--tls-dir <dir>', 'certificate directory for --tls (default <data>/tls)')
+    .action(async (o: { nodes: string; basePort: string; host: string; data: string; logLevel: string; tls?: boolean; tlsDir?: string }) => {
       const nodes = Number(o.nodes);
       const basePort = Number(o.basePort);
       if (!Number.isInteger(nodes) || nodes < 1 || nodes > 64) throw new InvalidArgumentError('--nodes must be 1..64');
       if (!Number.isInteger(basePort) || basePort < 1 || basePort + nodes > 65535) throw new InvalidArgumentError('--base-port out of range');
+      const ids = Array.from({ length: nodes }, (_, i) => `n${i + 1}`);
+      const certDir = path.resolve(o.tlsDir ?? path.join(o.data, 'tls'));
+      if (o.tls) {
+        const hosts = [...new Set(['localhost', '127.0.0.1', o.host])];
+        const made = ensureCerts({ dir: certDir, nodes: ids, clients: ['dev'], hosts });
+        process.stdout.write(`ringkv: certificates in ${certDir} (${made.created.length} files made, ${made.kept.length} kept)\n`);
+      }
       const children = await startLocalCluster(
-        { nodes, basePort, host: o.host, dataDir: o.data, logLevel: o.logLevel },
+        {
+          nodes,
+          basePort,
+          host: o.host,
+          dataDir: o.data,
+          logLevel: o.logLevel,
+          ...(o.tls
+            ? {
+                nodeArgs: (id: string) => [
+                  '--tls-mode', 'required',
+                  '--tls-ca', certFiles.caCert(certDir),
+                  '--tls-cert', certFiles.nodeCert(certDir, id),
+                  '--tls-key', certFiles.nodeKey(certDir, id),
+                ],
+              }
+            : {}),
+        },
         (line) => process.stdout.write(`${line}\n`),
       );
       const seeds = children.map((_, i) => `${o.host}:${basePort + i}`).join(',');
+      const scheme = o.tls ? 'https' : 'http';
+      const curl = o.tls ? `curl --cacert ${certFiles.caCert(certDir)}` : 'curl';
       process.stdout.write(
-        `\nringkv: ${nodes} nodes up at ${seeds}\n` +
-          `  curl -X PUT -H 'content-type: application/json' -d '{"value":"hello"}' http://${o.host}:${basePort}/api/v1/kv/greeting\n` +
-          `  curl http://${o.host}:${basePort}/api/v1/kv/greeting\n` +
-          `  dashboard: http://${o.host}:${basePort}/ui\n` +
+        `\nringkv: ${nodes} nodes up at ${seeds}${o.tls ? ' (TLS required)' : ''}\n` +
+          `  ${curl} -X PUT -H 'content-type: application/json' -d '{"value":"hello"}' ${scheme}://${o.host}:${basePort}/api/v1/kv/greeting\n` +
+          `  ${curl} ${scheme}://${o.host}:${basePort}/api/v1/kv/greeting\n` +
+          (o.tls
+            ? `  export RINGKV_TLS_CA=${certFiles.caCert(certDir)} RINGKV_TLS_CERT=${certFiles.clientCert(certDir, 'dev')} RINGKV_TLS_KEY=${certFiles.clientKey(certDir, 'dev')}\n` +
+              `  ringkv status --seeds ${o.host}:${basePort}    (with those variables set)\n`
+            : `  dashboard: http://${o.host}:${basePort}/ui\n`) +
           `  Ctrl-C stops the cluster.\n\n`,
       );
       await new Promise<void>((resolve) => {
@@ -245,23 +285,24 @@ export function registerClusterCommands(program: Command): void {
       process.stdout.write('ringkv: cluster stopped\n');
     });
 
-  program
-    .command('status')
+  addTlsOptions(program
+    .command('status'))
     .description('each member: state, address, keys, pending hints, uptime, last heard from')
     .option('--seeds <list>', 'host:port of any node (env RINGKV_SEEDS)')
     .option('--json', 'print one JSON object {"nodes": [...]}')
-    .action(async (o: { seeds?: string; json?: boolean }) => {
-      const { nodes } = await clusterStatus(seedsFrom(o.seeds));
+    .action(async (o: { seeds?: string; json?: boolean } & TlsFlags) => {
+      const { nodes } = await clusterStatus(seedsFrom(o.seeds), 2000, tlsFrom(o));
       if (o.json) {
         process.stdout.write(`${JSON.stringify({ nodes })}\n`);
         return;
       }
       const rows = [
-        ['ID', 'ADDRESS', 'STATE', 'LOAD', 'OWNS (effective)', 'KEYS', 'HINTS', 'UPTIME', 'LAST HEARD'],
+        ['ID', 'ADDRESS', 'STATE', 'TLS', 'LOAD', 'OWNS (effective)', 'KEYS', 'HINTS', 'UPTIME', 'LAST HEARD'],
         ...nodes.map((n) => [
           n.id,
           n.address,
           n.state,
+          n.tls,
           n.loadBytes === undefined ? '?' : humanBytes(n.loadBytes),
           n.ownership === undefined ? '-' : `${(n.ownership * 100).toFixed(1)}%`,
           n.keys === undefined ? '?' : String(n.keys),

@@ -1,7 +1,13 @@
-// Shared pieces of the CLI: exit codes, seeds from flags or RINGKV_SEEDS, and the mapping
-// from errors to exit codes.
+// Shared pieces of the CLI: exit codes, seeds from flags or RINGKV_SEEDS, TLS options of
+// the commands that talk to a cluster, and the mapping from errors to exit codes.
 
+import fs from 'node:fs';
+import type { Command } from 'commander';
 import { InvalidArgumentError, RingkvError } from '../../sdk/errors.js';
+import type { TlsOptions } from '../../sdk/transport-security.js';
+import { transportTlsFromOptions } from '../../sdk/transport-security.js';
+import { HttpTransport } from '../../sdk/transport.js';
+import type { HttpTransportOptions } from '../../sdk/transport.js';
 
 export const EXIT = { ok: 0, notFound: 1, usage: 2, cluster: 3 } as const;
 
@@ -16,6 +22,54 @@ export function seedsFrom(flag: string | undefined, env: NodeJS.ProcessEnv = pro
     throw new InvalidArgumentError(`seeds must be host:port[,host:port...], got "${raw}"`);
   }
   return seeds;
+}
+
+/** The TLS flags of a command that talks to a cluster. */
+export interface TlsFlags {
+  tlsCa?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsAllowPlain?: boolean;
+}
+
+/** Adds --tls-ca, --tls-cert, --tls-key and --tls-allow-plain to a client command. */
+export function addTlsOptions(cmd: Command): Command {
+  return cmd
+    .option('--tls-ca <file>', 'speak TLS, trusting this cluster CA certificate, PEM (env RINGKV_TLS_CA)')
+    .option('--tls-cert <file>', 'client (or node) certificate to present, PEM (env RINGKV_TLS_CERT)')
+    .option('--tls-key <file>', 'its private key, PEM (env RINGKV_TLS_KEY)')
+    .option('--tls-allow-plain', 'also speak plain HTTP to nodes not yet on TLS, while a cluster moves (env RINGKV_TLS_ALLOW_PLAIN=1)');
+}
+
+function readFile(what: string, file: string): Buffer {
+  try {
+    return fs.readFileSync(file);
+  } catch (err) {
+    throw new InvalidArgumentError(`${what}: cannot read ${file}: ${(err as Error).message}`);
+  }
+}
+
+/** The SDK TLS options from the flags or RINGKV_TLS_*; undefined (plain HTTP) without a CA. */
+export function tlsFrom(o: TlsFlags, env: NodeJS.ProcessEnv = process.env): TlsOptions | undefined {
+  const ca = o.tlsCa ?? (env.RINGKV_TLS_CA || undefined);
+  const cert = o.tlsCert ?? (env.RINGKV_TLS_CERT || undefined);
+  const key = o.tlsKey ?? (env.RINGKV_TLS_KEY || undefined);
+  if (!ca) {
+    if (cert || key) throw new InvalidArgumentError('--tls-cert and --tls-key need --tls-ca (or RINGKV_TLS_CA)');
+    return undefined;
+  }
+  if (!cert !== !key) throw new InvalidArgumentError('--tls-cert and --tls-key go together');
+  const allowPlain = o.tlsAllowPlain === true || ['1', 'true'].includes(env.RINGKV_TLS_ALLOW_PLAIN ?? '');
+  return {
+    ca: readFile('--tls-ca', ca),
+    ...(cert && key ? { cert: readFile('--tls-cert', cert), key: readFile('--tls-key', key) } : {}),
+    allowPlain,
+  };
+}
+
+/** A transport for CLI requests, over TLS when `tls` is given. */
+export function cliTransport(tls: TlsOptions | undefined, o: Omit<HttpTransportOptions, 'tls'> = {}): HttpTransport {
+  return new HttpTransport({ ...o, tls: transportTlsFromOptions(tls) });
 }
 
 const USAGE_CODES = new Set([

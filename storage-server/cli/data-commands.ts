@@ -7,7 +7,8 @@ import { connect } from '../../sdk/client.js';
 import type { Consistency } from '../../sdk/consistency.js';
 import { parseConsistency } from '../../sdk/consistency.js';
 import { NotFoundError } from '../../sdk/errors.js';
-import { seedsFrom } from './common.js';
+import { addTlsOptions, seedsFrom, tlsFrom } from './common.js';
+import type { TlsFlags } from './common.js';
 
 function consistencyOption(): Option {
   return new Option('--consistency <level>', 'linearizable | strong | eventual | all').default('strong');
@@ -20,16 +21,17 @@ async function readStdin(): Promise<Buffer> {
 }
 
 export function registerDataCommands(program: Command): void {
-  program
-    .command('get')
+  addTlsOptions(program
+    .command('get'))
     .description('print the value of KEY on stdout (exit 1 when missing)')
     .argument('<key>')
     .option('--seeds <list>', 'host:port of any node (env RINGKV_SEEDS)')
     .addOption(consistencyOption())
     .option('--json', 'print {"value", "version", ...} as JSON')
-    .action(async (key: string, o: { seeds?: string; consistency: string; json?: boolean }) => {
+    .action(async (key: string, o: { seeds?: string; consistency: string; json?: boolean } & TlsFlags) => {
       const consistency: Consistency = parseConsistency(o.consistency);
-      const kv = await connect({ seeds: seedsFrom(o.seeds) });
+      const tls = tlsFrom(o);
+      const kv = await connect({ seeds: seedsFrom(o.seeds), ...(tls ? { tls } : {}) });
       try {
         const r = await kv.get(key, { consistency });
         if (!r) throw new NotFoundError(`key ${JSON.stringify(key)} not found`);
@@ -47,8 +49,8 @@ export function registerDataCommands(program: Command): void {
       }
     });
 
-  program
-    .command('put')
+  addTlsOptions(program
+    .command('put'))
     .description('write VALUE (or stdin when VALUE is omitted) under KEY')
     .argument('<key>')
     .argument('[value]')
@@ -56,10 +58,11 @@ export function registerDataCommands(program: Command): void {
     .addOption(consistencyOption())
     .option('--ttl <seconds>', 'expire after this many seconds')
     .option('--content-type <type>', 'content type to store with the value')
-    .action(async (key: string, value: string | undefined, o: { seeds?: string; consistency: string; ttl?: string; contentType?: string }) => {
+    .action(async (key: string, value: string | undefined, o: { seeds?: string; consistency: string; ttl?: string; contentType?: string } & TlsFlags) => {
       const consistency = parseConsistency(o.consistency);
       const bytes = value !== undefined ? Buffer.from(value, 'utf8') : await readStdin();
-      const kv = await connect({ seeds: seedsFrom(o.seeds) });
+      const tls = tlsFrom(o);
+      const kv = await connect({ seeds: seedsFrom(o.seeds), ...(tls ? { tls } : {}) });
       try {
         const r = await kv.put(key, bytes, {
           consistency,
@@ -72,16 +75,17 @@ export function registerDataCommands(program: Command): void {
       }
     });
 
-  program
+  addTlsOptions(program
     .command('del')
-    .alias('delete')
+    .alias('delete'))
     .description('delete KEY (writes a tombstone)')
     .argument('<key>')
     .option('--seeds <list>', 'host:port of any node (env RINGKV_SEEDS)')
     .addOption(consistencyOption())
-    .action(async (key: string, o: { seeds?: string; consistency: string }) => {
+    .action(async (key: string, o: { seeds?: string; consistency: string } & TlsFlags) => {
       const consistency = parseConsistency(o.consistency);
-      const kv = await connect({ seeds: seedsFrom(o.seeds) });
+      const tls = tlsFrom(o);
+      const kv = await connect({ seeds: seedsFrom(o.seeds), ...(tls ? { tls } : {}) });
       try {
         await kv.delete(key, { consistency });
       } finally {

@@ -44,8 +44,8 @@ t.test('the ringkv command', async (t) => {
   await t.test('status: a table and --json', async (t) => {
     const table = await ringkv(['status', ...seeds]);
     t.equal(table.code, 0);
-    t.match(table.stdout, /ID\s+ADDRESS\s+STATE\s+LOAD\s+OWNS \(effective\)\s+KEYS\s+HINTS\s+UPTIME\s+LAST HEARD/);
-    for (const n of c.nodes) t.match(table.stdout, new RegExp(`${n.id}\\s+${n.address.replace(/\./g, '\\.')}\\s+up`));
+    t.match(table.stdout, /ID\s+ADDRESS\s+STATE\s+TLS\s+LOAD\s+OWNS \(effective\)\s+KEYS\s+HINTS\s+UPTIME\s+LAST HEARD/);
+    for (const n of c.nodes) t.match(table.stdout, new RegExp(`${n.id}\\s+${n.address.replace(/\./g, '\\.')}\\s+up\\s+off`));
     const json = await ringkv(['status', '--json'], { env: { RINGKV_SEEDS: c.addresses[1]! } });
     t.equal(json.code, 0, 'RINGKV_SEEDS works too');
     const parsed = JSON.parse(json.stdout) as { nodes: { id: string; address: string; state: string; hintsPending: number; ownership: number }[] };
