@@ -31,7 +31,7 @@ export type PeerIdentity =
  * API, any TLS identity but a refused one (until tokens come); `data` the internal
  * endpoints SDK clients call (batch, members, status): a client or node certificate;
  * `node` the endpoints only nodes call (gossip, failure detection, hints, anti-entropy,
- * streaming, admin): a node certificate.
+ * streaming, ring fences, admin): a node certificate.
  */
 export type EndpointClass = 'open' | 'public' | 'data' | 'node';
 
@@ -47,6 +47,7 @@ const INTERNAL: Record<string, EndpointClass> = {
   [Routes.merkleKeys]: 'node',
   [Routes.stream]: 'node',
   [Routes.admin]: 'node',
+  [Routes.ringFence]: 'node',
 };
 
 /** The class of the endpoint at `path`. Internal paths not in the table are node-only. */

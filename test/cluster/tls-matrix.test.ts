@@ -80,6 +80,7 @@ t.test('TLS: connection matrix, public API, SDK, transitional port, metrics', { 
       { cls: 'node', method: 'POST', path: Routes.merkleKeys, body: encodeMessage({ v: PROTOCOL_VERSION, spans: [[0, 1000]], limit: 10 }) },
       { cls: 'node', method: 'POST', path: Routes.stream, body: encodeMessage({ v: PROTOCOL_VERSION, spans: [[0, 1000]], limit: 10 }) },
       { cls: 'node', method: 'POST', path: Routes.admin, body: encodeMessage({ v: PROTOCOL_VERSION, action: 'no-such-action' }) },
+      { cls: 'node', method: 'POST', path: Routes.ringFence, body: encodeMessage({ v: PROTOCOL_VERSION }) },
       { cls: 'data', method: 'POST', path: Routes.batch, body: encodeMessage({ v: PROTOCOL_VERSION, ops: [] }) },
       { cls: 'data', method: 'GET', path: Routes.members },
       { cls: 'data', method: 'GET', path: Routes.status },
