@@ -62,6 +62,11 @@ export interface ServerConfig {
   /** Replica operations in flight above which new batches are refused with 503 OVERLOADED. Default 50000. */
   maxInflightOps: number;
   /**
+   * Admission control (storage-server/http/load-shedder.ts): refuse up front what cannot be
+   * answered in time. Turning it off is for comparing (npm run bench:overload). Default true.
+   */
+  loadShedding: boolean;
+  /**
    * Web origins (scheme://host[:port]) whose pages may write through the public API from a
    * browser (CORS); a write carrying any other Origin header is refused with 403. Default
    * none: browsers may read nothing cross-site and write nothing.
@@ -153,6 +158,7 @@ export const serverDefaults: Omit<ServerConfig, 'id' | 'dataDir' | 'advertise'> 
   requestReceiveTimeoutMs: 60_000,
   keepAliveTimeoutMs: 65_000,
   maxInflightOps: 50_000,
+  loadShedding: true,
   corsAllowedOrigins: [],
   maxJsonBodyBytes: 4 * MiB,
   sync: 'batch',
@@ -224,7 +230,7 @@ const NUMBER_FIELDS = [
   'ringFenceTimeoutMs',
 ] as const;
 
-const ALL_FIELDS = ['id', 'host', 'advertise', 'dataDir', 'seeds', 'sync', 'logLevel', 'join', 'corsAllowedOrigins', 'tls', ...NUMBER_FIELDS] as const;
+const ALL_FIELDS = ['id', 'host', 'advertise', 'dataDir', 'seeds', 'sync', 'logLevel', 'join', 'corsAllowedOrigins', 'loadShedding', 'tls', ...NUMBER_FIELDS] as const;
 
 function envName(field: string): string {
   return `RINGKV_${field.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
@@ -357,6 +363,12 @@ export function resolveServerConfig(...layers: Raw[]): ServerConfig {
     const l = String(raw.logLevel);
     if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(l)) throw new InvalidArgumentError(`unknown logLevel ${l}`);
     cfg.logLevel = l as ServerConfig['logLevel'];
+  }
+  if (raw.loadShedding !== undefined) {
+    const v = raw.loadShedding;
+    if (v === true || v === 'true' || v === '1') cfg.loadShedding = true;
+    else if (v === false || v === 'false' || v === '0') cfg.loadShedding = false;
+    else throw new InvalidArgumentError(`loadShedding must be true or false, got ${String(v)}`);
   }
   if (raw.join !== undefined) {
     const j = raw.join;

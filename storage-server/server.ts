@@ -638,6 +638,7 @@ export class StorageServer {
 
   /** Throws OverloadedError (503, Retry-After) when the shedder refuses a request. */
   private admit(ops: number, budgetMs: number | undefined): void {
+    if (!this.config.loadShedding) return;
     const d = this.shedder.admit(ops, budgetMs);
     if (d.shed) {
       this.metrics.shedRequests.inc();

@@ -61,6 +61,8 @@ export class LatencyRecorder {
   readonly byKind: Record<OpKind, Histogram> = { read: newHistogram(), update: newHistogram(), rmw: newHistogram() };
   errors = 0;
   readonly errorCodes = new Map<string, number>();
+  /** How long failed operations took to fail (a system shedding load should fail them fast). */
+  readonly errorLatency = newHistogram();
   /** Per-second slots by completion time, when `perSecond` was asked for. */
   readonly seconds: SecondSlot[] = [];
 
@@ -79,8 +81,9 @@ export class LatencyRecorder {
   }
 
   /** One failed operation; `code` is the error's stable code (or its class name). */
-  recordError(code: string, sinceStartMs: number): void {
+  recordError(code: string, sinceStartMs: number, micros?: number): void {
     this.errors++;
+    if (micros !== undefined) this.errorLatency.recordValue(micros < 1 ? 1 : Math.round(micros));
     this.errorCodes.set(code, (this.errorCodes.get(code) ?? 0) + 1);
     if (this.perSecond) this.slot(sinceStartMs).errors++;
   }
@@ -101,6 +104,7 @@ export class LatencyRecorder {
     this.overall.add(other.overall);
     for (const k of OP_KINDS) this.byKind[k].add(other.byKind[k]);
     this.errors += other.errors;
+    this.errorLatency.add(other.errorLatency);
     for (const [c, n] of other.errorCodes) this.errorCodes.set(c, (this.errorCodes.get(c) ?? 0) + n);
     for (let i = 0; i < other.seconds.length; i++) {
       const o = other.seconds[i]!;
@@ -118,6 +122,7 @@ export class LatencyRecorder {
       overall: hdr.encodeIntoCompressedBase64(this.overall),
       byKind: Object.fromEntries(OP_KINDS.map((k) => [k, hdr.encodeIntoCompressedBase64(this.byKind[k])])) as Record<OpKind, string>,
       errors: this.errors,
+      errorLatency: hdr.encodeIntoCompressedBase64(this.errorLatency),
       errorCodes: Object.fromEntries(this.errorCodes),
       seconds: this.seconds.map((s) => ({ ok: s.ok, errors: s.errors, hist: hdr.encodeIntoCompressedBase64(s.hist) })),
     };
@@ -128,6 +133,7 @@ export class LatencyRecorder {
     r.overall.add(hdr.decodeFromCompressedBase64(e.overall));
     for (const k of OP_KINDS) r.byKind[k].add(hdr.decodeFromCompressedBase64(e.byKind[k]));
     r.errors = e.errors;
+    if (e.errorLatency) r.errorLatency.add(hdr.decodeFromCompressedBase64(e.errorLatency));
     for (const [c, n] of Object.entries(e.errorCodes)) r.errorCodes.set(c, n);
     for (const s of e.seconds) r.seconds.push({ ok: s.ok, errors: s.errors, hist: mergeHistograms([hdr.decodeFromCompressedBase64(s.hist)]) });
     return r;
@@ -138,6 +144,7 @@ export interface EncodedRecorder {
   overall: string;
   byKind: Record<OpKind, string>;
   errors: number;
+  errorLatency?: string;
   errorCodes: Record<string, number>;
   seconds: { ok: number; errors: number; hist: string }[];
 }

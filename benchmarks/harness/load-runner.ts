@@ -179,7 +179,7 @@ function runOpen(store: KvStore, o: RunOptions): Promise<RunResult> {
         (err: unknown) => {
           const t = now();
           lastCompletion = t;
-          if (!finished) rec.recordError(errorCode(err), t - start);
+          if (!finished) rec.recordError(errorCode(err), t - start, (t - intended) * 1000);
           done();
         },
       );
@@ -237,7 +237,7 @@ async function runClosed(store: KvStore, o: RunOptions): Promise<RunResult> {
         last = t;
       } catch (err) {
         const t = now();
-        rec.recordError(errorCode(err), t - start);
+        rec.recordError(errorCode(err), t - start, (t - t0) * 1000);
         last = t;
       }
     }

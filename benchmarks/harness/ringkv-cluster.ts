@@ -26,6 +26,8 @@ export interface RingkvClusterOptions {
   profileDir?: string;
   /** Extra server flags for every node. */
   args?: string[];
+  /** Extra environment of every node (RINGKV_* settings without a flag). */
+  env?: Record<string, string>;
   logLevel?: string;
 }
 
@@ -116,7 +118,10 @@ export class RingkvCluster {
       ...(this.o.args ?? []),
       ...extraArgs,
     ];
-    const proc = this.o.group.spawn(`ringkv-${node.id}`, process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+    const proc = this.o.group.spawn(`ringkv-${node.id}`, process.execPath, args, {
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      ...(this.o.env ? { env: { ...process.env, ...this.o.env } } : {}),
+    });
     node.proc = proc;
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`node ${node.id} did not start in 20 s:\n${proc.log.join('\n')}`)), 20_000);
