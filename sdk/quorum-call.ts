@@ -108,9 +108,12 @@ export function quorumCall(
     };
     const first = Math.min(nodes.length, Math.max(initial, required));
     for (let i = 0; i < first; i++) start(nodes[i]!);
-    if (nodes.length === 0) {
+    // Nobody asked (no nodes, or nothing required and `initial` 0): settled now, and with
+    // nothing required the quorum is met before any answer, which might never come.
+    if (pending === 0) {
       clearTimeout(timer);
       settleAll({ answers, failures });
     }
+    check();
   });
 }
