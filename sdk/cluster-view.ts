@@ -74,12 +74,20 @@ export class ClusterView {
   private async watch(): Promise<void> {
     const waitMs = this.o.watchWaitMs ?? 10_000;
     let address: string | undefined;
+    /** Servers that failed since the last answer: tried again only when every other one has failed too. */
+    const failed = new Set<string>();
     let since = 0;
     let failures = 0;
     while (!this.closed) {
       if (!address) {
         const live = this.members().filter((m) => m.state === 'up').map((m) => m.address);
-        const pool = live.length > 0 ? live : this.o.seeds;
+        const all = live.length > 0 ? live : this.o.seeds;
+        // Not a server that just failed (the view may still say it is up) while there are others.
+        let pool = all.filter((a) => !failed.has(a));
+        if (pool.length === 0) {
+          failed.clear();
+          pool = all;
+        }
         address = pool[Math.floor(Math.random() * pool.length)];
         since = 0;
       }
@@ -95,8 +103,10 @@ export class ClusterView {
         this.apply(view);
         since = view.epoch;
         failures = 0;
+        failed.clear();
       } catch (err) {
         this.o.onError?.(err);
+        failed.add(address!);
         address = undefined;
         failures++;
         await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** Math.min(failures, 5))).unref());
@@ -236,7 +246,16 @@ export class ClusterView {
     const next = new Map(this.membersById);
     for (const m of view.members) {
       const cur = next.get(m.id);
-      if (!cur || supersedes(m, cur) || ((cur.address !== m.address || cur.weight !== m.weight || cur.tls !== m.tls) && ringVersionOf(m) >= ringVersionOf(cur))) {
+      // A new address, weight or TLS mode (a node restarted on another port) is taken only at
+      // a ring version and an incarnation as high as the ones known, as the servers do: a
+      // server that has not heard of the restart yet must not send the client back to the old
+      // address.
+      const moved =
+        cur !== undefined &&
+        (cur.address !== m.address || cur.weight !== m.weight || cur.tls !== m.tls) &&
+        ringVersionOf(m) >= ringVersionOf(cur) &&
+        m.incarnation >= cur.incarnation;
+      if (!cur || supersedes(m, cur) || moved) {
         next.set(m.id, { ...m });
         changed = true;
       }
