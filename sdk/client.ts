@@ -699,7 +699,7 @@ export class RingkvClient<V = Buffer> {
     node: string,
     key: Buffer,
     obj: StoredObject,
-    holders: () => string | undefined,
+    holders: (target: string) => string | undefined,
     countHints: boolean,
     effects: WriteEffects,
     call: CallCtx,
@@ -714,7 +714,7 @@ export class RingkvClient<V = Buffer> {
         if (!isReachabilityFailure(err)) throw err;
       }
     }
-    const holder = holders();
+    const holder = holders(node);
     if (!holder) throw new QuorumNotMetError('hinted write', 1, 0, 1, new Error(`no healthy node can hold a hint for ${node}`));
     let res: WireResult;
     try {
@@ -731,22 +731,24 @@ export class RingkvClient<V = Buffer> {
 
   /**
    * Hint holders for `key`, in order: healthy nodes clockwise beyond the preference list,
-   * then (in a cluster too small for that) healthy replicas themselves. Each call returns
-   * the next one, so that two down replicas get different holders when possible.
+   * then (in a cluster too small for that) healthy replicas themselves — never the node the
+   * hint is for, which may still look healthy when its write has just failed. Each call
+   * returns the next one, so that two down replicas get different holders when possible.
    */
-  private hintHolders(key: Buffer): () => string | undefined {
+  private hintHolders(key: Buffer): (target: string) => string | undefined {
     const n = this.view.settings.replicationFactor;
     let order: string[] | undefined;
     let i = 0;
-    return () => {
+    return (target) => {
       if (!order) {
         const walk = [...this.view.ring.walk(key)];
         const beyond = walk.slice(n).filter((x) => this.isUsable(x));
         const replicas = walk.slice(0, n).filter((x) => this.isUsable(x));
         order = [...beyond, ...replicas];
       }
-      if (order.length === 0) return undefined;
-      return order[i++ % order.length];
+      const candidates = order.filter((x) => x !== target);
+      if (candidates.length === 0) return undefined;
+      return candidates[i++ % candidates.length];
     };
   }
 
