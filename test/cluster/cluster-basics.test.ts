@@ -55,18 +55,39 @@ t.test('a 3-node cluster of real processes', async (t) => {
     }
   });
 
-  await t.test('a strong read after a strong write on another client sees it', async (t) => {
-    const a = await cluster.client({ valueEncoding: 'utf8' });
-    const b = await cluster.client({ valueEncoding: 'utf8' });
-    for (let i = 0; i < 50; i++) {
-      await a.put(`sx-${i}`, `value-${i}`, { consistency: 'strong' });
-      const r = await b.get(`sx-${i}`, { consistency: 'strong' });
-      t.equal(r?.value, `value-${i}`);
+  await t.test('a strong read after a strong write on another client sees it, though the two clients reach different replicas', async (t) => {
+    // The writer cannot reach n1 and the reader cannot reach n2: with N = 3 every node is a
+    // replica of every key, so a write reaches n2 and n3 (n1 only later, by its hint) and a
+    // read asks n1 and n3. Only n3 is in both: at R = W = 1 a read that asks n1 misses the
+    // write (about every other key); at R = W = 2 the quorums must meet there.
+    const level = 'strong' as const;
+    const wf = new FaultyTransport(new HttpTransport());
+    const rf = new FaultyTransport(new HttpTransport());
+    wf.set(cluster.node('n1').address, { drop: true });
+    rf.set(cluster.node('n2').address, { drop: true });
+    const a = await cluster.client<string>({ valueEncoding: 'utf8', transport: wf });
+    const b = await cluster.client<string>({ valueEncoding: 'utf8', transport: rf });
+    try {
+      let seen = 0;
+      for (let i = 0; i < 50; i++) {
+        await a.put(`sx-${i}`, `value-${i}`, { consistency: level });
+        const r = await b.get(`sx-${i}`, { consistency: level });
+        if (r?.value === `value-${i}`) seen++;
+        else t.fail(`sx-${i}: read ${JSON.stringify(r?.value)} after the write of value-${i}`);
+      }
+      t.equal(seen, 50, 'every write seen by the next read on the other client');
+      await a.put('sx-0', 'overwritten', { consistency: level });
+      t.equal((await b.get('sx-0', { consistency: level }))?.value, 'overwritten');
+      await a.delete('sx-1', { consistency: level });
+      t.equal(await b.get('sx-1', { consistency: level }), undefined, 'a strong delete is seen');
+      t.ok((wf.calls.get(cluster.node('n1').address) ?? 0) > 0, 'the writer tried n1 and could not reach it');
+      t.ok((rf.calls.get(cluster.node('n2').address) ?? 0) > 0, 'the reader tried n2 and could not reach it');
+    } finally {
+      await a.close();
+      await b.close();
+      await wf.close();
+      await rf.close();
     }
-    await a.put('sx-0', 'overwritten', { consistency: 'strong' });
-    t.equal((await b.get('sx-0', { consistency: 'strong' }))?.value, 'overwritten');
-    await a.delete('sx-1', { consistency: 'strong' });
-    t.equal(await b.get('sx-1', { consistency: 'strong' }), undefined, 'a strong delete is seen');
   });
 
   await t.test('read repair: a replica that missed a write gets it back through reads', async (t) => {
