@@ -716,9 +716,15 @@ export class RingkvClient<V = Buffer> {
     }
     const holder = holders(node);
     if (!holder) throw new QuorumNotMetError('hinted write', 1, 0, 1, new Error(`no healthy node can hold a hint for ${node}`));
+    // The hint gets at least the client's timeout from now: a request to a node that stopped
+    // answering times out at the call's deadline, leaving the hint no time (it would expire
+    // unsent, and the replica miss the write until anti-entropy). The call itself still ends
+    // at its deadline; an abort still drops the hint while it is queued.
+    const hintCall: CallCtx = { ...call, deadline: Math.max(call.deadline, monotonicNowMs() + this.opts.timeoutMs), ringChanged: false };
     let res: WireResult;
     try {
-      res = noteEffect(effects, await this.send(holder, { t: op, key, obj, hintFor: node }, call, ring));
+      res = noteEffect(effects, await this.send(holder, { t: op, key, obj, hintFor: node }, hintCall, ring));
+      if (hintCall.ringChanged) call.ringChanged = true;
     } catch (err) {
       noteFailure(effects, err);
       throw err;
