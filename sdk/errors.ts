@@ -43,7 +43,11 @@ export const ErrorCodes = {
   LOCKED: 'LOCKED',
   /** The data directory has data files but no manifest. */
   MANIFEST_MISSING: 'MANIFEST_MISSING',
-  /** An earlier write or fsync failed; the engine refuses writes until reopened. */
+  /**
+   * A write or fsync failed: the outcome of the writes in flight is unknown (they may or may
+   * not be durable). The engine recovers by itself (an internal reopen); while it cannot, or
+   * once it has given up (engine state `failed`), writes fail with this code.
+   */
   WRITE_FAILED: 'WRITE_FAILED',
   /** An I/O call failed. */
   IO_ERROR: 'IO_ERROR',
@@ -74,6 +78,17 @@ export const ErrorCodes = {
   UNAUTHENTICATED: 'UNAUTHENTICATED',
   /** The node accepts TLS only (tls mode `required`) and the request came as plain HTTP. */
   TLS_REQUIRED: 'TLS_REQUIRED',
+  /**
+   * The node's engine refused the write before writing anything: its disk is full, it is out
+   * of file descriptors, or it is recovering from a failed write. The engine retries by
+   * itself and resumes when it can; the write took effect nowhere on this node.
+   */
+  WRITE_REFUSED: 'WRITE_REFUSED',
+  /**
+   * This replica cannot vouch for the key: it lies in a data block that failed its checksum
+   * and is quarantined until repaired from the other replicas. Ask another replica.
+   */
+  SUSPECT_RANGE: 'SUSPECT_RANGE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -113,6 +128,8 @@ export const httpStatusForCode: Record<ErrorCode, number> = {
   WRONG_TYPE: 409,
   UNAUTHENTICATED: 401,
   TLS_REQUIRED: 426,
+  WRITE_REFUSED: 503,
+  SUSPECT_RANGE: 503,
 };
 
 /** Base class of every ringkv error. Match on `code`. */
@@ -282,6 +299,24 @@ export class WriteFailedError extends RingkvError {
   }
 }
 
+/**
+ * The engine refused a write before writing anything (out of space or descriptors, or
+ * recovering from a failed write); it retries by itself. `notApplied` is always true.
+ */
+export class WriteRefusedError extends RingkvError {
+  constructor(message: string, cause?: unknown, details?: Record<string, unknown>) {
+    super(ErrorCodes.WRITE_REFUSED, message, details, { cause });
+    this.notApplied = true;
+  }
+}
+
+/** A replica's copy of a key lies in a quarantined (corrupt, being repaired) range: ask another replica. */
+export class SuspectRangeError extends RingkvError {
+  constructor(message: string, details?: Record<string, unknown>) {
+    super(ErrorCodes.SUSPECT_RANGE, message, details);
+  }
+}
+
 export class IoError extends RingkvError {
   constructor(message: string, cause?: unknown, details?: Record<string, unknown>) {
     super(ErrorCodes.IO_ERROR, message, details, { cause });
@@ -396,6 +431,8 @@ const NOT_APPLIED_CODES = new Set<string>([
   ErrorCodes.WRONG_TYPE,
   ErrorCodes.UNAUTHENTICATED,
   ErrorCodes.TLS_REQUIRED,
+  ErrorCodes.WRITE_REFUSED,
+  ErrorCodes.SUSPECT_RANGE,
 ]);
 
 /** True when a replica's error answer with `code` means it did not apply the operation. */

@@ -26,6 +26,8 @@ export interface ThreadJob {
   outputFile: string;
   inputFiles: string[];
   olderFiles: string[];
+  /** Per input, the quarantined (and repaired) data blocks to drop. */
+  skipBlocks: number[][];
   settings: CompactionSettings;
   rateBytesPerSec: number;
 }

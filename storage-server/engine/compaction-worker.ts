@@ -29,6 +29,8 @@ export interface WorkerJob {
   inputFiles: string[];
   /** Tables older than the inputs (their filters decide whether a tombstone may go). */
   olderFiles: string[];
+  /** Per input, the quarantined (and repaired) data blocks to drop. */
+  skipBlocks: number[][];
   settings: CompactionSettings;
   /** Output write rate, bytes per second; 0 = unthrottled. */
   rateBytesPerSec: number;
@@ -67,6 +69,7 @@ async function run(job: WorkerJob): Promise<WorkerReply> {
       inputs,
       older,
       job.settings,
+      job.skipBlocks,
       limiter.unlimited ? undefined : (bytes) => limiter.consume(bytes, aborted),
       aborted,
       () => new Aborted(),

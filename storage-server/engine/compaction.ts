@@ -19,6 +19,11 @@ const EMPTY = Buffer.alloc(0);
 export interface MergeOptions {
   /** The tables to merge, oldest first. REQUIRES: the caller holds a ref on each. */
   inputs: readonly TableReader[];
+  /**
+   * Per input, the data blocks to drop: quarantined blocks whose keys were repaired from
+   * other replicas (their records are unreadable; the repair wrote newer versions).
+   */
+  skipBlocks?: readonly (readonly number[])[];
   /** Receives the merged records; the caller finishes it. */
   builder: TableBuilder;
   /** The time that decides expiry and tombstone grace. */
@@ -49,8 +54,10 @@ export interface MergeResult {
 export async function mergeTables(o: MergeOptions): Promise<MergeResult> {
   const b = o.builder;
   const live: TableCursor[] = [];
-  for (const t of o.inputs) {
-    const c = t.cursor();
+  for (let i = 0; i < o.inputs.length; i++) {
+    const t = o.inputs[i]!;
+    const skip = o.skipBlocks?.[i];
+    const c = t.cursor(undefined, skip && skip.length > 0 ? new Set(skip) : undefined);
     await c.start();
     if (c.valid) live.push(c);
   }
@@ -126,6 +133,8 @@ export async function compactToFile(
   inputs: readonly TableReader[],
   older: readonly TableReader[],
   settings: CompactionSettings,
+  /** Per input, data blocks to drop (see MergeOptions.skipBlocks). */
+  skipBlocks: readonly (readonly number[])[] | undefined,
   /** Called before each write of the output; should give up waiting once shouldAbort() is true. */
   throttle: ((bytes: number) => Promise<void>) | undefined,
   shouldAbort: () => boolean,
@@ -142,6 +151,7 @@ export async function compactToFile(
     const b = new TableBuilder(fh, { blockSizeBytes: settings.blockSizeBytes, bloomBitsPerKey: settings.bloomBitsPerKey, nowMs: settings.nowMs }, drainThrottle);
     const result = await mergeTables({
       inputs,
+      ...(skipBlocks ? { skipBlocks } : {}),
       builder: b,
       nowMs: settings.nowMs,
       tombstoneGraceMs: settings.tombstoneGraceMs,

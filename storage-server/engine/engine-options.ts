@@ -113,6 +113,25 @@ export interface EngineOptions {
    * wrap a user key (hints) raise it. Default 256.
    */
   maxKeyBytes?: number;
+  /**
+   * First delay before a background retry after an error (a probe of the WAL after a soft
+   * error, a recovery attempt, a failed flush or compaction); each retry of the same
+   * episode doubles it. Default 100 ms.
+   */
+  errorRetryInitialMs?: number;
+  /** Longest delay between retries of a WAL probe, a recovery or a flush. Default 5000 ms. */
+  errorRetryMaxMs?: number;
+  /**
+   * Longest delay between retries of a failed compaction (each retry reads its inputs
+   * again, so it backs off further than the write path). Default 60000 ms.
+   */
+  compactionRetryMaxMs?: number;
+  /**
+   * Consecutive attempts at reopening the write path that may fail with a hard error
+   * (EIO, a failed fsync) before the engine gives up (state `failed`, an operator must
+   * act). Soft errors (no space) during a recovery do not count: it waits for space. Default 10.
+   */
+  maxRecoveryHardFailures?: number;
   /** Create the directory when it does not exist. Default true. */
   createIfMissing?: boolean;
   /** Fail when the directory already holds an engine. Default false. */
@@ -151,6 +170,10 @@ export const engineDefaults: Omit<ResolvedEngineOptions, 'fs' | 'clock' | 'logge
   autoCompaction: true,
   tombstoneGraceMs: 10 * 24 * 3600 * 1000,
   maxKeyBytes: 256,
+  errorRetryInitialMs: 100,
+  errorRetryMaxMs: 5000,
+  compactionRetryMaxMs: 60_000,
+  maxRecoveryHardFailures: 10,
   createIfMissing: true,
   errorIfExists: false,
   flushOnClose: true,
@@ -208,6 +231,10 @@ export function resolveEngineOptions(o: EngineOptions = {}): ResolvedEngineOptio
     autoCompaction: bool('autoCompaction', o.autoCompaction ?? d.autoCompaction),
     tombstoneGraceMs: int('tombstoneGraceMs', o.tombstoneGraceMs ?? d.tombstoneGraceMs, 0),
     maxKeyBytes: int('maxKeyBytes', o.maxKeyBytes ?? d.maxKeyBytes, 1, 4096),
+    errorRetryInitialMs: int('errorRetryInitialMs', o.errorRetryInitialMs ?? d.errorRetryInitialMs, 1, 3_600_000),
+    errorRetryMaxMs: int('errorRetryMaxMs', o.errorRetryMaxMs ?? d.errorRetryMaxMs, 1, 3_600_000),
+    compactionRetryMaxMs: int('compactionRetryMaxMs', o.compactionRetryMaxMs ?? d.compactionRetryMaxMs, 1, 3_600_000),
+    maxRecoveryHardFailures: int('maxRecoveryHardFailures', o.maxRecoveryHardFailures ?? d.maxRecoveryHardFailures, 1, 1_000_000),
     createIfMissing: bool('createIfMissing', o.createIfMissing ?? d.createIfMissing),
     errorIfExists: bool('errorIfExists', o.errorIfExists ?? d.errorIfExists),
     flushOnClose: bool('flushOnClose', o.flushOnClose ?? d.flushOnClose),

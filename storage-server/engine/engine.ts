@@ -5,9 +5,15 @@
 //
 // Concurrency: every public method may be called concurrently. Writes are queued and
 // applied in the order they were called by a single group-commit leader; a write resolves
-// only after its sync policy is met and it is visible to gets. A failed WAL write or sync
-// is sticky: the engine refuses further writes until reopened. Flush and compaction run
+// only after its sync policy is met and it is visible to gets. Flush and compaction run
 // one at a time in the background; reads pin a TableSet so they never lose a table.
+//
+// Errors heal (engine-health.ts, README "Errors"): a write refused by the disk (no space,
+// no descriptors) stops writes until a background probe makes the next WAL segment; a
+// failed fsync or EIO reopens the write path internally from what is durable; a failed
+// flush or compaction is retried with back-off. Background work that needs exclusive use
+// of the WAL (probes, recovery) runs as a task of the group-commit leader. A data block
+// that fails its checksum is quarantined (table.ts) instead of failing every scan.
 
 import path from 'node:path';
 import {
@@ -17,12 +23,15 @@ import {
   ManifestMissingError,
   RingkvError,
   WriteFailedError,
+  WriteRefusedError,
 } from '../../sdk/errors.js';
 import { checkContentType, checkKey, checkValue } from '../../sdk/limits.js';
 import { BlockReadGovernor } from './block-read-governor.js';
 import { bloomHash } from './bloom-filter.js';
 import { varintSize } from './coding.js';
 import { pickCompaction } from './compaction-picker.js';
+import type { EngineHealth, ErrorSource, IoPhase, RetryEpisode } from './engine-health.js';
+import { backoffMs, classifyIoError, ErrorLog } from './engine-health.js';
 import type { EngineOptions, ResolvedEngineOptions } from './engine-options.js';
 import { resolveEngineOptions } from './engine-options.js';
 import type { FileLock } from './file-system.js';
@@ -38,7 +47,7 @@ import { mergeNewest } from './merge-iterator.js';
 import { RateLimiter } from './rate-limiter.js';
 import type { EngineRecord } from './record.js';
 import { isLive, RecordSpan, recordSize, writeRecord } from './record.js';
-import type { BlockCache, ReadStats } from './table.js';
+import type { BadBlock, BlockCache, ReadStats } from './table.js';
 import { createBlockCache, NEEDS_READ, TableBuilder, TableReader } from './table.js';
 import { TableSet } from './table-set.js';
 import { replayWal, WAL_FRAME_HEADER_BYTES, WAL_MAX_FRAME_BYTES, WalWriter } from './wal.js';
@@ -87,6 +96,28 @@ export interface IterateOptions {
   includeTombstones?: boolean;
   /** Stop after this many records. */
   limit?: number;
+  /**
+   * Pass over data blocks that fail their checksum (they are quarantined: see
+   * Engine.quarantine()) instead of throwing CORRUPTION. Default false.
+   */
+  skipCorrupt?: boolean;
+}
+
+/** A quarantined data block, as Engine.quarantine() lists it. */
+export interface QuarantinedBlock {
+  /** Stable while the table lives: `<table>:<block>`. */
+  id: string;
+  file: string;
+  table: number;
+  block: number;
+  offset: number;
+  length: number;
+  /** The key range the block can hold, inclusive. */
+  first: Buffer;
+  last: Buffer;
+  reason: string;
+  detectedAtMs: number;
+  repaired: boolean;
 }
 
 export interface EngineStats {
@@ -120,6 +151,10 @@ export interface EngineStats {
   compactionBytesWritten: number;
   compactionDroppedRecords: number;
   compactionErrors: number;
+  /** Data blocks quarantined since open (checksum failures met by reads, scans or compactions). */
+  corruptBlocks: number;
+  /** Quarantined blocks dropped by compactions (after their keys were repaired). */
+  corruptBlocksDropped: number;
   recoveredWalRecords: number;
   recoveredTornTailBytes: number;
 }
@@ -141,7 +176,25 @@ interface PendingRotate {
   reject: (err: Error) => void;
 }
 
+/** Work that needs the WAL to itself (a probe, a recovery), run by the leader in its turn. */
+interface PendingTask {
+  kind: 'task';
+  run: () => Promise<void>;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
 class CompactionAborted extends Error {}
+
+/** A failure of the write path, with what was being done to the file (decides its severity). */
+class IoFailure extends Error {
+  constructor(
+    readonly phase: IoPhase,
+    override readonly cause: unknown,
+  ) {
+    super((cause as Error)?.message ?? String(cause));
+  }
+}
 
 /** An open storage engine over one directory. Create with Engine.open(). */
 export class Engine {
@@ -172,9 +225,23 @@ export class Engine {
   private seq: number;
   private nextFile: number;
 
-  private queue: (PendingWrite | PendingRotate)[] = [];
+  private queue: (PendingWrite | PendingRotate | PendingTask)[] = [];
   private writing = false;
+  /** Set when the engine gave up (state `failed`): every write fails with it until reopen. */
   private bgError: RingkvError | undefined;
+  private failedAtMs = 0;
+  private readonly errorLog = new ErrorLog();
+  /** A soft error on the write path: writes refused until a probe makes the next segment. */
+  private walEpisode: RetryEpisode | undefined;
+  /** A hard error: the write path is being reopened; writes refused until it is. */
+  private recoveryEpisode: RetryEpisode | undefined;
+  /** Consecutive recovery attempts that failed with a hard error. */
+  private recoveryHardFailures = 0;
+  /** The last flush failed: it is retried after a back-off; memtables stay meanwhile. */
+  private flushEpisode: RetryEpisode | undefined;
+  private compactionEpisode: RetryEpisode | undefined;
+  private readonly healthCounts = { autoResumes: 0, recoveries: 0 };
+  private readonly corruptListeners: ((b: QuarantinedBlock) => void)[] = [];
   private closing = false;
   private closed = false;
   private closePromise: Promise<void> | undefined;
@@ -197,6 +264,8 @@ export class Engine {
     compactionBytesWritten: 0,
     compactionDroppedRecords: 0,
     compactionErrors: 0,
+    corruptBlocks: 0,
+    corruptBlocksDropped: 0,
     recoveredWalRecords: 0,
     recoveredTornTailBytes: 0,
   };
@@ -222,7 +291,10 @@ export class Engine {
     this.cache = cache;
     this.readStats = readStats;
     this.current = new TableSet(tables);
-    for (const t of tables) t.unref(); // the set holds them now
+    for (const t of tables) {
+      t.onBadBlock = this.onBadBlock;
+      t.unref(); // the set holds them now
+    }
     this.mem = mem;
     this.memLimitBytes = this.drawMemLimit();
     this.wal = wal;
@@ -353,7 +425,8 @@ export class Engine {
     let pending: PendingWrite;
     try {
       if (this.closing) throw new ClosedError('engine');
-      if (this.bgError) throw this.bgError;
+      const refused = this.refusal();
+      if (refused) throw refused;
       if (!Array.isArray(ops) || ops.length === 0) throw new InvalidArgumentError('write needs at least one operation');
       const now = this.clock.nowMs();
       const records: EngineRecord[] = new Array(ops.length);
@@ -434,22 +507,54 @@ export class Engine {
     this.writing = true;
     try {
       while (this.queue.length > 0) {
-        if (this.bgError) {
-          this.failQueue(this.bgError);
-          return;
-        }
         const head = this.queue[0]!;
-        if (head.kind === 'rotate') {
+        if (head.kind === 'task') {
           this.queue.shift();
           try {
-            if (head.rotate && this.mem.size > 0) await this.rotate();
+            await head.run();
             head.resolve();
           } catch (err) {
             head.reject(err as Error);
           }
           continue;
         }
-        if (this.mem.bytes >= this.memLimitBytes || this.wal.full) await this.rotate();
+        if (head.kind === 'rotate') {
+          this.queue.shift();
+          try {
+            if (head.rotate && this.mem.size > 0) {
+              const refused = this.refusal();
+              if (refused) throw refused;
+              await this.rotate(false).catch((err: unknown) => {
+                throw this.onWritePathError(err);
+              });
+            }
+            head.resolve();
+          } catch (err) {
+            head.reject(err as Error);
+          }
+          continue;
+        }
+        // While writes are refused (a soft error being retried, a recovery, a failure), the
+        // queued writes fail at once; the markers and tasks behind them still run.
+        const refused = this.refusal();
+        if (refused) {
+          this.queue.shift();
+          head.reject(refused);
+          continue;
+        }
+        if (this.mem.bytes >= this.memLimitBytes || this.wal.full) {
+          try {
+            await this.rotate(false);
+          } catch (err) {
+            const e = this.onWritePathError(err);
+            // The writes queued now were not written: refused (the loop rejects them).
+            if (!this.refusal()) {
+              this.queue.shift();
+              head.reject(e);
+            }
+            continue;
+          }
+        }
 
         // Form a group: everything queued, up to maxGroupCommitBytes (`always` takes one).
         const group: PendingWrite[] = [];
@@ -468,6 +573,7 @@ export class Engine {
         // atomic inside it), encoded once, straight into the memtable's arena.
         const mem = this.mem;
         let frameBytes = 0;
+        let phase: IoPhase = 'other';
         try {
           const area = mem.reserve(WAL_FRAME_HEADER_BYTES + bytes);
           const start = area.start + WAL_FRAME_HEADER_BYTES;
@@ -478,38 +584,255 @@ export class Engine {
           if (end !== start + bytes) throw new Error(`group encoded to ${end - start} bytes, expected ${bytes}`);
           const frame = this.wal.seal(area.buf, area.start, end);
           frameBytes = frame.length;
+          phase = 'append';
           const appending = this.wal.append(frame);
           if (appending) await appending;
           if (this.options.sync !== 'none') {
+            phase = 'sync';
             await this.wal.sync();
             this.counters.walSyncs++;
           }
           mem.commit(area.buf, start, end);
         } catch (err) {
-          this.bgError = new WriteFailedError(`WAL write failed; the engine refuses writes until reopened: ${(err as Error).message}`, err);
-          this.log.error({ err }, 'WAL write failed');
-          for (const w of group) w.reject(this.bgError);
-          this.failQueue(this.bgError);
-          return;
+          // The group is not acknowledged: refused when nothing of it can have been written
+          // (soft), of unknown outcome when it may be durable (hard, fatal).
+          const e = this.onWritePathError(new IoFailure(phase, err));
+          for (const w of group) w.reject(e);
+          continue;
         }
         this.counters.walBytesWritten += frameBytes;
         this.counters.writeGroups++;
         for (const w of group) w.resolve();
       }
-    } catch (err) {
-      // rotate() failed: the old segment could not be synced or a new one made (it set bgError).
-      this.bgError ??= new WriteFailedError(`could not start a new WAL segment: ${(err as Error).message}`, err);
-      this.log.error({ err }, 'memtable rotation failed');
-      this.failQueue(this.bgError);
     } finally {
       this.writing = false;
     }
   }
 
-  private failQueue(err: Error): void {
-    const q = this.queue;
-    this.queue = [];
-    for (const w of q) w.reject(err);
+  /**
+   * Why a write would be refused now (fails at once): the engine failed (WRITE_FAILED), is
+   * recovering, is retrying a soft error on the WAL, or its memtables are full while their
+   * flush keeps failing (WRITE_REFUSED). Undefined when writes are accepted.
+   */
+  private refusal(): RingkvError | undefined {
+    if (this.bgError) return this.bgError;
+    const last = this.errorLog.last;
+    const why = last ? `${last.errno ?? last.code}: ${last.message}` : 'an earlier failure';
+    if (this.recoveryEpisode) {
+      return new WriteRefusedError(`the engine is reopening its write path after a failed write (${why}); nothing was written, retry shortly`, undefined, { state: 'recovering' });
+    }
+    if (this.walEpisode) {
+      return new WriteRefusedError(`the engine refuses writes until the disk takes them again (${why}); nothing was written, it retries by itself`, undefined, {
+        state: 'degraded-retrying',
+        errno: last?.errno,
+      });
+    }
+    if (this.flushEpisode && this.imm.length >= this.options.maxImmutableMemtables) {
+      return new WriteRefusedError(`the memtables are full and their flush keeps failing (${why}); nothing was written, it retries by itself`, undefined, {
+        state: 'degraded-retrying',
+        errno: last?.errno,
+      });
+    }
+    return undefined;
+  }
+
+  /**
+   * Takes a failure of the write path (the group commit, a rotation, a probe) and starts
+   * what heals it: a soft error starts (or continues) the WAL probe, a hard one a recovery,
+   * a fatal one fails the engine. Returns the error for the writes it failed.
+   */
+  private onWritePathError(err: unknown): RingkvError {
+    if (err instanceof WriteRefusedError) return err; // a refusal, not a new failure
+    const phase = err instanceof IoFailure ? err.phase : 'other';
+    const cause = err instanceof IoFailure ? err.cause : err;
+    const severity = classifyIoError(cause, phase);
+    const info = this.errorLog.note('wal', severity, cause, this.clock.nowMs());
+    const what = `${info.errno ?? info.code}: ${info.message}`;
+    if (severity === 'soft') {
+      this.startWalEpisode(cause);
+      return new WriteRefusedError(`the WAL refused the write (${what}); nothing was written; the engine retries by itself`, cause, { errno: info.errno });
+    }
+    if (severity === 'hard') {
+      this.startRecovery(cause);
+      return new WriteFailedError(`WAL ${phase === 'sync' ? 'sync' : 'write'} failed (${what}): the outcome of this write is unknown; the engine reopens its write path from what is durable`, cause);
+    }
+    this.fail(cause, `the WAL failed (${what})`);
+    return this.bgError!;
+  }
+
+  /** Gives up: every write fails with WRITE_FAILED until the engine is reopened (an operator). */
+  private fail(cause: unknown, what: string): void {
+    if (this.bgError) return;
+    this.bgError = new WriteFailedError(`${what}; the engine refuses writes until an operator fixes the cause and reopens it`, cause);
+    this.failedAtMs = this.clock.nowMs();
+    for (const ep of [this.walEpisode, this.recoveryEpisode]) if (ep?.timer) clearTimeout(ep.timer);
+    this.walEpisode = undefined;
+    this.recoveryEpisode = undefined;
+    this.log.error({ err: cause }, 'engine failed: writes are refused until it is reopened');
+  }
+
+  /** Runs `run` as a task of the leader (exclusive use of the WAL and memtables). */
+  private runTask(run: () => Promise<void>): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ kind: 'task', run, resolve, reject });
+      this.startLeader();
+    });
+  }
+
+  /** A timer for a background retry that never keeps the process alive. */
+  private retryTimer(ep: RetryEpisode, maxMs: number, fn: () => void): void {
+    if (ep.timer) clearTimeout(ep.timer);
+    ep.timer = setTimeout(() => {
+      ep.timer = undefined;
+      if (!this.closing) fn();
+    }, backoffMs(ep.retries, this.options.errorRetryInitialMs, maxMs));
+    ep.timer.unref?.();
+  }
+
+  /** A soft error on the write path: writes are refused; a probe retries with back-off. */
+  private startWalEpisode(cause: unknown): void {
+    if (this.recoveryEpisode || this.bgError) return;
+    if (this.walEpisode) {
+      this.walEpisode.retries++;
+    } else {
+      this.walEpisode = { sinceMs: this.clock.nowMs(), retries: 0, timer: undefined };
+      this.log.warn({ err: cause }, 'the WAL refused a write (no space or no descriptors?): writes are refused, retrying in the background');
+    }
+    this.retryTimer(this.walEpisode, this.options.errorRetryMaxMs, () => void this.runTask(() => this.probeWal()).catch(() => undefined));
+  }
+
+  /**
+   * The probe of a soft error: makes the next WAL segment (the old one's tail made whole
+   * and synced, a new one created with its header synced, the directory synced) — proof
+   * that descriptors and space are back — and resumes writes. REQUIRES: run by the leader.
+   */
+  private async probeWal(): Promise<void> {
+    const ep = this.walEpisode;
+    if (!ep || this.closing) return;
+    try {
+      await this.rotate(true);
+    } catch (err) {
+      this.onWritePathError(err); // reschedules, or hands over to a recovery
+      return;
+    }
+    if (ep.timer) clearTimeout(ep.timer);
+    this.walEpisode = undefined;
+    this.healthCounts.autoResumes++;
+    this.log.info({ retries: ep.retries, ms: this.clock.nowMs() - ep.sinceMs }, 'writes resumed: the WAL takes writes again');
+  }
+
+  /** A hard error on the write path: refuses writes and reopens the write path (a leader task). */
+  private startRecovery(cause: unknown): void {
+    if (this.bgError) return;
+    if (this.walEpisode) {
+      if (this.walEpisode.timer) clearTimeout(this.walEpisode.timer);
+      this.walEpisode = undefined;
+    }
+    if (this.recoveryEpisode) return;
+    this.recoveryEpisode = { sinceMs: this.clock.nowMs(), retries: 0, timer: undefined };
+    this.log.error({ err: cause }, 'a WAL write or sync failed: reopening the write path from what is durable');
+    void this.runTask(() => this.recover()).catch(() => undefined);
+  }
+
+  /** One attempt at reopening the write path; schedules the next one when it fails. REQUIRES: run by the leader. */
+  private async recover(): Promise<void> {
+    const ep = this.recoveryEpisode;
+    if (!ep || this.closed || this.bgError) return;
+    try {
+      await this.reopenWritePath();
+    } catch (err) {
+      const severity = classifyIoError(err, 'other');
+      const info = this.errorLog.note('recovery', severity, err, this.clock.nowMs());
+      if (severity === 'hard') this.recoveryHardFailures++;
+      if (severity === 'fatal' || this.recoveryHardFailures >= this.options.maxRecoveryHardFailures) {
+        this.fail(err, `reopening the write path failed ${this.recoveryHardFailures > 1 ? `${this.recoveryHardFailures} times` : ''} (${info.errno ?? info.code}: ${info.message})`);
+        this.notifyFlushWaiters();
+        return;
+      }
+      ep.retries++;
+      this.log.warn({ err, retries: ep.retries }, 'reopening the write path failed; retrying');
+      this.retryTimer(ep, this.options.errorRetryMaxMs, () => void this.runTask(() => this.recover()).catch(() => undefined));
+      return;
+    }
+    if (ep.timer) clearTimeout(ep.timer);
+    this.recoveryEpisode = undefined;
+    this.recoveryHardFailures = 0;
+    this.healthCounts.recoveries++;
+    this.log.warn({ retries: ep.retries, ms: this.clock.nowMs() - ep.sinceMs }, 'write path reopened: writes resume');
+    this.notifyFlushWaiters();
+    this.maybeCompact();
+  }
+
+  /**
+   * The internal reopen after a hard error. The failed segment is never synced again:
+   * what is durable is read back — every frozen memtable's segment (each was synced when
+   * it was rolled) and the current one up to its last successful sync (under `none`, all
+   * it holds that still reads back: that policy acknowledged those writes unsynced) — into
+   * one new table; a new segment is started, a manifest naming the table and moving
+   * `logNumber` past the old segments is written, and the memtables are swapped for an
+   * empty one in one step (reads see the same data before and after). The writes of the
+   * failed group are not in it: they were never acknowledged.
+   * REQUIRES: run by the leader; the flush loop is kept from starting (recoveryEpisode).
+   */
+  private async reopenWritePath(): Promise<void> {
+    while (this.flushing) await this.flushing;
+    const cur = this.wal;
+    await cur.close().catch(() => undefined); // idempotent enough: a second close fails quietly
+    const segments = [...this.imm.map((m) => m.walNumber), this.mem.walNumber];
+    const replayed = new Memtable(0, this.options.memtableSizeBytes);
+    let records = 0;
+    for (const n of segments) {
+      const fh = await this.fs.open(walFile(this.dir, n), 'read');
+      try {
+        const last = n === cur.number;
+        const r = await replayWal(
+          fh,
+          {
+            isLastSegment: last,
+            truncateTail: false,
+            segmentNumber: n,
+            format1Allowed: false,
+            ...(last ? { endOffset: this.options.sync === 'none' ? cur.sizeBytes : cur.syncedBytes } : {}),
+          },
+          (rec) => replayed.add(rec),
+        );
+        records += r.records;
+      } finally {
+        await fh.close().catch(() => undefined);
+      }
+    }
+    let table: TableReader | undefined;
+    let tableNumber = -1;
+    let wal: WalWriter | undefined;
+    let manifestWritten = false;
+    try {
+      if (replayed.size > 0) {
+        tableNumber = this.nextFile++;
+        table = await Engine.buildTable(this.options, this.dir, tableNumber, replayed, this.cache, this.readStats);
+        table.onBadBlock = this.onBadBlock;
+      }
+      const walNumber = this.nextFile++;
+      wal = await WalWriter.create(this.fs, walFile(this.dir, walNumber), walNumber);
+      await this.withManifest(async () => {
+        const tables = table ? [...this.current.tables, table] : [...this.current.tables];
+        manifestWritten = true;
+        await writeManifest(this.fs, this.dir, this.manifestFor(tables, walNumber));
+        if (table) this.installTables(tables);
+        this.imm = [];
+        this.mem = new Memtable(walNumber, this.options.memtableSizeBytes);
+        this.memLimitBytes = this.drawMemLimit();
+        this.wal = wal!;
+      });
+    } catch (err) {
+      table?.unref();
+      if (wal && this.wal !== wal) await wal.close().catch(() => undefined);
+      // A table a manifest on disk may name is left for open to judge (a leftover there).
+      if (tableNumber >= 0 && !manifestWritten) await this.fs.unlink(tableFile(this.dir, tableNumber)).catch(() => undefined);
+      throw err;
+    }
+    table?.unref();
+    for (const n of segments) await this.fs.unlink(walFile(this.dir, n)).catch(() => undefined);
+    this.log.info({ segments, records, table: table ? tableNumber : undefined }, 'replayed the durable WAL into a table');
   }
 
   /** A freezing size for the next memtable: memtableSizeBytes less up to memtableJitterPercent. */
@@ -518,23 +841,37 @@ export class Engine {
     return Math.max(4096, Math.round(o.memtableSizeBytes * (1 - (o.memtableJitterPercent / 100) * Math.random())));
   }
 
-  /** Freezes the memtable and starts a new WAL segment. REQUIRES: called by the write leader. */
-  private async rotate(): Promise<void> {
-    while (this.imm.length >= this.options.maxImmutableMemtables) {
+  /**
+   * Freezes the memtable and starts a new WAL segment. With `force` (a probe) a new
+   * segment is made even when the memtable is empty (then the old segment, which holds no
+   * record, is deleted and the memtable kept). Failures are IoFailures naming the phase.
+   * REQUIRES: called by the write leader.
+   */
+  private async rotate(force: boolean): Promise<void> {
+    const freeze = this.mem.size > 0;
+    if (!freeze && !force) return;
+    while (freeze && this.imm.length >= this.options.maxImmutableMemtables) {
+      if (this.bgError) throw this.bgError;
+      const refused = this.refusal();
+      if (refused && this.flushEpisode) throw refused;
       this.counters.writeStalls++;
       await this.waitForFlush();
-      if (this.bgError) throw this.bgError;
     }
-    // Only the last segment may end in a torn write: the old one is made whole (under
-    // `none` its tail was never synced; under the others this finds nothing to write) before
-    // the new one's name can reach the disk and make it a segment before the last.
+    // Only the last segment may end in a torn write: the old one is made whole (a failed
+    // append's bytes cut off; under `none` its tail was never synced; under the others this
+    // finds nothing to write) before the new one's name can reach the disk and make it a
+    // segment before the last.
     const old = this.wal;
+    try {
+      await old.repairTail();
+    } catch (err) {
+      throw new IoFailure('other', err);
+    }
     try {
       await old.sync();
       this.counters.walSyncs++;
     } catch (err) {
-      this.bgError ??= new WriteFailedError(`WAL sync failed; the engine refuses writes until reopened: ${(err as Error).message}`, err);
-      throw this.bgError;
+      throw new IoFailure('sync', err);
     }
     const n = this.nextFile++;
     let wal: WalWriter | undefined;
@@ -542,16 +879,20 @@ export class Engine {
       wal = await WalWriter.create(this.fs, walFile(this.dir, n), n);
       await this.fs.syncDir(this.dir);
     } catch (err) {
-      await wal?.close().catch(() => undefined);
-      this.bgError ??= new WriteFailedError(`could not start a new WAL segment; the engine refuses writes until reopened: ${(err as Error).message}`, err);
-      throw this.bgError;
+      if (wal) {
+        await wal.close().catch(() => undefined);
+        await this.fs.unlink(walFile(this.dir, n)).catch(() => undefined);
+      }
+      throw new IoFailure('create', err);
     }
-    this.imm.push(this.mem);
+    if (freeze) this.imm.push(this.mem);
     this.mem = new Memtable(n, this.options.memtableSizeBytes);
     this.memLimitBytes = this.drawMemLimit();
     this.wal = wal;
     // Its data is durable: a failed close loses nothing.
     await old.close().catch((err) => this.log.warn({ err, file: old.fh.path }, 'closing a WAL segment failed'));
+    // A segment without records (a probe's, of an empty memtable) is not needed by anyone.
+    if (!freeze) await this.fs.unlink(walFile(this.dir, old.number)).catch(() => undefined);
     this.scheduleFlush();
   }
 
@@ -643,7 +984,7 @@ export class Engine {
     try {
       for (const t of set.tables) {
         if ((to !== undefined && Buffer.compare(t.smallest, to) >= 0) || (from !== undefined && Buffer.compare(t.largest, from) < 0)) continue;
-        sources.push(t.scan(from, to));
+        sources.push(t.scan(from, to, undefined, opts.skipCorrupt === true));
       }
       const now = this.clock.nowMs();
       const includeTombstones = opts.includeTombstones === true;
@@ -665,16 +1006,23 @@ export class Engine {
   /** Flushes the memtable to a table and waits until every frozen memtable is in a table. */
   async flush(): Promise<void> {
     if (this.closed) throw new ClosedError('engine');
-    if (this.bgError) throw this.bgError;
+    const refused = this.refusal();
+    if (refused) throw refused;
     await new Promise<void>((resolve, reject) => {
       this.queue.push({ kind: 'rotate', rotate: true, resolve, reject });
       this.startLeader();
     });
     while (this.imm.length > 0) {
       if (this.bgError) throw this.bgError;
+      if (this.flushEpisode) throw this.flushFailedError();
       await this.waitForFlush();
     }
     if (this.bgError) throw this.bgError;
+  }
+
+  private flushFailedError(): WriteRefusedError {
+    const last = this.errorLog.last;
+    return new WriteRefusedError(`the memtable flush failed (${last ? `${last.errno ?? last.code}: ${last.message}` : 'unknown'}); it is retried in the background, the data is safe in the WAL`);
   }
 
   private waitForFlush(): Promise<void> {
@@ -690,8 +1038,13 @@ export class Engine {
     for (const f of w) f();
   }
 
-  private scheduleFlush(): void {
-    if (this.flushing || this.imm.length === 0) return;
+  /** Starts the flush loop unless it runs, there is nothing to flush, or a failed flush waits for its retry. */
+  private scheduleFlush(retry = false): void {
+    if (this.flushing || this.imm.length === 0 || this.recoveryEpisode || this.bgError) {
+      if (this.imm.length === 0 || this.bgError) this.notifyFlushWaiters();
+      return;
+    }
+    if (this.flushEpisode && !retry) return;
     this.flushing = this.flushLoop().finally(() => {
       this.flushing = undefined;
       this.notifyFlushWaiters();
@@ -699,30 +1052,61 @@ export class Engine {
     });
   }
 
+  /**
+   * Writes the frozen memtables into tables, oldest first. A failure keeps the memtable
+   * (its WAL segment stays too, so nothing is lost) and retries after a back-off; writes go
+   * on into the current memtable until the frozen ones fill up (then they are refused).
+   */
   private async flushLoop(): Promise<void> {
-    while (this.imm.length > 0 && !this.bgError) {
+    while (this.imm.length > 0 && !this.bgError && !this.recoveryEpisode) {
       const m = this.imm[0]!;
+      const n = this.nextFile++;
+      let built: TableReader | undefined;
+      let manifestWritten = false;
       try {
-        const n = this.nextFile++;
         const t = await Engine.buildTable(this.options, this.dir, n, m, this.cache, this.readStats);
+        built = t;
+        t.onBadBlock = this.onBadBlock;
         await this.withManifest(async () => {
           const tables = [...this.current.tables, t];
           const logNumber = this.imm[1]?.walNumber ?? this.mem.walNumber;
+          manifestWritten = true;
           await writeManifest(this.fs, this.dir, this.manifestFor(tables, logNumber));
           this.installTables(tables);
-          t.unref();
           this.imm.shift();
         });
-        await this.fs.unlink(walFile(this.dir, m.walNumber));
-        this.counters.flushes++;
-        this.counters.flushBytesWritten += t.sizeBytes;
-        this.log.debug({ table: n, entries: m.size, bytes: t.sizeBytes }, 'memtable flushed');
+        t.unref();
       } catch (err) {
-        this.bgError = new WriteFailedError(`memtable flush failed; the engine refuses writes until reopened: ${(err as Error).message}`, err);
-        this.log.error({ err }, 'memtable flush failed');
+        built?.unref();
+        // A table a manifest on disk may name (the write failed after its rename) is left
+        // for open to judge; otherwise it is a partial file nobody needs.
+        if (!manifestWritten) await this.fs.unlink(tableFile(this.dir, n)).catch(() => undefined);
+        this.onFlushError(err);
+        break;
+      }
+      // The manifest no longer needs the segment; a failed unlink leaves it for open to delete.
+      await this.fs.unlink(walFile(this.dir, m.walNumber)).catch((err) => this.log.warn({ err }, 'could not delete a flushed WAL segment'));
+      this.counters.flushes++;
+      this.counters.flushBytesWritten += built.sizeBytes;
+      this.log.debug({ table: n, entries: m.size, bytes: built.sizeBytes }, 'memtable flushed');
+      if (this.flushEpisode) {
+        const ep = this.flushEpisode;
+        if (ep.timer) clearTimeout(ep.timer);
+        this.flushEpisode = undefined;
+        this.log.info({ retries: ep.retries, ms: this.clock.nowMs() - ep.sinceMs }, 'memtable flushes work again');
       }
       this.notifyFlushWaiters();
     }
+  }
+
+  private onFlushError(err: unknown): void {
+    const info = this.errorLog.note('flush', classifyIoError(err, 'other'), err, this.clock.nowMs());
+    if (this.flushEpisode) this.flushEpisode.retries++;
+    else {
+      this.flushEpisode = { sinceMs: this.clock.nowMs(), retries: 0, timer: undefined };
+      this.log.warn({ err, errno: info.errno }, 'memtable flush failed: the memtable and its WAL are kept; retrying in the background');
+    }
+    this.retryTimer(this.flushEpisode, this.options.errorRetryMaxMs, () => this.scheduleFlush(true));
   }
 
   /** Writes the records of `mem` into table `n` (copying their encoded bytes) and opens it. */
@@ -755,6 +1139,7 @@ export class Engine {
   }
 
   private installTables(tables: TableReader[]): void {
+    for (const t of tables) t.onBadBlock ??= this.onBadBlock;
     const old = this.current;
     this.current = new TableSet(tables);
     old.unref();
@@ -771,32 +1156,58 @@ export class Engine {
 
   private maybeCompact(): void {
     if (!this.options.autoCompaction || this.compacting || this.closing || this.bgError) return;
-    const sizes = this.current.tables.map((t) => t.sizeBytes);
-    const pick = pickCompaction(sizes, {
-      minMergeTables: this.options.compactionTriggerTables,
-      sizeRatioPercent: this.options.compactionSizeRatioPercent,
-      maxSizeAmplificationPercent: this.options.maxSizeAmplificationPercent,
-      maxTables: this.options.compactionMaxTables,
-    });
+    if (this.compactionEpisode?.timer) return; // a failed one waits for its retry
+    const tables = this.current.tables;
+    const pick = pickCompaction(
+      tables.map((t) => t.sizeBytes),
+      {
+        minMergeTables: this.options.compactionTriggerTables,
+        sizeRatioPercent: this.options.compactionSizeRatioPercent,
+        maxSizeAmplificationPercent: this.options.maxSizeAmplificationPercent,
+        maxTables: this.options.compactionMaxTables,
+      },
+    );
     if (!pick) return;
-    this.compacting = this.compactRange(pick.start, pick.end, pick.reason, true).then(
+    // A table with a quarantined block whose keys are not repaired yet stays out: merging it
+    // would drop the block's records while their range still needs repair (and uncover
+    // older versions they shadow). Only the newer part of the run is merged meanwhile.
+    let start = pick.start;
+    for (let i = pick.end - 1; i >= pick.start; i--) {
+      if (tables[i]!.hasUnrepairedBlocks) {
+        start = i + 1;
+        break;
+      }
+    }
+    if (pick.end - start < 2) return;
+    this.compacting = this.compactRange(start, pick.end, pick.reason, true).then(
       () => {
         this.compacting = undefined;
+        if (this.compactionEpisode) {
+          if (this.compactionEpisode.timer) clearTimeout(this.compactionEpisode.timer);
+          this.log.info({ retries: this.compactionEpisode.retries }, 'compactions work again');
+          this.compactionEpisode = undefined;
+        }
         this.maybeCompact();
       },
       (err) => {
-        // A failed compaction is not retried in a tight loop: the next flush triggers one.
         this.compacting = undefined;
         if (err instanceof CompactionAborted) return;
         this.counters.compactionErrors++;
-        this.log.error({ err }, 'compaction failed');
+        const info = this.errorLog.note('compaction', classifyIoError(err, 'other'), err, this.clock.nowMs());
+        // Dropped, nothing lost (the inputs stay); retried after a growing back-off.
+        const ep = (this.compactionEpisode ??= { sinceMs: this.clock.nowMs(), retries: -1, timer: undefined });
+        ep.retries++;
+        this.log.error({ err, errno: info.errno, retries: ep.retries }, 'compaction failed; it is retried later');
+        this.retryTimer(ep, this.options.compactionRetryMaxMs, () => this.maybeCompact());
       },
     );
   }
 
   /**
    * Compacts every table into one (after flushing the memtables): drops shadowed versions,
-   * and tombstones and expired values older than the grace period.
+   * and tombstones and expired values older than the grace period, and quarantined blocks
+   * whose keys were repaired. Refused with CORRUPTION while a quarantined block is not
+   * repaired yet (its records would be lost before their range is repaired).
    */
   async compact(): Promise<void> {
     await this.flush();
@@ -824,7 +1235,18 @@ export class Engine {
     const file = tableFile(this.dir, n);
     let output: TableReader | undefined;
     let dropped = 0;
+    let manifestWritten = false;
     try {
+      const unrepaired = inputs.find((t) => t.hasUnrepairedBlocks);
+      if (unrepaired) {
+        const b = unrepaired.badBlocks.find((x) => !x.repaired)!;
+        throw new CorruptionError('this table has a quarantined block whose keys are not repaired from the other replicas yet: repair first, then compact', {
+          file: unrepaired.file,
+          offset: b.offset,
+        });
+      }
+      // Quarantined blocks whose keys were repaired are dropped (their versions live on newer).
+      const skipBlocks = inputs.map((t) => t.badBlocks.filter((b) => b.repaired).map((b) => b.index));
       const settings = {
         blockSizeBytes: this.options.blockSizeBytes,
         bloomBitsPerKey: this.options.bloomBitsPerKey,
@@ -832,36 +1254,50 @@ export class Engine {
         tombstoneGraceMs: this.options.tombstoneGraceMs,
       };
       let outcome: CompactionOutcome;
-      if (this.thread) {
-        const r = await this.thread.run({
-          outputFile: file,
-          inputFiles: inputs.map((t) => t.file),
-          olderFiles: older.map((t) => t.file),
-          settings,
-          rateBytesPerSec: throttled ? this.options.compactionRateBytesPerSec : 0,
-        });
-        this.readStats.scanBlockReads += r.scanBlockReads;
-        outcome = r;
-      } else {
-        outcome = await compactToFile(
-          this.fs,
-          file,
-          inputs,
-          older,
-          settings,
-          throttled ? (bytes) => this.limiter.consume(bytes, () => this.closing) : undefined,
-          () => this.closing,
-          () => new CompactionAborted(),
-        );
+      try {
+        if (this.thread) {
+          const r = await this.thread.run({
+            outputFile: file,
+            inputFiles: inputs.map((t) => t.file),
+            olderFiles: older.map((t) => t.file),
+            skipBlocks,
+            settings,
+            rateBytesPerSec: throttled ? this.options.compactionRateBytesPerSec : 0,
+          });
+          this.readStats.scanBlockReads += r.scanBlockReads;
+          outcome = r;
+        } else {
+          outcome = await compactToFile(
+            this.fs,
+            file,
+            inputs,
+            older,
+            settings,
+            skipBlocks,
+            throttled ? (bytes) => this.limiter.consume(bytes, () => this.closing) : undefined,
+            () => this.closing,
+            () => new CompactionAborted(),
+          );
+        }
+      } catch (err) {
+        // A damaged block met by the merge is quarantined like one met by a read.
+        if (err instanceof RingkvError && err.code === 'CORRUPTION' && typeof err.details?.file === 'string') {
+          const t = inputs.find((x) => x.file === err.details!.file);
+          const i = t ? t.blockAtOffset(Number(err.details.offset)) : -1;
+          if (t && i >= 0) t.quarantine(i, err.message);
+        }
+        throw err;
       }
       dropped = outcome.dropped;
       if (outcome.count > 0) output = await TableReader.open(await this.fs.open(file, 'read'), n, this.cache, this.readStats);
+      if (output) output.onBadBlock = this.onBadBlock;
 
       await this.withManifest(async () => {
         const cur = [...this.current.tables];
         const at = cur.indexOf(inputs[0]!);
         if (at < 0 || inputs.some((t, i) => cur[at + i] !== t)) throw new Error('compaction inputs changed underneath');
         cur.splice(at, inputs.length, ...(output ? [output] : []));
+        manifestWritten = true;
         await writeManifest(this.fs, this.dir, this.manifestFor(cur, this.imm[0]?.walNumber ?? this.mem.walNumber));
         for (const t of inputs) t.markObsolete(() => void this.fs.unlink(t.file).catch(() => undefined));
         this.installTables(cur);
@@ -871,12 +1307,23 @@ export class Engine {
       this.counters.compactionBytesRead += bytesIn;
       this.counters.compactionBytesWritten += output?.sizeBytes ?? 0;
       this.counters.compactionDroppedRecords += dropped;
+      inputs.forEach((t, i) => {
+        for (const b of t.badBlocks.filter((x) => skipBlocks[i]!.includes(x.index))) {
+          this.counters.corruptBlocksDropped++;
+          this.log.warn(
+            { file: t.file, offset: b.offset, block: b.index, first: b.first.toString('hex'), last: b.last.toString('hex'), output: output?.fileNumber },
+            'compaction dropped a quarantined block: its keys were repaired from the other replicas',
+          );
+        }
+      });
       this.log.info(
         { reason, inputs: inputs.map((t) => t.fileNumber), output: output?.fileNumber, bytesIn, bytesOut: output?.sizeBytes ?? 0, dropped },
         'compaction done',
       );
     } catch (err) {
-      await this.fs.unlink(file).catch(() => undefined);
+      // An output a manifest on disk may name (the write failed after its rename) is left
+      // for open to judge (a leftover there unless named).
+      if (!manifestWritten) await this.fs.unlink(file).catch(() => undefined);
       throw err;
     } finally {
       if (output) output.unref();
@@ -885,7 +1332,87 @@ export class Engine {
   }
 
   // -------------------------------------------------------------------------------------
+  // Quarantined blocks
+
+  /** Every quarantined data block of the live tables (blocks of tables compacted away are gone). */
+  quarantine(): QuarantinedBlock[] {
+    const out: QuarantinedBlock[] = [];
+    for (const t of this.current.tables) {
+      for (const b of t.badBlocks) out.push(quarantinedOf(t, b));
+    }
+    return out;
+  }
+
+  /**
+   * Marks a quarantined block as repaired: the keys of its range were repaired from the
+   * other replicas (newer versions written over them, or purge markers where no replica
+   * holds the key). Gets, scans and compactions then pass over it, and the next
+   * compaction that includes its table drops it. Returns false when no such block is live.
+   */
+  markRepaired(id: string): boolean {
+    for (const t of this.current.tables) {
+      for (const b of t.badBlocks) {
+        if (`${t.fileNumber}:${b.index}` !== id) continue;
+        if (!b.repaired) {
+          b.repaired = true;
+          this.log.warn({ file: t.file, offset: b.offset, block: b.index }, 'the keys of a quarantined block were repaired from the other replicas; the next compaction drops it');
+          this.maybeCompact();
+        }
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Calls `fn` for every data block quarantined from now on. */
+  onCorruptBlock(fn: (b: QuarantinedBlock) => void): void {
+    this.corruptListeners.push(fn);
+  }
+
+  private readonly onBadBlock = (t: TableReader, b: BadBlock): void => {
+    this.counters.corruptBlocks++;
+    const q = quarantinedOf(t, b);
+    this.log.error(
+      { file: q.file, offset: q.offset, length: q.length, block: q.block, first: q.first.toString('hex'), last: q.last.toString('hex'), reason: q.reason },
+      'a data block failed its checksum: quarantined (gets of its keys fail with CORRUPTION, scans pass over it) until its keys are repaired',
+    );
+    for (const fn of this.corruptListeners) {
+      try {
+        fn(q);
+      } catch (err) {
+        this.log.warn({ err }, 'a corrupt-block listener threw');
+      }
+    }
+  };
+
+  // -------------------------------------------------------------------------------------
   // Status and shutdown
+
+  /** The engine's state (ok, degraded-retrying, recovering, failed), its last error and retries. */
+  health(): EngineHealth {
+    const episodes: [ErrorSource, RetryEpisode | undefined][] = [
+      ['wal', this.walEpisode],
+      ['flush', this.flushEpisode],
+      ['compaction', this.compactionEpisode],
+      ['recovery', this.recoveryEpisode],
+    ];
+    const open = episodes.filter((e): e is [ErrorSource, RetryEpisode] => e[1] !== undefined);
+    const state = this.bgError ? 'failed' : this.recoveryEpisode ? 'recovering' : open.length > 0 ? 'degraded-retrying' : 'ok';
+    let sinceMs: number | null = null;
+    for (const [, ep] of open) if (sinceMs === null || ep.sinceMs < sinceMs) sinceMs = ep.sinceMs;
+    if (this.bgError) sinceMs = this.failedAtMs;
+    return {
+      state,
+      writesRefused: this.refusal() !== undefined,
+      retrying: open.map(([source]) => source),
+      sinceMs,
+      retries: open.reduce((s, [, ep]) => s + ep.retries, 0),
+      lastError: this.errorLog.last,
+      errors: { ...this.errorLog.counts },
+      autoResumes: this.healthCounts.autoResumes,
+      recoveries: this.healthCounts.recoveries,
+    };
+  }
 
   stats(): EngineStats {
     const tables = this.current.tables;
@@ -915,7 +1442,7 @@ export class Engine {
     };
   }
 
-  /** True once a write or flush failed; the engine then refuses writes until reopened. */
+  /** Set once the engine gave up (state `failed`): it refuses writes until reopened. */
   get failed(): RingkvError | undefined {
     return this.bgError;
   }
@@ -933,6 +1460,10 @@ export class Engine {
   private async doClose(): Promise<void> {
     // From here new writes are refused; the ones already queued were accepted and finish.
     this.closing = true;
+    for (const ep of [this.walEpisode, this.flushEpisode, this.compactionEpisode, this.recoveryEpisode]) {
+      if (ep?.timer) clearTimeout(ep.timer);
+      if (ep) ep.timer = undefined;
+    }
     this.thread?.abort();
     await new Promise<void>((resolve) => {
       this.queue.push({ kind: 'rotate', rotate: false, resolve, reject: () => resolve() });
@@ -947,7 +1478,13 @@ export class Engine {
     this.closed = true;
     // Under `none` (or with flushOnClose false) the WAL's tail may not be on disk yet: once
     // close() returns, every write is.
-    if (!this.bgError) await this.wal.sync().catch((err) => this.log.warn({ err }, 'WAL sync on close failed'));
+    // (A segment whose sync failed is never synced again: the next open replays what is durable.)
+    if (!this.bgError && !this.wal.failedSync) {
+      await this.wal
+        .repairTail()
+        .then(() => this.wal.sync())
+        .catch((err) => this.log.warn({ err }, 'WAL sync on close failed'));
+    }
     await this.wal.close().catch(() => undefined);
     this.current.unref();
     await this.lock.release();
@@ -955,6 +1492,22 @@ export class Engine {
 }
 
 function noop(): void {}
+
+function quarantinedOf(t: TableReader, b: BadBlock): QuarantinedBlock {
+  return {
+    id: `${t.fileNumber}:${b.index}`,
+    file: t.file,
+    table: t.fileNumber,
+    block: b.index,
+    offset: b.offset,
+    length: b.length,
+    first: b.first,
+    last: b.last,
+    reason: b.reason,
+    detectedAtMs: b.detectedAtMs,
+    repaired: b.repaired,
+  };
+}
 
 function asBuffer(v: unknown, what: string): Buffer {
   if (Buffer.isBuffer(v)) return v;

@@ -48,6 +48,11 @@ export interface FaultRule {
   after?: number;
   /** Failures before the rule retires. Default: no limit. */
   times?: number;
+  /**
+   * For a write: this many bytes of it are written before the error (a short write, then
+   * the error: what a disk that fills up mid-write does). Default 0.
+   */
+  partialBytes?: number;
 }
 
 /** A pending (unsynced) change to a file's contents, in the order it was made. */
@@ -213,7 +218,7 @@ export class MemoryFileSystem implements FileSystem {
       if (r.seen++ < (r.rule.after ?? 0)) continue;
       if (r.failed >= (r.rule.times ?? Infinity)) continue;
       r.failed++;
-      throw new IoError(`${op} ${file}: ${r.rule.errno} (injected)`, undefined, { file, op, errno: r.rule.errno });
+      throw new IoError(`${op} ${file}: ${r.rule.errno} (injected)`, undefined, { file, op, errno: r.rule.errno, partialBytes: r.rule.partialBytes ?? 0 });
     }
   }
 
@@ -495,7 +500,17 @@ class MemFileHandle implements FileHandle {
   writeSync(buf: Buffer, position: number): void {
     this.check();
     this.checkWritable();
-    this.fs._fault('write', this.path);
+    try {
+      this.fs._fault('write', this.path);
+    } catch (err) {
+      const partial = Math.min(buf.length, Number((err as IoError).details?.partialBytes) || 0);
+      if (partial > 0) {
+        const bytes = Buffer.from(buf.subarray(0, partial));
+        this.n.data.write(position, bytes);
+        this.n.pending.push({ kind: 'write', position, bytes });
+      }
+      throw err;
+    }
     const bytes = Buffer.from(buf);
     this.n.data.write(position, bytes);
     this.n.pending.push({ kind: 'write', position, bytes });

@@ -2,7 +2,9 @@
 // lookups through the bloom filter, sparse index and block cache; sequential scans) of
 // the format in ./table-format.md. A TableReader is shared by concurrent gets, scans and
 // compactions; it is reference-counted so that a table replaced by compaction is closed
-// and deleted only after the last reader lets go.
+// and deleted only after the last reader lets go. A data block that fails its checksum is
+// quarantined in its reader: gets that need it fail with CORRUPTION (naming file and
+// offset), scans may pass over it, and once its keys are repaired it reads as empty.
 
 import { LRUCache } from 'lru-cache';
 import { CorruptionError } from '../../sdk/errors.js';
@@ -310,8 +312,33 @@ export function createBlockCache(maxBytes: number): BlockCache {
   return new BlockCache(maxBytes);
 }
 
+/**
+ * A data block that failed its checksum (or could not be parsed), kept out of reads. The
+ * block's own keys are unreadable; the range it can hold is known from the index: after
+ * the previous block's last key, up to its own last key.
+ */
+export interface BadBlock {
+  /** The block's index in its table. */
+  index: number;
+  offset: number;
+  length: number;
+  /** Smallest key the block can hold (inclusive): the previous block's last key + 0x00, or the table's smallest. */
+  first: Buffer;
+  /** Its last key (inclusive), from the index. */
+  last: Buffer;
+  reason: string;
+  detectedAtMs: number;
+  /**
+   * Set once the keys of its range were repaired from other replicas (Engine.markRepaired):
+   * gets, scans and compactions then pass over the block as if it were empty.
+   */
+  repaired: boolean;
+}
+
 /** TableReader.getNow: the block must be read from disk asynchronously. */
 export const NEEDS_READ: unique symbol = Symbol('needs-read');
+
+const NO_BLOCKS: ReadonlySet<number> = new Set();
 
 // Block cache keys: file number and block index packed into one safe integer.
 const BLOCK_INDEX_SPAN = 2 ** 26;
@@ -330,6 +357,10 @@ export class TableReader {
   readonly largest: Buffer;
   private refs = 1;
   private onRelease: (() => void) | undefined;
+  /** Quarantined data blocks, by index. */
+  private readonly bad = new Map<number, BadBlock>();
+  /** Called once for each block quarantined (the engine logs it and tells its listeners). */
+  onBadBlock: ((t: TableReader, b: BadBlock) => void) | undefined;
 
   private constructor(
     readonly fileNumber: number,
@@ -424,6 +455,10 @@ export class TableReader {
   getNow(key: Buffer, reads: BlockReadGovernor): EngineRecord | undefined | typeof NEEDS_READ {
     const i = this.blockFor(key);
     if (i >= this.blocks) return undefined;
+    if (this.bad.size > 0) {
+      const b = this.bad.get(i);
+      if (b) return this.passBad(b);
+    }
     const cacheKey = this.fileNumber * BLOCK_INDEX_SPAN + i;
     const hit = this.cache.get(cacheKey);
     if (hit) {
@@ -432,16 +467,86 @@ export class TableReader {
     }
     if (!reads.useSync()) return NEEDS_READ;
     let block: Block;
-    if (!reads.measures) block = this.readBlockSync(i);
-    else {
-      const t0 = performance.now();
-      block = this.readBlockSync(i);
-      reads.observe((performance.now() - t0) * 1000);
+    let r: EngineRecord | undefined;
+    try {
+      if (!reads.measures) block = this.readBlockSync(i);
+      else {
+        const t0 = performance.now();
+        block = this.readBlockSync(i);
+        reads.observe((performance.now() - t0) * 1000);
+      }
+      // Find before caching: once cached, an eviction may recycle the buffer.
+      r = block.find(key, true);
+    } catch (err) {
+      throw this.readFailed(i, err);
     }
-    // Find before caching: once cached, an eviction may recycle the buffer.
-    const r = block.find(key, true);
     this.cache.set(cacheKey, block);
     return r;
+  }
+
+  /** A get that needs quarantined block `b`: a miss once it is repaired, else CORRUPTION. */
+  private passBad(b: BadBlock): undefined {
+    if (b.repaired) return undefined;
+    throw this.quarantinedError(b);
+  }
+
+  private quarantinedError(b: BadBlock): CorruptionError {
+    return new CorruptionError(`data block ${b.index} is quarantined (${b.reason}); its keys are unreadable here until repaired`, {
+      file: this.file,
+      offset: b.offset,
+      length: b.length,
+      block: b.index,
+      quarantined: true,
+    });
+  }
+
+  /**
+   * A read of block `i` failed with `err`: damage (a checksum mismatch, a record that does
+   * not parse) quarantines the block and becomes its quarantine error; anything else (an
+   * I/O error) is returned as it is.
+   */
+  private readFailed(i: number, err: unknown): unknown {
+    if (!(err instanceof CorruptionError) && !(err instanceof RangeError)) return err;
+    return this.quarantinedError(this.quarantine(i, (err as Error).message));
+  }
+
+  /** Quarantines data block `i` (idempotent) and returns it. */
+  quarantine(i: number, reason: string): BadBlock {
+    let b = this.bad.get(i);
+    if (b) return b;
+    b = {
+      index: i,
+      offset: this.blockOffsets[i]!,
+      length: this.blockLengths[i]!,
+      first: i === 0 ? Buffer.from(this.smallest) : Buffer.concat([this.indexBuf.subarray(this.keyStarts[i - 1]!, this.keyEnds[i - 1]!), Buffer.from([0])]),
+      last: Buffer.from(this.indexBuf.subarray(this.keyStarts[i]!, this.keyEnds[i]!)),
+      reason,
+      detectedAtMs: Date.now(),
+      repaired: false,
+    };
+    this.bad.set(i, b);
+    this.onBadBlock?.(this, b);
+    return b;
+  }
+
+  /** The quarantined blocks of this table. */
+  get badBlocks(): readonly BadBlock[] {
+    return [...this.bad.values()];
+  }
+
+  /** True when a block of this table is quarantined and not yet repaired. */
+  get hasUnrepairedBlocks(): boolean {
+    for (const b of this.bad.values()) if (!b.repaired) return true;
+    return false;
+  }
+
+  /** The data block holding file offset `offset`, or -1 when it is outside the data blocks. */
+  blockAtOffset(offset: number): number {
+    for (let i = 0; i < this.blocks; i++) {
+      const o = this.blockOffsets[i]!;
+      if (offset >= o && offset < o + this.blockLengths[i]!) return i;
+    }
+    return -1;
   }
 
   /** Reads block `i` from the file on this thread (not cached yet). */
@@ -478,6 +583,10 @@ export class TableReader {
   async get(key: Buffer): Promise<EngineRecord | undefined> {
     const i = this.blockFor(key);
     if (i >= this.blocks) return undefined;
+    if (this.bad.size > 0) {
+      const b = this.bad.get(i);
+      if (b) return this.passBad(b);
+    }
     const cacheKey = this.fileNumber * BLOCK_INDEX_SPAN + i;
     const hit = this.cache.get(cacheKey);
     if (hit) {
@@ -488,9 +597,15 @@ export class TableReader {
     const buf = this.cache.allocate(this.blockLengths[i]!);
     await readInto(this.fh, buf, offset);
     this.stats.blockReads++;
-    const block = new Block(buf, this.file, offset);
-    // Find before caching: once cached, an eviction may recycle the buffer.
-    const r = block.find(key, true);
+    let block: Block;
+    let r: EngineRecord | undefined;
+    try {
+      block = new Block(buf, this.file, offset);
+      // Find before caching: once cached, an eviction may recycle the buffer.
+      r = block.find(key, true);
+    } catch (err) {
+      throw this.readFailed(i, err);
+    }
     this.cache.set(cacheKey, block);
     return r;
   }
@@ -498,9 +613,11 @@ export class TableReader {
   /**
    * Records with keys in [from, to) in key order (undefined bounds are open). Reads ahead
    * `readaheadBytes` at a time from disk, bypassing the block cache so a scan does not
-   * evict the working set. REQUIRES: the caller holds a ref for the whole iteration.
+   * evict the working set. A damaged block throws CORRUPTION (and is quarantined) — with
+   * `skipCorrupt`, it is quarantined and passed over instead, as repaired blocks always are.
+   * REQUIRES: the caller holds a ref for the whole iteration.
    */
-  async *scan(from: Buffer | undefined, to: Buffer | undefined, readaheadBytes = 256 * 1024): AsyncGenerator<EngineRecord> {
+  async *scan(from: Buffer | undefined, to: Buffer | undefined, readaheadBytes = 256 * 1024, skipCorrupt = false): AsyncGenerator<EngineRecord> {
     let bi = from === undefined ? 0 : this.blockFor(from);
     let first = true;
     while (bi < this.blocks) {
@@ -515,8 +632,24 @@ export class TableReader {
       const chunk = await readExact(this.fh, startOffset, bytes);
       this.stats.scanBlockReads += end - bi;
       for (let b = bi; b < end; b++) {
+        const known = this.bad.get(b);
+        if (known) {
+          if (!known.repaired && !skipCorrupt) throw this.quarantinedError(known);
+          first = false;
+          continue;
+        }
         const rel = this.blockOffsets[b]! - startOffset;
-        const block = new Block(chunk.subarray(rel, rel + this.blockLengths[b]!), this.file, this.blockOffsets[b]!);
+        let block: Block;
+        try {
+          block = new Block(chunk.subarray(rel, rel + this.blockLengths[b]!), this.file, this.blockOffsets[b]!);
+        } catch (err) {
+          const e = this.readFailed(b, err);
+          if (skipCorrupt && this.bad.has(b)) {
+            first = false;
+            continue;
+          }
+          throw e;
+        }
         let i = first && from ? block.seek(from) : 0;
         first = false;
         for (; i < block.count; i++) {
@@ -528,9 +661,12 @@ export class TableReader {
     }
   }
 
-  /** A raw cursor over every record (compaction). REQUIRES: the caller holds a ref while it is used. */
-  cursor(readaheadBytes = 256 * 1024): TableCursor {
-    return new TableCursor(this.fh, this.file, this.blockOffsets, this.blockLengths, this.stats, readaheadBytes);
+  /**
+   * A raw cursor over every record (compaction), passing over the data blocks in `skip`
+   * (repaired quarantined blocks). REQUIRES: the caller holds a ref while it is used.
+   */
+  cursor(readaheadBytes = 256 * 1024, skip: ReadonlySet<number> = NO_BLOCKS): TableCursor {
+    return new TableCursor(this.fh, this.file, this.blockOffsets, this.blockLengths, this.stats, readaheadBytes, skip);
   }
 
   /** Takes a reference; every ref() needs one unref(). */
@@ -581,6 +717,8 @@ export class TableCursor {
     private readonly lengths: readonly number[],
     private readonly stats: ReadStats,
     private readonly readaheadBytes: number,
+    /** Data blocks to pass over (never read into a record; a compaction drops them). */
+    private readonly skip: ReadonlySet<number>,
   ) {}
 
   /** Positions the cursor on the first record. */
@@ -595,8 +733,14 @@ export class TableCursor {
       return undefined;
     }
     if (this.span.end !== this.recordsEnd) throw this.corrupt('block records do not end where its offsets begin', this.span.end);
-    if (this.block + 1 < this.chunkEnd) {
-      this.openBlock(this.block + 1);
+    return this.nextBlockFrom(this.block + 1);
+  }
+
+  /** Opens the first block from `b` on that is not skipped, reading the next chunk when needed. */
+  private nextBlockFrom(b: number): Promise<void> | undefined {
+    while (b < this.chunkEnd && this.skip.has(b)) b++;
+    if (b < this.chunkEnd) {
+      this.openBlock(b);
       return undefined;
     }
     if (this.nextBlock < this.offsets.length) return this.loadChunk();
@@ -605,7 +749,8 @@ export class TableCursor {
   }
 
   private async loadChunk(): Promise<void> {
-    const first = this.nextBlock;
+    let first = this.nextBlock;
+    while (first < this.offsets.length && this.skip.has(first)) first++;
     if (first >= this.offsets.length) {
       this.valid = false;
       return;

@@ -52,6 +52,13 @@ export const WAL_SYNC_WRITE_MAX_BYTES = 256 * 1024;
 export class WalWriter {
   private nextIndex = 0;
   private readonly seed: number;
+  /** Bytes made durable by the last successful sync (the header's, at creation). */
+  private synced: number;
+  /** An append failed: bytes past `offset` may hold part of a frame (see repairTail). */
+  private dirtyTail = false;
+  /** A sync failed: the file is never synced again (its dirty pages may be gone: fsyncgate). */
+  private syncFailed = false;
+  private closed = false;
 
   private constructor(
     readonly fh: FileHandle,
@@ -60,6 +67,7 @@ export class WalWriter {
     private offset: number,
   ) {
     this.seed = saltSeed(salt);
+    this.synced = offset;
   }
 
   /**
@@ -77,12 +85,25 @@ export class WalWriter {
       return new WalWriter(fh, number, salt, header.length);
     } catch (err) {
       await fh.close().catch(() => undefined);
+      // A segment that could not be made whole holds nothing: remove it, so that it never
+      // sits before a later segment (at most a header's bytes, which replay skips anyway).
+      await fs.unlink(file).catch(() => undefined);
       throw err;
     }
   }
 
   get sizeBytes(): number {
     return this.offset;
+  }
+
+  /** Bytes of the segment known durable: up to the end of the last successful sync. */
+  get syncedBytes(): number {
+    return this.synced;
+  }
+
+  /** True once a sync of this segment failed (it must not be synced again). */
+  get failedSync(): boolean {
+    return this.syncFailed;
   }
 
   /** True when the segment has used every frame index: the next frame needs a new segment. */
@@ -117,26 +138,72 @@ export class WalWriter {
 
   /**
    * Appends `buf` (one or more whole frames): synchronously when it is small (returns
-   * undefined; the bytes are in the OS when it returns), else returns a promise.
-   * REQUIRES: the previous append has completed.
+   * undefined; the bytes are in the OS when it returns), else returns a promise. When the
+   * append fails, the frame is given up: its index is handed to the next frame sealed, and
+   * the bytes written past the end so far are cut off by repairTail() (or overwritten by
+   * the next append, which goes to the same offset).
+   * REQUIRES: the previous append has completed; `buf` holds the last frame sealed (one frame).
    */
   append(buf: Buffer): Promise<void> | undefined {
     const at = this.offset;
     if (buf.length <= WAL_SYNC_WRITE_MAX_BYTES) {
-      this.fh.writeSync(buf, at);
+      try {
+        this.fh.writeSync(buf, at);
+      } catch (err) {
+        this.giveUpFrame();
+        throw err;
+      }
       this.offset = at + buf.length;
       return undefined;
     }
-    return this.fh.write(buf, at).then(() => {
-      this.offset = at + buf.length;
-    });
+    return this.fh.write(buf, at).then(
+      () => {
+        this.offset = at + buf.length;
+      },
+      (err: unknown) => {
+        this.giveUpFrame();
+        throw err;
+      },
+    );
   }
 
-  sync(): Promise<void> {
-    return this.fh.sync();
+  private giveUpFrame(): void {
+    this.nextIndex--;
+    this.dirtyTail = true;
   }
 
+  /**
+   * Cuts off what a failed append may have left past the last whole frame, so the segment
+   * ends on a frame boundary before another segment follows it (only the last segment may
+   * end in a torn write). Not synced here: the sync before the next segment is made covers it.
+   */
+  async repairTail(): Promise<void> {
+    if (!this.dirtyTail) return;
+    await this.fh.truncate(this.offset);
+    this.dirtyTail = false;
+  }
+
+  /**
+   * Makes every appended frame durable (fdatasync). After a failure the file is never
+   * synced again: its dirty pages may already be gone, and a later sync could succeed
+   * over lost data (PostgreSQL's "fsyncgate"); the caller recovers from what is durable.
+   */
+  async sync(): Promise<void> {
+    if (this.syncFailed) throw new Error(`WAL segment ${this.number} failed a sync before; it is not synced again`);
+    const at = this.offset;
+    try {
+      await this.fh.sync();
+    } catch (err) {
+      this.syncFailed = true;
+      throw err;
+    }
+    if (at > this.synced) this.synced = at;
+  }
+
+  /** Closes the file (once: later calls resolve at once). */
   close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.closed = true;
     return this.fh.close();
   }
 }
@@ -207,10 +274,17 @@ function readSegmentHead(data: Buffer, segmentNumber: number, format1Allowed: bo
  */
 export async function replayWal(
   fh: FileHandle,
-  opts: { isLastSegment: boolean; truncateTail: boolean; segmentNumber: number; format1Allowed: boolean },
+  opts: {
+    isLastSegment: boolean;
+    truncateTail: boolean;
+    segmentNumber: number;
+    format1Allowed: boolean;
+    /** Read only the segment's first `endOffset` bytes (what is known durable). Default: all of it. */
+    endOffset?: number;
+  },
   onRecord: (r: EngineRecord) => void,
 ): Promise<WalReplay> {
-  const size = await fh.size();
+  const size = Math.min(await fh.size(), opts.endOffset ?? Infinity);
   const buf = Buffer.allocUnsafe(size);
   let got = 0;
   while (got < size) {
@@ -235,8 +309,9 @@ export async function replayWal(
   const head = readSegmentHead(data, opts.segmentNumber, opts.format1Allowed);
   if (head.format === 'bad') {
     // The header is written and synced before any frame: a bad one with nothing after it is
-    // a segment whose creation was cut short; with frames after it, damage.
-    if (head.tornIfLast && opts.isLastSegment && data.length <= WAL_SEGMENT_HEADER_BYTES) return cutTail(0);
+    // a segment whose creation was cut short (last or not: a creation that failed is
+    // unlinked, but a crash may keep its name and lose the unlink); with frames after it, damage.
+    if (head.tornIfLast && data.length <= WAL_SEGMENT_HEADER_BYTES) return cutTail(0);
     throw new CorruptionError(`WAL ${head.why}`, where(head.offset));
   }
   format = head.format;

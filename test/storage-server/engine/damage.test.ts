@@ -1,5 +1,6 @@
 // Damaged and hostile directories on real disk: torn and flipped WAL bytes, a flipped byte
-// inside an SSTable block, broken footers, missing or garbage manifests, and locks.
+// inside an SSTable block (quarantined, passed over, dropped once repaired), broken
+// footers, missing or garbage manifests, and locks.
 
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -127,6 +128,61 @@ t.test('a flipped byte inside an SSTable data block is reported, never served', 
     })(),
     'CORRUPTION',
   );
+  await e.close();
+});
+
+t.test('a corrupt data block is quarantined: its keys fail, scans may pass over it, a compaction drops it once repaired', async (t) => {
+  const dir = tmpDir(t);
+  let e = await Engine.open(dir, { autoCompaction: false });
+  for (let i = 0; i < 2000; i++) await e.put(key(i), val(i));
+  await e.close();
+  const sst = onlyFile(dir, '.sst');
+  const buf = fs.readFileSync(sst);
+  buf[100]! ^= 0x10; // inside the first data block
+  fs.writeFileSync(sst, buf);
+  // The worker thread runs the compaction (real file system): it gets the blocks to drop.
+  e = await Engine.open(dir, { autoCompaction: false, compactionThread: 'worker' });
+  const seen: string[] = [];
+  e.onCorruptBlock((b) => seen.push(b.id));
+  const err = await expectCode(t, e.get(key(0)), 'CORRUPTION', /quarantined/);
+  t.equal(err?.details?.quarantined, true, 'the error says the block is quarantined');
+  const q = e.quarantine();
+  t.equal(q.length, 1, 'one block quarantined');
+  t.same(seen, [q[0]!.id], 'the listener heard of it once');
+  t.same(q[0]!.first, key(0), 'its range starts at the table\'s smallest key');
+  const last = Number(q[0]!.last.toString().slice(4));
+  t.ok(last > 0 && last < 1999, `and ends at its last key (key ${last})`);
+  t.equal(e.stats().corruptBlocks, 1);
+  await expectCode(t, e.get(key(last)), 'CORRUPTION');
+  t.same((await e.get(key(last + 1)))?.value, val(last + 1), 'the next block reads fine');
+  let n = 0;
+  for await (const r of e.iterate({ skipCorrupt: true })) {
+    if (Number(r.key.toString().slice(4)) <= last) t.fail(`a key of the bad block was scanned: ${r.key}`);
+    n++;
+  }
+  t.equal(n, 1999 - last, 'a scan with skipCorrupt passes over the block and nothing else');
+  await expectCode(t, e.compact(), 'CORRUPTION', /repair first/);
+  t.ok(fs.existsSync(sst), 'the table is kept while its range is not repaired');
+
+  // The repair (the replica store's job): newer versions of the range, then the mark.
+  for (let i = 0; i <= last; i++) await e.put(key(i), Buffer.from(`repaired-${i}`));
+  t.ok(e.markRepaired(q[0]!.id), 'marked repaired');
+  n = 0;
+  for await (const _ of e.iterate()) n++;
+  t.equal(n, 2000, 'a plain scan passes over a repaired block');
+  await e.compact();
+  t.equal(e.stats().corruptBlocksDropped, 1, 'the compaction dropped the block');
+  t.same(e.quarantine(), [], 'nothing is quarantined any more');
+  t.notOk(fs.existsSync(sst), 'the bad table is gone');
+  await e.close();
+  e = await Engine.open(dir);
+  for (let i = 0; i < 2000; i++) {
+    const want = i <= last ? Buffer.from(`repaired-${i}`) : val(i);
+    if (!(await e.get(key(i)))?.value.equals(want)) t.fail(`key ${i} is wrong after the compaction`);
+  }
+  n = 0;
+  for await (const _ of e.iterate()) n++;
+  t.equal(n, 2000, 'after a reopen every key reads and scans');
   await e.close();
 });
 
