@@ -433,7 +433,11 @@ export class RingkvClient<V = Buffer> {
     const replicas = this.readTargets(k, r);
     const op: WireOp = { t: OpType.Get, key: k };
     const askAll = this.opts.readFanout === 'all' || Math.random() < this.opts.readRepairChance;
-    const out: QuorumOutcome = await quorumCall('get', replicas, r, remaining(call), (node) => this.send(node, op, call), askAll ? replicas.length : r);
+    // A replica answering SUSPECT_RANGE (its copy is quarantined) brings in the next one;
+    // above a majority it is excused once a majority answered (see QuorumExcuse).
+    const majority = Math.floor(this.view.settings.replicationFactor / 2) + 1;
+    const excuse = { codes: SUSPECT_CODES, minAnswers: Math.min(r, majority) };
+    const out: QuorumOutcome = await quorumCall('get', replicas, r, remaining(call), (node) => this.send(node, op, call), askAll ? replicas.length : r, excuse);
     let merged: StoredObject | undefined;
     for (const a of out.answers) if (a.obj) merged = merged ? mergeObjects(merged, a.obj) : a.obj;
     if (merged) this.hlc.observe(maxTs(merged));
@@ -446,6 +450,12 @@ export class RingkvClient<V = Buffer> {
       for (const a of stale) repaired.add(a.node);
       const bg = this.backgroundCtx();
       if (stale.length > 0) this.track(Promise.allSettled(stale.map((a) => this.repair(a.node, k, merged!, bg, ring))));
+    }
+    if (merged && this.opts.readRepair && out.excused.length > 0) {
+      // A replica whose copy is quarantined takes the merged object (its repair, early).
+      const bg = this.backgroundCtx();
+      const target = merged;
+      this.track(Promise.allSettled(out.excused.map((node) => this.repair(node, k, target, bg, ring))));
     }
     if (this.opts.readRepair) {
       // Replicas that answer after the quorum are compared too, and repaired in the background.
@@ -1038,8 +1048,20 @@ function ringRefused(err: unknown, call: CallCtx): unknown {
 
 /** Retry a coordinator on another replica only for failures of reachability. */
 function isRetryable(err: RingkvError): boolean {
-  return err.code === 'NODE_UNAVAILABLE' || err.code === 'TIMEOUT' || err.code === 'UNAVAILABLE' || err.code === 'CLOSED' || err.code === 'INTERNAL';
+  return (
+    err.code === 'NODE_UNAVAILABLE' ||
+    err.code === 'TIMEOUT' ||
+    err.code === 'UNAVAILABLE' ||
+    err.code === 'CLOSED' ||
+    err.code === 'INTERNAL' ||
+    // The replica's engine refused (full disk, recovering) or its copy is quarantined: another coordinates.
+    err.code === 'WRITE_REFUSED' ||
+    err.code === 'SUSPECT_RANGE'
+  );
 }
+
+/** Replica answers that mean "my copy cannot be vouched for, ask another replica". */
+const SUSPECT_CODES: ReadonlySet<string> = new Set(['SUSPECT_RANGE']);
 
 function shuffle<T>(a: T[]): T[] {
   for (let i = a.length - 1; i > 0; i--) {

@@ -20,9 +20,24 @@ export interface ReplicaFailure {
   error: RingkvError | Error;
 }
 
+/**
+ * Error answers that excuse a replica instead of failing it: it holds nothing it can vouch
+ * for (SUSPECT_RANGE: its copy is quarantined), so it counts toward `required` — once every
+ * replica has answered and at least `minAnswers` gave real answers. It still brings in the
+ * next replica, like any failure. With `minAnswers` = the majority, a read at `all` stays
+ * correct with one such replica (any write quorum meets the other replicas), and a read at
+ * R <= majority never counts it (minAnswers = R).
+ */
+export interface QuorumExcuse {
+  codes: ReadonlySet<string>;
+  minAnswers: number;
+}
+
 export interface QuorumOutcome {
   answers: ReplicaAnswer[];
   failures: ReplicaFailure[];
+  /** Replicas excused (see QuorumExcuse); also in `failures`. */
+  excused: string[];
   /** Resolves once every replica answered or failed (never rejects). */
   settled: Promise<{ answers: ReplicaAnswer[]; failures: ReplicaFailure[] }>;
 }
@@ -39,9 +54,11 @@ export function quorumCall(
   timeoutMs: number,
   send: (node: string) => Promise<WireResult>,
   initial = nodes.length,
+  excuse?: QuorumExcuse,
 ): Promise<QuorumOutcome> {
   const answers: ReplicaAnswer[] = [];
   const failures: ReplicaFailure[] = [];
+  const excused: string[] = [];
   let settleAll!: (v: { answers: ReplicaAnswer[]; failures: ReplicaFailure[] }) => void;
   const settled = new Promise<{ answers: ReplicaAnswer[]; failures: ReplicaFailure[] }>((r) => (settleAll = r));
   return new Promise<QuorumOutcome>((resolve, reject) => {
@@ -68,10 +85,13 @@ export function quorumCall(
     };
     const check = () => {
       if (done) return;
-      if (answers.length >= required) {
+      // Replicas that may still answer (asked and pending, or not asked yet).
+      const open = nodes.length - answers.length - failures.length;
+      const minAnswers = excuse?.minAnswers ?? required;
+      if (answers.length >= required || (open === 0 && answers.length >= minAnswers && answers.length + excused.length >= required)) {
         done = true;
-        resolve({ answers: [...answers], failures: [...failures], settled });
-      } else if (failures.length > nodes.length - required) {
+        resolve({ answers: [...answers], failures: [...failures], excused: [...excused], settled });
+      } else if (answers.length + open < required && (answers.length + open < minAnswers || answers.length + open + excused.length < required)) {
         done = true;
         clearTimeout(timer);
         reject(new QuorumNotMetError(opName, required, answers.length, failures.length, failures[0]?.error));
@@ -92,6 +112,7 @@ export function quorumCall(
           if (r.ok) answers.push({ node, obj: r.obj ?? null, result: r });
           else {
             failures.push({ node, error: errorFromWire(r.code, r.msg) });
+            if (excuse?.codes.has(r.code)) excused.push(node);
             if (!done && started < nodes.length) start(nodes[started]!);
           }
           check();

@@ -97,6 +97,44 @@ export class ServerMetrics {
     gauge('ringkv_engine_wal_syncs', 'WAL fdatasyncs since start', (e) => e.stats().walSyncs);
     gauge('ringkv_engine_write_stalls', 'Writes that waited for a flush since start', (e) => e.stats().writeStalls);
     gauge('ringkv_engine_block_reads', 'Data blocks read from disk by gets since start', (e) => e.stats().blockReads);
+    // The engine's health (engine/engine-health.ts): its state as one gauge per state (1 for
+    // the current one), errors by source and errno, and what healed by itself.
+    const labelled = (name: string, help: string, labelNames: string[], read: (e: Engine) => [Record<string, string>, number][]) =>
+      new client.Gauge({
+        name,
+        help,
+        labelNames,
+        registers: [this.registry],
+        collect() {
+          const e = engine();
+          if (!e) return;
+          this.reset();
+          for (const [labels, n] of read(e)) this.set(labels, n);
+        },
+      });
+    labelled('ringkv_engine_state', 'The engine state: 1 for the current one of ok, degraded-retrying, recovering, failed', ['state'], (e) => {
+      const cur = e.health().state;
+      return (['ok', 'degraded-retrying', 'recovering', 'failed'] as const).map((s) => [{ state: s }, s === cur ? 1 : 0]);
+    });
+    labelled('ringkv_engine_errors_total', 'I/O errors the engine met since open, by source (wal, flush, compaction, recovery) and errno (or error code)', ['source', 'errno'], (e) =>
+      Object.entries(e.health().errors).map(([k, n]) => {
+        const [source, errno] = k.split(':') as [string, string];
+        return [{ source, errno }, n];
+      }),
+    );
+    gauge('ringkv_engine_writes_refused', '1 while the engine refuses writes (a soft error being retried, a recovery, failed)', (e) => (e.health().writesRefused ? 1 : 0));
+    gauge('ringkv_engine_error_retries', 'Background retries made in the current error episode', (e) => e.health().retries);
+    gauge('ringkv_engine_auto_resumes', 'Times writes resumed by themselves after a soft error (no space, no descriptors) since open', (e) => e.health().autoResumes);
+    gauge('ringkv_engine_recoveries', 'Internal reopens of the write path after a failed fsync or EIO since open', (e) => e.health().recoveries);
+    labelled('ringkv_engine_quarantined_blocks', 'Data blocks quarantined after a checksum failure, by whether their keys are repaired yet', ['repaired'], (e) => {
+      const q = e.quarantine();
+      return [
+        [{ repaired: 'false' }, q.filter((b) => !b.repaired).length],
+        [{ repaired: 'true' }, q.filter((b) => b.repaired).length],
+      ];
+    });
+    gauge('ringkv_engine_corrupt_blocks', 'Data blocks found corrupt (checksum failures) since open', (e) => e.stats().corruptBlocks);
+    gauge('ringkv_engine_corrupt_blocks_dropped', 'Quarantined blocks dropped by compactions (after their keys were repaired) since open', (e) => e.stats().corruptBlocksDropped);
     void self;
   }
 

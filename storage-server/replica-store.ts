@@ -19,8 +19,15 @@
 // Vector-clock writes coordinated here take their dots from the node's DotCounter (its
 // actor, node-wide counter); a purge of a key whose copy holds the current actor's dots
 // retires that actor first (see ../sdk/versioning/versioning.md).
+//
+// A key in a quarantined engine block (a checksum failure: engine/README.md, "Corrupt data
+// blocks") cannot be vouched for: a Get answers SUSPECT_RANGE (the client asks another
+// replica), a Merge or Put writes over it as if the key were absent (its local version is
+// unreadable; the incoming one comes from a replica that has it), a CoordinatedPut is
+// refused (this node could not see the dots it handed out before). Scans pass over the
+// block, so the Merkle leaves covering it differ and anti-entropy repairs exactly that range.
 
-import { ClockSkewError, DeadlineExceededError, InvalidArgumentError, RingkvError, InternalError } from '../sdk/errors.js';
+import { ClockSkewError, DeadlineExceededError, InvalidArgumentError, RingkvError, InternalError, SuspectRangeError } from '../sdk/errors.js';
 import type { ErrorCode } from '../sdk/errors.js';
 import { checkContentType, checkKey, checkNodeId, checkValue } from '../sdk/limits.js';
 import type { Sibling, StoredObject, VersionVector } from '../sdk/versioning/index.js';
@@ -29,7 +36,7 @@ import type { WireOp, WireResult } from '../sdk/wire/protocol.js';
 import { OpType } from '../sdk/wire/protocol.js';
 import type { Clock } from '../sdk/clock.js';
 import { hlcToWallMs } from '../sdk/hlc.js';
-import type { Engine, EngineRecord, WriteOp } from './engine/index.js';
+import type { Engine, EngineRecord, QuarantinedBlock, WriteOp } from './engine/index.js';
 import { Ring } from '../sdk/ring.js';
 import type { Digest } from './anti-entropy/leaf-hashes.js';
 import { entryDigest, LeafHashes } from './anti-entropy/leaf-hashes.js';
@@ -64,6 +71,17 @@ export interface StoredEntry {
   record: EngineRecord;
 }
 
+/** A quarantined engine block as the replica store sees it: with the token span its keys can have. */
+export interface SuspectRange extends QuarantinedBlock {
+  /** Tokens [first, last] (inclusive) of the keys the block can hold. */
+  tokens: [number, number];
+}
+
+/** The token of an engine key (its first 4 bytes, big-endian; a shorter key is padded with zeros). */
+function tokenOfEngineKey(k: Buffer): number {
+  return (k.length >= 4 ? k : Buffer.concat([k, Buffer.alloc(4 - k.length)])).readUInt32BE(0);
+}
+
 export interface ReplicaStoreOptions {
   /** How far a fresh write's timestamp may lead this node's clock. Default 5000 ms. */
   maxClockSkewMs?: number;
@@ -81,7 +99,23 @@ export interface ApplyResult {
 export class ReplicaStore {
   private readonly locks = new Map<string, Promise<unknown>>();
   /** Operations applied, by type (for metrics). */
-  readonly counters = { gets: 0, merges: 0, puts: 0, lostPuts: 0, skewRefused: 0, coordinatedPuts: 0, unchangedMerges: 0, hints: 0, purges: 0 };
+  readonly counters = {
+    gets: 0,
+    merges: 0,
+    puts: 0,
+    lostPuts: 0,
+    skewRefused: 0,
+    coordinatedPuts: 0,
+    unchangedMerges: 0,
+    hints: 0,
+    purges: 0,
+    /** Gets answered SUSPECT_RANGE (the key is in a quarantined block). */
+    suspectGets: 0,
+    /** Merges and puts written over a key of a quarantined block (its repair). */
+    suspectWrites: 0,
+    /** Keys of a quarantined block that no replica holds, purged here (see resolveSuspect). */
+    suspectPurges: 0,
+  };
   private readonly maxClockSkewMs: number;
   private readonly dots: DotCounter;
   /** Merkle leaf hashes of everything stored here, maintained on every write. */
@@ -173,17 +207,72 @@ export class ReplicaStore {
     return { ok: true, obj: null, ts: maxTs(obj), hinted: true };
   }
 
-  /** The stored object of `key` (tombstones and expired siblings included), or null. */
+  /**
+   * The stored object of `key` (tombstones and expired siblings included), or null. Throws
+   * SuspectRangeError when the key lies in a quarantined block.
+   */
   async get(key: Buffer): Promise<StoredObject | null> {
-    const rec = await this.engine.getRaw(engineKeyOf(key));
+    let rec: EngineRecord | undefined;
+    try {
+      rec = await this.engine.getRaw(engineKeyOf(key));
+    } catch (err) {
+      const e = this.suspectError(err);
+      if (e instanceof SuspectRangeError) this.counters.suspectGets++;
+      throw e;
+    }
     return rec && rec.version.length > 0 ? toObject(rec) : null;
   }
 
-  /** Raw record and token of `key` (undefined when absent or purged). */
-  private async current(key: Buffer): Promise<{ token: number; rec: EngineRecord | undefined }> {
+  /** A quarantined block's CORRUPTION becomes SUSPECT_RANGE ("ask another replica"); other errors pass. */
+  private suspectError(err: unknown): unknown {
+    if (!(err instanceof RingkvError) || err.code !== 'CORRUPTION' || err.details?.quarantined !== true) return err;
+    return new SuspectRangeError(`node ${this.nodeId}: ${err.message}; ask another replica`, { node: this.nodeId, file: err.details.file, offset: err.details.offset });
+  }
+
+  /**
+   * Raw record and token of `key` (undefined when absent or purged); `suspect` when it lies
+   * in a quarantined block (then its local version is unknown and `rec` is undefined).
+   */
+  private async current(key: Buffer): Promise<{ token: number; rec: EngineRecord | undefined; suspect: boolean }> {
     const token = Ring.tokenOf(key);
-    const rec = await this.engine.getRaw(engineKeyOf(key, token));
-    return { token, rec: rec && rec.version.length > 0 ? rec : undefined };
+    let rec: EngineRecord | undefined;
+    try {
+      rec = await this.engine.getRaw(engineKeyOf(key, token));
+    } catch (err) {
+      const e = this.suspectError(err);
+      if (e instanceof SuspectRangeError) return { token, rec: undefined, suspect: true };
+      throw e;
+    }
+    return { token, rec: rec && rec.version.length > 0 ? rec : undefined, suspect: false };
+  }
+
+  /** The quarantined blocks of the engine, with their token spans (the repaired ones too with `includeRepaired`). */
+  suspects(includeRepaired = false): SuspectRange[] {
+    if (!this.engine.hasQuarantine) return [];
+    return this.engine
+      .quarantine()
+      .filter((q) => includeRepaired || !q.repaired)
+      .map((q) => ({ ...q, tokens: [tokenOfEngineKey(q.first), tokenOfEngineKey(q.last)] as [number, number] }));
+  }
+
+  /** Marks a quarantined block repaired (anti-entropy repaired every key of its range). */
+  markRepaired(id: string): boolean {
+    return this.engine.markRepaired(id);
+  }
+
+  /**
+   * A key of a quarantined block that no live replica holds: purges it here (a local purge
+   * marker), so that no older version the lost record shadowed can come back once the
+   * block is dropped. Returns false when the key is not (or no longer) suspect.
+   */
+  resolveSuspect(key: Buffer): Promise<boolean> {
+    return this.withKeyLock(key, async () => {
+      const { token, suspect } = await this.current(key);
+      if (!suspect) return false;
+      await this.engine.write([{ type: 'del', key: engineKeyOf(key, token) }]);
+      this.counters.suspectPurges++;
+      return true;
+    });
   }
 
   /** Writes `obj` for `key` over `old` and keeps the leaf hashes in step. */
@@ -202,7 +291,13 @@ export class ReplicaStore {
    */
   purge(key: Buffer, ifVersion?: Buffer): Promise<boolean> {
     return this.withKeyLock(key, async () => {
-      const { token, rec } = await this.current(key);
+      const { token, rec, suspect } = await this.current(key);
+      if (suspect) {
+        // Not owned any more and unreadable: the purge marker is all that is needed.
+        await this.engine.write([{ type: 'del', key: engineKeyOf(key, token) }]);
+        this.counters.purges++;
+        return true;
+      }
       if (!rec) return false;
       if (ifVersion && !rec.version.equals(ifVersion)) return false;
       if (holdsActor(rec, this.dots.actor)) await this.dots.renewEpoch();
@@ -219,7 +314,9 @@ export class ReplicaStore {
    */
   async *scan(from: number, to: number, opts: { limit?: number; afterKey?: Buffer } = {}): AsyncGenerator<StoredEntry> {
     const gte = opts.afterKey ? Buffer.concat([engineKeyOf(opts.afterKey), Buffer.from([0])]) : tokenBound(from);
-    const iterOpts: { gte: Buffer; lt?: Buffer; includeTombstones: true; limit?: number } = { gte, includeTombstones: true };
+    // Quarantined blocks are passed over: their keys are missing from this node's view (so
+    // its Merkle hashes differ there and repair brings them back), never a failed scan.
+    const iterOpts: { gte: Buffer; lt?: Buffer; includeTombstones: true; skipCorrupt: true; limit?: number } = { gte, includeTombstones: true, skipCorrupt: true };
     if (to < 0xffffffff) iterOpts.lt = tokenBound(to + 1);
     let left = opts.limit ?? Infinity;
     for await (const rec of this.engine.iterate(iterOpts)) {
@@ -258,7 +355,9 @@ export class ReplicaStore {
   merge(key: Buffer, incoming: StoredObject, deadline?: number): Promise<ApplyResult> {
     return this.withKeyLock(key, async () => {
       checkDeadline(deadline);
-      const { token, rec } = await this.current(key);
+      const { token, rec, suspect } = await this.current(key);
+      // A suspect key's local version is unreadable: the incoming one is written over it.
+      if (suspect) this.counters.suspectWrites++;
       const cur = rec ? toObject(rec) : null;
       const merged = cur ? mergeAcrossModes(cur, incoming) : incoming;
       const created = !cur || liveSiblings(cur, this.clock.nowMs()).length === 0;
@@ -275,7 +374,10 @@ export class ReplicaStore {
   coordinatedPut(key: Buffer, ctx: VersionVector, sib: Omit<Sibling, 'dot'>, deadline?: number): Promise<ApplyResult> {
     return this.withKeyLock(key, async () => {
       checkDeadline(deadline);
-      const { token, rec } = await this.current(key);
+      const { token, rec, suspect } = await this.current(key);
+      // Without the local object this node could hand out a dot it already gave another
+      // version: refused (not applied), the client coordinates on another replica.
+      if (suspect) throw new SuspectRangeError(`node ${this.nodeId}: the key lies in a quarantined block; coordinate the write on another replica`, { node: this.nodeId });
       let cur = rec ? toObject(rec) : null;
       if (cur && cur.mode !== 'dvv') cur = null; // a vector-clock write replaces a last-write-wins value
       const created = !cur || liveSiblings(cur, this.clock.nowMs()).length === 0;

@@ -201,6 +201,9 @@ export class StorageServer {
       log.child({ component: 'anti-entropy' }) as EngineLogger,
       { intervalMs: config.repairIntervalMs, requestTimeoutMs: config.requestTimeoutMs * 5, spansPerRequest: 2000, keysPerBatch: 500 },
     );
+    // A corrupt block found (by a get, a scan, the leaf rebuild at start, a compaction):
+    // repair its range from the other replicas soon, not at the next scheduled round.
+    engine.onCorruptBlock(() => this.antiEntropy.repairSoon());
     this.registerMetrics();
     this.http = http.createServer(
       {
@@ -541,7 +544,8 @@ export class StorageServer {
         work = serveUi(req, res, p);
       } else if (p === '/health') {
         route = 'health';
-        sendJson(res, this.stopping ? 503 : 200, { status: this.stopping ? 'stopping' : 'ok', id: this.id, uptimeSec: this.uptimeSec() });
+        const { status, body } = this.health();
+        sendJson(res, status, body);
       } else if (p === '/metrics') {
         route = 'metrics';
         work = this.metrics.text().then((text) => {
@@ -938,6 +942,9 @@ export class StorageServer {
     m.gauge('ringkv_repair_last_hashes_compared', 'Hashes compared by the last repair round', () => this.antiEntropy.last?.hashesCompared ?? 0);
     m.gauge('ringkv_repair_last_keys_exchanged', 'Keys exchanged by the last repair round', () => this.antiEntropy.last?.keysExchanged ?? 0);
     m.gauge('ringkv_repair_last_duration_seconds', 'Duration of the last repair round', () => (this.antiEntropy.last?.durationMs ?? 0) / 1000);
+    m.gauge('ringkv_repair_suspect_ranges_repaired', 'Suspect (quarantined) ranges of this node repaired by its repair rounds since start', () => this.antiEntropy.totals.suspectRangesRepaired);
+    m.gauge('ringkv_suspect_gets', 'Gets answered SUSPECT_RANGE (the key is in a quarantined block) since start', () => this.store.counters.suspectGets);
+    m.gauge('ringkv_suspect_writes', 'Writes over a key of a quarantined block (its repair) since start', () => this.store.counters.suspectWrites);
     m.gauge('ringkv_hints_pending', 'Hints held for other nodes', () => this.hints.totalPending);
     m.gauge('ringkv_hints_pending_bytes', 'Bytes of the hints held for other nodes (limited by maxHintBytes)', () => this.hints.pendingBytes);
     m.gauge('ringkv_hints_stored', 'Hints stored since start', () => this.hints.counters.stored);
@@ -1061,19 +1068,48 @@ export class StorageServer {
         this.log.warn({ dropped, target: msg.node ?? 'all' }, 'hints dropped by an operator');
         return sendMsgpackOrJson(req, res, { v: PROTOCOL_VERSION, node: this.id, dropped });
       }
-      case 'compact': {
-        // Flushes the memtable and compacts every table into one: tombstones and expired
-        // values older than tombstoneGraceMs are dropped (tests and operators).
-        await this.engine.compact();
-        return sendMsgpackOrJson(req, res, { v: PROTOCOL_VERSION, node: this.id, compacted: true, tables: this.engine.stats().tableCount });
-      }
       case 'rebuild-leaves': {
         const entries = await this.store.rebuildLeaves();
         return sendMsgpackOrJson(req, res, { v: PROTOCOL_VERSION, node: this.id, entries });
       }
+      case 'compact': {
+        // Flushes the memtable and compacts every table into one: tombstones and expired
+        // values older than tombstoneGraceMs are dropped (tests and operators), and
+        // quarantined blocks whose keys were repaired (refused with CORRUPTION while one is not).
+        const before = this.engine.stats().tableCount;
+        await this.engine.compact();
+        const s = this.engine.stats();
+        return sendMsgpackOrJson(req, res, { v: PROTOCOL_VERSION, node: this.id, compacted: true, tablesBefore: before, tables: s.tableCount, corruptBlocksDropped: s.corruptBlocksDropped });
+      }
       default:
         throw new InvalidArgumentError(`unknown admin action ${JSON.stringify(msg.action)}`);
     }
+  }
+
+  /**
+   * GET /health: 200 while the node serves reads and writes — `status: "degraded"` when
+   * its engine retries something in the background but still takes writes (a failing
+   * flush or compaction) or holds quarantined blocks; 503 when it refuses writes (a full
+   * disk, no descriptors, a recovery in progress: `writes-refused`; the engine gave up:
+   * `failed`) or is stopping. A load balancer then sends the public API elsewhere; the
+   * smart client goes around the node by itself either way.
+   */
+  health(): { status: number; body: Record<string, unknown> } {
+    const h = this.engine.health();
+    const suspect = this.store.suspects().length;
+    const status = this.stopping ? 'stopping' : h.state === 'failed' ? 'failed' : h.writesRefused ? 'writes-refused' : h.state !== 'ok' || suspect > 0 ? 'degraded' : 'ok';
+    return {
+      status: status === 'ok' || status === 'degraded' ? 200 : 503,
+      body: {
+        status,
+        id: this.id,
+        uptimeSec: this.uptimeSec(),
+        engine: h.state,
+        writesRefused: h.writesRefused,
+        ...(h.state !== 'ok' ? { engineSinceMs: h.sinceMs, engineRetries: h.retries, engineRetrying: h.retrying, engineLastError: h.lastError } : {}),
+        suspectRanges: suspect,
+      },
+    };
   }
 
   /** This node's status (the CLI's `status` and the dashboard read it). */
@@ -1101,6 +1137,17 @@ export class StorageServer {
       ring: { ...this.membership.ring, refusals: this.ringRefusals },
       moving: this.moving && this.progress ? this.progress : null,
       merkleReady: this.hasher.ready,
+      engine: this.engine.health(),
+      quarantine: this.store.suspects(true).map((q) => ({
+        id: q.id,
+        file: q.file,
+        offset: q.offset,
+        tokens: q.tokens,
+        first: q.first.toString('hex'),
+        last: q.last.toString('hex'),
+        detectedAt: new Date(q.detectedAtMs).toISOString(),
+        repaired: q.repaired,
+      })),
       hintsByTarget: Object.fromEntries(this.hints.pendingByTarget()),
       members: this.membership.members().map((m) => ({ ...m })),
     };

@@ -16,6 +16,14 @@
 // only this node's data changes and a key that no other replica holds any more is dropped
 // when this node's version of it is older than the outage (its delete was collected
 // elsewhere). The rule and why it is safe: ../membership/README.md.
+//
+// Suspect ranges (a quarantined corrupt block of this node: README "Corrupt blocks") are
+// always in this node's rounds. Their hashes are poisoned, so the round reaches their
+// leaves; a key whose local copy is unreadable is written from the merge of the others
+// (or purged here when no replica holds it); a replica that answers SUSPECT_RANGE counts
+// as lacking the key and is written to. A round that compared and reconciled a suspect
+// range with every replica, without an error, marks it repaired (the engine's next
+// compaction then drops the block).
 
 import type { Ring } from '../../sdk/ring.js';
 import { Ring as RingClass } from '../../sdk/ring.js';
@@ -51,6 +59,11 @@ export interface RepairStats {
   keysDropped?: number;
   peersSkipped: string[];
   errors: number;
+  /** Quarantined (suspect) ranges of this node when the round started, and those it repaired. */
+  suspectRanges: number;
+  suspectRangesRepaired: number;
+  /** Keys of a suspect range that no replica held, purged here. */
+  suspectKeysPurged: number;
   /** While the round runs: what it is doing. */
   phase?: 'comparing hashes' | 'comparing keys' | 'reconciling' | 'done';
 }
@@ -73,11 +86,12 @@ interface Item {
 
 export class AntiEntropy {
   private timer: NodeJS.Timeout | undefined;
+  private soonTimer: NodeJS.Timeout | undefined;
   private running: Promise<RepairStats> | undefined;
   last: RepairStats | undefined;
   /** The round in progress (updated in place while it runs). */
   current: RepairStats | undefined;
-  readonly totals = { rounds: 0, hashesCompared: 0, keysExchanged: 0 };
+  readonly totals = { rounds: 0, hashesCompared: 0, keysExchanged: 0, suspectRangesRepaired: 0 };
 
   constructor(
     private readonly store: ReplicaStore,
@@ -108,6 +122,34 @@ export class AntiEntropy {
 
   stop(): void {
     if (this.timer) clearTimeout(this.timer);
+    if (this.soonTimer) clearTimeout(this.soonTimer);
+    this.soonTimer = undefined;
+    this.stopped = true;
+  }
+
+  private stopped = false;
+
+  /**
+   * Runs a round soon (after `delayMs`, once the leaf hashes are built) when this node has
+   * suspect ranges: a corrupt block was just found. Runs again, backing off to a minute,
+   * while suspect ranges remain (a replica was down, say). Not when automatic rounds are
+   * off (intervalMs 0): then an operator's `ringkv repair` does it.
+   */
+  repairSoon(delayMs = 1000): void {
+    // repairIntervalMs 0 turns automatic repair off, this prompt one included.
+    if (this.soonTimer || this.stopped || this.o.intervalMs <= 0) return;
+    this.soonTimer = setTimeout(() => {
+      this.soonTimer = undefined;
+      if (this.stopped || this.store.suspects().length === 0) return;
+      const next = Math.min(60_000, delayMs * 2);
+      if (!this.hasher.ready) return this.repairSoon(delayMs);
+      this.repair('primary')
+        .catch((err) => this.log.warn({ err: (err as Error).message }, 'repair of suspect ranges failed'))
+        .finally(() => {
+          if (this.store.suspects().length > 0) this.repairSoon(next);
+        });
+    }, delayMs);
+    this.soonTimer.unref();
   }
 
   /** Runs a round now (or waits for the one running, then runs). */
@@ -173,17 +215,24 @@ export class AntiEntropy {
       objectsWritten: 0,
       peersSkipped: [],
       errors: 0,
+      suspectRanges: 0,
+      suspectRangesRepaired: 0,
+      suspectKeysPurged: 0,
       phase: 'comparing hashes',
     };
     this.current = stats;
     if (!this.hasher.ready) throw new Error('leaf hashes are still being built');
+    // This node's suspect ranges as the round starts: repaired by it if it covers them whole.
+    const suspects = this.store.suspects();
+    stats.suspectRanges = suspects.length;
+    const overlapsSuspect = (r: TokenRange) => suspects.some((q) => r.spans.some((sp) => sp[0] <= q.tokens[1] && sp[1] >= q.tokens[0]));
     let ranges: TokenRange[];
     if (explicit) ranges = explicit;
     else {
       const { ring, n } = this.ring();
       ranges = ringRanges(ring, n).filter((r) => {
         if (!r.replicas.includes(self)) return false;
-        if (scope === 'all') return true;
+        if (scope === 'all' || overlapsSuspect(r)) return true;
         return r.replicas.find((x) => this.isLive(x)) === self;
       });
     }
@@ -310,12 +359,25 @@ export class AntiEntropy {
     }
     if (pull && stats.errors > 0) throw new UnavailableError(`cannot recover yet: ${stats.errors} reads from other replicas failed`);
     stats.peersSkipped = [...skipped];
+    // A suspect range is repaired when the round covered it (ring ranges, which always
+    // include the suspect ones) with every replica of it reachable, and nothing failed.
+    if (!explicit && suspects.length > 0) {
+      for (const q of suspects) {
+        const rs = ranges.filter((r) => r.spans.some((sp) => sp[0] <= q.tokens[1] && sp[1] >= q.tokens[0]));
+        const clean = stats.errors === 0 && rs.every((r) => r.replicas.every((x) => x === self || !skipped.has(x)));
+        if (!clean || !this.store.markRepaired(q.id)) continue;
+        stats.suspectRangesRepaired++;
+        await this.hasher.correctLeaves(q.tokens);
+        this.log.warn({ block: q.id, file: q.file, tokens: q.tokens }, 'a suspect range was repaired from the other replicas');
+      }
+    }
     stats.phase = 'done';
     stats.durationMs = Date.now() - started;
     this.last = stats;
     this.totals.rounds++;
     this.totals.hashesCompared += stats.hashesCompared;
     this.totals.keysExchanged += stats.keysExchanged;
+    this.totals.suspectRangesRepaired += stats.suspectRangesRepaired;
     this.log.info(
       {
         ranges: stats.ranges,
@@ -347,6 +409,8 @@ export class AntiEntropy {
           keys.forEach((b, i) => {
             const r = res.results[i];
             if (r?.ok) m.set(b.key.toString('latin1'), r.obj);
+            // A replica whose copy is unreadable (quarantined) lacks the key: it is written to.
+            else if (r?.code === 'SUSPECT_RANGE') m.set(b.key.toString('latin1'), null);
           });
           objs.set(peer, m);
         } catch {
@@ -358,14 +422,29 @@ export class AntiEntropy {
     const pushes = new Map<string, { key: Buffer; obj: StoredObject }[]>();
     for (const b of batch) {
       const k = b.key.toString('latin1');
-      const local = await this.store.get(b.key);
+      let local: StoredObject | null;
+      let suspect = false;
+      try {
+        local = await this.store.get(b.key);
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'SUSPECT_RANGE') throw err;
+        // This node's copy is unreadable: it takes the merge of the others.
+        local = null;
+        suspect = true;
+      }
       let merged: StoredObject | undefined = local ?? undefined;
       for (const [, m] of objs) {
         const o = m.get(k);
         if (o) merged = merged ? mergeAcrossModes(merged, o) : o;
       }
-      if (!merged) continue;
-      if (b.replicas.includes(self) && (!local || !objectsEqual(local, merged))) {
+      if (!merged) {
+        // No replica holds the key: purge the unreadable copy here — only when every
+        // replica answered, so that no older version it shadowed can come back.
+        const allAnswered = b.replicas.every((r) => r === self || objs.get(r)?.has(k) === true);
+        if (suspect && allAnswered && b.replicas.includes(self) && (await this.store.resolveSuspect(b.key))) stats.suspectKeysPurged++;
+        continue;
+      }
+      if (b.replicas.includes(self) && (suspect || !local || !objectsEqual(local, merged))) {
         await this.store.merge(b.key, merged);
         written++;
       }

@@ -5,16 +5,22 @@
 // covers a whole leaf also corrects that leaf's incremental hash when no write raced it.
 // Long work yields to the event loop every few thousand leaves or entries, so a request
 // covering much of the ring never holds the node (it stays bounded by the server's limits).
+// A span that overlaps a quarantined (corrupt, unrepaired) range of this node is poisoned:
+// its hash is XORed with a value random to this process, so it differs from every other
+// replica's and a repair round descends into exactly those leaves.
 
+import { randomBytes } from 'node:crypto';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 
 import type { ReplicaStore } from '../replica-store.js';
 import type { Digest } from './leaf-hashes.js';
-import { LEAF_SPAN } from './leaf-hashes.js';
+import { LEAF_SPAN, leafOf } from './leaf-hashes.js';
 import type { Span } from './token-ranges.js';
 
 export class SpanHasher {
-  readonly counters = { spanHashes: 0, scannedEntries: 0, leafCorrections: 0 };
+  readonly counters = { spanHashes: 0, scannedEntries: 0, leafCorrections: 0, poisonedSpans: 0 };
+  /** XORed into the hash of a span that overlaps a suspect range (never zero). */
+  private readonly poison: Digest = [randomBytes(4).readUInt32LE(0) | 1, randomBytes(4).readUInt32LE(0) | 1];
 
   constructor(private readonly store: ReplicaStore) {}
 
@@ -22,8 +28,28 @@ export class SpanHasher {
     return this.store.leaves.ready;
   }
 
-  /** XOR of the digests of every entry with a token in `s`. */
+  /** XOR of the digests of every entry with a token in `s` (poisoned over a suspect range). */
   async spanHash(s: Span): Promise<Digest> {
+    const d = await this.dataHash(s);
+    for (const q of this.store.suspects()) {
+      if (q.tokens[0] <= s[1] && q.tokens[1] >= s[0]) {
+        this.counters.poisonedSpans++;
+        return [(d[0] ^ this.poison[0]) >>> 0, (d[1] ^ this.poison[1]) >>> 0];
+      }
+    }
+    return d;
+  }
+
+  /**
+   * Sets the incremental hashes of the leaves of `s` to what a scan of their data finds
+   * (after a suspect range was repaired: its writes could not take out the unreadable
+   * versions' digests).
+   */
+  async correctLeaves(s: Span): Promise<void> {
+    for (let l = leafOf(s[0]); l <= leafOf(s[1]); l++) await this.scanHash([l * LEAF_SPAN, (l + 1) * LEAF_SPAN - 1], l);
+  }
+
+  private async dataHash(s: Span): Promise<Digest> {
     this.counters.spanHashes++;
     let hi = 0;
     let lo = 0;

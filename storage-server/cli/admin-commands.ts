@@ -1,5 +1,6 @@
 // Operator commands: `repair` (a repair round on every live node, or `--check` whether the
-// replicas of every range agree), `cleanup`, `decommission`, `removenode`, `drop-hints`.
+// replicas of every range agree), `cleanup`, `decommission`, `removenode`, `drop-hints`,
+// `compact`.
 // Each prints a line of progress per node and one summary; `--json` for scripts.
 
 import type { Command } from 'commander';
@@ -174,6 +175,31 @@ export function registerAdminCommands(program: Command): void {
       if (o.json) process.stdout.write(`${JSON.stringify({ ...res, total })}\n`);
       else process.stdout.write(`repair done: ${total.hashes} hashes compared, ${total.keys} keys exchanged\n`);
       if (res.nodes.some((n) => n.error)) process.exitCode = EXIT.cluster;
+    });
+
+  addTlsOptions(program
+    .command('compact'))
+    .description("a full compaction of every live node's engine (or --node): drops shadowed versions, old tombstones, and corrupt blocks whose keys were repaired")
+    .option('--seeds <list>', 'host:port of any node (env RINGKV_SEEDS)')
+    .option('--node <id>', 'only this node')
+    .action(async (o: { seeds?: string; node?: string } & TlsFlags) => {
+      const t = cliTransport(tlsFrom(o));
+      try {
+        const view = await fetchView(t, seedsFrom(o.seeds));
+        const targets = view.members.filter((x) => x.state === 'up' && (!o.node || x.id === o.node));
+        if (o.node && targets.length === 0) throw new InvalidArgumentError(`no live member ${o.node}`);
+        for (const m of targets) {
+          try {
+            const r = await adminCall<{ tablesBefore: number; tables: number; corruptBlocksDropped: number }>(t, m.address, { action: 'compact' }, 30 * 60_000);
+            process.stdout.write(`${m.id}: ${r.tablesBefore} tables -> ${r.tables}${r.corruptBlocksDropped > 0 ? ` (${r.corruptBlocksDropped} repaired corrupt blocks dropped since start)` : ''}\n`);
+          } catch (err) {
+            process.stdout.write(`${m.id}: failed: ${(err as Error).message}\n`);
+            process.exitCode = EXIT.cluster;
+          }
+        }
+      } finally {
+        await t.close();
+      }
     });
 
   addTlsOptions(program

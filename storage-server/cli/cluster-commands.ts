@@ -132,8 +132,23 @@ interface NodeStatus {
   hintsPending?: number;
   uptimeSec?: number;
   lastHeard?: string;
+  /**
+   * The engine's state (ok, degraded-retrying, recovering, failed), with what it retries
+   * and its last error when not ok: `degraded-retrying (wal ENOSPC, 12 retries)`.
+   */
+  engine?: string;
+  /** Quarantined (corrupt, not yet repaired) ranges of the node. */
+  suspectRanges?: number;
   reachable: boolean;
   error?: string;
+}
+
+/** One word (and, when not ok, why) for an engine health from a node's status. */
+function engineSummary(h: { state?: string; retrying?: string[]; retries?: number; lastError?: { errno?: string; code?: string } | null } | undefined): string | undefined {
+  if (!h?.state) return undefined;
+  if (h.state === 'ok') return 'ok';
+  const why = [h.retrying?.join('+'), h.lastError?.errno ?? h.lastError?.code].filter(Boolean).join(' ');
+  return `${h.state} (${why}${h.retries ? `, ${h.retries} retries` : ''})`;
 }
 
 /** Collects the status of every member through the given seeds. */
@@ -186,6 +201,8 @@ export async function clusterStatus(seeds: string[], timeoutMs = 2000, tls?: Tls
             loadBytes: (st.tableBytes as number) + (st.memtableBytes as number),
             hintsPending: st.hintsPending as number,
             uptimeSec: st.uptimeSec as number,
+            ...(engineSummary(st.engine as never) ? { engine: engineSummary(st.engine as never)! } : {}),
+            ...(Array.isArray(st.quarantine) ? { suspectRanges: (st.quarantine as { repaired: boolean }[]).filter((q) => !q.repaired).length } : {}),
             reachable: true,
           };
         } catch (err) {
@@ -287,7 +304,7 @@ export function registerClusterCommands(program: Command): void {
 
   addTlsOptions(program
     .command('status'))
-    .description('each member: state, address, keys, pending hints, uptime, last heard from')
+    .description('each member: state, address, keys, pending hints, engine state, suspect ranges, uptime, last heard from')
     .option('--seeds <list>', 'host:port of any node (env RINGKV_SEEDS)')
     .option('--json', 'print one JSON object {"nodes": [...]}')
     .action(async (o: { seeds?: string; json?: boolean } & TlsFlags) => {
@@ -297,7 +314,7 @@ export function registerClusterCommands(program: Command): void {
         return;
       }
       const rows = [
-        ['ID', 'ADDRESS', 'STATE', 'TLS', 'LOAD', 'OWNS (effective)', 'KEYS', 'HINTS', 'UPTIME', 'LAST HEARD'],
+        ['ID', 'ADDRESS', 'STATE', 'TLS', 'LOAD', 'OWNS (effective)', 'KEYS', 'HINTS', 'ENGINE', 'SUSPECT', 'UPTIME', 'LAST HEARD'],
         ...nodes.map((n) => [
           n.id,
           n.address,
@@ -307,6 +324,8 @@ export function registerClusterCommands(program: Command): void {
           n.ownership === undefined ? '-' : `${(n.ownership * 100).toFixed(1)}%`,
           n.keys === undefined ? '?' : String(n.keys),
           n.hintsPending === undefined ? '?' : String(n.hintsPending),
+          n.engine ?? '?',
+          n.suspectRanges === undefined ? '?' : String(n.suspectRanges),
           n.uptimeSec === undefined ? '-' : `${n.uptimeSec}s`,
           fmtAgo(n.lastHeard),
         ]),

@@ -1334,6 +1334,12 @@ export class Engine {
   // -------------------------------------------------------------------------------------
   // Quarantined blocks
 
+  /** True when a live table has a quarantined block (cheap: for hot paths that then ask quarantine()). */
+  get hasQuarantine(): boolean {
+    for (const t of this.current.tables) if (t.badBlocks.length > 0) return true;
+    return false;
+  }
+
   /** Every quarantined data block of the live tables (blocks of tables compacted away are gone). */
   quarantine(): QuarantinedBlock[] {
     const out: QuarantinedBlock[] = [];

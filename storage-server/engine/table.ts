@@ -339,6 +339,7 @@ export interface BadBlock {
 export const NEEDS_READ: unique symbol = Symbol('needs-read');
 
 const NO_BLOCKS: ReadonlySet<number> = new Set();
+const NO_BAD_BLOCKS: readonly BadBlock[] = [];
 
 // Block cache keys: file number and block index packed into one safe integer.
 const BLOCK_INDEX_SPAN = 2 ** 26;
@@ -531,7 +532,7 @@ export class TableReader {
 
   /** The quarantined blocks of this table. */
   get badBlocks(): readonly BadBlock[] {
-    return [...this.bad.values()];
+    return this.bad.size === 0 ? NO_BAD_BLOCKS : [...this.bad.values()];
   }
 
   /** True when a block of this table is quarantined and not yet repaired. */

@@ -44,12 +44,12 @@ t.test('the ringkv command', async (t) => {
   await t.test('status: a table and --json', async (t) => {
     const table = await ringkv(['status', ...seeds]);
     t.equal(table.code, 0);
-    t.match(table.stdout, /ID\s+ADDRESS\s+STATE\s+TLS\s+LOAD\s+OWNS \(effective\)\s+KEYS\s+HINTS\s+UPTIME\s+LAST HEARD/);
-    for (const n of c.nodes) t.match(table.stdout, new RegExp(`${n.id}\\s+${n.address.replace(/\./g, '\\.')}\\s+up\\s+off`));
+    t.match(table.stdout, /ID\s+ADDRESS\s+STATE\s+TLS\s+LOAD\s+OWNS \(effective\)\s+KEYS\s+HINTS\s+ENGINE\s+SUSPECT\s+UPTIME\s+LAST HEARD/);
+    for (const n of c.nodes) t.match(table.stdout, new RegExp(`${n.id}\\s+${n.address.replace(/\./g, '\\.')}\\s+up\\s+off\\s.*\\sok\\s+0\\s`), `${n.id}: up, plain, engine ok, no suspect range`);
     const json = await ringkv(['status', '--json'], { env: { RINGKV_SEEDS: c.addresses[1]! } });
     t.equal(json.code, 0, 'RINGKV_SEEDS works too');
-    const parsed = JSON.parse(json.stdout) as { nodes: { id: string; address: string; state: string; hintsPending: number; ownership: number }[] };
-    t.same(parsed.nodes.map((n) => [n.id, n.state, n.hintsPending]), [['n1', 'up', 0], ['n2', 'up', 0], ['n3', 'up', 0]]);
+    const parsed = JSON.parse(json.stdout) as { nodes: { id: string; address: string; state: string; hintsPending: number; ownership: number; engine: string }[] };
+    t.same(parsed.nodes.map((n) => [n.id, n.state, n.hintsPending, n.engine]), [['n1', 'up', 0, 'ok'], ['n2', 'up', 0, 'ok'], ['n3', 'up', 0, 'ok']]);
     t.ok(parsed.nodes.every((n) => Math.abs(n.ownership - 1) < 1e-9), 'with 3 nodes and N = 3 every node owns 100% (effective)');
   });
 

@@ -129,7 +129,7 @@ export class TestCluster {
     return node;
   }
 
-  private spawnNode(node: TestNode, extraArgs: string[] = []): Promise<void> {
+  private spawnNode(node: TestNode, extraArgs: string[] = [], extraEnv: Record<string, string> = {}): Promise<void> {
     const seeds = this.nodes.filter((x) => x !== node).map((x) => x.address);
     const args = [
       CLI,
@@ -151,7 +151,7 @@ export class TestCluster {
     ];
     const child = spawn(process.execPath, args, {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-      env: { ...process.env, ...this.o.env, ...this.o.nodeEnv?.(node.id) },
+      env: { ...process.env, ...this.o.env, ...this.o.nodeEnv?.(node.id), ...extraEnv },
     });
     node.child = child;
     node.log = [];
@@ -215,11 +215,11 @@ export class TestCluster {
     clearTimeout(t);
   }
 
-  /** Starts a stopped or killed node again on the same port and data directory. */
-  async restart(id: string, extraArgs: string[] = []): Promise<void> {
+  /** Starts a stopped or killed node again on the same port and data directory (`extraEnv` over the cluster's env). */
+  async restart(id: string, extraArgs: string[] = [], extraEnv: Record<string, string> = {}): Promise<void> {
     const n = this.node(id);
     await this.kill(id);
-    await this.spawnNode(n, extraArgs);
+    await this.spawnNode(n, extraArgs, extraEnv);
   }
 
   /** Graceful restart (SIGTERM, wait, start) with `extraArgs` (a rolling restart's step). */

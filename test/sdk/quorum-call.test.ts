@@ -1,10 +1,12 @@
 // Direct tests of one quorum fan-out (no servers): replicas are promises the test settles one
 // by one, so each step's effect is seen exactly — when the call resolves or rejects, which
 // node a failure brings in, what `settled` collects, and that no timer outlives the call.
+// Last, a table of cases for N = 3 at R = 1, 2 and 3: a SUSPECT_RANGE answer (a quarantined
+// copy) brings in the next replica and is excused above a majority only.
 
 import t from 'tap';
 import { ErrorCodes, NodeUnavailableError, QuorumNotMetError, RingkvError, TimeoutError } from '../../sdk/errors.js';
-import type { QuorumOutcome } from '../../sdk/quorum-call.js';
+import type { QuorumExcuse, QuorumOutcome } from '../../sdk/quorum-call.js';
 import { quorumCall } from '../../sdk/quorum-call.js';
 import type { StoredObject } from '../../sdk/versioning/index.js';
 import type { WireResult } from '../../sdk/wire/protocol.js';
@@ -393,3 +395,59 @@ t.test('randomized: resolution, rejection, fallback and settled agree with a mod
   }
   t.ok(resolvedRuns > 30 && rejectedRuns > 30, `both outcomes exercised (${resolvedRuns} resolved, ${rejectedRuns} rejected)`);
 });
+
+// ---------------------------------------------------------------------------------------
+// SUSPECT_RANGE answers: the table of fan-outs.
+
+type Answer = 'ok' | 'SUSPECT_RANGE' | 'NODE_UNAVAILABLE' | 'INTERNAL';
+const excuse = (r: number): QuorumExcuse => ({ codes: new Set(['SUSPECT_RANGE']), minAnswers: Math.min(r, 2) });
+
+interface Case {
+  what: string;
+  r: number;
+  answers: [Answer, Answer, Answer];
+  /** Replicas asked at first (the client asks R, or all). */
+  initial: number;
+  withExcuse?: boolean;
+  /** Resolved: the replicas whose answers count, and the excused ones; or rejected. */
+  want: { answered: string[]; excused: string[] } | 'QUORUM_NOT_MET';
+  /** Replicas that were asked, in order. */
+  asked: string[];
+}
+
+const cases: Case[] = [
+  { what: 'R=1: a suspect replica brings in the next one', r: 1, initial: 1, answers: ['SUSPECT_RANGE', 'ok', 'ok'], want: { answered: ['b'], excused: ['a'] }, asked: ['a', 'b'] },
+  { what: 'R=1: two suspect replicas, the third answers', r: 1, initial: 1, answers: ['SUSPECT_RANGE', 'SUSPECT_RANGE', 'ok'], want: { answered: ['c'], excused: ['a', 'b'] }, asked: ['a', 'b', 'c'] },
+  { what: 'R=1: every replica suspect: no answer', r: 1, initial: 1, answers: ['SUSPECT_RANGE', 'SUSPECT_RANGE', 'SUSPECT_RANGE'], want: 'QUORUM_NOT_MET', asked: ['a', 'b', 'c'] },
+  { what: 'R=2: a suspect replica is replaced by the third', r: 2, initial: 2, answers: ['SUSPECT_RANGE', 'ok', 'ok'], want: { answered: ['b', 'c'], excused: ['a'] }, asked: ['a', 'b', 'c'] },
+  { what: 'R=2: suspect and unreachable: a majority cannot answer', r: 2, initial: 2, answers: ['SUSPECT_RANGE', 'ok', 'NODE_UNAVAILABLE'], want: 'QUORUM_NOT_MET', asked: ['a', 'b', 'c'] },
+  { what: 'R=3: one suspect replica is excused once the other two answered', r: 3, initial: 3, answers: ['SUSPECT_RANGE', 'ok', 'ok'], want: { answered: ['b', 'c'], excused: ['a'] }, asked: ['a', 'b', 'c'] },
+  { what: 'R=3: two suspect replicas: fewer than a majority answered', r: 3, initial: 3, answers: ['SUSPECT_RANGE', 'SUSPECT_RANGE', 'ok'], want: 'QUORUM_NOT_MET', asked: ['a', 'b', 'c'] },
+  { what: 'R=3: another error is never excused', r: 3, initial: 3, answers: ['INTERNAL', 'ok', 'ok'], want: 'QUORUM_NOT_MET', asked: ['a', 'b', 'c'] },
+  { what: 'R=3 without the excuse (writes): a suspect answer fails it', r: 3, initial: 3, answers: ['SUSPECT_RANGE', 'ok', 'ok'], withExcuse: false, want: 'QUORUM_NOT_MET', asked: ['a', 'b', 'c'] },
+  { what: 'R=2, all asked: no excuse needed when two answer', r: 2, initial: 3, answers: ['ok', 'SUSPECT_RANGE', 'ok'], want: { answered: ['a', 'c'], excused: ['b'] }, asked: ['a', 'b', 'c'] },
+];
+
+for (const c of cases) {
+  t.test(c.what, async (t) => {
+    const nodes = ['a', 'b', 'c'];
+    const asked: string[] = [];
+    const send = async (node: string): Promise<WireResult> => {
+      asked.push(node);
+      await new Promise((r) => setImmediate(r));
+      const a = c.answers[nodes.indexOf(node)]!;
+      return a === 'ok' ? { ok: true, obj: obj(node) } : { ok: false, code: a, msg: `${node}: ${a}` };
+    };
+    const run = quorumCall('get', nodes, c.r, 5000, send, c.initial, c.withExcuse === false ? undefined : excuse(c.r));
+    if (c.want === 'QUORUM_NOT_MET') {
+      await t.rejects(run, { code: 'QUORUM_NOT_MET' });
+    } else {
+      const out = await run;
+      t.same(out.answers.map((a) => a.node).sort(), c.want.answered, 'the answers that count');
+      t.same(out.excused.sort(), c.want.excused, 'the excused replicas');
+      await out.settled;
+    }
+    await new Promise((r) => setTimeout(r, 10));
+    t.same(asked, c.asked, `asked ${c.asked.join(', ')}`);
+  });
+}
