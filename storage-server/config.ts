@@ -108,7 +108,8 @@ export interface ServerConfig {
   hintReplayRatePerSec: number;
   /**
    * Time between automatic anti-entropy rounds (each node repairs the ranges it is the
-   * first live replica of); 0 turns them off. Must be well below tombstoneGraceMs. Default 5 min.
+   * first live replica of, and its suspect ranges); 0 turns them off, and the prompt round
+   * after a corrupt block is found too. Must be well below tombstoneGraceMs. Default 5 min.
    */
   repairIntervalMs: number;
   /** Time between full rebuilds of the Merkle leaf hashes from the data (safety net). Default 6 h. */
