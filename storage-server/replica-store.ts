@@ -263,12 +263,16 @@ export class ReplicaStore {
   /**
    * A key of a quarantined block that no live replica holds: purges it here (a local purge
    * marker), so that no older version the lost record shadowed can come back once the
-   * block is dropped. Returns false when the key is not (or no longer) suspect.
+   * block is dropped; the actor is retired first (the copy may have held its dots).
+   * Returns false when the key is not (or no longer) suspect.
    */
   resolveSuspect(key: Buffer): Promise<boolean> {
     return this.withKeyLock(key, async () => {
       const { token, suspect } = await this.current(key);
       if (!suspect) return false;
+      // The unreadable copy may have held dots of this node's actor: retire it first, as
+      // purge() does for a copy known to hold them (../sdk/versioning/versioning.md).
+      await this.dots.renewEpoch();
       await this.engine.write([{ type: 'del', key: engineKeyOf(key, token) }]);
       this.counters.suspectPurges++;
       return true;
@@ -293,7 +297,9 @@ export class ReplicaStore {
     return this.withKeyLock(key, async () => {
       const { token, rec, suspect } = await this.current(key);
       if (suspect) {
-        // Not owned any more and unreadable: the purge marker is all that is needed.
+        // Not owned any more and unreadable: the copy may hold the actor's dots, so the
+        // actor is retired as for any such copy; then the purge marker is all that is needed.
+        await this.dots.renewEpoch();
         await this.engine.write([{ type: 'del', key: engineKeyOf(key, token) }]);
         this.counters.purges++;
         return true;

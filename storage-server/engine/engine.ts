@@ -186,6 +186,9 @@ interface PendingTask {
 
 class CompactionAborted extends Error {}
 
+/** Compaction errors that quarantined the block they met (not retried as I/O errors). */
+const metCorruption = new WeakSet<object>();
+
 /** A failure of the write path, with what was being done to the file (decides its severity). */
 class IoFailure extends Error {
   constructor(
@@ -1193,6 +1196,13 @@ export class Engine {
         this.compacting = undefined;
         if (err instanceof CompactionAborted) return;
         this.counters.compactionErrors++;
+        if (metCorruption.has(err as object)) {
+          // Not an I/O problem: the block is quarantined now and the picker leaves its table
+          // out until it is repaired; the rest may compact at once.
+          this.log.warn({ err }, 'compaction met a corrupt block (now quarantined); its table waits for the repair');
+          setImmediate(() => this.maybeCompact());
+          return;
+        }
         const info = this.errorLog.note('compaction', classifyIoError(err, 'other'), err, this.clock.nowMs());
         // Dropped, nothing lost (the inputs stay); retried after a growing back-off.
         const ep = (this.compactionEpisode ??= { sinceMs: this.clock.nowMs(), retries: -1, timer: undefined });
@@ -1284,7 +1294,10 @@ export class Engine {
         if (err instanceof RingkvError && err.code === 'CORRUPTION' && typeof err.details?.file === 'string') {
           const t = inputs.find((x) => x.file === err.details!.file);
           const i = t ? t.blockAtOffset(Number(err.details.offset)) : -1;
-          if (t && i >= 0) t.quarantine(i, err.message);
+          if (t && i >= 0) {
+            t.quarantine(i, err.message);
+            metCorruption.add(err);
+          }
         }
         throw err;
       }

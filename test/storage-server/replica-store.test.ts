@@ -6,6 +6,8 @@
 // length byte holds) before anything is stored, and a valid hint reaches a real hint store
 // and survives its reopen. Vector-clock writes take their dots from the node's actor and
 // node-wide counter, and a purge of a key holding the actor's dots retires the actor first.
+// A key in a quarantined (corrupt) block: SUSPECT_RANGE on Get, written over by Merge,
+// refused for CoordinatedPut, purged (retiring the actor) when no replica holds it.
 
 import t from 'tap';
 import type { Test } from 'tap';
@@ -207,4 +209,49 @@ t.test('a purged key whose copy held the actor\'s dots: the actor is retired, an
   ok(await a.apply({ t: OpType.Merge, key: k, obj: (await b.get(k))! }));
   t.same(liveValues(await b.get(k)), ['blind', 'v5'], 'n2 keeps both acknowledged writes as siblings');
   t.same(liveValues(await a.get(k)), ['blind', 'v5'], 'and so does n1');
+});
+
+t.test('a key in a quarantined block: Get answers SUSPECT_RANGE, Merge writes over it, CoordinatedPut is refused, scans pass over it', async (t) => {
+  const clock = new ManualClock(T0);
+  const fs = new MemoryFileSystem();
+  await fs.mkdirp('/db');
+  let e = await Engine.open('/db', { fs, clock, maxKeyBytes: 260, autoCompaction: false });
+  const dots = await DotCounter.open('/ACTOR', '/ACTOR.tmp', 'n1', { fs });
+  let s = new ReplicaStore(e, 'n1', clock, undefined, { dots });
+  const keys = Array.from({ length: 300 }, (_, i) => Buffer.from(`rk-${i}`));
+  for (const k of keys) ok(await s.apply({ t: OpType.Merge, key: k, obj: lww(`v-${k}`, T0) }));
+  await e.close();
+  // Damage the first data block of the one table.
+  const sst = (await fs.readdir('/db')).find((f) => f.endsWith('.sst'))!;
+  const raw = Buffer.from(fs.rawFile(`/db/${sst}`));
+  raw[50]! ^= 0xff;
+  fs.setRawFile(`/db/${sst}`, raw);
+  e = await Engine.open('/db', { fs, clock, maxKeyBytes: 260, autoCompaction: false });
+  s = new ReplicaStore(e, 'n1', clock, undefined, { dots });
+  // The leaf rebuild scans everything: it passes over the block and quarantines it.
+  const entries = await s.rebuildLeaves();
+  const suspects = s.suspects();
+  t.equal(suspects.length, 1, 'the scan quarantined the block');
+  const inBlock = keys.filter((k) => {
+    const ek = engineKeyOf(k);
+    return Buffer.compare(ek, suspects[0]!.first) >= 0 && Buffer.compare(ek, suspects[0]!.last) <= 0;
+  });
+  t.ok(inBlock.length > 0, `${inBlock.length} keys are in it`);
+  t.equal(entries, keys.length - inBlock.length, 'the rebuild counted every other key');
+  const [a, b, c] = inBlock as [Buffer, Buffer, Buffer];
+  const get = await s.apply({ t: OpType.Get, key: a });
+  t.same(get.ok ? 'ok' : get.code, ErrorCodes.SUSPECT_RANGE, 'Get: SUSPECT_RANGE');
+  const cput = await s.apply({ t: OpType.CoordinatedPut, key: b, ctx: {}, sib: { value: Buffer.from('x'), tombstone: false, expiresAtMs: 0, contentType: '', flags: 0, ts: T0 * 1000, writer: 'c' } });
+  t.same(cput.ok ? 'ok' : cput.code, ErrorCodes.SUSPECT_RANGE, 'CoordinatedPut: refused');
+  ok(await s.apply({ t: OpType.Merge, key: a, obj: lww('repaired', T0 - 1000) }));
+  const after = ok(await s.apply({ t: OpType.Get, key: a }));
+  t.equal(after.obj?.siblings[0]?.value.toString(), 'repaired', 'a Merge writes over the unreadable copy (even an older version: the local one is lost)');
+  const actorBefore = dots.actor;
+  t.ok(await s.resolveSuspect(c), 'a key no replica holds is purged');
+  t.not(dots.actor, actorBefore, 'after retiring the actor (the unreadable copy may have held its dots)');
+  t.equal(ok(await s.apply({ t: OpType.Get, key: c })).obj, null, 'and then reads as absent');
+  t.notOk(await s.resolveSuspect(a), 'a key already rewritten is not suspect any more');
+  t.equal(s.counters.suspectGets, 1);
+  t.equal(s.counters.suspectWrites, 1);
+  await e.close();
 });

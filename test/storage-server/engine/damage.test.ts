@@ -186,6 +186,27 @@ t.test('a corrupt data block is quarantined: its keys fail, scans may pass over 
   await e.close();
 });
 
+t.test('a compaction that meets an unknown corrupt block quarantines it and is not retried as an I/O error', async (t) => {
+  const dir = tmpDir(t);
+  let e = await Engine.open(dir, { autoCompaction: false });
+  for (let i = 0; i < 2000; i++) await e.put(key(i), val(i));
+  await e.close();
+  const sst = onlyFile(dir, '.sst');
+  const buf = fs.readFileSync(sst);
+  buf[100]! ^= 0x10;
+  fs.writeFileSync(sst, buf);
+  e = await Engine.open(dir, { autoCompaction: true, compactionTriggerTables: 2, maxSizeAmplificationPercent: 1 });
+  for (let i = 2000; i < 2100; i++) await e.put(key(i), val(i));
+  await e.flush(); // a second table: the picker merges both, and the merge meets the block
+  const deadline = Date.now() + 20_000;
+  while (e.stats().compactionErrors === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  t.equal(e.stats().compactionErrors, 1, 'the compaction failed on the block');
+  t.equal(e.quarantine().length, 1, 'which is quarantined now');
+  t.equal(e.health().state, 'ok', 'and the engine is not retrying it as an I/O error');
+  t.same((await e.get(key(2050)))?.value, val(2050), 'other keys read');
+  await e.close();
+});
+
 t.test('a damaged table footer fails the open', async (t) => {
   const dir = tmpDir(t);
   const e = await Engine.open(dir);
