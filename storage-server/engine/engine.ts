@@ -716,6 +716,11 @@ export class Engine {
       await this.rotate(true);
     } catch (err) {
       this.onWritePathError(err); // reschedules, or hands over to a recovery
+      // A refusal (the frozen memtables wait for a failing flush) is no new failure: probe again later.
+      if (this.walEpisode === ep && !ep.timer) {
+        ep.retries++;
+        this.retryTimer(ep, this.options.errorRetryMaxMs, () => void this.runTask(() => this.probeWal()).catch(() => undefined));
+      }
       return;
     }
     if (ep.timer) clearTimeout(ep.timer);

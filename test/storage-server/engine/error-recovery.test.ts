@@ -238,6 +238,42 @@ t.test('a failed flush keeps the memtable and its WAL, and is retried; writes ar
   await e.close();
 });
 
+t.test('a full disk under both the WAL and a flush: the WAL probe waits for the flush and both resume', async (t) => {
+  const fs = new MemoryFileSystem();
+  const e = await open(fs, { memtableSizeBytes: 4096, memtableJitterPercent: 0, maxImmutableMemtables: 1, autoCompaction: false });
+  // Flushes are held: the first memtable freezes and waits, the next one fills a little.
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  fs.delayHook = (_op, file) => (file.endsWith('.sst') ? held : undefined);
+  const acked: number[] = [];
+  let i = 0;
+  for (; e.stats().immutableMemtables === 0; i++) {
+    await e.put(key(i), val(i));
+    acked.push(i);
+  }
+  for (const end = i + 3; i < end; i++) {
+    await e.put(key(i), val(i));
+    acked.push(i);
+  }
+  const clearLog = fs.injectFault({ op: 'write', file: /\.log$/, errno: 'ENOSPC' });
+  const clearSst = fs.injectFault({ op: 'write', file: /\.sst$/, errno: 'ENOSPC' });
+  await t.rejects(e.put(key(900), val(900)), { code: 'WRITE_REFUSED' }, 'the WAL append is refused');
+  // The probe must freeze the memtable, but the frozen one waits for its flush, which now fails.
+  fs.delayHook = undefined;
+  release();
+  await waitFor(t, 'the WAL probe and the flush are both retried', () => {
+    const h = e.health();
+    return h.retrying.includes('wal') && h.retrying.includes('flush') && h.retries >= 6;
+  });
+  clearLog();
+  clearSst();
+  await waitFor(t, 'both resume once space is back', () => e.health().state === 'ok');
+  acked.push(...(await putAll(e, 1000, 1040)).acked);
+  t.equal(acked.length, acked.filter((i) => i < 1000).length + 40, 'writes are acknowledged again');
+  await survivesPowerCuts(t, fs, acked);
+  await e.close();
+});
+
 t.test('a failed compaction is dropped and retried later; nothing is lost', async (t) => {
   const fs = new MemoryFileSystem();
   let e = await open(fs, { autoCompaction: false });
