@@ -11,6 +11,8 @@
 //   npm run bench:overload -- --duration 20 --overload 2
 
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { execFileSync } from 'node:child_process';
+import os from 'node:os';
 import path from 'node:path';
 import { makeChooser } from './harness/key-chooser.js';
 import { summarize } from './harness/latency-recorder.js';
@@ -43,6 +45,7 @@ const program = new Command()
   .option('--probe-concurrency <n>', 'loops of the closed-loop probe', num('probe-concurrency', 1), 256)
   .option('--timeout-ms <ms>', 'SDK per-call timeout', num('timeout-ms', 1), 2000)
   .option('--results-dir <dir>', 'where results are saved', path.join(REPO_ROOT, 'benchmarks/results'))
+  .option('--no-pin', 'do not pin the servers and the load generator to separate CPUs')
   .option('--no-save', 'do not save results')
   .option('--seed <n>', 'random seed', num('seed', 1), 42);
 
@@ -59,6 +62,7 @@ interface Flags {
   timeoutMs: number;
   resultsDir: string;
   save: boolean;
+  pin: boolean;
   seed: number;
 }
 
@@ -76,6 +80,28 @@ interface Phase {
   errorP99Ms: number;
   unissued: number;
   loadAverage: number;
+}
+
+/**
+ * Pins this process (the load generator) to the last CPU and returns the CPUs left for the
+ * servers, or undefined when pinning is off or impossible. One client process driving an
+ * open loop costs about as much CPU as the servers it drives: unpinned, on 2 cores the
+ * generator falls behind its schedule before the servers are overloaded, and the run
+ * measures the generator's queue (every late operation counted unissued), not admission
+ * control. Pinned, the servers share what is left and 2x their maximum is reachable.
+ */
+function pinCpus(pin: boolean): { servers: string; generator: string } | undefined {
+  const cpus = os.availableParallelism();
+  if (!pin || cpus < 2 || process.platform !== 'linux') return undefined;
+  const generator = String(cpus - 1);
+  const servers = cpus === 2 ? '0' : `0-${cpus - 2}`;
+  try {
+    execFileSync('taskset', ['-a', '-cp', generator, String(process.pid)], { stdio: 'ignore' });
+  } catch {
+    log('   (taskset is not available: servers and generator share every CPU)');
+    return undefined;
+  }
+  return { servers, generator };
 }
 
 function log(line: string): void {
@@ -112,11 +138,13 @@ async function main(): Promise<number> {
       `the closed-loop maximum for ${f.duration} s each, with and without admission control; ${machine.cores} cores, node ${machine.node}`,
   );
 
+  const pinned = pinCpus(f.pin);
+  if (pinned) log(`   servers pinned to CPU ${pinned.servers}, this load generator to CPU ${pinned.generator}`);
   const phases: Phase[] = [];
   let maxPerSec = 0;
   for (const shedding of [true, false]) {
     // Admission control is a server setting: the comparison cluster is started with it off.
-    const c = await RingkvCluster.start({ nodes: 3, group, ...(shedding ? {} : { env: { RINGKV_LOAD_SHEDDING: 'false' } }) });
+    const c = await RingkvCluster.start({ nodes: 3, group, ...(pinned ? { cpus: pinned.servers } : {}), ...(shedding ? {} : { env: { RINGKV_LOAD_SHEDDING: 'false' } }) });
     const store = await RingkvStore.open(c.addresses, f.consistency, f.timeoutMs);
     await loadRecords(store, data.keys, data.values, 128);
     const chooser = (salt: number) => makeChooser('zipfian', f.records, f.seed + salt);
@@ -198,6 +226,7 @@ async function main(): Promise<number> {
     goodputRatioSheddingOnOff: on && off && off.goodputPerSec > 0 ? Math.round((on.goodputPerSec / off.goodputPerSec) * 100) / 100 : null,
     p99RatioSheddingOnOff: on && off && off.p99Ms > 0 ? Math.round((on.p99Ms / off.p99Ms) * 100) / 100 : null,
     p99RatioOverloadedToBaseline: on && base && base.p99Ms > 0 ? Math.round((on.p99Ms / base.p99Ms) * 100) / 100 : null,
+    pinned: pinned ?? null,
     singleRun: true,
     cores: machine.cores,
   };

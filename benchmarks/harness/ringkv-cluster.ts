@@ -29,6 +29,11 @@ export interface RingkvClusterOptions {
   /** Extra environment of every node (RINGKV_* settings without a flag). */
   env?: Record<string, string>;
   logLevel?: string;
+  /**
+   * Run every server on these CPUs (`taskset -c`, e.g. "0"), so a load generator pinned to
+   * the others is not competing with them for a core. Linux only; taskset must exist.
+   */
+  cpus?: string;
 }
 
 export interface ClusterNode {
@@ -118,7 +123,9 @@ export class RingkvCluster {
       ...(this.o.args ?? []),
       ...extraArgs,
     ];
-    const proc = this.o.group.spawn(`ringkv-${node.id}`, process.execPath, args, {
+    // taskset execs node in place: the pid (kill -9, SIGSTOP) is the server's own.
+    const [command, commandArgs] = this.o.cpus ? ['taskset', ['-c', this.o.cpus, process.execPath, ...args]] : [process.execPath, args];
+    const proc = this.o.group.spawn(`ringkv-${node.id}`, command, commandArgs, {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       ...(this.o.env ? { env: { ...process.env, ...this.o.env } } : {}),
     });
