@@ -27,7 +27,7 @@
 // refused (this node could not see the dots it handed out before). Scans pass over the
 // block, so the Merkle leaves covering it differ and anti-entropy repairs exactly that range.
 
-import { ClockSkewError, DeadlineExceededError, InvalidArgumentError, RingkvError, InternalError, SuspectRangeError } from '../sdk/errors.js';
+import { ClockSkewError, DeadlineExceededError, InvalidArgumentError, SuspectRangeError } from '../sdk/errors.js';
 import type { ErrorCode } from '../sdk/errors.js';
 import { checkContentType, checkKey, checkNodeId, checkValue } from '../sdk/limits.js';
 import type { Sibling, StoredObject, VersionVector } from '../sdk/versioning/index.js';
@@ -42,6 +42,8 @@ import type { Digest } from './anti-entropy/leaf-hashes.js';
 import { entryDigest, LeafHashes } from './anti-entropy/leaf-hashes.js';
 import { RateLimiter } from './engine/rate-limiter.js';
 import type { DotCounter } from './dot-counter.js';
+import { EngineError } from './engine/engine-errors.js';
+import { asRingkvError } from './engine-error-map.js';
 
 /** Largest engine key of the replica store: token + the largest user key. */
 export const REPLICA_ENGINE_MAX_KEY_BYTES = 4 + 256;
@@ -193,7 +195,7 @@ export class ReplicaStore {
           throw new InvalidArgumentError(`unknown operation type ${String((op as { t?: unknown }).t)}`);
       }
     } catch (err) {
-      const e = err instanceof RingkvError ? err : new InternalError((err as Error)?.message ?? String(err), err);
+      const e = asRingkvError(err);
       return { ok: false, code: e.code as ErrorCode, msg: e.message };
     }
   }
@@ -225,7 +227,7 @@ export class ReplicaStore {
 
   /** A quarantined block's CORRUPTION becomes SUSPECT_RANGE ("ask another replica"); other errors pass. */
   private suspectError(err: unknown): unknown {
-    if (!(err instanceof RingkvError) || err.code !== 'CORRUPTION' || err.details?.quarantined !== true) return err;
+    if (!(err instanceof EngineError) || err.code !== 'CORRUPTION' || err.details?.quarantined !== true) return err;
     return new SuspectRangeError(`node ${this.nodeId}: ${err.message}; ask another replica`, { node: this.nodeId, file: err.details.file, offset: err.details.offset });
   }
 

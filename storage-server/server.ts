@@ -25,7 +25,8 @@ import { checkRouted, isRingStamp } from '../sdk/ring-epoch.js';
 import { reachable } from '../sdk/membership.js';
 import type { ServerConfig } from './config.js';
 import { engineSettings } from './config.js';
-import type { EngineLogger, FileSystem } from './engine/index.js';
+import type { FileSystem } from './engine/index.js';
+import type { Logger } from './logger.js';
 import { Engine } from './engine/index.js';
 import { handleKv, KV_PREFIX } from './http/public-api.js';
 import { discardBody, readBody } from './http/read-body.js';
@@ -173,7 +174,7 @@ export class StorageServer {
       selfLeft: nodeState.leftAtMs !== undefined,
       maxClockSkewMs: config.maxClockSkewMs,
     });
-    this.detector = new FailureDetector(this.membership, transport, clock, log.child({ component: 'failure-detector' }) as EngineLogger, {
+    this.detector = new FailureDetector(this.membership, transport, clock, log.child({ component: 'failure-detector' }) as Logger, {
       probeIntervalMs: config.probeIntervalMs,
       probeTimeoutMs: config.probeTimeoutMs,
       indirectProbes: config.indirectProbes,
@@ -181,7 +182,7 @@ export class StorageServer {
       suspicionTimeoutMs: config.suspicionTimeoutMs,
       probesPerRound: 16,
     });
-    this.handoff = new HintedHandoff(hints, this.membership, transport, log.child({ component: 'handoff' }) as EngineLogger, {
+    this.handoff = new HintedHandoff(hints, this.membership, transport, log.child({ component: 'handoff' }) as Logger, {
       intervalMs: 2000,
       maxHintsPerSec: config.hintReplayRatePerSec,
       batchOps: 200,
@@ -198,7 +199,7 @@ export class StorageServer {
         n: this.config.replicationFactor,
       }),
       transport,
-      log.child({ component: 'anti-entropy' }) as EngineLogger,
+      log.child({ component: 'anti-entropy' }) as Logger,
       { intervalMs: config.repairIntervalMs, requestTimeoutMs: config.requestTimeoutMs * 5, spansPerRequest: 2000, keysPerBatch: 500 },
     );
     // A corrupt block found (by a get, a scan, the leaf rebuild at start, a compaction):
@@ -259,7 +260,7 @@ export class StorageServer {
       ...engineSettings(config),
       maxKeyBytes: REPLICA_ENGINE_MAX_KEY_BYTES,
       clock,
-      logger: log.child({ component: 'engine' }) as EngineLogger,
+      logger: log.child({ component: 'engine' }) as Logger,
       ...(seams.fs ? { fs: seams.fs } : {}),
     });
     let hints: HintStore;
@@ -274,7 +275,7 @@ export class StorageServer {
         maxHintAgeMs: config.maxHintAgeMs,
         sync: config.sync,
         clock,
-        log: log.child({ component: 'hints' }) as EngineLogger,
+        log: log.child({ component: 'hints' }) as Logger,
         ...(seams.fs ? { fs: seams.fs } : {}),
       });
     } catch (err) {
@@ -830,7 +831,7 @@ export class StorageServer {
         n: this.config.replicationFactor,
         stamp: this.client!.cluster.ringStamp,
       }),
-      log: this.log.child({ component: 'streaming' }) as EngineLogger,
+      log: this.log.child({ component: 'streaming' }) as Logger,
       rateBytesPerSec: this.config.streamRateBytesPerSec,
       requestTimeoutMs: this.config.requestTimeoutMs,
       onStart: (op, stats) => {

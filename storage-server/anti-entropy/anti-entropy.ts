@@ -34,7 +34,7 @@ import type { StoredObject } from '../../sdk/versioning/index.js';
 import { maxTs, objectsEqual } from '../../sdk/versioning/index.js';
 import type { BatchRequest, BatchResponse, MerkleKeysRequest, MerkleKeysResponse, MerkleRequest, MerkleResponse } from '../../sdk/wire/protocol.js';
 import { OpType, PROTOCOL_VERSION, Routes } from '../../sdk/wire/protocol.js';
-import type { EngineLogger } from '../engine/index.js';
+import type { Logger } from '../logger.js';
 import type { Membership } from '../membership/membership.js';
 import type { ReplicaStore } from '../replica-store.js';
 import { mergeAcrossModes, toObject } from '../replica-store.js';
@@ -99,7 +99,7 @@ export class AntiEntropy {
     private readonly membership: Membership,
     private readonly ring: () => { ring: Ring; n: number },
     private readonly transport: Transport,
-    private readonly log: EngineLogger,
+    private readonly log: Logger,
     private readonly o: AntiEntropyOptions,
   ) {}
 

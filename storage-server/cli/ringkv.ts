@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
 import { RingkvError, UnavailableError } from '../../sdk/errors.js';
+import { fromEngineError } from '../engine-error-map.js';
 import { EXIT, exitCodeFor } from './common.js';
 import { registerClusterCommands } from './cluster-commands.js';
 import { registerDataCommands } from './data-commands.js';
@@ -71,7 +72,9 @@ registerCertsCommand(program);
 async function main(): Promise<void> {
   try {
     await program.parseAsync(process.argv);
-  } catch (err) {
+  } catch (thrown) {
+    // The engine's errors (a locked or manifest-less data directory…) carry the same codes.
+    const err = fromEngineError(thrown) ?? thrown;
     if (err instanceof CommanderError) {
       // --help and --version end here with exit code 0.
       process.exit(err.exitCode === 0 ? 0 : EXIT.usage);

@@ -3,7 +3,7 @@
 // record count and a CRC-32 of everything before it. A Block is immutable after parsing
 // and safe to share between concurrent readers (it sits in the block cache).
 
-import { CorruptionError } from '../../sdk/errors.js';
+import { CorruptionError } from './engine-errors.js';
 import { compareBytes, crc32, varintSize } from './coding.js';
 import type { EngineRecord } from './record.js';
 import type { RecordSpan } from './record.js';

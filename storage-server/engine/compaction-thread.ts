@@ -1,14 +1,14 @@
 // The engine's side of the compaction worker (compaction-worker.ts): starts the worker
 // thread on the first job, posts jobs and turns replies back into results or errors (a
-// RingkvError keeps its code and details across the thread). Used only with the real file
+// EngineError keeps its code and details across the thread). Used only with the real file
 // system: the worker opens files by path, which an in-memory FileSystem cannot share.
 // One job at a time (the engine runs one compaction at a time); abort() asks the running
 // job to stop between records; close() ends the thread. The thread is unref'd: it never
 // keeps the process alive.
 
 import { Worker } from 'node:worker_threads';
-import type { ErrorCode } from '../../sdk/errors.js';
-import { RingkvError } from '../../sdk/errors.js';
+import type { EngineErrorCode } from './engine-errors.js';
+import { EngineError } from './engine-errors.js';
 import type { CompactionOutcome, CompactionSettings } from './compaction.js';
 import type { WorkerJob, WorkerReply, WorkerStart } from './compaction-worker.js';
 
@@ -80,7 +80,7 @@ export class CompactionThread {
       this.pending = undefined;
       if (reply.ok) p.resolve({ count: reply.count, dropped: reply.dropped, scanBlockReads: reply.scanBlockReads });
       else if (reply.aborted) p.reject(this.abortError());
-      else if (reply.code) p.reject(new RingkvError(reply.code as ErrorCode, reply.message, reply.details));
+      else if (reply.code) p.reject(new EngineError(reply.code as EngineErrorCode, reply.message, reply.details));
       else p.reject(new Error(`compaction worker: ${reply.message}`));
     });
     const fail = (err: Error): void => {

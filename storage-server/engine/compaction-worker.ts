@@ -7,7 +7,7 @@
 
 import os from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
-import { RingkvError } from '../../sdk/errors.js';
+import { EngineError } from './engine-errors.js';
 import type { CompactionSettings } from './compaction.js';
 import { compactToFile } from './compaction.js';
 import { NodeFileSystem } from './file-system.js';
@@ -81,9 +81,9 @@ async function run(job: WorkerJob): Promise<WorkerReply> {
       id: job.id,
       ok: false,
       aborted: err instanceof Aborted,
-      code: err instanceof RingkvError ? err.code : undefined,
+      code: err instanceof EngineError ? err.code : undefined,
       message: e?.message ?? String(err),
-      details: err instanceof RingkvError ? err.details : undefined,
+      details: err instanceof EngineError ? err.details : undefined,
     };
   } finally {
     for (const t of opened) t.unref();

@@ -7,7 +7,7 @@
 // until a background probe succeeds; hard errors (a failed fsync, EIO on a write) are
 // recovered by reopening the write path internally; fatal ones stop writes for good.
 
-import { CorruptionError, RingkvError } from '../../sdk/errors.js';
+import { CorruptionError, EngineError } from './engine-errors.js';
 
 /**
  * - `ok`: writes, flushes and compactions work;
@@ -41,7 +41,7 @@ const FATAL_ERRNOS = new Set(['EROFS', 'EACCES', 'EPERM']);
 
 /** The errno of an error from the file-system seam (IoError details), if any. */
 export function errnoOf(err: unknown): string | undefined {
-  if (err instanceof RingkvError && typeof err.details?.errno === 'string') return err.details.errno;
+  if (err instanceof EngineError && typeof err.details?.errno === 'string') return err.details.errno;
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   return typeof code === 'string' && /^E[A-Z]+$/.test(code) ? code : undefined;
 }
@@ -109,7 +109,7 @@ export class ErrorLog {
 
   note(source: ErrorSource, severity: ErrorSeverity, err: unknown, nowMs: number): EngineErrorInfo {
     const errno = errnoOf(err);
-    const code = err instanceof RingkvError ? err.code : 'INTERNAL';
+    const code = err instanceof EngineError ? err.code : 'INTERNAL';
     const info: EngineErrorInfo = { source, severity, code, errno, message: (err as Error)?.message ?? String(err), atMs: nowMs };
     this.last = info;
     const k = `${source}:${errno ?? code}`;

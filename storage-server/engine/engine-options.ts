@@ -2,9 +2,9 @@
 // the one function (resolveEngineOptions) that fills defaults and validates.
 
 import pino from 'pino';
-import type { Clock } from '../../sdk/clock.js';
-import { systemClock } from '../../sdk/clock.js';
-import { InvalidArgumentError } from '../../sdk/errors.js';
+import type { EngineClock } from './engine-clock.js';
+import { systemClock } from './engine-clock.js';
+import { InvalidArgumentError } from './engine-errors.js';
 import type { FileSystem } from './file-system.js';
 import { NodeFileSystem } from './file-system.js';
 
@@ -114,6 +114,11 @@ export interface EngineOptions {
    */
   maxKeyBytes?: number;
   /**
+   * Largest value accepted, in bytes. Default 1 MiB (the data model's limit); at most 16 MiB,
+   * so that a record always fits one WAL frame.
+   */
+  maxValueBytes?: number;
+  /**
    * First delay before a background retry after an error (a probe of the WAL after a soft
    * error, a recovery attempt, a failed flush or compaction); each retry of the same
    * episode doubles it. Default 100 ms.
@@ -141,7 +146,7 @@ export interface EngineOptions {
   /** File system seam. Default: the real one. */
   fs?: FileSystem;
   /** Clock seam for TTL and tombstone grace. Default: system clock. */
-  clock?: Clock;
+  clock?: EngineClock;
   /** Structured logger. Default: silent. */
   logger?: EngineLogger;
 }
@@ -170,6 +175,7 @@ export const engineDefaults: Omit<ResolvedEngineOptions, 'fs' | 'clock' | 'logge
   autoCompaction: true,
   tombstoneGraceMs: 10 * 24 * 3600 * 1000,
   maxKeyBytes: 256,
+  maxValueBytes: MiB,
   errorRetryInitialMs: 100,
   errorRetryMaxMs: 5000,
   compactionRetryMaxMs: 60_000,
@@ -231,6 +237,7 @@ export function resolveEngineOptions(o: EngineOptions = {}): ResolvedEngineOptio
     autoCompaction: bool('autoCompaction', o.autoCompaction ?? d.autoCompaction),
     tombstoneGraceMs: int('tombstoneGraceMs', o.tombstoneGraceMs ?? d.tombstoneGraceMs, 0),
     maxKeyBytes: int('maxKeyBytes', o.maxKeyBytes ?? d.maxKeyBytes, 1, 4096),
+    maxValueBytes: int('maxValueBytes', o.maxValueBytes ?? d.maxValueBytes, 1, 16 * MiB),
     errorRetryInitialMs: int('errorRetryInitialMs', o.errorRetryInitialMs ?? d.errorRetryInitialMs, 1, 3_600_000),
     errorRetryMaxMs: int('errorRetryMaxMs', o.errorRetryMaxMs ?? d.errorRetryMaxMs, 1, 3_600_000),
     compactionRetryMaxMs: int('compactionRetryMaxMs', o.compactionRetryMaxMs ?? d.compactionRetryMaxMs, 1, 3_600_000),

@@ -21,11 +21,11 @@ import {
   CorruptionError,
   InvalidArgumentError,
   ManifestMissingError,
-  RingkvError,
+  EngineError,
   WriteFailedError,
   WriteRefusedError,
-} from '../../sdk/errors.js';
-import { checkContentType, checkKey, checkValue } from '../../sdk/limits.js';
+} from './engine-errors.js';
+import { checkContentType, checkKey, checkValue } from './engine-limits.js';
 import { BlockReadGovernor } from './block-read-governor.js';
 import { bloomHash } from './bloom-filter.js';
 import { varintSize } from './coding.js';
@@ -231,7 +231,7 @@ export class Engine {
   private queue: (PendingWrite | PendingRotate | PendingTask)[] = [];
   private writing = false;
   /** Set when the engine gave up (state `failed`): every write fails with it until reopen. */
-  private bgError: RingkvError | undefined;
+  private bgError: EngineError | undefined;
   private failedAtMs = 0;
   private readonly errorLog = new ErrorLog();
   /** A soft error on the write path: writes refused until a probe makes the next segment. */
@@ -468,7 +468,7 @@ export class Engine {
     const version = op.version === undefined ? EMPTY : asBuffer(op.version, 'version');
     if (op.type === 'put') {
       const value = asBuffer(op.value, 'value');
-      checkValue(value);
+      checkValue(value, this.options.maxValueBytes);
       let expiresAtMs = 0;
       if (op.ttlMs !== undefined) {
         if (!Number.isFinite(op.ttlMs) || op.ttlMs <= 0) throw new InvalidArgumentError(`ttlMs must be a positive number, got ${op.ttlMs}`);
@@ -617,7 +617,7 @@ export class Engine {
    * recovering, is retrying a soft error on the WAL, or its memtables are full while their
    * flush keeps failing (WRITE_REFUSED). Undefined when writes are accepted.
    */
-  private refusal(): RingkvError | undefined {
+  private refusal(): EngineError | undefined {
     if (this.bgError) return this.bgError;
     const last = this.errorLog.last;
     const why = last ? `${last.errno ?? last.code}: ${last.message}` : 'an earlier failure';
@@ -644,7 +644,7 @@ export class Engine {
    * what heals it: a soft error starts (or continues) the WAL probe, a hard one a recovery,
    * a fatal one fails the engine. Returns the error for the writes it failed.
    */
-  private onWritePathError(err: unknown): RingkvError {
+  private onWritePathError(err: unknown): EngineError {
     if (err instanceof WriteRefusedError) return err; // a refusal, not a new failure
     const phase = err instanceof IoFailure ? err.phase : 'other';
     const cause = err instanceof IoFailure ? err.cause : err;
@@ -1296,7 +1296,7 @@ export class Engine {
         }
       } catch (err) {
         // A damaged block met by the merge is quarantined like one met by a read.
-        if (err instanceof RingkvError && err.code === 'CORRUPTION' && typeof err.details?.file === 'string') {
+        if (err instanceof EngineError && err.code === 'CORRUPTION' && typeof err.details?.file === 'string') {
           const t = inputs.find((x) => x.file === err.details!.file);
           const i = t ? t.blockAtOffset(Number(err.details.offset)) : -1;
           if (t && i >= 0) {
@@ -1467,7 +1467,7 @@ export class Engine {
   }
 
   /** Set once the engine gave up (state `failed`): it refuses writes until reopened. */
-  get failed(): RingkvError | undefined {
+  get failed(): EngineError | undefined {
     return this.bgError;
   }
 

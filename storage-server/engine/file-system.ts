@@ -6,7 +6,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { IoError, LockedError } from '../../sdk/errors.js';
+import { IoError, LockedError } from './engine-errors.js';
 
 /** An open file. Positions are absolute byte offsets. */
 export interface FileHandle {

@@ -3,7 +3,7 @@
 // and read on open. Format in ./engine-format.md. Callers serialize writes.
 
 import path from 'node:path';
-import { CorruptionError } from '../../sdk/errors.js';
+import { CorruptionError } from './engine-errors.js';
 import { crc32 } from './coding.js';
 import type { FileSystem } from './file-system.js';
 import { MANIFEST_FILE, MANIFEST_TEMP_FILE } from './filenames.js';

@@ -20,7 +20,7 @@
 //   the pages clean after reporting the error: PostgreSQL's "fsyncgate").
 
 import path from 'node:path';
-import { IoError, LockedError } from '../../sdk/errors.js';
+import { IoError, LockedError } from './engine-errors.js';
 import type { FileHandle, FileLock, FileSystem, OpenMode } from './file-system.js';
 
 /** Names an operation for fault injection. */

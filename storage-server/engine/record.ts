@@ -3,7 +3,7 @@
 // (encodeRecord) and the readers (decodeRecord, recordKeyBounds) live here together.
 // Records are immutable once built; share them freely.
 
-import { CorruptionError } from '../../sdk/errors.js';
+import { CorruptionError } from './engine-errors.js';
 import { getVarint, putVarint, varintSize } from './coding.js';
 
 /** One version of one key. */

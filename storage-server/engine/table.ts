@@ -7,7 +7,7 @@
 // offset), scans may pass over it, and once its keys are repaired it reads as empty.
 
 import { LRUCache } from 'lru-cache';
-import { CorruptionError } from '../../sdk/errors.js';
+import { CorruptionError } from './engine-errors.js';
 import { Block, BlockBuilder } from './block.js';
 import { bloomHash, bloomHashRange, bloomMayContain, buildBloomFilter } from './bloom-filter.js';
 import { compareBytes, crc32, getUint64, getVarint, putUint64, putVarint, varintSize } from './coding.js';

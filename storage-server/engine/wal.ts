@@ -4,7 +4,7 @@
 // overlap: the engine's group-commit leader is its only caller and awaits each append.
 
 import { randomBytes } from 'node:crypto';
-import { CorruptionError } from '../../sdk/errors.js';
+import { CorruptionError } from './engine-errors.js';
 import { crc32, getUint64, putUint64 } from './coding.js';
 import type { FileHandle, FileSystem } from './file-system.js';
 import type { EngineRecord } from './record.js';

@@ -14,7 +14,8 @@ import { checkNodeId } from '../../sdk/limits.js';
 import type { Clock } from '../../sdk/clock.js';
 import type { StoredObject } from '../../sdk/versioning/index.js';
 import { objectsEqual, toRecordFields } from '../../sdk/versioning/index.js';
-import type { EngineLogger, FileSystem, SyncPolicy } from '../engine/index.js';
+import type { FileSystem, SyncPolicy } from '../engine/index.js';
+import type { Logger } from '../logger.js';
 import type { EngineRecord } from '../engine/index.js';
 import { Engine } from '../engine/index.js';
 import { mergeAcrossModes, toObject } from '../replica-store.js';
@@ -30,7 +31,7 @@ export interface HintStoreOptions {
   maxHintAgeMs: number;
   sync: SyncPolicy;
   clock: Clock;
-  log: EngineLogger;
+  log: Logger;
   fs?: FileSystem;
 }
 

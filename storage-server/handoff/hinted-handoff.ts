@@ -7,7 +7,7 @@
 import type { Transport } from '../../sdk/transport.js';
 import type { BatchRequest, BatchResponse } from '../../sdk/wire/protocol.js';
 import { OpType, PROTOCOL_VERSION, Routes } from '../../sdk/wire/protocol.js';
-import type { EngineLogger } from '../engine/index.js';
+import type { Logger } from '../logger.js';
 import type { Membership } from '../membership/membership.js';
 import type { HintStore } from './hint-store.js';
 
@@ -33,7 +33,7 @@ export class HintedHandoff {
     private readonly hints: HintStore,
     private readonly membership: Membership,
     private readonly transport: Transport,
-    private readonly log: EngineLogger,
+    private readonly log: Logger,
     private readonly o: HintedHandoffOptions,
     /** The current replicas of a key: hints for a node that left go to them instead. */
     private readonly replicasOf?: (key: Buffer) => string[],

@@ -3,9 +3,10 @@
 
 import type { ServerResponse } from 'node:http';
 import type { ErrorCode } from '../../sdk/errors.js';
-import { InternalError, RingkvError, httpStatusForCode } from '../../sdk/errors.js';
+import { RingkvError, httpStatusForCode } from '../../sdk/errors.js';
 import { encodeMessage, MSGPACK_CONTENT_TYPE } from '../../sdk/wire/protocol.js';
 import { DISCARD_LIMIT_BYTES, DISCARD_LIMIT_EVENT, discardBody } from './read-body.js';
+import { asRingkvError } from '../engine-error-map.js';
 
 /** Longest wait for the rest of a refused body before answering anyway. */
 const ANSWER_WAIT_MS = 1000;
@@ -27,11 +28,6 @@ export function sendEmpty(res: ServerResponse, status: number, headers: Record<s
   res.end();
 }
 
-/** Normalizes anything thrown into a RingkvError (unknown errors become INTERNAL). */
-export function asRingkvError(err: unknown): RingkvError {
-  if (err instanceof RingkvError) return err;
-  return new InternalError((err as Error)?.message ?? String(err), err);
-}
 
 /**
  * Answers with the error's status and a JSON (or msgpack) body {code, message}. A request

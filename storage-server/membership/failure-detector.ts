@@ -16,7 +16,7 @@ import type { Clock } from '../../sdk/clock.js';
 import { InvalidArgumentError, MalformedRequestError } from '../../sdk/errors.js';
 import type { Transport } from '../../sdk/transport.js';
 import { PROTOCOL_VERSION, Routes } from '../../sdk/wire/protocol.js';
-import type { EngineLogger } from '../engine/index.js';
+import type { Logger } from '../logger.js';
 import type { MemberInfo } from '../../sdk/membership.js';
 import type { MemberEntry, Membership } from './membership.js';
 import { publicInfo } from './membership.js';
@@ -82,7 +82,7 @@ export class FailureDetector {
     private readonly membership: Membership,
     private readonly transport: Transport,
     private readonly clock: Clock,
-    private readonly log: EngineLogger,
+    private readonly log: Logger,
     readonly o: FailureDetectorOptions,
   ) {}
 

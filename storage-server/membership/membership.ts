@@ -16,7 +16,7 @@ import type { ReplicaRing } from '../../sdk/ring-epoch.js';
 import { changesRing, isFencingChange, ringStampOf } from '../../sdk/ring-epoch.js';
 import type { Transport } from '../../sdk/transport.js';
 import { PROTOCOL_VERSION, Routes } from '../../sdk/wire/protocol.js';
-import type { EngineLogger } from '../engine/index.js';
+import type { Logger } from '../logger.js';
 
 /** A member plus what this node observed locally. */
 export interface MemberEntry extends MemberInfo {
@@ -38,7 +38,7 @@ export interface MembershipOptions {
   seeds: string[];
   transport: Transport;
   clock: Clock;
-  log: EngineLogger;
+  log: Logger;
   gossipIntervalMs: number;
   requestTimeoutMs: number;
   /**

@@ -21,7 +21,7 @@ import type { BatchRequest, BatchResponse, StreamRequest, StreamResponse } from 
 import { OpType, PROTOCOL_VERSION, Routes } from '../../sdk/wire/protocol.js';
 import { UnavailableError } from '../../sdk/errors.js';
 import type { StoredObject } from '../../sdk/versioning/index.js';
-import type { EngineLogger } from '../engine/index.js';
+import type { Logger } from '../logger.js';
 import { RateLimiter } from '../engine/rate-limiter.js';
 import type { Membership } from '../membership/membership.js';
 import type { ReplicaStore } from '../replica-store.js';
@@ -46,7 +46,7 @@ export interface StreamingDeps {
   antiEntropy: AntiEntropy;
   /** The current ring and the one to come, N, and the stamp of the table they come from. */
   rings: () => { current: Ring; pending: Ring; n: number; stamp: RingStamp };
-  log: EngineLogger;
+  log: Logger;
   rateBytesPerSec: number;
   requestTimeoutMs: number;
   /** Receives the stats object at the start; it is updated in place as data moves. */

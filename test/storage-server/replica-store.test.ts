@@ -16,7 +16,7 @@ import { ErrorCodes } from '../../sdk/errors.js';
 import type { Sibling, StoredObject } from '../../sdk/versioning/index.js';
 import type { WireResult } from '../../sdk/wire/protocol.js';
 import { OpType } from '../../sdk/wire/protocol.js';
-import type { EngineLogger } from '../../storage-server/engine/index.js';
+import type { Logger } from '../../storage-server/logger.js';
 import { Engine, MemoryFileSystem } from '../../storage-server/engine/index.js';
 import { DotCounter } from '../../storage-server/dot-counter.js';
 import { HintStore } from '../../storage-server/handoff/hint-store.js';
@@ -109,7 +109,7 @@ t.test('a tombstone is dated by the replica that stores it, not by the writer\'s
   t.equal((await e.getRaw(engineKeyOf(Buffer.from('k2'))))?.expiresAtMs, T0 + 60_000);
 });
 
-const quiet: EngineLogger = { debug() {}, info() {}, warn() {}, error() {} };
+const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
 /** A replica store 'n0' whose hints go to a real hint store, both on one in-memory file system. */
 async function withHints(t: Test) {

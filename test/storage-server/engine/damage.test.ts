@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import type { Test } from 'tap';
-import { RingkvError } from '../../../sdk/errors.js';
+import { EngineError } from '../../../storage-server/engine/engine-errors.js';
 import { Engine } from '../../../storage-server/engine/index.js';
 
 function tmpDir(t: Test): string {
@@ -34,16 +34,16 @@ function onlyFile(dir: string, ext: string): string {
   return path.join(dir, files[0]!);
 }
 
-async function expectCode(t: Test, p: Promise<unknown>, code: string, re?: RegExp): Promise<RingkvError | undefined> {
+async function expectCode(t: Test, p: Promise<unknown>, code: string, re?: RegExp): Promise<EngineError | undefined> {
   try {
     await p;
     t.fail(`expected ${code}, but it succeeded`);
     return undefined;
   } catch (err) {
-    t.ok(err instanceof RingkvError, 'a typed RingkvError');
-    t.equal((err as RingkvError).code, code, `code ${code}`);
+    t.ok(err instanceof EngineError, 'a typed EngineError');
+    t.equal((err as EngineError).code, code, `code ${code}`);
     if (re) t.match((err as Error).message, re);
-    return err as RingkvError;
+    return err as EngineError;
   }
 }
 

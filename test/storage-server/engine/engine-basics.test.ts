@@ -5,7 +5,7 @@
 import t from 'tap';
 import type { Test } from 'tap';
 import { ManualClock } from '../../../sdk/clock.js';
-import { RingkvError } from '../../../sdk/errors.js';
+import { EngineError } from '../../../storage-server/engine/engine-errors.js';
 import { Engine, MemoryFileSystem } from '../../../storage-server/engine/index.js';
 import type { EngineOptions } from '../../../storage-server/engine/index.js';
 
@@ -21,7 +21,7 @@ async function expectCode(t: Test, p: Promise<unknown>, code: string): Promise<v
     await p;
     t.fail(`expected ${code}`);
   } catch (err) {
-    t.equal((err as RingkvError).code, code, `rejected with ${code}: ${(err as Error).message}`);
+    t.equal((err as EngineError).code, code, `rejected with ${code}: ${(err as Error).message}`);
   }
 }
 

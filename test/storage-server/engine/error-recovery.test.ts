@@ -8,7 +8,7 @@
 
 import t from 'tap';
 import type { Test } from 'tap';
-import type { RingkvError } from '../../../sdk/errors.js';
+import type { EngineError } from '../../../storage-server/engine/engine-errors.js';
 import { Engine, MemoryFileSystem } from '../../../storage-server/engine/index.js';
 import type { EngineOptions } from '../../../storage-server/engine/index.js';
 import { readManifest } from '../../../storage-server/engine/manifest.js';
@@ -32,16 +32,16 @@ async function waitFor(t: Test, what: string, cond: () => boolean): Promise<void
 }
 
 /** Puts keys [from, to) concurrently; returns the ones acknowledged and the errors of the others. */
-async function putAll(e: Engine, from: number, to: number): Promise<{ acked: number[]; errors: RingkvError[]; failed: number[] }> {
+async function putAll(e: Engine, from: number, to: number): Promise<{ acked: number[]; errors: EngineError[]; failed: number[] }> {
   const res = await Promise.allSettled(Array.from({ length: to - from }, (_, j) => e.put(key(from + j), val(from + j))));
   const acked: number[] = [];
   const failed: number[] = [];
-  const errors: RingkvError[] = [];
+  const errors: EngineError[] = [];
   res.forEach((r, j) => {
     if (r.status === 'fulfilled') acked.push(from + j);
     else {
       failed.push(from + j);
-      errors.push(r.reason as RingkvError);
+      errors.push(r.reason as EngineError);
     }
   });
   return { acked, errors, failed };
@@ -81,8 +81,8 @@ t.test('ENOSPC on the WAL append (after a short write): writes refused, then res
   t.equal(h.lastError?.errno, 'ENOSPC', 'the last error names ENOSPC');
   t.ok(h.sinceMs !== null && h.errors['wal:ENOSPC']! >= 1, 'since when, and counted by kind');
   const fast = Date.now();
-  const r = await e.put(key(90), val(90)).catch((err: RingkvError) => err);
-  t.equal((r as RingkvError).code, 'WRITE_REFUSED', 'a new write fails fast with WRITE_REFUSED');
+  const r = await e.put(key(90), val(90)).catch((err: EngineError) => err);
+  t.equal((r as EngineError).code, 'WRITE_REFUSED', 'a new write fails fast with WRITE_REFUSED');
   t.ok(Date.now() - fast < 1000, 'without waiting for the disk');
   await waitFor(t, 'the probe keeps retrying in the background', () => e.health().retries >= 3);
   t.equal(e.health().state, 'degraded-retrying', 'still degraded while the disk is full');
@@ -127,8 +127,8 @@ t.test('EMFILE when creating the next WAL segment: the rolling write is refused,
       await e.put(key(i), val(i));
       acked.push(i);
     } catch (err) {
-      t.equal((err as RingkvError).code, 'WRITE_REFUSED', `write ${i}, which needed a new segment, is refused: ${(err as Error).message}`);
-      t.equal((err as RingkvError).notApplied, true, 'as not applied');
+      t.equal((err as EngineError).code, 'WRITE_REFUSED', `write ${i}, which needed a new segment, is refused: ${(err as Error).message}`);
+      t.equal((err as EngineError).notApplied, true, 'as not applied');
       refusedAt = i;
     }
   }
@@ -213,7 +213,7 @@ t.test('a failed flush keeps the memtable and its WAL, and is retried; writes ar
       await e.put(key(i), val(i));
       acked.push(i);
     } catch (err) {
-      t.equal((err as RingkvError).code, 'WRITE_REFUSED', `write ${i} refused once the frozen memtables are full: ${(err as Error).message}`);
+      t.equal((err as EngineError).code, 'WRITE_REFUSED', `write ${i} refused once the frozen memtables are full: ${(err as Error).message}`);
       refusedAt = i;
     }
   }

@@ -10,13 +10,13 @@ import { NodeUnavailableError, TimeoutError } from '../../../sdk/errors.js';
 import type { MemberInfo } from '../../../sdk/membership.js';
 import type { CallOptions, Transport } from '../../../sdk/transport.js';
 import { decodeMessage, encodeMessage, PROTOCOL_VERSION, Routes } from '../../../sdk/wire/protocol.js';
-import type { EngineLogger } from '../../../storage-server/engine/index.js';
+import type { Logger } from '../../../storage-server/logger.js';
 import type { FailureDetectorOptions, PingMessage, PingReqMessage } from '../../../storage-server/membership/failure-detector.js';
 import { FailureDetector } from '../../../storage-server/membership/failure-detector.js';
 import type { GossipMessage } from '../../../storage-server/membership/membership.js';
 import { Membership, publicInfo } from '../../../storage-server/membership/membership.js';
 
-export const quiet: EngineLogger = { debug() {}, info() {}, warn() {}, error() {} };
+export const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
 export type Reach = 'up' | 'dead' | 'paused' | 'hung';
 
