@@ -1,8 +1,11 @@
 // Engine benchmark: ringkv's storage engine against LevelDB (classic-level) in the same run,
 // at the same durability, concurrency and cache size. Random puts, then random gets of
-// present and of missing keys; a table for people, then one JSON line for machines (last).
-// Single-threaded driver: each phase keeps --concurrency operations in flight through a
-// small worker pool; stores run one at a time, never overlapping.
+// present and of missing keys, compared like with like: each store's async get (file reads
+// on libuv's thread pool) at --concurrency in flight, and, separately, gets that run on the
+// calling thread one at a time (LevelDB's getSync; the engine's get with blockReadMode
+// 'sync', awaited one by one, as the engine has no synchronous API). A table for people,
+// one JSON line for machines (last), and the results file under benchmarks/results/.
+// Single-threaded driver; stores run one at a time, never overlapping.
 //
 //   npm run bench:engine -- --keys 1000000 --runs 3
 
@@ -13,6 +16,8 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Engine } from '../storage-server/engine/index.js';
+import { machineInfo, saveResults, stamp } from './harness/report.js';
+import { REPO_ROOT } from './harness/processes.js';
 
 const MiB = 1024 * 1024;
 const KEY_BYTES = 16;
@@ -20,8 +25,21 @@ const KEY_BYTES = 16;
 const MISSING_BASE = 2 ** 40;
 
 type StoreName = 'ringkv' | 'leveldb';
-type Phase = 'put' | 'get_hit' | 'get_miss';
-const PHASES: readonly Phase[] = ['put', 'get_hit', 'get_miss'];
+/**
+ * put: async puts at --concurrency. get_hit / get_miss: each store's async get at
+ * --concurrency, file reads on the thread pool. *_sync: gets on the calling thread, one at
+ * a time (LevelDB getSync; the engine's get in blockReadMode 'sync', awaited one by one).
+ */
+type Phase = 'put' | 'get_hit' | 'get_miss' | 'get_hit_sync' | 'get_miss_sync';
+const PHASES: readonly Phase[] = ['put', 'get_hit', 'get_miss', 'get_hit_sync', 'get_miss_sync'];
+/** How each phase is driven, printed beside the table and saved with the results. */
+const PHASE_METHOD: Record<Phase, string> = {
+  put: 'async put, --concurrency in flight',
+  get_hit: "async get of present keys, --concurrency in flight; ringkv blockReadMode 'async' (block reads on the thread pool), LevelDB get (every get on the thread pool)",
+  get_miss: 'async get of missing keys, as get_hit',
+  get_hit_sync: "get of present keys on the calling thread, one at a time: LevelDB getSync; ringkv get with blockReadMode 'sync' (readSync), each awaited before the next",
+  get_miss_sync: 'get of missing keys on the calling thread, as get_hit_sync',
+};
 const STORES: readonly StoreName[] = ['ringkv', 'leveldb'];
 
 interface Params {
@@ -37,11 +55,19 @@ interface Params {
   seed: number;
 }
 
+/** Which get a store is opened for: its async get, or its get on the calling thread. */
+type ReadPath = 'async' | 'sync';
+
 /** The operations a phase drives; each store adapts its API to this. */
 interface Store {
   put(key: Buffer, value: Buffer): Promise<void>;
-  /** The value, or undefined when the key is missing. */
+  /** The value, or undefined when the key is missing (the store's async get). */
   get(key: Buffer): Promise<Buffer | undefined>;
+  /**
+   * A get whose work runs on the calling thread: LevelDB's getSync returns the value;
+   * the engine (opened with blockReadMode 'sync') resolves a promise it never waits in.
+   */
+  getOnThread(key: Buffer): Buffer | undefined | Promise<Buffer | undefined>;
   close(): Promise<void>;
   /** One line of store internals worth printing after a run, if any. */
   describe(): string;
@@ -133,15 +159,17 @@ function prng(seed: number): () => number {
 // -----------------------------------------------------------------------------------------
 // Stores
 
-async function openRingkv(dir: string, p: Params, sync: boolean): Promise<Store> {
+async function openRingkv(dir: string, p: Params, sync: boolean, reads: ReadPath): Promise<Store> {
   const engine = await Engine.open(dir, {
     sync: sync ? 'batch' : 'none',
     blockCacheSizeBytes: p.cacheBytes,
     memtableSizeBytes: p.memtableBytes,
+    blockReadMode: reads,
   });
   return {
     put: (key, value) => engine.put(key, value),
     get: async (key) => (await engine.get(key))?.value,
+    getOnThread: async (key) => (await engine.get(key))?.value,
     close: () => engine.close(),
     describe: () => {
       const s = engine.stats();
@@ -158,13 +186,14 @@ async function openRingkv(dir: string, p: Params, sync: boolean): Promise<Store>
   };
 }
 
-async function openLeveldb(dir: string, p: Params, sync: boolean): Promise<Store> {
+async function openLeveldb(dir: string, p: Params, sync: boolean, _reads: ReadPath): Promise<Store> {
   const db = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
   await db.open({ cacheSize: p.cacheBytes, writeBufferSize: p.memtableBytes });
   const writeOptions = { sync };
   return {
     put: (key, value) => db.put(key, value, writeOptions),
     get: (key) => db.get(key),
+    getOnThread: (key) => db.getSync(key),
     close: () => db.close(),
     describe: () => {
       const w = leveldbWrites(db.getProperty('leveldb.stats'));
@@ -234,41 +263,83 @@ process.once('SIGINT', () => {
   process.exit(130);
 });
 
+/** Runs fn(0) ... fn(n - 1) one at a time; awaits only what returns a promise. */
+async function serial(n: number, fn: (i: number) => void | Promise<void>): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    const r = fn(i);
+    if (r instanceof Promise) await r;
+  }
+}
+
 async function runStore(name: StoreName, p: Params, sync: boolean, run: number): Promise<RunResult> {
   const keys = sync ? p.syncKeys : p.keys;
   const values = new Values(p.valueBytes);
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), `ringkv-bench-${name}-`));
   liveDirs.add(dir);
+  const open = (reads: ReadPath) => (name === 'ringkv' ? openRingkv : openLeveldb)(dir, p, sync, reads);
   try {
-    const store = await (name === 'ringkv' ? openRingkv : openLeveldb)(dir, p, sync);
-    let result: RunResult;
-    try {
-      const seed = p.seed + run;
-      const put = await timed(keys, () => pool(keys, p.concurrency, (i) => store.put(makeKey(i, seed), values.make(i))));
+    const seed = p.seed + run;
+    const rnd = prng(seed ^ 0x5bd1e995);
+    const hits = Uint32Array.from({ length: p.reads }, () => Math.floor(rnd() * keys));
+    const checkHit = (i: number, v: Buffer | undefined): void => {
+      if (!values.check(i, v)) throw new Error(`${name}: get of present key #${i} returned ${v ? `a wrong ${v.length}-byte value` : 'nothing'}`);
+    };
+    const checkMiss = (v: Buffer | undefined): void => {
+      if (v !== undefined) throw new Error(`${name}: get of a missing key returned a ${v.length}-byte value`);
+    };
 
-      const rnd = prng(seed ^ 0x5bd1e995);
-      const hits = Uint32Array.from({ length: p.reads }, () => Math.floor(rnd() * keys));
-      const getHit = await timed(p.reads, () =>
-        pool(p.reads, p.concurrency, async (j) => {
-          const i = hits[j]!;
-          const v = await store.get(makeKey(i, seed));
-          if (!values.check(i, v)) {
-            throw new Error(`${name}: get of present key #${i} returned ${v ? `a wrong ${v.length}-byte value` : 'nothing'}`);
-          }
-        }),
-      );
-      const getMiss = await timed(p.reads, () =>
-        pool(p.reads, p.concurrency, async (j) => {
-          const v = await store.get(makeKey(MISSING_BASE + hits[j]!, seed));
-          if (v !== undefined) throw new Error(`${name}: get of a missing key returned a ${v.length}-byte value`);
-        }),
-      );
-      result = { put, get_hit: getHit, get_miss: getMiss, diskBytes: 0, writeAmp: store.writeAmp(), note: store.describe() };
+    // Puts, then the store's own write figures (its counters start at open).
+    let store = await open('async');
+    let put: PhaseResult;
+    let writeAmp: number | undefined;
+    let note: string;
+    try {
+      put = await timed(keys, () => pool(keys, p.concurrency, (i) => store.put(makeKey(i, seed), values.make(i))));
+      writeAmp = store.writeAmp();
+      note = store.describe();
     } finally {
       await store.close();
     }
-    result.diskBytes = await dirBytes(dir);
-    return result;
+
+    // Each read pair starts from a store reopened for its read path (both stores alike:
+    // cold block cache, the last memtable replayed from the log).
+    store = await open('async');
+    let getHit: PhaseResult;
+    let getMiss: PhaseResult;
+    try {
+      getHit = await timed(p.reads, () =>
+        pool(p.reads, p.concurrency, async (j) => {
+          const i = hits[j]!;
+          checkHit(i, await store.get(makeKey(i, seed)));
+        }),
+      );
+      getMiss = await timed(p.reads, () => pool(p.reads, p.concurrency, async (j) => checkMiss(await store.get(makeKey(MISSING_BASE + hits[j]!, seed)))));
+    } finally {
+      await store.close();
+    }
+
+    store = await open('sync');
+    let getHitSync: PhaseResult;
+    let getMissSync: PhaseResult;
+    try {
+      const s = store;
+      getHitSync = await timed(p.reads, () =>
+        serial(p.reads, (j) => {
+          const i = hits[j]!;
+          const v = s.getOnThread(makeKey(i, seed));
+          return v instanceof Promise ? v.then((x) => checkHit(i, x)) : checkHit(i, v);
+        }),
+      );
+      getMissSync = await timed(p.reads, () =>
+        serial(p.reads, (j) => {
+          const v = s.getOnThread(makeKey(MISSING_BASE + hits[j]!, seed));
+          return v instanceof Promise ? v.then(checkMiss) : checkMiss(v);
+        }),
+      );
+    } finally {
+      await store.close();
+    }
+    return { put, get_hit: getHit, get_miss: getMiss, get_hit_sync: getHitSync, get_miss_sync: getMissSync, diskBytes: await dirBytes(dir), writeAmp, note };
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
     liveDirs.delete(dir);
@@ -343,6 +414,8 @@ async function main(): Promise<void> {
       return v;
     })
     .option('--seed <n>', 'seed of the key set and read order', positiveInt, 1)
+    .option('--results-dir <dir>', 'where the results file is saved', path.join(REPO_ROOT, 'benchmarks/results'))
+    .option('--no-save', 'do not save the results file')
     .parse();
   const o = cli.opts<{
     keys: number;
@@ -355,6 +428,8 @@ async function main(): Promise<void> {
     memtableBytes: number;
     only?: StoreName;
     seed: number;
+    resultsDir: string;
+    save: boolean;
   }>();
   const p: Params = {
     keys: o.keys,
@@ -369,21 +444,31 @@ async function main(): Promise<void> {
     seed: o.seed,
   };
   const stores = p.only ? [p.only] : STORES;
-  const date = new Date().toISOString();
-  const cores = os.cpus().length;
+  const when = new Date();
+  const date = when.toISOString();
+  const machine = machineInfo();
+  const cores = machine.cores;
   const threadpool = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
+  /** Everything printed, kept for the results file. */
+  const out: string[] = [];
+  const say = (line: string): void => {
+    out.push(line);
+    console.log(line);
+  };
 
-  console.log(`engine benchmark ${date} — ${cores} cores, ${os.cpus()[0]?.model ?? 'unknown CPU'}, node ${process.version}, tmp ${os.tmpdir()}`);
-  console.log(
+  say(`engine benchmark ${date} — ${cores} cores, ${machine.cpu}, node ${process.version}, tmp ${os.tmpdir()}, load average ${machine.loadAverage.join(' ')}`);
+  say(
     `keys ${fmtInt(p.keys)} (sync on: ${fmtInt(p.syncKeys)}${p.syncKeys < p.keys ? ': a put that waits for fsync is ~10× slower, so fewer keys by default; --sync-keys to change' : ''}) × ` +
-      `(${KEY_BYTES} B key + ${p.valueBytes} B value), random order; reads ${fmtInt(p.reads)} present + ${fmtInt(p.reads)} missing; ` +
-      `${p.concurrency} ops in flight; block cache ${p.cacheBytes / MiB} MiB and memtable ${p.memtableBytes / MiB} MiB for both; ` +
-      `${p.runs} run(s)${p.runs > 1 ? ', medians' : ''}`,
+      `(${KEY_BYTES} B key + ${p.valueBytes} B value), random order; reads ${fmtInt(p.reads)} present + ${fmtInt(p.reads)} missing, async and on the calling thread; ` +
+      `${p.concurrency} ops in flight (async phases); block cache ${p.cacheBytes / MiB} MiB and memtable ${p.memtableBytes / MiB} MiB for both; ` +
+      `${p.runs} run(s)${p.runs > 1 ? ', medians' : ' (single run)'}`,
   );
-  console.log(
+  say(
     `sync off: ringkv sync 'none', LevelDB sync: false. sync on: ringkv sync 'batch' (group commit), LevelDB sync: true ` +
       `per put (${threadpool} libuv threads, so at most ${threadpool} LevelDB puts share a sync). Both use 10-bit bloom filters; LevelDB compresses with Snappy (default) but the values do not compress.`,
   );
+  for (const ph of PHASES) say(`  ${ph}: ${PHASE_METHOD[ph]}`);
+  say('  each pair of read phases starts on a store closed and reopened after the puts (cold block cache).');
 
   const results: Record<'off' | 'on', Partial<Record<StoreName, RunResult[]>>> = { off: {}, on: {} };
   for (let run = 0; run < p.runs; run++) {
@@ -395,10 +480,11 @@ async function main(): Promise<void> {
         (results[mode][name] ??= []).push(r);
         const line = PHASES.map((ph) => `${ph} ${fmtInt(r[ph].ops / r[ph].seconds)}/s`).join(', ');
         const amp = r.writeAmp === undefined ? '' : `; write amp ${r.writeAmp.toFixed(2)}`;
-        console.log(`  run ${run + 1}/${p.runs} sync ${mode} ${name.padEnd(7)} ${line}; ${(r.diskBytes / MiB).toFixed(1)} MiB on disk${amp}${r.note ? `; ${r.note}` : ''}`);
+        say(`  run ${run + 1}/${p.runs} sync ${mode} ${name.padEnd(7)} ${line}; ${(r.diskBytes / MiB).toFixed(1)} MiB on disk${amp}${r.note ? `; ${r.note}` : ''}`);
       }
     }
   }
+  const loadAfter = os.loadavg().map((x) => Math.round(x * 100) / 100);
 
   const summary = (mode: 'off' | 'on', name: StoreName): Summary | undefined => {
     const rs = results[mode][name];
@@ -409,7 +495,7 @@ async function main(): Promise<void> {
   const offRatio = ratios(off.ringkv, off.leveldb);
   const onRatio = ratios(on.ringkv, on.leveldb);
 
-  console.log('');
+  say('');
   const header = ['sync', 'keys', 'phase', 'store', 'ops/s', 'µs/op', 'ringkv/leveldb', ...(p.runs > 1 ? ['runs min–max ops/s'] : [])];
   const rows: string[][] = [];
   for (const [mode, set, ratio] of [
@@ -435,46 +521,58 @@ async function main(): Promise<void> {
   }
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const fmtRow = (r: string[]): string => r.map((c, i) => (i >= 4 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ');
-  console.log(fmtRow(header));
-  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const r of rows) console.log(fmtRow(r));
-  console.log('µs/op = 1e6 / (ops/s): wall time per operation with all of them in flight, not the latency of one.');
+  const table = [fmtRow(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(fmtRow)];
+  for (const l of table) say(l);
+  say('µs/op = 1e6 / (ops/s): wall time per operation with all of them in flight (one at a time in the _sync phases), not the latency of one.');
+  say(`${p.runs > 1 ? `medians of ${p.runs} runs` : 'single run'}; load average ${machine.loadAverage.join(' ')} before, ${loadAfter.join(' ')} after.`);
 
-  const flat = (s: Summary | undefined) =>
-    s
-      ? {
-          put: s.phases.put.ops_per_sec,
-          get_hit: s.phases.get_hit.ops_per_sec,
-          get_miss: s.phases.get_miss.ops_per_sec,
-          us_per_op: { put: s.phases.put.us_per_op, get_hit: s.phases.get_hit.us_per_op, get_miss: s.phases.get_miss.us_per_op },
-          runs: s.perRun,
-          keys: s.keys,
-          disk_bytes: s.disk_bytes,
-          write_amp: s.write_amp,
-        }
-      : null;
-  console.log(
-    JSON.stringify({
-      ringkv: flat(off.ringkv),
-      leveldb: flat(off.leveldb),
-      ratio: offRatio,
-      sync: { keys: p.syncKeys, ringkv: flat(on.ringkv), leveldb: flat(on.leveldb), ratio: onRatio },
-      params: {
-        keys: p.keys,
-        reads: p.reads,
-        key_bytes: KEY_BYTES,
-        value_bytes: p.valueBytes,
-        concurrency: p.concurrency,
-        runs: p.runs,
-        cache_bytes: p.cacheBytes,
-        memtable_bytes: p.memtableBytes,
-        seed: p.seed,
-        stat: p.runs > 1 ? 'median' : 'single',
-      },
-      machine: { cores, cpu: os.cpus()[0]?.model ?? null, node: process.version, platform: `${os.platform()} ${os.release()}`, uv_threadpool_size: threadpool },
+  const flat = (s: Summary | undefined) => {
+    if (!s) return null;
+    const ops = {} as Record<Phase, number>;
+    const us = {} as Record<Phase, number>;
+    for (const ph of PHASES) {
+      ops[ph] = s.phases[ph].ops_per_sec;
+      us[ph] = s.phases[ph].us_per_op;
+    }
+    return { ...ops, us_per_op: us, runs: s.perRun, keys: s.keys, disk_bytes: s.disk_bytes, write_amp: s.write_amp };
+  };
+  const line: Record<string, unknown> = {
+    ringkv: flat(off.ringkv),
+    leveldb: flat(off.leveldb),
+    ratio: offRatio,
+    sync: { keys: p.syncKeys, ringkv: flat(on.ringkv), leveldb: flat(on.leveldb), ratio: onRatio },
+    params: {
+      keys: p.keys,
+      reads: p.reads,
+      key_bytes: KEY_BYTES,
+      value_bytes: p.valueBytes,
+      concurrency: p.concurrency,
+      runs: p.runs,
+      cache_bytes: p.cacheBytes,
+      memtable_bytes: p.memtableBytes,
+      seed: p.seed,
+      stat: p.runs > 1 ? 'median' : 'single',
+    },
+    machine: { cores, cpu: machine.cpu, node: process.version, platform: `${os.platform()} ${os.release()}`, uv_threadpool_size: threadpool, load_average: { before: machine.loadAverage, after: loadAfter } },
+    date,
+  };
+  if (o.save) {
+    const [file] = saveResults(o.resultsDir, `${stamp(when)}-engine-${cores}cores`, {
       date,
-    }),
-  );
+      command: `npm run bench:engine -- ${process.argv.slice(2).join(' ')}`.trim(),
+      machine: { ...machine, loadAverageAfter: loadAfter, uvThreadpoolSize: threadpool },
+      params: p,
+      phases: PHASE_METHOD,
+      runs: results,
+      summary: { off, on, ratio: { off: offRatio, on: onRatio } },
+      table,
+      output: out,
+      json: line,
+    });
+    say(`saved ${path.relative(process.cwd(), file!)}`);
+    line.resultsFile = path.relative(REPO_ROOT, file!);
+  }
+  console.log(JSON.stringify(line));
 }
 
 main().catch((err: unknown) => {
