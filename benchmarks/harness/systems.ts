@@ -122,7 +122,7 @@ const redisReplicated: SystemSpec = {
       const store = await RedisStore.open({ name: 'redis-replicated', host: host!, port: Number(port), connections: o.redisConnections, waitReplicas, waitTimeoutMs: o.waitTimeoutMs });
       return {
         store,
-        settings: { ...peer.settings, connections: o.redisConnections, waitReplicas, waitTimeoutMs: o.waitTimeoutMs, readsFrom: 'primary' },
+        settings: { ...peer.settings, connections: o.redisConnections, readConnections: waitReplicas > 0 ? `${o.redisConnections} of their own` : 'shared with writes', waitReplicas, waitTimeoutMs: o.waitTimeoutMs, readsFrom: 'primary' },
         async stop() {
           await store.close();
           await peer.stop();

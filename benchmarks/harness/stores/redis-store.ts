@@ -2,29 +2,46 @@
 // commands of one connection by itself). With `waitReplicas` > 0 every write is
 // `SET` + `WAIT <n> <timeout>` in one round trip, Redis's closest analogue of a write
 // quorum: it returns once n replicas acknowledged the write, or errors when the timeout
-// passes first.
+// passes first. WAIT blocks its connection until it returns, so with it reads go over
+// connections of their own (as many again), never queued behind a WAIT. Single-threaded:
+// used from the load generator's event loop.
 
 import { Redis } from 'ioredis';
 import type { KvStore } from '../load-runner.js';
 
 export class RedisStore implements KvStore {
   private next = 0;
+  private nextRead = 0;
 
   private constructor(
     readonly name: string,
+    /** Writes (and, with WAIT, only writes). */
     private readonly conns: Redis[],
+    /** Reads: the write connections when there is no WAIT, connections of their own when there is. */
+    private readonly readConns: Redis[],
     private readonly waitReplicas: number,
     private readonly waitTimeoutMs: number,
   ) {}
 
   static async open(o: { name: string; host: string; port: number; connections: number; waitReplicas?: number; waitTimeoutMs?: number }): Promise<RedisStore> {
-    const conns: Redis[] = [];
-    for (let i = 0; i < o.connections; i++) {
-      const c = new Redis({ host: o.host, port: o.port, lazyConnect: true, enableAutoPipelining: true, maxRetriesPerRequest: 1 });
-      await c.connect();
-      conns.push(c);
-    }
-    return new RedisStore(o.name, conns, o.waitReplicas ?? 0, o.waitTimeoutMs ?? 1000);
+    const waitReplicas = o.waitReplicas ?? 0;
+    const connect = async (n: number): Promise<Redis[]> => {
+      const out: Redis[] = [];
+      for (let i = 0; i < n; i++) {
+        const c = new Redis({ host: o.host, port: o.port, lazyConnect: true, enableAutoPipelining: true, maxRetriesPerRequest: 1 });
+        await c.connect();
+        out.push(c);
+      }
+      return out;
+    };
+    const conns = await connect(o.connections);
+    const readConns = waitReplicas > 0 ? await connect(o.connections) : conns;
+    return new RedisStore(o.name, conns, readConns, waitReplicas, o.waitTimeoutMs ?? 1000);
+  }
+
+  /** Connections a read may use (for tests: with WAIT, none of them is a write connection). */
+  get readConnections(): readonly Redis[] {
+    return this.readConns;
   }
 
   private conn(): Redis {
@@ -33,8 +50,14 @@ export class RedisStore implements KvStore {
     return c;
   }
 
+  private readConn(): Redis {
+    const c = this.readConns[this.nextRead]!;
+    this.nextRead = (this.nextRead + 1) % this.readConns.length;
+    return c;
+  }
+
   async read(key: Buffer): Promise<Buffer | undefined> {
-    const v = await this.conn().getBuffer(key);
+    const v = await this.readConn().getBuffer(key);
     return v ?? undefined;
   }
 
@@ -60,6 +83,7 @@ export class RedisStore implements KvStore {
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.conns.map((c) => c.quit().catch(() => c.disconnect())));
+    const all = this.readConns === this.conns ? this.conns : [...this.conns, ...this.readConns];
+    await Promise.all(all.map((c) => c.quit().catch(() => c.disconnect())));
   }
 }
