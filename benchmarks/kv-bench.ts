@@ -162,7 +162,7 @@ async function main(): Promise<number> {
   const machine = machineInfo();
   log(
     `kv-bench: workload ${params.workload.name} (${params.workload.description}), consistency ${f.consistency}, ${f.distribution} keys, ` +
-      `${f.records} records x ${f.valueSize} B, ${f.mode} loop, ${f.rate ? `rate ${f.rate} ops/s` : `p99 < ${f.sloMs} ms rate search`}, ` +
+      `${f.records} records x ${f.valueSize} B, ${f.mode} loop, ${f.rate ? `rate ${f.rate} ops/s` : `p99 <= ${f.sloMs} ms rate search`}, ` +
       `${f.duration} s per system, ${f.concurrency} in flight, ${f.runs} run(s); ${machine.cores} cores (${machine.cpu}), node ${machine.node}`,
   );
 
