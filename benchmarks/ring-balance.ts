@@ -5,9 +5,14 @@
 // over the token space, not by sampling keys). Pure computation: no servers.
 //
 //   npm run bench:ring -- [--sizes 10,100,1000] [--vnodes 128] [--joins 5]
+//
+// Prints a table and a JSON line and saves both under benchmarks/results/.
 
 import { Command } from 'commander';
 import os from 'node:os';
+import path from 'node:path';
+import { machineInfo, saveResults, stamp } from './harness/report.js';
+import { REPO_ROOT } from './harness/processes.js';
 import { Ring } from '../sdk/ring.js';
 import { ringRanges } from '../storage-server/anti-entropy/token-ranges.js';
 import type { TokenRange } from '../storage-server/anti-entropy/token-ranges.js';
@@ -62,8 +67,11 @@ function main(): void {
     .option('--vnodes <n>', 'vnodes per node', '128')
     .option('--replicas <n>', 'N', '3')
     .option('--joins <n>', 'joins measured per size', '5')
+    .option('--results-dir <dir>', 'where the results file is saved', path.join(REPO_ROOT, 'benchmarks/results'))
+    .option('--no-save', 'do not save the results file')
     .parse();
-  const o = program.opts<{ sizes: string; vnodes: string; replicas: string; joins: string }>();
+  const o = program.opts<{ sizes: string; vnodes: string; replicas: string; joins: string; resultsDir: string; save: boolean }>();
+  const when = new Date();
   const sizes = o.sizes.split(',').map(Number);
   const vnodes = Number(o.vnodes);
   const n = Number(o.replicas);
@@ -99,9 +107,23 @@ function main(): void {
   const header = ['nodes', 'primary max/mean', 'min/mean', 'cv', 'stored max/mean', 'min/mean', 'cv', 'moved per join', 'ideal 1/(n+1)'];
   const table = [header, ...rows.map((r) => [String(r.nodes), f(r.primaryMaxOverMean!), f(r.primaryMinOverMean!), f(r.primaryCv!), f(r.storedMaxOverMean!), f(r.storedMinOverMean!), f(r.storedCv!), f(r.movedPerJoin!), f(r.idealMovedPerJoin!)])];
   const widths = header.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
+  const lines = table.map((row) => row.map((c, i) => c.padStart(widths[i]!)).join('  '));
   process.stdout.write(`ring balance: ${vnodes} vnodes per node, N = ${n}, ${joins} joins per size; ${os.cpus().length} cores\n\n`);
-  for (const row of table) process.stdout.write(`${row.map((c, i) => c.padStart(widths[i]!)).join('  ')}\n`);
-  process.stdout.write(`${JSON.stringify({ vnodes, replicas: n, rows, date: new Date().toISOString() })}\n`);
+  for (const l of lines) process.stdout.write(`${l}\n`);
+  const line: Record<string, unknown> = { vnodes, replicas: n, rows, date: when.toISOString() };
+  if (o.save) {
+    const [file] = saveResults(o.resultsDir, `${stamp(when)}-ring-balance`, {
+      date: when.toISOString(),
+      command: `npm run bench:ring -- ${process.argv.slice(2).join(' ')}`.trim(),
+      machine: machineInfo(),
+      params: { sizes, vnodes, replicas: n, joins },
+      table: lines,
+      json: line,
+    });
+    process.stdout.write(`saved ${path.relative(process.cwd(), file!)}\n`);
+    line.resultsFile = path.relative(REPO_ROOT, file!);
+  }
+  process.stdout.write(`${JSON.stringify(line)}\n`);
 }
 
 main();

@@ -5,7 +5,8 @@
 // The client is a minimal undici + msgpack batcher of the SDK's shape: each logical
 // operation goes to every replica (default 3) and completes when a quorum (default 2)
 // answered; operations are coalesced per server into batches (at most 256 operations,
-// 4 batches in flight, 8 keep-alive connections). Closed loop; prints a table and a JSON line.
+// 4 batches in flight, 8 keep-alive connections). Closed loop; prints a table and a JSON line,
+// and saves both under benchmarks/results/.
 //
 //   npm run bench:transport -- --duration 10
 
@@ -20,7 +21,9 @@ import type { BatchRequest, BatchResponse, WireOp, WireResult } from '../sdk/wir
 import { decodeMessage, encodeMessage, MSGPACK_CONTENT_TYPE, OpType, PROTOCOL_VERSION, Routes } from '../sdk/wire/protocol.js';
 import type { StoredObject } from '../sdk/versioning/index.js';
 import { newHistogram, summarize } from './harness/latency-recorder.js';
-import { formatTable, machineInfo } from './harness/report.js';
+import { formatTable, machineInfo, saveResults, stamp } from './harness/report.js';
+import { REPO_ROOT } from './harness/processes.js';
+import path from 'node:path';
 
 const num = (name: string) => (v: string) => {
   const n = Number(v);
@@ -209,8 +212,10 @@ async function main(): Promise<void> {
     .option('--duration <s>', 'seconds per variant', num('duration'), 10)
     .option('--concurrency <n>', 'logical operations in flight', num('concurrency'), 256)
     .option('--value-size <bytes>', 'value size', num('value-size'), 100)
+    .option('--results-dir <dir>', 'where the results file is saved', path.join(REPO_ROOT, 'benchmarks/results'))
+    .option('--no-save', 'do not save the results file')
     .parse();
-  const f = program.opts<{ serve?: boolean; duration: number; concurrency: number; valueSize: number }>();
+  const f = program.opts<{ serve?: boolean; duration: number; concurrency: number; valueSize: number; resultsDir: string; save: boolean }>();
   if (f.serve) {
     serve(f.valueSize);
     return;
@@ -227,6 +232,7 @@ async function main(): Promise<void> {
     ports.push(await new Promise<number>((resolve) => c.once('message', (m: { port: number }) => resolve(m.port))));
   }
   const machine = machineInfo();
+  const when = new Date();
   process.stdout.write(
     `transport-bench: loopback HTTP/1.1 + msgpack batches, ${f.concurrency} logical ops in flight, 2 reads : 1 write, ${f.valueSize} B values, ${f.duration} s per variant; ${machine.cores} cores, node ${machine.node}\n`,
   );
@@ -243,25 +249,36 @@ async function main(): Promise<void> {
     await new Promise((res) => setTimeout(res, 500));
   }
   await stopAll();
-  process.stdout.write(
-    formatTable(
+  const table = formatTable(
       ['variant', 'ops/s', 'wire ops/s', 'batches/s', 'ops/batch', 'p50 ms', 'p99 ms', 'client CPU', 'server CPU'],
       results.map((r) => [r.variant, r.opsPerSec.toLocaleString('en-US'), r.wireOpsPerSec.toLocaleString('en-US'), r.batchesPerSec.toLocaleString('en-US'), String(r.opsPerBatch), r.p50Ms.toFixed(2), r.p99Ms.toFixed(2), `${r.clientCpuPct}%`, r.serverCpuPct.map((x) => `${x}%`).join(' ')]),
-    ) + '\n',
-  );
+    );
+  process.stdout.write(`${table}\n`);
   const sdkShape = results[0]!;
-  process.stdout.write(
-    JSON.stringify({
-      benchmark: 'transport',
-      opsPerSec: sdkShape.opsPerSec,
-      p50Ms: sdkShape.p50Ms,
-      p99Ms: sdkShape.p99Ms,
-      variants: results,
-      concurrency: f.concurrency,
-      valueBytes: f.valueSize,
-      cores: machine.cores,
-    }) + '\n',
-  );
+  const line: Record<string, unknown> = {
+    benchmark: 'transport',
+    opsPerSec: sdkShape.opsPerSec,
+    p50Ms: sdkShape.p50Ms,
+    p99Ms: sdkShape.p99Ms,
+    variants: results,
+    concurrency: f.concurrency,
+    valueBytes: f.valueSize,
+    cores: machine.cores,
+    loadAverage: { before: machine.loadAverage, after: machineInfo().loadAverage },
+  };
+  if (f.save) {
+    const [file] = saveResults(f.resultsDir, `${stamp(when)}-transport-${machine.cores}cores`, {
+      date: when.toISOString(),
+      command: `npm run bench:transport -- ${process.argv.slice(2).join(' ')}`.trim(),
+      machine,
+      params: { duration: f.duration, concurrency: f.concurrency, valueSize: f.valueSize },
+      table: table.split('\n'),
+      json: line,
+    });
+    process.stdout.write(`saved ${path.relative(process.cwd(), file!)}\n`);
+    line.resultsFile = path.relative(REPO_ROOT, file!);
+  }
+  process.stdout.write(JSON.stringify(line) + '\n');
   process.exit(0);
 }
 
