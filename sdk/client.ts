@@ -116,6 +116,13 @@ export interface ConnectOptions<V = Buffer> {
    * with it, plain HTTP goes to the nodes that do not yet. Default: plain HTTP only.
    */
   tls?: TlsOptions;
+  /**
+   * Authentication (storage-server/auth/README.md): the user's bearer token, sent with every
+   * request. A cluster with authentication on needs it (and TLS); one without ignores it.
+   * Refusals reach the application as UNAUTHENTICATED (no or a revoked token) and
+   * PERMISSION_DENIED (the user may not read or write that key). Default: none.
+   */
+  auth?: { token: string };
   /** Transport seam (tests inject faults through it). Default: HTTP keep-alive pools (with `tls`, over TLS). */
   transport?: Transport;
   /**
@@ -278,9 +285,11 @@ export class RingkvClient<V = Buffer> {
     });
     const tls = transportTlsFromOptions(o.tls);
     if (tls && o.transport) throw new InvalidArgumentError('tls configures the default transport: give either tls or transport');
+    if (o.auth !== undefined && (!o.auth || typeof o.auth !== 'object' || typeof o.auth.token !== 'string')) throw new InvalidArgumentError('auth must be { token: string }');
+    if (o.auth && o.transport) throw new InvalidArgumentError('auth configures the default transport: give either auth or transport');
     this.ownsTransport = !o.transport;
     // The transport picks plain or TLS per node from this client's view of the cluster.
-    this.transport = o.transport ?? new HttpTransport({ tls, peerTlsMode: (address) => this.view?.tlsModeAt(address) });
+    this.transport = o.transport ?? new HttpTransport({ tls, token: o.auth?.token, peerTlsMode: (address) => this.view?.tlsModeAt(address) });
     this.batcher = new Batcher(this.transport, {
       requestTimeoutMs: timeoutMs,
       from: this.clientId,

@@ -1,7 +1,8 @@
 // One fan-out of an operation to several replicas, resolved as soon as `required` of them
 // succeed and rejected as soon as that has become impossible or the deadline passes.
 // Answers that arrive after the quorum keep being collected (`settled`), so read repair
-// can look at late replicas too. Per-call state only; nothing shared.
+// can look at late replicas too. A refusal for authentication or permissions ends the call
+// at once with that error: every replica would answer the same. Per-call state only.
 
 import type { RingkvError } from './errors.js';
 import { QuorumNotMetError, TimeoutError, errorFromWire } from './errors.js';
@@ -85,6 +86,13 @@ export function quorumCall(
     };
     const check = () => {
       if (done) return;
+      const last = failures[failures.length - 1]?.error as RingkvError | undefined;
+      if (last && (last.code === 'UNAUTHENTICATED' || last.code === 'PERMISSION_DENIED') && answers.length < required) {
+        done = true;
+        clearTimeout(timer);
+        reject(last);
+        return;
+      }
       // Replicas that may still answer (asked and pending, or not asked yet).
       const open = nodes.length - answers.length - failures.length;
       const minAnswers = excuse?.minAnswers ?? required;

@@ -3,11 +3,12 @@
 // (an undici keep-alive pool per node); FaultyTransport wraps any transport so tests can
 // partition, delay or fail nodes deterministically. Transports are safe for concurrent use.
 // With TLS material, HttpTransport picks plain HTTP or TLS per node by the rule in
-// transport-security.ts, from what the membership view says each node accepts.
+// transport-security.ts, from what the membership view says each node accepts; with a
+// token, every request carries it as `Authorization: Bearer`.
 
 import { Pool } from 'undici';
 import type { RingkvError } from './errors.js';
-import { errorFromWire, NodeUnavailableError, TimeoutError } from './errors.js';
+import { errorFromWire, InvalidArgumentError, NodeUnavailableError, TimeoutError } from './errors.js';
 import type { TlsMode, TransportTls } from './transport-security.js';
 import { checkNodeServerIdentity, schemeFor } from './transport-security.js';
 import { decodeMessage, encodeMessage, MSGPACK_CONTENT_TYPE, PROTOCOL_HEADER, PROTOCOL_VERSION } from './wire/protocol.js';
@@ -48,6 +49,11 @@ export interface HttpTransportOptions {
   /** TLS material and policy; without it every request is plain HTTP. */
   tls?: TransportTls | undefined;
   /**
+   * A user's bearer token (storage-server/auth/README.md), sent with every request. Over
+   * plain HTTP it would cross the network in the clear: nodes that check tokens require TLS.
+   */
+  token?: string | undefined;
+  /**
    * What the node at an address accepts, from the caller's membership view (`off` for a
    * member that advertises nothing), or undefined for an address not in the view (a seed).
    */
@@ -60,7 +66,9 @@ const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'
 export class HttpTransport implements Transport {
   /** One pool per node and protocol: a node moving to TLS gets a new pool beside the old one. */
   private readonly pools = new Map<string, Pool>();
-  private readonly opts: Required<Omit<HttpTransportOptions, 'tls' | 'peerTlsMode' | 'localAddress'>> & { localAddress: string | undefined };
+  private readonly opts: Required<Omit<HttpTransportOptions, 'tls' | 'peerTlsMode' | 'localAddress' | 'token'>> & { localAddress: string | undefined };
+  /** The request headers besides the content type: protocol version, accept, authorization. */
+  private readonly baseHeaders: Record<string, string>;
   private readonly tls: TransportTls | undefined;
   private peerTlsMode: (address: string) => TlsMode | undefined;
   private closed = false;
@@ -74,6 +82,11 @@ export class HttpTransport implements Transport {
     };
     this.tls = opts.tls;
     this.peerTlsMode = opts.peerTlsMode ?? (() => undefined);
+    this.baseHeaders = { accept: MSGPACK_CONTENT_TYPE, [PROTOCOL_HEADER]: String(PROTOCOL_VERSION) };
+    if (opts.token !== undefined) {
+      if (typeof opts.token !== 'string' || !/^[\x21-\x7e]{1,256}$/.test(opts.token)) throw new InvalidArgumentError('token must be 1-256 printable ASCII characters');
+      this.baseHeaders.authorization = `Bearer ${opts.token}`;
+    }
   }
 
   /** Where this transport learns what each node accepts (its owner's membership view). */
@@ -135,9 +148,7 @@ export class HttpTransport implements Transport {
       res = await this.pool(scheme, address).request({
         path,
         method: opts.method ?? (payload ? 'POST' : 'GET'),
-        headers: payload
-          ? { 'content-type': MSGPACK_CONTENT_TYPE, accept: MSGPACK_CONTENT_TYPE, [PROTOCOL_HEADER]: String(PROTOCOL_VERSION) }
-          : { accept: MSGPACK_CONTENT_TYPE, [PROTOCOL_HEADER]: String(PROTOCOL_VERSION) },
+        headers: payload ? { 'content-type': MSGPACK_CONTENT_TYPE, ...this.baseHeaders } : this.baseHeaders,
         body: payload,
         headersTimeout: opts.timeoutMs,
         bodyTimeout: opts.timeoutMs,

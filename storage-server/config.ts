@@ -2,7 +2,8 @@
 // (resolveServerConfig) that merges defaults < config file < environment < flags and
 // validates. Env names: RINGKV_<UPPER_SNAKE> of the field (RINGKV_ID, RINGKV_PORT,
 // RINGKV_SEEDS="h:p,h:p", RINGKV_DATA_DIR, ...; the tls section: RINGKV_TLS_MODE,
-// RINGKV_TLS_CA, RINGKV_TLS_CERT, RINGKV_TLS_KEY).
+// RINGKV_TLS_CA, RINGKV_TLS_CERT, RINGKV_TLS_KEY; the auth section: RINGKV_AUTH_ENABLED,
+// RINGKV_AUTH_CACHE_TTL_MS, RINGKV_AUTH_SYNC_INTERVAL_MS).
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -139,6 +140,24 @@ export interface ServerConfig {
    * required unless the mode is off (then they are not read). Paths are made absolute.
    */
   tls: NodeTlsConfig;
+  /**
+   * Authentication and permissions (storage-server/auth/README.md): `enabled` (default
+   * false) makes every client request carry a user's bearer token and checks its
+   * permissions; it needs tls.mode required (nodes prove themselves by their certificates).
+   */
+  auth: AuthConfig;
+}
+
+export interface AuthConfig {
+  /** Clients must send a user's token; permissions are checked. Needs tls.mode required. Default false. */
+  enabled: boolean;
+  /**
+   * How long a token's user and permissions may be served from this node's cache; the
+   * cache is also emptied whenever the user table changes. 0 = no cache. Default 5000 ms.
+   */
+  cacheTtlMs: number;
+  /** How often the node compares its user table with a random live peer (and fetches it when they differ). Default 2000 ms. */
+  syncIntervalMs: number;
 }
 
 const MiB = 1024 * 1024;
@@ -187,7 +206,10 @@ export const serverDefaults: Omit<ServerConfig, 'id' | 'dataDir' | 'advertise'> 
   ringFenceTimeoutMs: 30_000,
   logLevel: 'info',
   tls: { mode: 'off', ca: '', cert: '', key: '' },
+  auth: { enabled: false, cacheTtlMs: 5000, syncIntervalMs: 2000 },
 };
+
+const AUTH_FIELDS = ['enabled', 'cacheTtlMs', 'syncIntervalMs'] as const;
 
 const TLS_FIELDS = ['mode', 'ca', 'cert', 'key'] as const;
 
@@ -231,7 +253,7 @@ const NUMBER_FIELDS = [
   'ringFenceTimeoutMs',
 ] as const;
 
-const ALL_FIELDS = ['id', 'host', 'advertise', 'dataDir', 'seeds', 'sync', 'logLevel', 'join', 'corsAllowedOrigins', 'loadShedding', 'tls', ...NUMBER_FIELDS] as const;
+const ALL_FIELDS = ['id', 'host', 'advertise', 'dataDir', 'seeds', 'sync', 'logLevel', 'join', 'corsAllowedOrigins', 'loadShedding', 'tls', 'auth', ...NUMBER_FIELDS] as const;
 
 function envName(field: string): string {
   return `RINGKV_${field.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
@@ -241,7 +263,7 @@ function envName(field: string): string {
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Raw {
   const out: Raw = {};
   for (const f of ALL_FIELDS) {
-    if (f === 'tls') continue;
+    if (f === 'tls' || f === 'auth') continue;
     const v = env[envName(f)];
     if (v !== undefined && v !== '') out[f] = v;
   }
@@ -251,6 +273,12 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Raw {
     if (v !== undefined && v !== '') tls[f] = v;
   }
   if (Object.keys(tls).length > 0) out.tls = tls;
+  const auth: Raw = {};
+  for (const f of AUTH_FIELDS) {
+    const v = env[envName(`auth${f[0]!.toUpperCase()}${f.slice(1)}`)];
+    if (v !== undefined && v !== '') auth[f] = v;
+  }
+  if (Object.keys(auth).length > 0) out.auth = auth;
   if (env.RINGKV_DATA && out.dataDir === undefined) out.dataDir = env.RINGKV_DATA;
   return out;
 }
@@ -291,11 +319,11 @@ export function resolveServerConfig(...layers: Raw[]): ServerConfig {
   for (const l of layers) {
     for (const [k, v] of Object.entries(l)) {
       if (v === undefined) continue;
-      // The tls section merges field by field (a file gives the paths, env or a flag the mode).
-      if (k === 'tls' && v && typeof v === 'object' && !Array.isArray(v)) {
-        const merged: Raw = { ...((raw.tls as Raw | undefined) ?? {}) };
+      // The tls and auth sections merge field by field (a file gives the paths, env or a flag the mode).
+      if ((k === 'tls' || k === 'auth') && v && typeof v === 'object' && !Array.isArray(v)) {
+        const merged: Raw = { ...((raw[k] as Raw | undefined) ?? {}) };
         for (const [tk, tv] of Object.entries(v as Raw)) if (tv !== undefined) merged[tk] = tv;
-        raw.tls = merged;
+        raw[k] = merged;
       } else raw[k] = v;
     }
   }
@@ -381,7 +409,36 @@ export function resolveServerConfig(...layers: Raw[]): ServerConfig {
   cfg.advertise = raw.advertise !== undefined ? String(raw.advertise) : `${cfg.host}:${cfg.port}`;
   if (!/^[^:\s]+:\d{1,5}$/.test(cfg.advertise)) throw new InvalidArgumentError(`advertise "${cfg.advertise}" is not host:port`);
   cfg.tls = resolveTls(raw.tls, id);
+  cfg.auth = resolveAuth(raw.auth);
+  // Tokens would cross the network in the clear, and nodes could not tell each other from
+  // clients: authentication rests on TLS with node certificates.
+  if (cfg.auth.enabled && cfg.tls.mode !== 'required') {
+    throw new InvalidArgumentError(`auth.enabled needs tls.mode required (it is ${cfg.tls.mode}): nodes prove who they are by their certificates, and tokens must not cross the network in the clear`);
+  }
   return cfg;
+}
+
+/** The auth section: enabled, cacheTtlMs, syncIntervalMs. */
+function resolveAuth(raw: unknown): AuthConfig {
+  const out: AuthConfig = { ...serverDefaults.auth };
+  if (raw === undefined) return out;
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new InvalidArgumentError('auth must be an object { enabled, cacheTtlMs, syncIntervalMs }');
+  for (const [k, v] of Object.entries(raw as Raw)) {
+    if (!(AUTH_FIELDS as readonly string[]).includes(k)) throw new InvalidArgumentError(`unknown auth setting "${k}" (known: ${AUTH_FIELDS.join(', ')})`);
+    if (v === undefined) continue;
+    if (k === 'enabled') {
+      if (v === true || v === 'true' || v === '1') out.enabled = true;
+      else if (v === false || v === 'false' || v === '0') out.enabled = false;
+      else throw new InvalidArgumentError(`auth.enabled must be true or false, got ${String(v)}`);
+    } else {
+      const n = typeof v === 'number' ? v : Number(v);
+      if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`auth.${k} must be a non-negative number of ms, got ${String(v)}`);
+      (out as unknown as Record<string, number>)[k] = n;
+    }
+  }
+  if (out.cacheTtlMs > 60_000) throw new InvalidArgumentError('auth.cacheTtlMs must be at most 60000: a revoked token stays valid that long');
+  if (!(out.syncIntervalMs >= 100 && out.syncIntervalMs <= 600_000)) throw new InvalidArgumentError('auth.syncIntervalMs must be from 100 to 600000');
+  return out;
 }
 
 /** The tls section: mode and absolute paths, the files checked unless the mode is off. */

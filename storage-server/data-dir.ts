@@ -1,7 +1,8 @@
 // The layout of a node's data directory (documented in ./data-format.md): one engine for
 // the replica data, one for hints, the ACTOR file (the node's vector-clock epoch and dot
 // counter lease, ./dot-counter.ts), NODE-STATE (./node-state.ts: when the node was last
-// alive, and whether it is recovering), and a FORMAT file naming the layout version so that
+// alive, and whether it is recovering), AUTH (./auth/auth-table.ts: this node's copy of the
+// user table), and a FORMAT file naming the layout version so that
 // a node never reads a directory written in another layout as if it were its own. The only
 // place the directory's names are made.
 
@@ -22,6 +23,10 @@ export interface DataDirLayout {
   nodeStateFile: string;
   /** Where a new NODE-STATE is written before it is renamed over the old one. */
   nodeStateTempFile: string;
+  /** This node's copy of the user table (auth/auth-table.ts). */
+  authFile: string;
+  /** Where a new AUTH is written before it is renamed over the old one. */
+  authTempFile: string;
 }
 
 /** Creates the directory or checks its FORMAT; returns where each part lives. */
@@ -33,6 +38,8 @@ export function prepareDataDir(dataDir: string): DataDirLayout {
     actorTempFile: path.join(dataDir, 'ACTOR.tmp'),
     nodeStateFile: path.join(dataDir, 'NODE-STATE'),
     nodeStateTempFile: path.join(dataDir, 'NODE-STATE.tmp'),
+    authFile: path.join(dataDir, 'AUTH'),
+    authTempFile: path.join(dataDir, 'AUTH.tmp'),
   };
   const formatFile = path.join(dataDir, 'FORMAT');
   fs.mkdirSync(dataDir, { recursive: true });

@@ -18,6 +18,7 @@ export class ServerMetrics {
   readonly shedRequests: client.Counter;
   readonly connectionsAccepted: client.Counter<'transport'>;
   readonly tlsHandshakeFailures: client.Counter<'reason'>;
+  readonly authRefusals: client.Counter<'code' | 'what'>;
   /** Extra gauges other modules register (membership, hints, repair). */
   readonly collectors: (() => void)[] = [];
 
@@ -73,6 +74,12 @@ export class ServerMetrics {
       name: 'ringkv_tls_handshake_failures_total',
       help: 'Connections refused at the TLS level, by reason: a TLS error code, a client certificate check that failed (CERT_HAS_EXPIRED ...), or plain_http to a node that requires TLS',
       labelNames: ['reason'],
+      registers: [this.registry],
+    });
+    this.authRefusals = new client.Counter({
+      name: 'ringkv_auth_refusals_total',
+      help: 'Requests (what=request) and batch operations (what=operation) refused for authentication (UNAUTHENTICATED) or permissions (PERMISSION_DENIED)',
+      labelNames: ['code', 'what'],
       registers: [this.registry],
     });
     const self = this;

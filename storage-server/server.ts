@@ -33,7 +33,14 @@ import { discardBody, readBody } from './http/read-body.js';
 import { sendError, sendJson, sendMsgpack } from './http/respond.js';
 import { ConnectionGuard } from './http/connection-guard.js';
 import { FrontDoor } from './http/front-door.js';
-import { checkAccess, peerIdentity } from './http/access-policy.js';
+import type { TokenCheck } from './http/access-policy.js';
+import { checkAccess, checkKeyAccess, checkTransport, peerIdentity } from './http/access-policy.js';
+import { AuthTable } from './auth/auth-table.js';
+import type { AuthAdminRequest, AuthCaller, AuthSyncRequest } from './auth/auth-service.js';
+import { AuthService, describeCaller } from './auth/auth-service.js';
+import { authorizeOps, confirmRepairs } from './auth/batch-authorization.js';
+import type { RepairSources } from './auth/batch-authorization.js';
+import { bearerToken } from './auth/tokens.js';
 import type { NodeTlsMaterial } from './tls/node-tls.js';
 import { loadNodeTls } from './tls/node-tls.js';
 import type { TlsMode } from '../sdk/transport-security.js';
@@ -58,7 +65,7 @@ import { readNodeState, writeNodeState } from './node-state.js';
 import type { StreamStats, StreamingDeps } from './streaming/range-streaming.js';
 import { bootstrap, cleanup, decommission, serveStream } from './streaming/range-streaming.js';
 import { AntiEntropy } from './anti-entropy/anti-entropy.js';
-import type { AdminRequest, MerkleKeysRequest, MerkleRequest, StreamRequest } from '../sdk/wire/protocol.js';
+import type { AdminRequest, MergeOp, MerkleKeysRequest, MerkleRequest, StreamRequest } from '../sdk/wire/protocol.js';
 
 export interface ServerSeams {
   clock?: Clock;
@@ -114,6 +121,12 @@ export class StorageServer {
   private nodeState: NodeState;
   private nodeStateWrite: Promise<void> = Promise.resolve();
   private heartbeatTimer: NodeJS.Timeout | undefined;
+  /**
+   * The cluster's user table on this node (auth/README.md): kept and synchronized whenever the
+   * node requires TLS (the table travels between node certificates only), used to check
+   * tokens when auth.enabled.
+   */
+  readonly auth: AuthService | undefined;
   /** The last recovery (a return after an outage longer than the tombstone grace period). */
   private recovery: { since: string; attempts: number; lastError?: string; done?: string; keysDropped?: number; keysPulled?: number } | undefined;
 
@@ -129,6 +142,7 @@ export class StorageServer {
     private readonly nodeStateFiles: { file: string; tmp: string },
     nodeState: NodeState,
     tlsMaterial: NodeTlsMaterial | undefined,
+    authTable: AuthTable | undefined,
   ) {
     this.nodeState = nodeState;
     this.config = config;
@@ -205,6 +219,17 @@ export class StorageServer {
     // A corrupt block found (by a get, a scan, the leaf rebuild at start, a compaction):
     // repair its range from the other replicas soon, not at the next scheduled round.
     engine.onCorruptBlock(() => this.antiEntropy.repairSoon());
+    this.auth = authTable
+      ? new AuthService({
+          nodeId: config.id,
+          table: authTable,
+          transport,
+          members: () => this.membership.members(),
+          log: log.child({ component: 'auth' }) as EngineLogger,
+          syncIntervalMs: config.auth.syncIntervalMs,
+          requestTimeoutMs: config.requestTimeoutMs,
+        })
+      : undefined;
     this.registerMetrics();
     this.http = http.createServer(
       {
@@ -265,7 +290,24 @@ export class StorageServer {
     });
     let hints: HintStore;
     let dots: DotCounter;
+    let authTable: AuthTable | undefined;
     try {
+      // The user table, when the node speaks TLS only. A node back from an outage longer than
+      // the tombstone grace period may hold users removed meanwhile whose removals its peers
+      // have forgotten: it drops its copy and takes its peers'.
+      if (config.tls.mode === 'required') {
+        authTable = AuthTable.open(
+          {
+            file: layout.authFile,
+            tmp: layout.authTempFile,
+            clock,
+            log: log.child({ component: 'auth' }) as EngineLogger,
+            cacheTtlMs: config.auth.cacheTtlMs,
+            tombstoneRetentionMs: config.tombstoneGraceMs,
+          },
+          nodeState.recoveringSinceMs !== undefined,
+        );
+      }
       dots = await DotCounter.open(layout.actorFile, layout.actorTempFile, config.id, seams.fs ? { fs: seams.fs } : {});
       // Without fsync a machine crash can take this node's latest writes, and with them its
       // actor's history of their keys: with sync 'none' every start is a new actor.
@@ -295,7 +337,7 @@ export class StorageServer {
     let server: StorageServer | undefined;
     try {
       const cfg = { ...config };
-      server = new StorageServer(cfg, engine, hints, dots, log, transport, clock, { file: layout.nodeStateFile, tmp: layout.nodeStateTempFile }, nodeState, tlsMaterial);
+      server = new StorageServer(cfg, engine, hints, dots, log, transport, clock, { file: layout.nodeStateFile, tmp: layout.nodeStateTempFile }, nodeState, tlsMaterial, authTable);
       const s = server;
       httpTransport?.setPeerTlsMode((address) => s.peerTlsModeAt(address));
       await server.saveNodeState();
@@ -307,6 +349,14 @@ export class StorageServer {
       server.handoff.start();
       server.startLeafRebuilds();
       server.antiEntropy.start();
+      server.auth?.start();
+      // A node that starts (or restarts) takes the user table from the first peer it learns of.
+      let authSynced = false;
+      server.membership.onChange(() => {
+        if (authSynced || !server!.auth) return;
+        authSynced = true;
+        void server!.auth.pullOnce();
+      });
       server.membership.onChange(() => server!.scheduleCleanup());
       if (cfg.join) void server.runBootstrap();
       if (nodeState.recoveringSinceMs !== undefined) void server.runRecovery(nodeState.recoveringSinceMs);
@@ -480,7 +530,7 @@ export class StorageServer {
     const p = url.pathname;
     if (this.stopping && !p.startsWith('/internal/')) res.setHeader('connection', 'close');
     // The dashboard of one node reads the status and metrics of the others.
-    if (req.method === 'GET' && (p === Routes.status || p === Routes.members || p === '/metrics' || p === '/health')) {
+    if ((req.method === 'GET' || req.method === 'OPTIONS') && MONITOR_ROUTES.has(p)) {
       res.setHeader('access-control-allow-origin', '*');
     }
     const origin = req.headers.origin;
@@ -494,13 +544,16 @@ export class StorageServer {
       const peer = peerIdentity(req.socket);
       // Plain HTTP to a node that requires TLS: answer, then close the connection.
       if (peer.kind === 'plain' && this.config.tls.mode === 'required') res.setHeader('connection', 'close');
-      checkAccess(this.config.tls.mode, p, peer);
-      this.checkOrigin(req, p);
       if (req.method === 'OPTIONS') {
+        // A CORS preflight carries no credentials: only the transport is checked.
+        checkTransport(this.config.tls.mode, peer);
         route = 'preflight';
         this.answerPreflight(req, res, p);
         return;
       }
+      const caller = checkAccess({ tlsMode: this.config.tls.mode, auth: this.config.auth.enabled }, p, peer, this.tokenOf(req, peer.kind === 'node'));
+      this.checkOrigin(req, p);
+      if (p.startsWith('/api/')) checkKeyAccess(caller, p, req.method ?? 'GET');
       if (p.startsWith(KV_PREFIX)) {
         route = 'kv';
         if (!this.client) throw new ClosedError('server');
@@ -509,7 +562,7 @@ export class StorageServer {
         work = handleKv(req, res, url, { client: this.client, maxJsonBodyBytes: this.config.maxJsonBodyBytes });
       } else if (p === Routes.batch) {
         route = 'batch';
-        work = this.onBatch(req, res, started);
+        work = this.onBatch(req, res, started, caller);
       } else if (p === Routes.members) {
         route = 'members';
         work = this.onMembers(req, res, url);
@@ -537,6 +590,15 @@ export class StorageServer {
       } else if (p === Routes.admin) {
         route = 'admin';
         work = this.onAdmin(req, res);
+      } else if (p === Routes.authAdmin) {
+        route = 'auth-admin';
+        work = this.onAuthAdmin(req, res, caller);
+      } else if (p === Routes.authSync) {
+        route = 'auth-sync';
+        work = this.onAuthSync(req, res);
+      } else if (p === Routes.whoami) {
+        route = 'whoami';
+        sendMsgpackOrJson(req, res, { ...describeCaller(caller), node: this.id, authEnabled: this.config.auth.enabled });
       } else if (p === Routes.status) {
         route = 'status';
         sendMsgpackOrJson(req, res, this.status());
@@ -558,7 +620,8 @@ export class StorageServer {
       }
     } catch (err) {
       discardBody(req);
-      sendError(res, err, p.startsWith('/internal/') ? 'msgpack' : 'json');
+      const e = sendError(res, err, p.startsWith('/internal/') ? 'msgpack' : 'json');
+      if (e.code === 'UNAUTHENTICATED' || e.code === 'PERMISSION_DENIED') this.metrics.authRefusals.inc({ code: e.code, what: 'request' });
       return;
     }
     if (work) {
@@ -570,7 +633,84 @@ export class StorageServer {
     }
   }
 
-  private async onBatch(req: IncomingMessage, res: ServerResponse, arrivedAt: number): Promise<void> {
+  /**
+   * What the request's bearer token proves (authentication on; nodes prove themselves by
+   * their certificates and are not asked): nothing sent, not valid, or a user.
+   */
+  private tokenOf(req: IncomingMessage, fromNode: boolean): TokenCheck {
+    if (!this.config.auth.enabled || fromNode || !this.auth) return { kind: 'none' };
+    const token = bearerToken(req.headers.authorization);
+    if (token === undefined) return { kind: 'none' };
+    if (token === null) return { kind: 'invalid' };
+    const principal = this.auth.table.authenticate(token);
+    return principal ? { kind: 'valid', principal } : { kind: 'invalid' };
+  }
+
+  /** User and role management (a node certificate, or an admin's token). */
+  private async onAuthAdmin(req: IncomingMessage, res: ServerResponse, caller: AuthCaller): Promise<void> {
+    if (req.method !== 'POST') throw new RingkvError('METHOD_NOT_ALLOWED', 'auth admin takes POST');
+    if (!this.auth) throw new UnavailableError('users and roles are kept only by nodes in tls mode required (the table travels between node certificates)');
+    const msg = decodeMessage<AuthAdminRequest>(await readBody(req, 64 * 1024));
+    const result = await this.auth.handleAdmin(msg);
+    const by = caller.kind === 'user' ? caller.principal.user : caller.kind === 'node' ? `node ${caller.id}` : 'anyone';
+    if (!String(msg.action).endsWith('-list')) this.log.warn({ action: msg.action, name: msg.name, by }, 'user table changed by an operator');
+    sendMsgpackOrJson(req, res, { v: PROTOCOL_VERSION, node: this.id, ...result });
+  }
+
+  /** The user table from a peer: a push, or a digest to compare (node certificates only). */
+  private async onAuthSync(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method !== 'POST') throw new RingkvError('METHOD_NOT_ALLOWED', 'auth sync takes POST');
+    if (!this.auth) throw new UnavailableError('this node keeps no user table (tls mode is not required)');
+    const msg = decodeMessage<AuthSyncRequest>(await readBody(req, 16 * 1024 * 1024));
+    sendMsgpack(res, 200, await this.auth.handleSync(msg));
+  }
+
+  /**
+   * Where a reader's read repair is confirmed (auth/batch-authorization.ts): this node's copy
+   * and the copies of the key's other live replicas, fetched by this node over its own
+   * (node-certificate) connections.
+   */
+  private repairSources(deadline: number | undefined): RepairSources {
+    return {
+      local: async (key) => {
+        const r = await this.store.apply({ t: OpType.Get, key });
+        return r.ok ? r.obj : null;
+      },
+      peers: async (keys) => {
+        const out: (StoredObject | null)[][] = keys.map(() => []);
+        const byAddress = new Map<string, number[]>();
+        const ring = this.client!.cluster.ring;
+        for (let i = 0; i < keys.length; i++) {
+          for (const id of ring.preferenceList(keys[i]!, this.config.replicationFactor)) {
+            if (id === this.id) continue;
+            const m = this.membership.get(id);
+            if (!m || !reachable(m)) continue;
+            const list = byAddress.get(m.address) ?? [];
+            list.push(i);
+            byAddress.set(m.address, list);
+          }
+        }
+        const left = deadline !== undefined ? deadline - performance.now() : this.config.requestTimeoutMs;
+        const timeoutMs = Math.max(1, Math.min(this.config.requestTimeoutMs, left));
+        await Promise.all(
+          [...byAddress].map(async ([address, idx]) => {
+            try {
+              const r = await this.transport.call<BatchResponse>(address, Routes.batch, { v: PROTOCOL_VERSION, from: this.id, ops: idx.map((i) => ({ t: OpType.Get, key: keys[i]! })), timeoutMs }, { timeoutMs });
+              idx.forEach((i, j) => {
+                const x = r.results?.[j];
+                if (x?.ok) out[i]!.push(x.obj);
+              });
+            } catch {
+              // an unreachable replica confirms nothing
+            }
+          }),
+        );
+        return out;
+      },
+    };
+  }
+
+  private async onBatch(req: IncomingMessage, res: ServerResponse, arrivedAt: number, caller: AuthCaller): Promise<void> {
     if (req.method !== 'POST') throw new RingkvError('METHOD_NOT_ALLOWED', 'batch takes POST');
     if (this.stopping) throw new ClosedError('server');
     const body = await readBody(req, this.config.maxBatchBodyBytes).catch((err) => {
@@ -592,13 +732,60 @@ export class StorageServer {
     this.shedder.enter(batch.ops.length);
     let response: BatchResponse;
     try {
-      response = await this.applyBatch(batch.ops, deadline, batch.ring);
+      if (caller.kind === 'user') response = await this.applyUserBatch(caller, batch.ops, deadline, batch.ring);
+      else response = await this.applyBatch(batch.ops, deadline, batch.ring);
     } finally {
       this.shedder.leave(batch.ops.length);
     }
     this.shedder.record(performance.now() - arrivedAt);
     // The clock reading lets clients follow the servers' time (sdk/cluster-clock.ts).
     sendMsgpack(res, 200, response);
+  }
+
+  /**
+   * A batch from a user (authentication on): each operation checked against its key's
+   * prefix; the refused ones answered PERMISSION_DENIED and not done; a reader's read repairs
+   * confirmed with the key's other replicas and replaced by what they hold.
+   */
+  private async applyUserBatch(caller: AuthCaller & { kind: 'user' }, ops: WireOp[], deadline: number | undefined, ring: RingStamp | undefined): Promise<BatchResponse> {
+    const { refused, repairs } = authorizeOps(caller.principal, ops);
+    let todo = ops;
+    if (repairs.length > 0) {
+      todo = ops.slice();
+      const items = repairs.map((i) => {
+        const op = ops[i] as MergeOp;
+        return { key: Buffer.from(op.key.buffer, op.key.byteOffset, op.key.byteLength), obj: op.obj };
+      });
+      const unions = await confirmRepairs(items, this.repairSources(deadline));
+      repairs.forEach((i, j) => {
+        const union = unions[j];
+        if (union) todo[i] = { t: OpType.Merge, key: items[j]!.key, obj: union };
+        else {
+          refused[i] = {
+            ok: false,
+            code: 'PERMISSION_DENIED',
+            msg: `user ${caller.principal.user} may read but not write ${JSON.stringify(items[j]!.key.toString('utf8'))}: its read repair carries a version the key's replicas do not hold`,
+          };
+        }
+      });
+    }
+    const idx: number[] = [];
+    const allowed: WireOp[] = [];
+    for (let i = 0; i < todo.length; i++) {
+      if (refused[i] === undefined) {
+        idx.push(i);
+        allowed.push(todo[i]!);
+      }
+    }
+    const denied = todo.length - allowed.length;
+    if (denied > 0) this.metrics.authRefusals.inc({ code: 'PERMISSION_DENIED', what: 'operation' }, denied);
+    if (denied === 0) return this.applyBatch(allowed, deadline, ring);
+    const response = allowed.length > 0 ? await this.applyBatch(allowed, deadline, ring) : { v: PROTOCOL_VERSION, results: [], now: this.clock.nowMs() };
+    const results: WireResult[] = refused.map((r) => r!);
+    idx.forEach((i, j) => {
+      results[i] = response.results[j]!;
+    });
+    return { ...response, results };
   }
 
   /**
@@ -624,9 +811,23 @@ export class StorageServer {
     }
   }
 
-  /** CORS preflight: allowed only for the public API and the origins in corsAllowedOrigins. */
+  /**
+   * CORS preflight: for the public API, from the origins in corsAllowedOrigins; for the GETs
+   * the dashboard of another node makes (status, members, metrics, health, whoami), from any
+   * origin, with the Authorization header (a page of a foreign origin has no token to send).
+   */
   private answerPreflight(req: IncomingMessage, res: ServerResponse, p: string): void {
     const origin = req.headers.origin;
+    if (MONITOR_ROUTES.has(p) && origin !== undefined && req.headers['access-control-request-method'] === 'GET') {
+      res.writeHead(204, {
+        'access-control-allow-origin': '*',
+        'access-control-allow-methods': 'GET',
+        'access-control-allow-headers': 'authorization, accept',
+        'access-control-max-age': '600',
+      });
+      res.end();
+      return;
+    }
     if (!p.startsWith(KV_PREFIX) || origin === undefined || !this.config.corsAllowedOrigins.includes(origin)) {
       throw new RingkvError('PERMISSION_DENIED', `cross-origin requests to ${p} are not allowed`);
     }
@@ -959,6 +1160,10 @@ export class StorageServer {
     m.gauge('ringkv_inflight_operations', 'Replica operations being applied', () => this.shedder.inflight);
     m.gauge('ringkv_ring_epoch', 'The ring epoch this node knows (sum of the members\' ring versions)', () => this.membership.ring.epoch);
     m.gauge('ringkv_ring_refused_writes', 'Write operations refused since start because they were routed on an older ring', () => this.ringRefusals);
+    m.gauge('ringkv_auth_users', 'Users in this node\'s copy of the user table', () => this.auth?.table.liveCounts.users ?? 0);
+    m.gauge('ringkv_auth_table_records', 'Records (users, roles, removals) in this node\'s copy of the user table', () => this.auth?.table.size ?? 0);
+    m.gauge('ringkv_auth_syncs', 'User table pulls completed since start', () => this.auth?.counters.syncs ?? 0);
+    m.gauge('ringkv_auth_sync_failures', 'User table pulls failed since start', () => this.auth?.counters.syncFailures ?? 0);
     m.gauge('ringkv_members', 'Members by state, as this node sees them', () => {
       const counts = new Map<string, number>();
       for (const x of this.membership.members()) counts.set(x.state, (counts.get(x.state) ?? 0) + 1);
@@ -1149,6 +1354,7 @@ export class StorageServer {
         detectedAt: new Date(q.detectedAtMs).toISOString(),
         repaired: q.repaired,
       })),
+      auth: { enabled: this.config.auth.enabled, table: this.auth?.status() ?? null },
       hintsByTarget: Object.fromEntries(this.hints.pendingByTarget()),
       members: this.membership.members().map((m) => ({ ...m })),
     };
@@ -1196,6 +1402,7 @@ export class StorageServer {
     if (this.cleanupTimer) clearTimeout(this.cleanupTimer);
     if (this.leafTimer) clearInterval(this.leafTimer);
     this.membership.stop();
+    await this.auth?.stop();
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     await this.handoff.stop();
     await this.client?.close().catch(() => undefined);
@@ -1241,6 +1448,9 @@ function kvBudgetMs(req: IncomingMessage, defaultMs: number): number {
   const n = Number(req.headers['x-ringkv-timeout-ms']);
   return Number.isFinite(n) && n > 0 ? n : defaultMs;
 }
+
+/** The GET routes the dashboard reads on every node (CORS from any origin, with a token when authentication is on). */
+const MONITOR_ROUTES = new Set<string>([Routes.status, Routes.members, Routes.whoami, '/metrics', '/health']);
 
 /** Most token spans in one merkle, merkle-keys or stream request. */
 export const MAX_SPANS_PER_REQUEST = 4096;

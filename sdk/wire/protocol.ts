@@ -39,6 +39,12 @@ export const Routes = {
   status: '/internal/v1/status',
   admin: '/internal/v1/admin',
   ringFence: '/internal/v1/ring-fence',
+  /** User and role management (storage-server/auth/README.md): admins and node certificates. */
+  authAdmin: '/internal/v1/auth/admin',
+  /** The user table between nodes: push and digest pull (node certificates only). */
+  authSync: '/internal/v1/auth/sync',
+  /** Who the caller is: its user, roles and grants, or its node. */
+  whoami: '/internal/v1/auth/whoami',
 } as const;
 
 /** Operation types inside a batch. Append-only: never renumber. */

@@ -14,9 +14,8 @@ import { inRing } from '../../sdk/membership.js';
 import { ringRanges } from '../anti-entropy/token-ranges.js';
 import type { TokenRange } from '../anti-entropy/token-ranges.js';
 import type { RepairStats } from '../anti-entropy/anti-entropy.js';
-import type { TlsOptions } from '../../sdk/transport-security.js';
-import { addTlsOptions, cliTransport, EXIT, seedsFrom, tlsFrom } from './common.js';
-import type { TlsFlags } from './common.js';
+import { addTlsOptions, cliTransport, credentialsFrom, EXIT, seedsFrom } from './common.js';
+import type { Credentials, TlsFlags } from './common.js';
 
 /** The first answering seed's membership view (which then tells `t` what each member accepts). */
 export async function fetchView(t: HttpTransport, seeds: string[], timeoutMs = 3000): Promise<MembersView> {
@@ -44,8 +43,8 @@ export interface RangeCheck {
 }
 
 /** Compares the Merkle root of every range across its replicas. */
-export async function repairCheck(seeds: string[], timeoutMs = 30_000, tls?: TlsOptions): Promise<{ ranges: RangeCheck[]; allAgree: boolean }> {
-  const t = cliTransport(tls);
+export async function repairCheck(seeds: string[], timeoutMs = 30_000, creds?: Credentials): Promise<{ ranges: RangeCheck[]; allAgree: boolean }> {
+  const t = cliTransport(creds);
   try {
     const view = await fetchView(t, seeds);
     const members = view.members.filter(inRing);
@@ -57,6 +56,7 @@ export async function repairCheck(seeds: string[], timeoutMs = 30_000, tls?: Tls
     const address = new Map(view.members.map((m) => [m.id, m.address]));
     // For each node, the hashes of the spans of every range it replicates.
     const hashes = new Map<string, Map<TokenRange, string>>();
+    let refused: unknown;
     await Promise.all(
       members.map(async (m) => {
         const mine = ranges.filter((r) => r.replicas.includes(m.id));
@@ -70,11 +70,15 @@ export async function repairCheck(seeds: string[], timeoutMs = 30_000, tls?: Tls
             per.set(r, r.spans.map(() => res.hashes[i++]!.join(':')).join('|'));
           }
           hashes.set(m.id, per);
-        } catch {
-          // unreachable: reported per range
+        } catch (err) {
+          // A refusal for credentials is the same on every node: say it, rather than "unreachable".
+          const code = (err as { code?: string }).code;
+          if (code === 'UNAUTHENTICATED' || code === 'PERMISSION_DENIED') refused ??= err;
+          // else unreachable: reported per range
         }
       }),
     );
+    if (refused) throw refused;
     const out: RangeCheck[] = ranges.map((r) => {
       const unreachable = r.replicas.filter((x) => !hashes.has(x));
       const roots = r.replicas.filter((x) => hashes.has(x)).map((x) => hashes.get(x)!.get(r));
@@ -97,9 +101,9 @@ export async function runRepair(
   seeds: string[],
   progress: (line: string) => void,
   timeoutMs = 30 * 60_000,
-  tls?: TlsOptions,
+  creds?: Credentials,
 ): Promise<{ nodes: { node: string; repair?: RepairStats; error?: string }[] }> {
-  const t = cliTransport(tls);
+  const t = cliTransport(creds);
   try {
     const view = await fetchView(t, seeds);
     const nodes: { node: string; repair?: RepairStats; error?: string }[] = [];
@@ -143,9 +147,9 @@ export function registerAdminCommands(program: Command): void {
     .option('--verbose', 'with --check: one line per range, not only the disagreeing ones')
     .action(async (o: { seeds?: string; check?: boolean; json?: boolean; verbose?: boolean } & TlsFlags) => {
       const seeds = seedsFrom(o.seeds);
-      const tls = tlsFrom(o);
+      const creds = credentialsFrom(o);
       if (o.check) {
-        const res = await repairCheck(seeds, 30_000, tls);
+        const res = await repairCheck(seeds, 30_000, creds);
         if (o.json) process.stdout.write(`${JSON.stringify(res)}\n`);
         else {
           for (const r of res.ranges) {
@@ -166,7 +170,7 @@ export function registerAdminCommands(program: Command): void {
           if (!o.json) process.stdout.write(`${line}\n`);
         },
         undefined,
-        tls,
+        creds,
       );
       const total = res.nodes.reduce(
         (s, n) => ({ hashes: s.hashes + (n.repair?.hashesCompared ?? 0), keys: s.keys + (n.repair?.keysExchanged ?? 0) }),
@@ -183,7 +187,7 @@ export function registerAdminCommands(program: Command): void {
     .option('--seeds <list>', 'host:port of any node (env RINGKV_SEEDS)')
     .option('--node <id>', 'only this node')
     .action(async (o: { seeds?: string; node?: string } & TlsFlags) => {
-      const t = cliTransport(tlsFrom(o));
+      const t = cliTransport(credentialsFrom(o));
       try {
         const view = await fetchView(t, seedsFrom(o.seeds));
         const targets = view.members.filter((x) => x.state === 'up' && (!o.node || x.id === o.node));
@@ -208,7 +212,7 @@ export function registerAdminCommands(program: Command): void {
     .option('--seeds <list>', 'host:port of any node (env RINGKV_SEEDS)')
     .option('--node <id>', 'only hints meant for this node')
     .action(async (o: { seeds?: string; node?: string } & TlsFlags) => {
-      const t = cliTransport(tlsFrom(o));
+      const t = cliTransport(credentialsFrom(o));
       try {
         const view = await fetchView(t, seedsFrom(o.seeds));
         for (const m of view.members.filter((x) => x.state === 'up')) {
@@ -260,7 +264,7 @@ export function registerMembershipCommands(program: Command): void {
     .argument('<node>', 'node id')
     .option('--seeds <list>', 'host:port of any node (env RINGKV_SEEDS)')
     .action(async (node: string, o: { seeds?: string } & TlsFlags) => {
-      const t = cliTransport(tlsFrom(o));
+      const t = cliTransport(credentialsFrom(o));
       try {
         const view = await fetchView(t, seedsFrom(o.seeds));
         const m = view.members.find((x) => x.id === node);
@@ -284,8 +288,8 @@ export function registerMembershipCommands(program: Command): void {
     .option('--seeds <list>', 'host:port of any node (env RINGKV_SEEDS)')
     .action(async (node: string, o: { seeds?: string } & TlsFlags) => {
       const seeds = seedsFrom(o.seeds);
-      const tls = tlsFrom(o);
-      const t = cliTransport(tls);
+      const creds = credentialsFrom(o);
+      const t = cliTransport(creds);
       try {
         const view = await fetchView(t, seeds);
         const coordinator = view.members.find((x) => x.state === 'up' && x.id !== node);
@@ -305,7 +309,7 @@ export function registerMembershipCommands(program: Command): void {
       } finally {
         await t.close();
       }
-      const res = await runRepair(seeds, (line) => process.stderr.write(`${line}\n`), undefined, tls);
+      const res = await runRepair(seeds, (line) => process.stderr.write(`${line}\n`), undefined, creds);
       const keys = res.nodes.reduce((s, n) => s + (n.repair?.keysExchanged ?? 0), 0);
       process.stdout.write(`${node} removed; ${keys} keys re-replicated\n`);
       if (res.nodes.some((n) => n.error)) process.exitCode = EXIT.cluster;
@@ -316,7 +320,7 @@ export function registerMembershipCommands(program: Command): void {
     .description('on every live node, drop the data of ranges it no longer owns (after joins and leaves)')
     .option('--seeds <list>', 'host:port of any node (env RINGKV_SEEDS)')
     .action(async (o: { seeds?: string } & TlsFlags) => {
-      const t = cliTransport(tlsFrom(o));
+      const t = cliTransport(credentialsFrom(o));
       try {
         const view = await fetchView(t, seedsFrom(o.seeds));
         let total = 0;

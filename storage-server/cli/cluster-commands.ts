@@ -1,9 +1,10 @@
 // `ringkv cluster up` (a local development cluster of N server processes, logs to the
 // terminal, Ctrl-C stops it cleanly; `--tls` makes certificates when missing and runs it
-// with TLS required) and `ringkv status` (each member's state, address, TLS mode, keys,
+// with TLS required; `--auth` adds authentication and makes the first admin) and `ringkv status` (each member's state, address, TLS mode, keys,
 // pending hints and when it was last heard from; `--json` for scripts).
 
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -11,13 +12,12 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { InvalidArgumentError, UnavailableError } from '../../sdk/errors.js';
 import type { MembersView } from '../../sdk/membership.js';
-import type { TlsOptions } from '../../sdk/transport-security.js';
-import { Routes } from '../../sdk/wire/protocol.js';
+import { PROTOCOL_VERSION, Routes } from '../../sdk/wire/protocol.js';
 import { inRing } from '../../sdk/membership.js';
 import { Ring } from '../../sdk/ring.js';
 import { ringRanges } from '../anti-entropy/token-ranges.js';
-import { addTlsOptions, cliTransport, seedsFrom, tlsFrom } from './common.js';
-import type { TlsFlags } from './common.js';
+import { addTlsOptions, cliTransport, credentialsFrom, seedsFrom } from './common.js';
+import type { Credentials, TlsFlags } from './common.js';
 import { certFiles, ensureCerts } from '../tls/cert-authority.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -117,6 +117,24 @@ export async function stopChildren(children: ChildProcess[], graceMs = 15_000): 
   );
 }
 
+/**
+ * The first admin of a local cluster with authentication: `auth init` with node n1's
+ * certificate (the local admin secret), its token written to `tokenFile` (mode 0600). A
+ * cluster started again on the same data keeps its users and the file.
+ */
+async function makeFirstAdmin(seed: string, certDir: string, tokenFile: string): Promise<void> {
+  const t = cliTransport({ tls: { ca: fs.readFileSync(certFiles.caCert(certDir)), cert: fs.readFileSync(certFiles.nodeCert(certDir, 'n1')), key: fs.readFileSync(certFiles.nodeKey(certDir, 'n1')) } });
+  try {
+    const r = await t.call<{ token: string }>(seed, Routes.authAdmin, { v: PROTOCOL_VERSION, action: 'init', name: 'admin' }, { timeoutMs: 10_000 });
+    fs.writeFileSync(tokenFile, `${r.token}\n`, { mode: 0o600 });
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'INVALID_ARGUMENT') throw err;
+    process.stdout.write(`ringkv: the cluster has its admin already (${(err as Error).message.split(':')[0]}); its token is in ${tokenFile} if it was kept\n`);
+  } finally {
+    await t.close();
+  }
+}
+
 interface NodeStatus {
   id: string;
   address: string;
@@ -152,8 +170,8 @@ function engineSummary(h: { state?: string; retrying?: string[]; retries?: numbe
 }
 
 /** Collects the status of every member through the given seeds. */
-export async function clusterStatus(seeds: string[], timeoutMs = 2000, tls?: TlsOptions): Promise<{ nodes: NodeStatus[]; from: string }> {
-  const t = cliTransport(tls, { connectTimeoutMs: timeoutMs });
+export async function clusterStatus(seeds: string[], timeoutMs = 2000, creds?: Credentials): Promise<{ nodes: NodeStatus[]; from: string }> {
+  const t = cliTransport(creds, { connectTimeoutMs: timeoutMs });
   try {
     let view: MembersView | undefined;
     let from = '';
@@ -242,7 +260,9 @@ export function registerClusterCommands(program: Command): void {
     .option('--log-level <level>', 'server log level', 'info')
     .option('--tls', 'run with TLS required: certificates (CA, node-<id>, client-dev) are made in --tls-dir when missing')
     .option('--tls-dir <dir>', 'certificate directory for --tls (default <data>/tls)')
-    .action(async (o: { nodes: string; basePort: string; host: string; data: string; logLevel: string; tls?: boolean; tlsDir?: string }) => {
+    .option('--auth', "with authentication on (implies --tls): the first admin's token is written to <data>/admin.token")
+    .action(async (o: { nodes: string; basePort: string; host: string; data: string; logLevel: string; tls?: boolean; tlsDir?: string; auth?: boolean }) => {
+      if (o.auth) o.tls = true;
       const nodes = Number(o.nodes);
       const basePort = Number(o.basePort);
       if (!Number.isInteger(nodes) || nodes < 1 || nodes > 64) throw new InvalidArgumentError('--nodes must be 1..64');
@@ -261,6 +281,7 @@ export function registerClusterCommands(program: Command): void {
           host: o.host,
           dataDir: o.data,
           logLevel: o.logLevel,
+          ...(o.auth ? { extraArgs: ['--auth'] } : {}),
           ...(o.tls
             ? {
                 nodeArgs: (id: string) => [
@@ -275,12 +296,15 @@ export function registerClusterCommands(program: Command): void {
         (line) => process.stdout.write(`${line}\n`),
       );
       const seeds = children.map((_, i) => `${o.host}:${basePort + i}`).join(',');
+      const tokenFile = path.resolve(o.data, 'admin.token');
+      if (o.auth) await makeFirstAdmin(`${o.host}:${basePort}`, certDir, tokenFile);
       const scheme = o.tls ? 'https' : 'http';
       const curl = o.tls ? `curl --cacert ${certFiles.caCert(certDir)}` : 'curl';
       process.stdout.write(
         `\nringkv: ${nodes} nodes up at ${seeds}${o.tls ? ' (TLS required)' : ''}\n` +
           `  ${curl} -X PUT -H 'content-type: application/json' -d '{"value":"hello"}' ${scheme}://${o.host}:${basePort}/api/v1/kv/greeting\n` +
           `  ${curl} ${scheme}://${o.host}:${basePort}/api/v1/kv/greeting\n` +
+          (o.auth ? `  the admin's token is in ${tokenFile}: add -H "authorization: Bearer $(cat ${tokenFile})" to curl, --token-file ${tokenFile} to ringkv\n` : '') +
           (o.tls
             ? `  export RINGKV_TLS_CA=${certFiles.caCert(certDir)} RINGKV_TLS_CERT=${certFiles.clientCert(certDir, 'dev')} RINGKV_TLS_KEY=${certFiles.clientKey(certDir, 'dev')}\n` +
               `  ringkv status --seeds ${o.host}:${basePort}    (with those variables set)\n`
@@ -308,7 +332,7 @@ export function registerClusterCommands(program: Command): void {
     .option('--seeds <list>', 'host:port of any node (env RINGKV_SEEDS)')
     .option('--json', 'print one JSON object {"nodes": [...]}')
     .action(async (o: { seeds?: string; json?: boolean } & TlsFlags) => {
-      const { nodes } = await clusterStatus(seedsFrom(o.seeds), 2000, tlsFrom(o));
+      const { nodes } = await clusterStatus(seedsFrom(o.seeds), 2000, credentialsFrom(o));
       if (o.json) {
         process.stdout.write(`${JSON.stringify({ nodes })}\n`);
         return;

@@ -1,5 +1,6 @@
-// Shared pieces of the CLI: exit codes, seeds from flags or RINGKV_SEEDS, TLS options of
-// the commands that talk to a cluster, and the mapping from errors to exit codes.
+// Shared pieces of the CLI: exit codes, seeds from flags or RINGKV_SEEDS, the credentials of
+// the commands that talk to a cluster (TLS options and a user's token), and the mapping from
+// errors to exit codes.
 
 import fs from 'node:fs';
 import type { Command } from 'commander';
@@ -30,6 +31,14 @@ export interface TlsFlags {
   tlsCert?: string;
   tlsKey?: string;
   tlsAllowPlain?: boolean;
+  /** A file holding the user's token (else RINGKV_TOKEN). */
+  tokenFile?: string;
+}
+
+/** What a CLI command presents to the cluster: TLS material and a user's token. */
+export interface Credentials {
+  tls?: TlsOptions | undefined;
+  token?: string | undefined;
 }
 
 /** Adds --tls-ca, --tls-cert, --tls-key and --tls-allow-plain to a client command. */
@@ -38,7 +47,24 @@ export function addTlsOptions(cmd: Command): Command {
     .option('--tls-ca <file>', 'speak TLS, trusting this cluster CA certificate, PEM (env RINGKV_TLS_CA)')
     .option('--tls-cert <file>', 'client (or node) certificate to present, PEM (env RINGKV_TLS_CERT)')
     .option('--tls-key <file>', 'its private key, PEM (env RINGKV_TLS_KEY)')
-    .option('--tls-allow-plain', 'also speak plain HTTP to nodes not yet on TLS, while a cluster moves (env RINGKV_TLS_ALLOW_PLAIN=1)');
+    .option('--tls-allow-plain', 'also speak plain HTTP to nodes not yet on TLS, while a cluster moves (env RINGKV_TLS_ALLOW_PLAIN=1)')
+    .option('--token-file <file>', "a file holding the user's token, for a cluster with authentication on (env RINGKV_TOKEN holds the token itself)");
+}
+
+/** The user's token from --token-file or RINGKV_TOKEN (never a flag: command lines are visible to every user of the host). */
+export function tokenFrom(o: TlsFlags, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (o.tokenFile) {
+    const t = readFile('--token-file', o.tokenFile).toString('utf8').trim();
+    if (!t) throw new InvalidArgumentError(`--token-file: ${o.tokenFile} is empty`);
+    return t;
+  }
+  const t = env.RINGKV_TOKEN?.trim();
+  return t ? t : undefined;
+}
+
+/** TLS options and token of a command, from its flags and the environment. */
+export function credentialsFrom(o: TlsFlags, env: NodeJS.ProcessEnv = process.env): Credentials {
+  return { tls: tlsFrom(o, env), token: tokenFrom(o, env) };
 }
 
 function readFile(what: string, file: string): Buffer {
@@ -67,9 +93,9 @@ export function tlsFrom(o: TlsFlags, env: NodeJS.ProcessEnv = process.env): TlsO
   };
 }
 
-/** A transport for CLI requests, over TLS when `tls` is given. */
-export function cliTransport(tls: TlsOptions | undefined, o: Omit<HttpTransportOptions, 'tls'> = {}): HttpTransport {
-  return new HttpTransport({ ...o, tls: transportTlsFromOptions(tls) });
+/** A transport for CLI requests, over TLS when `creds.tls` is given, with the token when there is one. */
+export function cliTransport(creds: Credentials | undefined, o: Omit<HttpTransportOptions, 'tls' | 'token'> = {}): HttpTransport {
+  return new HttpTransport({ ...o, tls: transportTlsFromOptions(creds?.tls), token: creds?.token });
 }
 
 const USAGE_CODES = new Set([

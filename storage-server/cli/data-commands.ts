@@ -7,7 +7,7 @@ import { connect } from '../../sdk/client.js';
 import type { Consistency } from '../../sdk/consistency.js';
 import { parseConsistency } from '../../sdk/consistency.js';
 import { NotFoundError } from '../../sdk/errors.js';
-import { addTlsOptions, seedsFrom, tlsFrom } from './common.js';
+import { addTlsOptions, credentialsFrom, seedsFrom } from './common.js';
 import type { TlsFlags } from './common.js';
 
 function consistencyOption(): Option {
@@ -30,8 +30,8 @@ export function registerDataCommands(program: Command): void {
     .option('--json', 'print {"value", "version", ...} as JSON')
     .action(async (key: string, o: { seeds?: string; consistency: string; json?: boolean } & TlsFlags) => {
       const consistency: Consistency = parseConsistency(o.consistency);
-      const tls = tlsFrom(o);
-      const kv = await connect({ seeds: seedsFrom(o.seeds), ...(tls ? { tls } : {}) });
+      const { tls, token } = credentialsFrom(o);
+      const kv = await connect({ seeds: seedsFrom(o.seeds), ...(tls ? { tls } : {}), ...(token ? { auth: { token } } : {}) });
       try {
         const r = await kv.get(key, { consistency });
         if (!r) throw new NotFoundError(`key ${JSON.stringify(key)} not found`);
@@ -61,8 +61,8 @@ export function registerDataCommands(program: Command): void {
     .action(async (key: string, value: string | undefined, o: { seeds?: string; consistency: string; ttl?: string; contentType?: string } & TlsFlags) => {
       const consistency = parseConsistency(o.consistency);
       const bytes = value !== undefined ? Buffer.from(value, 'utf8') : await readStdin();
-      const tls = tlsFrom(o);
-      const kv = await connect({ seeds: seedsFrom(o.seeds), ...(tls ? { tls } : {}) });
+      const { tls, token } = credentialsFrom(o);
+      const kv = await connect({ seeds: seedsFrom(o.seeds), ...(tls ? { tls } : {}), ...(token ? { auth: { token } } : {}) });
       try {
         const r = await kv.put(key, bytes, {
           consistency,
@@ -84,8 +84,8 @@ export function registerDataCommands(program: Command): void {
     .addOption(consistencyOption())
     .action(async (key: string, o: { seeds?: string; consistency: string } & TlsFlags) => {
       const consistency = parseConsistency(o.consistency);
-      const tls = tlsFrom(o);
-      const kv = await connect({ seeds: seedsFrom(o.seeds), ...(tls ? { tls } : {}) });
+      const { tls, token } = credentialsFrom(o);
+      const kv = await connect({ seeds: seedsFrom(o.seeds), ...(tls ? { tls } : {}), ...(token ? { auth: { token } } : {}) });
       try {
         await kv.delete(key, { consistency });
       } finally {

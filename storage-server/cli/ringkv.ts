@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The `ringkv` command: run a storage server, start a local cluster, and talk to a cluster
-// (status, get, put, del). Exit codes: 0 success, 1 not found, 2 usage error, 3 cluster
+// (status, get, put, del, operator actions, users and roles). Exit codes: 0 success, 1 not found, 2 usage error, 3 cluster
 // error (quorum not met, unreachable), with a one-line message on stderr.
 
 import { spawn } from 'node:child_process';
@@ -16,6 +16,7 @@ import { registerDataCommands } from './data-commands.js';
 import { registerAdminCommands, registerMembershipCommands } from './admin-commands.js';
 import { runServer } from './server-command.js';
 import { registerCertsCommand } from './certs-command.js';
+import { registerAuthCommands } from './auth-commands.js';
 
 const program = new Command();
 program
@@ -43,6 +44,7 @@ program
   .option('--tls-ca <file>', 'the cluster CA certificate, PEM (env RINGKV_TLS_CA)')
   .option('--tls-cert <file>', "this node's certificate, PEM, naming URI:ringkv://node/<id> (env RINGKV_TLS_CERT)")
   .option('--tls-key <file>', "the certificate's private key, PEM (env RINGKV_TLS_KEY)")
+  .option('--auth', 'authentication and permissions on: clients need a user token (needs --tls-mode required; env RINGKV_AUTH_ENABLED=true)')
   .option('--config <file>', 'JSON config file (flags and env override it)')
   .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)')
   .action(async (opts: Record<string, string | undefined>) => {
@@ -68,6 +70,7 @@ registerDataCommands(program);
 registerAdminCommands(program);
 registerMembershipCommands(program);
 registerCertsCommand(program);
+registerAuthCommands(program);
 
 async function main(): Promise<void> {
   try {

@@ -19,6 +19,7 @@ export async function runServer(flags: Record<string, string | boolean | undefin
     logLevel: flags.logLevel,
     join: flags.join === true ? true : undefined,
     tls: { mode: flags.tlsMode, ca: flags.tlsCa, cert: flags.tlsCert, key: flags.tlsKey },
+    auth: { enabled: flags.auth === true ? true : undefined },
   };
   const cfg = resolveServerConfig(typeof flags.config === 'string' ? configFromFile(flags.config) : {}, configFromEnv(), fromFlags);
   const server = await StorageServer.start(cfg);

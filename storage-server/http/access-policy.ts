@@ -1,9 +1,11 @@
 // Who may call which endpoint of a node: the identity a connection proves (nothing over
 // plain HTTP; over TLS no certificate, a refused one, a client certificate, or a node
-// certificate naming ringkv://node/<id>) and the one table of which endpoint takes which
-// identity. The server asks check() before it routes any request; the matrix is written
-// out in storage-server/tls/README.md. Authentication by token (a later change) adds an
-// identity here and nowhere else. Single-threaded; identities are cached per connection.
+// certificate naming ringkv://node/<id>), the user a bearer token names when authentication
+// is on, and the one table of which endpoint takes which. The server asks checkAccess()
+// before it routes any request and gets the caller back; per-key permissions (public API,
+// batch operations) are then asked of the caller's principal. The matrix is written out in
+// storage-server/tls/README.md and storage-server/auth/README.md. Single-threaded;
+// connection identities are cached per connection.
 
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -11,7 +13,9 @@ import { RingkvError } from '../../sdk/errors.js';
 import type { TlsMode } from '../../sdk/transport-security.js';
 import { identitiesOf } from '../../sdk/transport-security.js';
 import { Routes } from '../../sdk/wire/protocol.js';
-import { KV_PREFIX } from './public-api.js';
+import type { AuthCaller } from '../auth/auth-service.js';
+import type { Principal } from '../auth/permissions.js';
+import { KV_PREFIX, keyFromPath } from './public-api.js';
 
 /** What a connection proved about its peer. */
 export type PeerIdentity =
@@ -27,34 +31,67 @@ export type PeerIdentity =
   | { kind: 'node'; id: string };
 
 /**
- * Endpoint classes: `open` anyone (health, metrics, dashboard files); `public` the public
- * API, any TLS identity but a refused one (until tokens come); `data` the internal
+ * Endpoint classes by certificate (TLS): `open` anyone (health, metrics, dashboard files);
+ * `public` the public API, any TLS identity but a refused one; `data` the internal
  * endpoints SDK clients call (batch, members, status): a client or node certificate;
  * `node` the endpoints only nodes call (gossip, failure detection, hints, anti-entropy,
- * streaming, ring fences, admin): a node certificate.
+ * streaming, ring fences, the user table, admin): a node certificate.
  */
 export type EndpointClass = 'open' | 'public' | 'data' | 'node';
 
-const INTERNAL: Record<string, EndpointClass> = {
-  [Routes.batch]: 'data',
-  [Routes.members]: 'data',
-  [Routes.status]: 'data',
-  [Routes.gossip]: 'node',
-  [Routes.ping]: 'node',
-  [Routes.pingReq]: 'node',
-  [Routes.hints]: 'node',
-  [Routes.merkle]: 'node',
-  [Routes.merkleKeys]: 'node',
-  [Routes.stream]: 'node',
-  [Routes.admin]: 'node',
-  [Routes.ringFence]: 'node',
+/**
+ * What an endpoint needs when authentication is on: `none`; `token` a valid token of any
+ * user (a user without roles is a monitoring account); `key` a valid token whose per-key
+ * permissions the handler checks (public API, batch); `admin` a token with admin; `node` a
+ * node certificate and nothing else. A node certificate passes everywhere.
+ */
+export type AuthNeed = 'none' | 'token' | 'key' | 'admin' | 'node';
+
+interface EndpointRule {
+  cls: EndpointClass;
+  auth: AuthNeed;
+}
+
+const INTERNAL: Record<string, EndpointRule> = {
+  [Routes.batch]: { cls: 'data', auth: 'key' },
+  [Routes.members]: { cls: 'data', auth: 'token' },
+  [Routes.status]: { cls: 'data', auth: 'token' },
+  [Routes.whoami]: { cls: 'data', auth: 'token' },
+  [Routes.gossip]: { cls: 'node', auth: 'node' },
+  [Routes.ping]: { cls: 'node', auth: 'node' },
+  [Routes.pingReq]: { cls: 'node', auth: 'node' },
+  [Routes.hints]: { cls: 'node', auth: 'node' },
+  // Merkle hashes (no keys, no values; bounded work): `ringkv repair --check` with an admin's token.
+  [Routes.merkle]: { cls: 'node', auth: 'admin' },
+  [Routes.merkleKeys]: { cls: 'node', auth: 'node' },
+  [Routes.stream]: { cls: 'node', auth: 'node' },
+  [Routes.ringFence]: { cls: 'node', auth: 'node' },
+  [Routes.authSync]: { cls: 'node', auth: 'node' },
+  // Operator actions: a node certificate, or (authentication on) a token with admin.
+  [Routes.admin]: { cls: 'node', auth: 'admin' },
+  [Routes.authAdmin]: { cls: 'node', auth: 'admin' },
 };
 
-/** The class of the endpoint at `path`. Internal paths not in the table are node-only. */
+/** Internal paths not in the table (a route added later) are node-only until listed. */
+const NODE_ONLY: EndpointRule = { cls: 'node', auth: 'node' };
+
+/** The rule of the endpoint at `path`. */
+export function endpointRule(path: string): EndpointRule {
+  if (path.startsWith('/internal/')) return INTERNAL[path] ?? NODE_ONLY;
+  // Every public API route (/api/...) checks per-key permissions: see keyAccess().
+  if (path.startsWith('/api/')) return { cls: 'public', auth: 'key' };
+  if (path === '/metrics') return { cls: 'open', auth: 'token' };
+  return { cls: 'open', auth: 'none' };
+}
+
+/** The class of the endpoint at `path` (by certificate). */
 export function endpointClass(path: string): EndpointClass {
-  if (path.startsWith('/internal/')) return INTERNAL[path] ?? 'node';
-  if (path.startsWith(KV_PREFIX)) return 'public';
-  return 'open';
+  return endpointRule(path).cls;
+}
+
+/** Routes that move the user table or manage it: never over plain HTTP, whatever the mode. */
+function needsTlsAlways(path: string): boolean {
+  return path === Routes.authSync || path === Routes.authAdmin;
 }
 
 const identities = new WeakMap<Socket, PeerIdentity>();
@@ -100,27 +137,91 @@ function describe(id: PeerIdentity): string {
 }
 
 /**
- * Throws the error a request to `path` over a connection with `id` gets from a node in
- * `mode`, or returns when the request may go on. The whole matrix is here.
+ * What the request's bearer token proved (authentication on): none sent, one that names no
+ * live user (unknown, rotated or removed; or not a bearer token), or a user's principal.
  */
-export function checkAccess(mode: TlsMode, path: string, id: PeerIdentity): void {
+export type TokenCheck = { kind: 'none' } | { kind: 'invalid' } | { kind: 'valid'; principal: Principal };
+
+export interface AccessSettings {
+  tlsMode: TlsMode;
+  /** Authentication on (auth.enabled). */
+  auth: boolean;
+}
+
+/**
+ * Throws the error a request to `path` over a connection with `id` and token `token` gets
+ * from a node with `s`, or returns who the caller is when it may go on. The whole matrix is
+ * here: transport first (426 plain to `required`, 401 a refused certificate), then a node
+ * certificate passes everywhere, then either the certificate classes (authentication off) or
+ * the token rules (on).
+ */
+export function checkAccess(s: AccessSettings, path: string, id: PeerIdentity, token: TokenCheck = { kind: 'none' }): AuthCaller {
+  checkTransport(s.tlsMode, id);
   if (id.kind === 'plain') {
-    // off and transitional nodes trust their network, as before TLS.
-    if (mode === 'required') throw new RingkvError('TLS_REQUIRED', 'this node accepts TLS only (tls mode required): connect with https and the cluster CA');
-    return;
+    // The user table never travels over plain HTTP (nodes in off and transitional mode trust their network for the rest).
+    if (needsTlsAlways(path)) throw new RingkvError('UNAUTHENTICATED', `${path} takes a node certificate over TLS (or an admin token, for user management): this is plain HTTP`);
+    return { kind: 'anyone' };
+  }
+  if (id.kind === 'node') return { kind: 'node', id: id.id };
+  const rule = endpointRule(path);
+  if (!s.auth) {
+    if (rule.cls === 'open' || rule.cls === 'public') return { kind: 'anyone' };
+    if (rule.cls === 'data') {
+      if (id.kind === 'client') return { kind: 'anyone' };
+      throw new RingkvError('UNAUTHENTICATED', `${path} needs a client or node certificate of the cluster CA; this connection has ${describe(id)}`);
+    }
+    return refuseNonNode(path, id);
+  }
+  switch (rule.auth) {
+    case 'none':
+      return { kind: 'anyone' };
+    case 'node':
+      return refuseNonNode(path, id);
+    default: {
+      if (token.kind === 'none') throw new RingkvError('UNAUTHENTICATED', `${path} needs a token: send Authorization: Bearer <token> (authentication is on)`);
+      if (token.kind === 'invalid') throw new RingkvError('UNAUTHENTICATED', 'the token is not valid: unknown, rotated, or its user was removed');
+      if (rule.auth === 'admin' && !token.principal.admin) {
+        throw new RingkvError('PERMISSION_DENIED', `${path} needs admin; user ${token.principal.user} (roles: ${token.principal.roles.join(', ') || 'none'}) does not have it`);
+      }
+      return { kind: 'user', principal: token.principal };
+    }
+  }
+}
+
+/**
+ * The transport part alone: plain HTTP to a node in `required` mode (426), a certificate
+ * that was not accepted (401). CORS preflights, which carry no credentials, get only this.
+ */
+export function checkTransport(tlsMode: TlsMode, id: PeerIdentity): void {
+  if (id.kind === 'plain' && tlsMode === 'required') {
+    throw new RingkvError('TLS_REQUIRED', 'this node accepts TLS only (tls mode required): connect with https and the cluster CA');
   }
   if (id.kind === 'refused') {
     throw new RingkvError('UNAUTHENTICATED', `the certificate presented was not accepted: ${id.reason}`, { reason: id.reason });
   }
-  const cls = endpointClass(path);
-  if (cls === 'open' || cls === 'public') return;
-  if (id.kind === 'node') return;
-  if (cls === 'data') {
-    if (id.kind === 'client') return;
-    throw new RingkvError('UNAUTHENTICATED', `${path} needs a client or node certificate of the cluster CA; this connection has ${describe(id)}`);
-  }
+}
+
+function refuseNonNode(path: string, id: PeerIdentity): never {
   if (id.kind === 'anonymous') {
     throw new RingkvError('UNAUTHENTICATED', `${path} is for nodes of the cluster: it needs a node certificate; this connection has ${describe(id)}`);
   }
   throw new RingkvError('PERMISSION_DENIED', `${path} is for nodes of the cluster: it takes node certificates only; this connection has ${describe(id)}`);
+}
+
+/**
+ * The per-key permission check of a public API request by a user: the key of the path and
+ * the permission its method needs (GET, HEAD: read; PUT, POST, DELETE: write). Public
+ * routes other than /api/v1/kv/ (none yet) are refused to users without admin until a rule
+ * is added here — a new route never opens up by default.
+ */
+export function checkKeyAccess(caller: AuthCaller, pathname: string, method: string): void {
+  if (caller.kind !== 'user') return;
+  const p = caller.principal;
+  if (pathname.startsWith(KV_PREFIX)) {
+    const key = keyFromPath(pathname);
+    const perm = method === 'GET' || method === 'HEAD' ? 'read' : 'write';
+    if (!p.can(perm, key)) throw new RingkvError('PERMISSION_DENIED', `user ${p.user} may not ${perm} ${JSON.stringify(key.toString('utf8'))}`);
+    return;
+  }
+  if (!p.admin) throw new RingkvError('PERMISSION_DENIED', `${pathname} has no per-key permission rule yet (access-policy.ts checkKeyAccess): admins only`);
 }

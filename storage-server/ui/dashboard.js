@@ -5,6 +5,9 @@
 //     GET /internal/v1/status, GET /metrics
 // From those it draws the ring (recomputed here: ring.js), each node's state, operations
 // per second and p99 (deltas between polls: metrics.js), pending hints and the last repair.
+// With authentication on (a node answers 401), it asks for a user's token, keeps it in this
+// tab's sessionStorage and sends it as `Authorization: Bearer` with every request (the
+// nodes allow that header cross-origin for these GETs).
 // Single-threaded like any page: each node has at most one poll in flight.
 
 import { bucketDelta, quantileBetween, ratePerSec, summarize } from './metrics.js';
@@ -52,9 +55,58 @@ function nodeState(id) {
   return n;
 }
 
-async function getJson(address, path, signal) {
-  const res = await fetch(`${location.protocol}//${address}${path}`, { headers: { accept: 'application/json' }, signal, cache: 'no-store' });
+// -----------------------------------------------------------------------------------------
+// The token (authentication on)
+
+const TOKEN_KEY = 'ringkv.token';
+const auth = {
+  token: sessionStorage.getItem(TOKEN_KEY) || undefined,
+  /** True while the page waits for a token (none given, or the one given was refused). */
+  needed: false,
+  /** Resolved when the user gives a token. */
+  given: undefined,
+  resolveGiven: undefined,
+};
+
+class AuthError extends Error {}
+
+function authHeaders(extra) {
+  return auth.token ? { ...extra, authorization: `Bearer ${auth.token}` } : extra;
+}
+
+/** Shows the prompt (saying why) and resolves once a token is given. */
+function askForToken(refused) {
+  if (!auth.needed) {
+    auth.needed = true;
+    auth.given = new Promise((resolve) => (auth.resolveGiven = resolve));
+  }
+  const why = document.getElementById('auth-why');
+  if (refused) {
+    why.classList.add('refused');
+    why.textContent = 'The token was refused (unknown, rotated, or its user was removed): paste another.';
+  }
+  document.getElementById('auth').hidden = false;
+  document.body.dataset.auth = 'needed';
+  document.getElementById('auth-token').focus();
+  return auth.given;
+}
+
+function setToken(token) {
+  auth.token = token || undefined;
+  if (auth.token) sessionStorage.setItem(TOKEN_KEY, auth.token);
+  else sessionStorage.removeItem(TOKEN_KEY);
+  document.getElementById('auth-forget').hidden = !auth.token;
+}
+
+async function authFetch(address, path, init) {
+  const res = await fetch(`${location.protocol}//${address}${path}`, { ...init, headers: authHeaders(init.headers ?? {}), cache: 'no-store' });
+  if (res.status === 401) throw new AuthError(`${path}: HTTP 401`);
   if (!res.ok) throw new Error(`${path}: HTTP ${res.status}`);
+  return res;
+}
+
+async function getJson(address, path, signal) {
+  const res = await authFetch(address, path, { headers: { accept: 'application/json' }, signal });
   return res.json();
 }
 
@@ -73,7 +125,15 @@ async function watchMembers() {
       since = view.epoch;
       state.connected = true;
       applyView(view, address);
-    } catch {
+    } catch (err) {
+      if (err instanceof AuthError) {
+        // Authentication is on and there is no token, or it was refused: ask, then try again.
+        state.connected = false;
+        render();
+        await askForToken(auth.token !== undefined);
+        since = 0;
+        continue;
+      }
       // This node stopped answering: ask the next member we know of (epochs are per node).
       state.connected = false;
       render();
@@ -120,10 +180,7 @@ async function pollNode(member) {
     const signal = AbortSignal.timeout(FETCH_TIMEOUT_MS);
     const [status, text] = await Promise.all([
       getJson(member.address, '/internal/v1/status', signal),
-      fetch(`${location.protocol}//${member.address}/metrics`, { signal, cache: 'no-store' }).then((r) => {
-        if (!r.ok) throw new Error(`/metrics: HTTP ${r.status}`);
-        return r.text();
-      }),
+      authFetch(member.address, '/metrics', { signal }).then((r) => r.text()),
     ]);
     const now = Date.now();
     n.status = status;
@@ -136,7 +193,7 @@ async function pollNode(member) {
     const opsPerSec = ratePerSec(prev, summary, 'ops');
     if (opsPerSec !== undefined) pushHistory(n, opsPerSec);
   } catch (err) {
-    n.error = err?.name === 'TimeoutError' ? 'no answer' : 'unreachable';
+    n.error = err instanceof AuthError ? 'token refused' : err?.name === 'TimeoutError' ? 'no answer' : 'unreachable';
     pushHistory(n, undefined);
   } finally {
     n.inFlight = false;
@@ -574,6 +631,22 @@ function wire() {
   });
   // Relative times ("12 s ago") move on between polls too.
   setInterval(renderConnection, 1000);
+  document.getElementById('auth').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const value = document.getElementById('auth-token').value.trim();
+    if (!value) return;
+    setToken(value);
+    document.getElementById('auth-token').value = '';
+    document.getElementById('auth').hidden = true;
+    delete document.body.dataset.auth;
+    auth.needed = false;
+    auth.resolveGiven?.();
+  });
+  document.getElementById('auth-forget').addEventListener('click', () => {
+    setToken(undefined);
+    location.reload();
+  });
+  document.getElementById('auth-forget').hidden = !auth.token;
 }
 
 wire();
@@ -581,4 +654,4 @@ void watchMembers();
 void pollLoop();
 
 // For the console and the tests.
-globalThis.ringkvDashboard = { state };
+globalThis.ringkvDashboard = { state, auth };
