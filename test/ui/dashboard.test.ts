@@ -1,7 +1,9 @@
 // The dashboard in a real browser: headless Chromium (Debian's /usr/bin/chromium, driven by
 // playwright-core) loads /ui from a node of a real 3-node cluster, shows the three nodes up
 // and the ring's shares as the SDK computes them, shows operations per second under load,
-// and shows a killed node `down` within the detection bound. Skipped, with a message, on a
+// and shows a killed node `down` within the detection bound; on a cluster with TLS required
+// and authentication on, it asks for a token, says when one is refused, keeps the one taken
+// in the tab's sessionStorage and reads every node with it. Skipped, with a message, on a
 // machine without Chromium (`apt-get install -y chromium`; .ci/run installs it as root).
 
 import fs from 'node:fs';
@@ -13,6 +15,8 @@ import { chromium } from 'playwright-core';
 import type { Browser, Page } from 'playwright-core';
 import { Ring } from '../../sdk/ring.js';
 import { TestCluster } from '../helpers/cluster.js';
+import { skipWithoutOpenssl } from '../helpers/certs.js';
+import { startSecureCluster } from '../helpers/secure-cluster.js';
 
 const CHROMIUM = process.env.RINGKV_CHROMIUM ?? '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
@@ -28,9 +32,9 @@ const CHROMIUM_ARGS = [
 /** Nodes detect a kill -9 in about 5-6 s; the page shows it at the next long-poll answer. */
 const DETECTION_BOUND_MS = 12_000;
 
-async function launch(t: Test): Promise<Browser> {
+async function launch(t: Test, extraArgs: string[] = []): Promise<Browser> {
   // playwright gives every launch a fresh temporary profile (--user-data-dir) and removes it.
-  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 30_000 });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...CHROMIUM_ARGS, ...extraArgs], timeout: 30_000 });
   t.teardown(() => browser.close());
   return browser;
 }
@@ -123,5 +127,49 @@ if (!fs.existsSync(CHROMIUM)) {
     t.match(await page.textContent('#events'), /n3\s*suspect → down|n3\s*up → down/, 'the event list records the transition');
     t.same(pageErrors, [], 'no script errors on the page');
     if (process.env.RINGKV_SCREENSHOT) await page.screenshot({ path: process.env.RINGKV_SCREENSHOT, fullPage: true });
+  });
+
+  t.test('with authentication on, the dashboard asks for a token and reads every node with it', { skip: skipWithoutOpenssl() }, async (t) => {
+    const s = await startSecureCluster(t, { nodes: 3 });
+    const watcher = await s.user('watcher', []);
+    // The test CA is not in the browser's store: certificate errors are ignored (test only).
+    const browser = await launch(t, ['--ignore-certificate-errors']);
+    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 }, ignoreHTTPSErrors: true });
+    const pageErrors: string[] = [];
+    page.on('pageerror', (err) => pageErrors.push(err.message));
+    const n1 = s.c.node('n1');
+    try {
+      const res = await page.goto(`https://${n1.address}/ui`);
+      t.equal(res?.status(), 200, 'the page itself needs no token');
+      await page.waitForSelector('#auth:not([hidden])', { timeout: 10_000 });
+      t.pass('the token prompt is shown');
+      t.equal(await page.$$eval('.node', (els) => els.length), 0, 'and no node is shown without a token');
+      await page.fill('#auth-token', 'rkv_made-up-token-00000000000000000000000000000');
+      await page.click('#auth button[type=submit]');
+      await page.waitForSelector('#auth-why.refused', { timeout: 10_000 });
+      t.match(await page.textContent('#auth-why'), /refused/, 'a made-up token is refused, and the page says so');
+      await page.fill('#auth-token', watcher);
+      await page.click('#auth button[type=submit]');
+      await page.waitForFunction(`document.querySelectorAll('.node[data-state="up"]').length === 3`, undefined, { timeout: 15_000 });
+      t.pass("with a user's token (no roles: a watcher), three nodes up");
+      t.equal(await page.evaluate('sessionStorage.getItem("ringkv.token")'), watcher, "the token is kept in the tab's sessionStorage");
+      // Every node's status and metrics (cross-origin, with the token) are read.
+      await page.waitForFunction(
+        `[...globalThis.ringkvDashboard.state.nodes.values()].filter((n) => n.statusAtMs > 0 && !n.error).length === 3`,
+        undefined,
+        { timeout: 15_000 },
+      );
+      t.pass('the status and metrics of every node are read with the token');
+      await page.reload();
+      await page.waitForFunction(`document.querySelectorAll('.node[data-state="up"]').length === 3`, undefined, { timeout: 15_000 });
+      t.equal(await page.$eval('#auth', (e) => (e as unknown as { hidden: boolean }).hidden), true, 'after a reload the kept token is used: no prompt');
+      await page.click('#auth-forget');
+      await page.waitForSelector('#auth:not([hidden])', { timeout: 10_000 });
+      t.equal(await page.evaluate('sessionStorage.getItem("ringkv.token")'), null, '"forget token" forgets it and asks again');
+    } catch (err) {
+      await screenshotOnFailure(t, page, 'auth');
+      throw err;
+    }
+    t.same(pageErrors, [], 'no script errors on the page');
   });
 }
