@@ -153,7 +153,9 @@ export interface AuthConfig {
   enabled: boolean;
   /**
    * How long a token's user and permissions may be served from this node's cache; the
-   * cache is also emptied whenever the user table changes. 0 = no cache. Default 5000 ms.
+   * cache is also emptied whenever the user table changes. It is also the bound within which
+   * a revoked token is refused on every reachable node, so with auth on it must be at least
+   * syncIntervalMs + requestTimeoutMs. Default 5000 ms, at most 60000.
    */
   cacheTtlMs: number;
   /** How often the node compares its user table with a random live peer (and fetches it when they differ). Default 2000 ms. */
@@ -414,6 +416,14 @@ export function resolveServerConfig(...layers: Raw[]): ServerConfig {
   // clients: authentication rests on TLS with node certificates.
   if (cfg.auth.enabled && cfg.tls.mode !== 'required') {
     throw new InvalidArgumentError(`auth.enabled needs tls.mode required (it is ${cfg.tls.mode}): nodes prove who they are by their certificates, and tokens must not cross the network in the clear`);
+  }
+  // The revocation bound (auth/README.md): a node that missed a change takes it at its next
+  // pull, within syncIntervalMs + requestTimeoutMs; the cache TTL is the bound stated to
+  // operators, so the pull must fit in it.
+  if (cfg.auth.enabled && cfg.auth.syncIntervalMs + cfg.requestTimeoutMs > cfg.auth.cacheTtlMs) {
+    throw new InvalidArgumentError(
+      `auth.cacheTtlMs (${cfg.auth.cacheTtlMs}) must be at least auth.syncIntervalMs + requestTimeoutMs (${cfg.auth.syncIntervalMs + cfg.requestTimeoutMs}): a revoked token is refused on every node within the cache TTL only if a node that missed the change pulls it within that time`,
+    );
   }
   return cfg;
 }

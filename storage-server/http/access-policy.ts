@@ -72,16 +72,32 @@ const INTERNAL: Record<string, EndpointRule> = {
   [Routes.authAdmin]: { cls: 'node', auth: 'admin' },
 };
 
-/** Internal paths not in the table (a route added later) are node-only until listed. */
+/**
+ * Paths not in the tables (an internal route added later, or any other new path) are
+ * node-only until listed: a new route never opens up by default.
+ */
 const NODE_ONLY: EndpointRule = { cls: 'node', auth: 'node' };
+
+/** The paths outside /internal/ and /api/ that a node serves. */
+const OTHER: Record<string, EndpointRule> = {
+  '/health': { cls: 'open', auth: 'none' },
+  '/metrics': { cls: 'open', auth: 'token' },
+  // The dashboard's files (they hold no data; the page then asks for a token).
+  '/ui': { cls: 'open', auth: 'none' },
+};
+
+/** The internal paths the policy lists (the tests check every wire route is among them). */
+export function listedInternalRoutes(): string[] {
+  return Object.keys(INTERNAL);
+}
 
 /** The rule of the endpoint at `path`. */
 export function endpointRule(path: string): EndpointRule {
   if (path.startsWith('/internal/')) return INTERNAL[path] ?? NODE_ONLY;
-  // Every public API route (/api/...) checks per-key permissions: see keyAccess().
+  // Every public API route (/api/...) checks per-key permissions: see checkKeyAccess().
   if (path.startsWith('/api/')) return { cls: 'public', auth: 'key' };
-  if (path === '/metrics') return { cls: 'open', auth: 'token' };
-  return { cls: 'open', auth: 'none' };
+  if (path.startsWith('/ui/')) return OTHER['/ui']!;
+  return OTHER[path] ?? NODE_ONLY;
 }
 
 /** The class of the endpoint at `path` (by certificate). */

@@ -4,6 +4,7 @@
 // operator actions and user management, with the prefix edges (app: vs app2:, app); the SDK
 // with tokens (typed errors); a reader's read repair, which the node confirms with the other
 // replicas and never stores as sent; a public route without a permission rule (closed);
+// every route of the wire protocol by caller (a route this test does not know fails it);
 // and the CLI's user and role commands.
 
 import { spawn } from 'node:child_process';
@@ -147,6 +148,63 @@ t.test('authorization table', { skip }, async (t) => {
     }
     const me = JSON.parse((await s.request('n1', { path: Routes.whoami, token: bob, headers: { accept: 'application/json' } })).body.toString()) as Record<string, unknown>;
     t.same([me.user, me.roles, me.admin], ['bob', ['app-ro'], false], 'whoami names the user');
+  });
+
+  await t.test('every route of the wire protocol, by caller (a route missing here fails)', async (t) => {
+    // Per route: the request, and what the callers get, in the order none, garbage, mon
+    // (a valid token, no roles), alice (app: read-write), admin — each with a client
+    // certificate of the CA. 'ok' is anything past authorization (the handler's own answer).
+    type Row = { method: 'GET' | 'POST'; msg?: unknown; want: [string, string, string, string, string] };
+    const U = 'UNAUTHENTICATED';
+    const D = 'PERMISSION_DENIED';
+    const nodeOnly = (msg: unknown): Row => ({ method: 'POST', msg, want: [D, D, D, D, D] });
+    const adminOnly = (msg: unknown): Row => ({ method: 'POST', msg, want: [U, U, D, D, 'ok'] });
+    const anyToken: Row = { method: 'GET', want: [U, U, 'ok', 'ok', 'ok'] };
+    const v = PROTOCOL_VERSION;
+    const rows: Record<string, Row> = {
+      batch: { method: 'POST', msg: { v, ops: [] }, want: [U, U, 'ok', 'ok', 'ok'] },
+      members: anyToken,
+      status: anyToken,
+      whoami: anyToken,
+      gossip: nodeOnly({ v, from: 'evil', members: [] }),
+      ping: nodeOnly({ v, from: 'evil' }),
+      pingReq: nodeOnly({ v, from: 'evil', target: 'n2', address: '127.0.0.1:9', timeoutMs: 500 }),
+      hints: nodeOnly({ v }),
+      merkleKeys: nodeOnly({ v, spans: [[0, 1000]], limit: 10 }),
+      stream: nodeOnly({ v, spans: [[0, 1000]], limit: 10 }),
+      ringFence: nodeOnly({ v }),
+      authSync: nodeOnly({ v, from: 'evil', records: [] }),
+      merkle: adminOnly({ v, spans: [[0, 1000]] }),
+      admin: adminOnly({ v, action: 'no-such-action' }),
+      authAdmin: adminOnly({ v, action: 'role-list' }),
+    };
+    const callers = ['none', 'garbage', 'mon', 'alice', 'admin'];
+    for (const [name, path] of Object.entries(Routes)) {
+      const row = rows[name];
+      if (!row) {
+        t.fail(`Routes.${name} (${path}) is not in this matrix: give it a row here and a rule in access-policy.ts`);
+        continue;
+      }
+      const got: string[] = [];
+      for (const who of callers) {
+        const a = await s.request('n2', {
+          method: row.method,
+          path,
+          token: tokens[who],
+          identity: certs.client('app'),
+          ...(row.method === 'POST' ? msgpackBody(row.msg) : { headers: { accept: 'application/msgpack' } }),
+        });
+        got.push(a.status === 401 || a.status === 403 ? `${codeOf(a)}` : 'ok');
+        if (a.status === 401) t.equal(codeOf(a), U, `${who} ${path}: 401 is ${U}`);
+        if (a.status === 403) t.equal(codeOf(a), D, `${who} ${path}: 403 is ${D}`);
+      }
+      t.same(got, row.want, `${path}: ${callers.map((c, i) => `${c} ${got[i]}`).join(', ')}`);
+    }
+    // Paths no table lists are node-only: a made-up internal route and a top-level one.
+    for (const path of ['/internal/v1/added-later', '/internal/v2/batch', '/admin']) {
+      const a = await s.request('n2', { path, token: s.adminToken, identity: certs.client('app') });
+      t.same([a.status, codeOf(a)], [403, D], `${path}: refused to an admin token without a node certificate`);
+    }
   });
 
   await t.test('operator actions and user management need admin', async (t) => {

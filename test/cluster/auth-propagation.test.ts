@@ -3,7 +3,9 @@
 // every node as soon as the command returns (the push reaches every live node before it
 // answers, and a change empties the cache); logins work with one node down, and with two; a
 // node that was down while a user was added and another removed learns both by its pull
-// within the stated bound; a node restarted alone keeps its table (it is on its disk).
+// within the stated bound; a node frozen (SIGSTOP) while a user is removed refuses its
+// token within the cache TTL of its return; a node restarted alone keeps its table (it is
+// on its disk).
 
 import t from 'tap';
 import { connect } from '../../sdk/client.js';
@@ -80,6 +82,32 @@ t.test('user table propagation', { skip }, async (t) => {
     t.ok(learned >= 0 && learned <= PULL_BOUND_MS, `n3 takes the user added while it was down after ${learned} ms (bound ${PULL_BOUND_MS} ms)`);
     t.ok(refused >= 0 && refused <= PULL_BOUND_MS, `and refuses the user removed while it was down after ${refused} ms (bound ${PULL_BOUND_MS} ms)`);
     t.equal(await statusOn('n3', stays), 200, 'and still takes the others');
+  });
+
+  await t.test('a node frozen while a user is removed refuses the token within the cache TTL of its return', async (t) => {
+    const token = await s.user('frozen-out', ['app-rw']);
+    t.same(await everywhere(token), [200, 200, 200], 'every node has served (and cached) the token');
+    // SIGSTOP: n3 stays a member that its peers still call, but it answers nothing.
+    c.pause('n3');
+    let resumed = false;
+    t.teardown(() => {
+      if (!resumed) c.resume('n3');
+    });
+    const removed = await s.authAdmin<{ propagation: Propagation }>({ action: 'user-remove', name: 'frozen-out' });
+    t.same(removed.propagation.missed, ['n3'], 'the push did not reach the frozen n3');
+    c.resume('n3');
+    resumed = true;
+    const started = Date.now();
+    let refusedAfter = -1;
+    while (Date.now() - started < 4 * CACHE_TTL_MS) {
+      if ((await statusOn('n3', token)) === 401) {
+        refusedAfter = Date.now() - started;
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    t.ok(refusedAfter >= 0 && refusedAfter <= CACHE_TTL_MS, `n3 refuses the removed user ${refusedAfter} ms after it resumed (bound: the cache TTL, ${CACHE_TTL_MS} ms)`);
+    t.same(await everywhere(token), [401, 401, 401], 'and so does every node');
   });
 
   await t.test('with two nodes down, the third authenticates alone, also after a restart', async (t) => {

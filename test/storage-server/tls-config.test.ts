@@ -1,7 +1,8 @@
 // The tls section of a server's config: the layering (file, environment, flags merge field
 // by field), and the checks that fail a start with an error naming the setting, the file
 // and the problem — missing or unreadable files, a key that is not the certificate's, a
-// certificate of another CA, an expired one, a client certificate, another node's.
+// certificate of another CA, an expired one, a client certificate, another node's. The
+// auth section: off by default, needs TLS required, and a cache TTL that bounds a pull round.
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -56,4 +57,27 @@ t.test('tls settings', { skip }, async (t) => {
     }
     t.doesNotThrow(() => resolveServerConfig({ id: 'n1', tls: good }), 'the right files pass');
   });
+});
+
+t.test('auth settings', { skip }, async (t) => {
+  const certs = makeTestCerts(['n1'], []);
+  t.teardown(() => certs.cleanup());
+  const n1 = certs.node('n1');
+  const tls = { mode: 'required', ca: certs.caFile, cert: n1.certFile, key: n1.keyFile };
+  t.same(resolveServerConfig({ id: 'n1' }).auth, { enabled: false, cacheTtlMs: 5000, syncIntervalMs: 2000 }, 'off by default (npm start is unchanged)');
+  const on = resolveServerConfig({ id: 'n1', tls }, configFromEnv({ RINGKV_AUTH_ENABLED: 'true', RINGKV_AUTH_CACHE_TTL_MS: '8000' }));
+  t.same(on.auth, { enabled: true, cacheTtlMs: 8000, syncIntervalMs: 2000 }, 'from the environment');
+  t.throws(() => resolveServerConfig({ id: 'n1', auth: { enabled: true } }), /auth.enabled needs tls.mode required/, 'auth without TLS is refused');
+  t.throws(() => resolveServerConfig({ id: 'n1', tls: { ...tls, mode: 'transitional' }, auth: { enabled: true } }), /needs tls.mode required/, 'and with transitional TLS');
+  // The cache TTL is the revocation bound: the pull (syncIntervalMs + requestTimeoutMs) must fit in it.
+  t.throws(
+    () => resolveServerConfig({ id: 'n1', tls, auth: { enabled: true, cacheTtlMs: 3000, syncIntervalMs: 2000 } }),
+    /auth.cacheTtlMs \(3000\) must be at least auth.syncIntervalMs \+ requestTimeoutMs \(4000\)/,
+    'a cache TTL shorter than a pull round is refused',
+  );
+  t.throws(() => resolveServerConfig({ id: 'n1', tls, requestTimeoutMs: 4000, auth: { enabled: true } }), /must be at least/, 'a longer request timeout counts too');
+  t.equal(resolveServerConfig({ id: 'n1', tls, auth: { enabled: true, cacheTtlMs: 4000 } }).auth.cacheTtlMs, 4000, 'exactly a pull round is accepted');
+  t.throws(() => resolveServerConfig({ id: 'n1', tls, auth: { enabled: true, cacheTtlMs: 61_000 } }), /at most 60000/);
+  t.throws(() => resolveServerConfig({ id: 'n1', auth: { enabled: 'yes' } }), /auth.enabled must be true or false/);
+  t.throws(() => resolveServerConfig({ id: 'n1', auth: { ttl: 1 } }), /unknown auth setting "ttl"/);
 });
