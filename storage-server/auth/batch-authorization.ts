@@ -1,6 +1,7 @@
 // Permission checks of a batch sent by a user (an SDK client with a token): every operation
 // against its key's prefix — a Get needs `read`, every other operation `write` (operation
-// types added later are writes until listed here) — answered one by one, PERMISSION_DENIED
+// types added later are writes until listed here), and a write that answers with the key's
+// value (CoordinatedPut) `read` too — answered one by one, PERMISSION_DENIED
 // for those refused. A read repair (a Merge without hintFor) from a user who may read the
 // key but not write it is a repair, not a write: the node asks the key's other live replicas
 // for their copies, and when the caller's object adds nothing to what they and this node
@@ -13,10 +14,16 @@ import type { WireOp, WireResult } from '../../sdk/wire/protocol.js';
 import { OpType } from '../../sdk/wire/protocol.js';
 import type { Principal } from './permissions.js';
 
-/** The permission an operation needs on its key. */
+/** The permission an operation needs on its key (beside `read` for those in ANSWERS_WITH_OBJECT). */
 export function opPermission(op: WireOp): 'read' | 'write' {
   return (op as { t?: unknown }).t === OpType.Get ? 'read' : 'write';
 }
+
+/**
+ * Writes whose answer carries the key's object (every sibling's value): they need `read`
+ * too, or a write-only user could read through them.
+ */
+const ANSWERS_WITH_OBJECT: ReadonlySet<unknown> = new Set([OpType.CoordinatedPut]);
 
 export interface BatchVerdicts {
   /** Per operation: the answer of a refused one, or undefined when it may go on. */
@@ -37,15 +44,16 @@ export function authorizeOps(principal: Principal, ops: readonly WireOp[]): Batc
       continue;
     }
     const perm = opPermission(op);
-    if (principal.can(perm, key)) continue;
+    if (principal.can(perm, key) && (!ANSWERS_WITH_OBJECT.has(op.t) || principal.can('read', key))) continue;
     if (op.t === OpType.Merge && op.hintFor === undefined && principal.can('read', key)) {
       repairs.push(i);
       continue;
     }
+    const what = principal.can(perm, key) ? 'read (this write answers with the value)' : perm;
     refused[i] = {
       ok: false,
       code: 'PERMISSION_DENIED',
-      msg: `user ${principal.user} may not ${perm} ${JSON.stringify(Buffer.from(key).toString('utf8'))}`,
+      msg: `user ${principal.user} may not ${what} ${JSON.stringify(Buffer.from(key).toString('utf8'))}`,
     };
   }
   return { refused, repairs };

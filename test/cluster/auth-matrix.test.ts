@@ -310,6 +310,19 @@ t.test('authorization table', { skip }, async (t) => {
     t.equal(twin.ok, true, 'a version with the stamp of one the replicas hold passes the check');
     t.same(await held(), ['v2', 'v2', 'v2'], 'and the replicas still hold v2');
     t.equal((await kvAdmin.get(key, { consistency: 'all' }))?.value, 'v2');
+    // The same twin sent to a replica that holds no copy of the key: the node stores what the
+    // other replicas hold (v2), not the bytes it was sent.
+    const fresh = 'app:repair-fresh';
+    const [r0, r1, r2] = kvAdmin.replicasOf(fresh) as [string, string, string];
+    const ts3 = Date.now() * 1000;
+    for (const id of [r0, r1]) {
+      await c.call<BatchResponse>(id, Routes.batch, { v: PROTOCOL_VERSION, ops: [{ t: OpType.Merge, key: Buffer.from(fresh), obj: lww('v3', ts3, 'admin') }] });
+    }
+    const { body, headers } = msgpackBody({ v: PROTOCOL_VERSION, ops: [{ t: OpType.Merge, key: Buffer.from(fresh), obj: lww('a forged twin', ts3, 'admin') }] });
+    const onEmpty = decodeMessage<BatchResponse>((await s.request(r2, { method: 'POST', path: Routes.batch, token: bob, body, headers })).body).results[0]!;
+    t.equal(onEmpty.ok, true, 'a repair of a replica without the key is confirmed by the others');
+    const stored = await c.call<BatchResponse>(r2, Routes.batch, { v: PROTOCOL_VERSION, ops: [{ t: OpType.Get, key: Buffer.from(fresh) }] });
+    t.equal((stored.results[0] as { obj: StoredObject | null }).obj?.siblings[0]?.value.toString(), 'v3', 'and it stores what they hold, not the forged bytes');
   });
 
   await t.test('a public route without a permission rule is closed to non-admins', async (t) => {
