@@ -27,6 +27,7 @@ import type { ServerConfig } from './config.js';
 import { engineSettings } from './config.js';
 import type { FileSystem } from './engine/index.js';
 import type { Logger } from './logger.js';
+import type { EngineLogger } from './engine/index.js';
 import { Engine } from './engine/index.js';
 import { handleKv, KV_PREFIX } from './http/public-api.js';
 import { discardBody, readBody } from './http/read-body.js';
