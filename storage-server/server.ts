@@ -27,7 +27,6 @@ import type { ServerConfig } from './config.js';
 import { engineSettings } from './config.js';
 import type { FileSystem } from './engine/index.js';
 import type { Logger } from './logger.js';
-import type { EngineLogger } from './engine/index.js';
 import { Engine } from './engine/index.js';
 import { handleKv, KV_PREFIX } from './http/public-api.js';
 import { discardBody, readBody } from './http/read-body.js';
@@ -226,7 +225,7 @@ export class StorageServer {
           table: authTable,
           transport,
           members: () => this.membership.members(),
-          log: log.child({ component: 'auth' }) as EngineLogger,
+          log: log.child({ component: 'auth' }) as Logger,
           syncIntervalMs: config.auth.syncIntervalMs,
           requestTimeoutMs: config.requestTimeoutMs,
         })
@@ -302,7 +301,7 @@ export class StorageServer {
             file: layout.authFile,
             tmp: layout.authTempFile,
             clock,
-            log: log.child({ component: 'auth' }) as EngineLogger,
+            log: log.child({ component: 'auth' }) as Logger,
             cacheTtlMs: config.auth.cacheTtlMs,
             tombstoneRetentionMs: config.tombstoneGraceMs,
           },

@@ -12,7 +12,7 @@ import { reachable } from '../../sdk/membership.js';
 import { InvalidArgumentError, MalformedRequestError, NotFoundError } from '../../sdk/errors.js';
 import type { Transport } from '../../sdk/transport.js';
 import { checkProtocolVersion, PROTOCOL_VERSION, Routes } from '../../sdk/wire/protocol.js';
-import type { EngineLogger } from '../engine/index.js';
+import type { Logger } from '../logger.js';
 import type { AuthRecord, RoleRecord, UserRecord } from './auth-records.js';
 import { checkRecord } from './auth-records.js';
 import type { AuthTable } from './auth-table.js';
@@ -82,7 +82,7 @@ export interface AuthServiceOptions {
   transport: Transport;
   /** The live members this node knows (itself included). */
   members: () => MemberInfo[];
-  log: EngineLogger;
+  log: Logger;
   syncIntervalMs: number;
   requestTimeoutMs: number;
 }

@@ -13,7 +13,7 @@ import { LRUCache } from 'lru-cache';
 import type { Clock } from '../../sdk/clock.js';
 import { CorruptionError } from '../../sdk/errors.js';
 import { HLC_TICKS_PER_MS, hlcToWallMs } from '../../sdk/hlc.js';
-import type { EngineLogger } from '../engine/index.js';
+import type { Logger } from '../logger.js';
 import type { AuthRecord, RoleRecord, UserRecord } from './auth-records.js';
 import { checkRecord, compareVersions, recordKey, tableDigest } from './auth-records.js';
 import type { Grant } from './permissions.js';
@@ -27,7 +27,7 @@ export interface AuthTableOptions {
   file: string;
   tmp: string;
   clock: Clock;
-  log: EngineLogger;
+  log: Logger;
   /** How long a token's principal may be served from the cache (0: not cached). */
   cacheTtlMs: number;
   /** Removals older than this are forgotten (the cluster's tombstoneGraceMs). */
