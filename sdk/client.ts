@@ -20,9 +20,14 @@ import {
   RingChangedError,
   RingkvError,
   TimeoutError,
+  WrongTypeError,
   errorFromWire,
   isNotAppliedCode,
 } from './errors.js';
+import type { CrdtOp, CrdtState, CrdtType } from './crdt/crdt-state.js';
+import { crdtStateOf, crdtTypeOf } from './crdt/crdt-object.js';
+import type { DataTypeUpdateOptions } from './data-types.js';
+import { CounterHandle, MapHandle, RegisterHandle, SetHandle, opIdOf } from './data-types.js';
 import { HybridLogicalClock, hlcToWallMs } from './hlc.js';
 import { ClusterClock } from './cluster-clock.js';
 import { checkContentType, checkKey, checkTtl, checkValue } from './limits.js';
@@ -378,6 +383,7 @@ export class RingkvClient<V = Buffer> {
     const call = this.callCtx('get', opts);
     const obj = await abortable(this.readWithRetries(k, r, call), call.signal, 'get');
     if (!obj) return undefined;
+    if (obj.mode === 'crdt') throw new WrongTypeError(crdtTypeOf(obj.siblings[0]!.value), 'plain value', 'get');
     return this.toGetResult(obj, opts.resolver ?? this.opts.resolver);
   }
 
@@ -704,7 +710,7 @@ export class RingkvClient<V = Buffer> {
         }
       }
     } catch (err) {
-      throw markOutcome(err, effects);
+      throw markOutcome(typedCause(err), effects);
     }
   }
 
@@ -793,6 +799,28 @@ export class RingkvClient<V = Buffer> {
     const opName = content.tombstone ? 'delete' : 'put';
     const ctx: VersionVector = contextToken ? decodeContextToken(contextToken) : {};
     const op: WireOp = { t: OpType.CoordinatedPut, key: k, ctx, sib: { ...content, ts, writer: this.clientId } };
+    const { obj, created } = await this.coordinatedWrite(k, op, opName, w, call, countHints);
+    const token = encodeContextToken(obj.context);
+    return { version: token, context: token, created };
+  }
+
+  /**
+   * A write coordinated by one replica (a vector-clock put, a data-type update): the first
+   * reachable replica of the preference list applies `op` and returns the resulting object;
+   * the other replicas (and those about to take the key over) then merge that object, W of
+   * them counting with the coordinator. `answer` may turn a replica's merge answer into a
+   * failure (a data type that lost there to another type). A failure says whether the write
+   * may have been applied (`notApplied`).
+   */
+  private async coordinatedWrite(
+    k: Buffer,
+    op: WireOp,
+    opName: string,
+    w: number,
+    call: CallCtx,
+    countHints: boolean,
+    answer: (node: string, res: WireResult) => WireResult = (_node, res) => res,
+  ): Promise<{ obj: StoredObject; created: boolean }> {
     const effects: WriteEffects = { maybeApplied: false };
     let coordinator: string | undefined;
     let obj: StoredObject | undefined;
@@ -843,24 +871,99 @@ export class RingkvClient<V = Buffer> {
           const pending = this.pendingTargets(k, replicas).filter((r) => r !== coordinator);
           const holders = this.hintHolders(k);
           if (w > counted || pending.length > 0) {
-            const out = await quorumCall(opName, [...others, ...pending], w - counted + pending.length, Math.max(1, remaining(call)), (node) =>
-              this.writeReplica(node, k, coordinated, holders, countHints || pending.includes(node), effects, call, ring),
+            const out = await quorumCall(opName, [...others, ...pending], w - counted + pending.length, Math.max(1, remaining(call)), async (node) =>
+              answer(node, await this.writeReplica(node, k, coordinated, holders, countHints || pending.includes(node), effects, call, ring)),
             );
             this.resendRefused(k, coordinated, out, coordinator);
           } else {
             const bg = this.backgroundCtx();
             for (const node of others) this.track(this.writeReplica(node, k, coordinated, holders, countHints, effects, bg, ring));
           }
-          const token = encodeContextToken(coordinated.context);
-          return { version: token, context: token, created };
+          return { obj: coordinated, created };
         } catch (err) {
           if (await this.routeAgain(call, ringTries, ring)) continue;
           throw ringRefused(err, call);
         }
       }
     } catch (err) {
-      throw markOutcome(err, effects);
+      throw markOutcome(typedCause(err), effects);
     }
+  }
+
+  // -----------------------------------------------------------------------------------
+  // data types
+
+  /** A counter on `key` (sdk/data-types.ts): `await kv.counter('likes:42').increment(5)`. */
+  counter(key: Key): CounterHandle {
+    return new CounterHandle(this, key);
+  }
+
+  /** An add-wins set of strings on `key`: `await kv.set('tags:7').add('a', 'b')`. */
+  set(key: Key): SetHandle {
+    return new SetHandle(this, key);
+  }
+
+  /** A last-write-wins register of a JSON value on `key`. */
+  register(key: Key): RegisterHandle {
+    return new RegisterHandle(this, key);
+  }
+
+  /** A map of counters, sets, registers, flags and maps on `key`: `kv.map('profile:1').update(m => m.register('name').set('Ada'))`. */
+  map(key: Key): MapHandle {
+    return new MapHandle(this, key);
+  }
+
+  /**
+   * Reads the data type of `key`: R replicas are asked and their states merged (stale ones
+   * repaired, as for plain keys). Undefined when no replica holds anything (or only a
+   * deleted plain value). WRONG_TYPE when the key holds a plain value, or a data type other
+   * than `expected`. INVALID_CONSISTENCY at `linearizable`. Used by the typed handles and
+   * the HTTP API; applications use kv.counter(key).fetch() and the like.
+   */
+  async dataTypeFetch(key: Key, expected: CrdtType | undefined, opts: CallOptions = {}): Promise<{ state: CrdtState } | undefined> {
+    this.checkOpen();
+    const k = toKey(key);
+    const level = dataTypeLevel(opts.consistency ?? this.opts.consistency);
+    const { r } = quorumFor(level, this.view.settings.replicationFactor);
+    const call = this.callCtx('fetch', opts);
+    const obj = await abortable(this.readWithRetries(k, r, call), call.signal, 'fetch');
+    if (!obj) return undefined;
+    if (obj.mode !== 'crdt') {
+      if (liveSiblings(obj, this.clock.nowMs()).length === 0) return undefined;
+      throw new WrongTypeError('plain value', expected ?? 'data type', 'fetch');
+    }
+    const state = crdtStateOf(obj);
+    if (expected !== undefined && state.type !== expected) throw new WrongTypeError(state.type, expected, 'fetch');
+    return { state };
+  }
+
+  /**
+   * Applies a data-type operation (sdk/crdt/crdt-state.ts CrdtOp) to `key`: one replica
+   * coordinates (applies it as its own actor) and W replicas in all hold the result before
+   * it resolves, with the state at the coordinator. The operation id (opts.opId, else 16
+   * random bytes) goes with every attempt of this call, so an attempt that timed out and
+   * was applied anyway is not applied twice. INVALID_CONSISTENCY at `linearizable`.
+   */
+  async dataTypeUpdate(key: Key, op: CrdtOp, opts: DataTypeUpdateOptions = {}): Promise<{ state: CrdtState }> {
+    this.checkOpen();
+    const k = toKey(key);
+    const level = dataTypeLevel(opts.consistency ?? this.opts.consistency);
+    const { w } = quorumFor(level, this.view.settings.replicationFactor);
+    const countHints = opts.hintsCountTowardW ?? this.opts.hintsCountTowardW ?? w === 1;
+    if (!op || typeof op !== 'object') throw new InvalidArgumentError('a data-type operation is an object');
+    const id = opIdOf(opts.opId);
+    const call = this.callCtx('update', opts);
+    const wire: WireOp = { t: OpType.DtUpdate, key: k, op, id };
+    const run = this.coordinatedWrite(k, wire, `${String(op.type)} update`, w, call, countHints, (node, res) =>
+      res.ok && res.won === false ? { ok: false, code: 'WRONG_TYPE', msg: `${node} holds another data type under this key, which wins over this one` } : res,
+    );
+    const { obj } = await abortable(run, call.signal, 'update');
+    return { state: crdtStateOf(obj) };
+  }
+
+  /** @internal A hybrid-logical-clock stamp for a register assignment. */
+  registerStamp(): { ts: number; writer: string } {
+    return { ts: this.hlc.now(), writer: this.clientId };
   }
 
   /**
@@ -1037,6 +1140,27 @@ function noteFailure(effects: WriteEffects, err: unknown): void {
 /** Marks a write's error with whether the write is known not to have been applied anywhere. */
 function markOutcome(err: unknown, effects: WriteEffects): unknown {
   if (err instanceof RingkvError) err.notApplied = !effects.maybeApplied;
+  return err;
+}
+
+/**
+ * The consistency of a data-type call: any level but `linearizable`, which does not apply
+ * (data-type updates are merged, never ordered: there is no newest version to read from a
+ * majority or to stamp a write above; sdk/crdt/README.md).
+ */
+function dataTypeLevel(level: Consistency): Consistency {
+  if (level === 'linearizable') {
+    const e = new InvalidConsistencyError('linearizable');
+    e.message =
+      "consistency 'linearizable' does not apply to data types: their updates are merged, not ordered (use strong, eventual, all or {r, w}; strong reads see every update acknowledged at strong)";
+    throw e;
+  }
+  return level;
+}
+
+/** A write that failed for its quorum because a replica refused it as WRONG_TYPE fails with WRONG_TYPE. */
+function typedCause(err: unknown): unknown {
+  if (err instanceof QuorumNotMetError && err.cause instanceof RingkvError && err.cause.code === 'WRONG_TYPE') return err.cause;
   return err;
 }
 

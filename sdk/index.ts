@@ -14,6 +14,9 @@ export type {
   ValueEncoding,
   CallOptions,
 } from './client.js';
+export { CounterHandle, SetHandle, RegisterHandle, MapHandle, MapUpdate } from './data-types.js';
+export type { DataTypeUpdateOptions, DataTypeValue, DataTypeView, Fetched, JsonValue, RemoveOptions } from './data-types.js';
+export type { CrdtOp, CrdtType } from './crdt/crdt-state.js';
 export type { Consistency, Quorum } from './consistency.js';
 export { quorumFor, parseConsistency } from './consistency.js';
 export * from './errors.js';

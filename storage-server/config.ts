@@ -132,6 +132,15 @@ export interface ServerConfig {
    * gives up. Default 30000 ms.
    */
   ringFenceTimeoutMs: number;
+  /**
+   * Data types (counters, sets, maps): how long the id of an applied update is remembered,
+   * so that a retry of it is not applied again (sdk/crdt/README.md, "the applied-op
+   * window"); the same on every node, and longer than repairIntervalMs. Default 600000 ms
+   * (10 minutes).
+   */
+  dataTypeOpWindowMs: number;
+  /** Data types: at most this many update ids are remembered per key (the oldest go first). Default 256. */
+  dataTypeMaxOpIds: number;
   /** Log level (pino). Default info. */
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /**
@@ -206,6 +215,8 @@ export const serverDefaults: Omit<ServerConfig, 'id' | 'dataDir' | 'advertise'> 
   join: false,
   cleanupDelayMs: 10 * 60 * 1000,
   ringFenceTimeoutMs: 30_000,
+  dataTypeOpWindowMs: 10 * 60 * 1000,
+  dataTypeMaxOpIds: 256,
   logLevel: 'info',
   tls: { mode: 'off', ca: '', cert: '', key: '' },
   auth: { enabled: false, cacheTtlMs: 5000, syncIntervalMs: 2000 },
@@ -253,6 +264,8 @@ const NUMBER_FIELDS = [
   'streamRateBytesPerSec',
   'cleanupDelayMs',
   'ringFenceTimeoutMs',
+  'dataTypeOpWindowMs',
+  'dataTypeMaxOpIds',
 ] as const;
 
 const ALL_FIELDS = ['id', 'host', 'advertise', 'dataDir', 'seeds', 'sync', 'logLevel', 'join', 'corsAllowedOrigins', 'loadShedding', 'tls', 'auth', ...NUMBER_FIELDS] as const;
@@ -365,6 +378,8 @@ export function resolveServerConfig(...layers: Raw[]): ServerConfig {
   checkHintStoreLimits(cfg);
   if (!(cfg.hintReplayRatePerSec > 0)) throw new InvalidArgumentError('hintReplayRatePerSec must be positive');
   if (!(cfg.ringFenceTimeoutMs >= 100)) throw new InvalidArgumentError('ringFenceTimeoutMs must be at least 100');
+  if (!Number.isSafeInteger(cfg.dataTypeOpWindowMs)) throw new InvalidArgumentError('dataTypeOpWindowMs must be an integer of ms');
+  if (!Number.isSafeInteger(cfg.dataTypeMaxOpIds) || cfg.dataTypeMaxOpIds < 1) throw new InvalidArgumentError('dataTypeMaxOpIds must be a positive integer');
   // A tombstone must outlive at least two repair rounds, or a replica that missed the delete
   // could bring the key back after the others dropped their tombstones.
   if (cfg.repairIntervalMs > 0 && cfg.tombstoneGraceMs <= 2 * cfg.repairIntervalMs) {

@@ -27,7 +27,14 @@
 // refused (this node could not see the dots it handed out before). Scans pass over the
 // block, so the Merkle leaves covering it differ and anti-entropy repairs exactly that range.
 
-import { ClockSkewError, DeadlineExceededError, InvalidArgumentError, SuspectRangeError } from '../sdk/errors.js';
+//
+// Data types (counter, set, register, map; ../sdk/crdt/): a DtUpdate is applied here as this
+// node's actor and its result returned for the client to Merge into the other replicas;
+// every merge of a data type joins the states (crdtMerge) and settles the result as this
+// node (crdtSettle). A key holds one data type: plain writes (Put, CoordinatedPut) on it,
+// and updates of another type, are refused with WRONG_TYPE.
+
+import { ClockSkewError, DeadlineExceededError, InvalidArgumentError, SuspectRangeError, WrongTypeError } from '../sdk/errors.js';
 import type { ErrorCode } from '../sdk/errors.js';
 import { checkContentType, checkKey, checkNodeId, checkValue } from '../sdk/limits.js';
 import type { Sibling, StoredObject, VersionVector } from '../sdk/versioning/index.js';
@@ -44,6 +51,10 @@ import { RateLimiter } from './engine/rate-limiter.js';
 import type { DotCounter } from './dot-counter.js';
 import { EngineError } from './engine/engine-errors.js';
 import { asRingkvError } from './engine-error-map.js';
+import type { CrdtOp, CrdtOptions, CrdtState } from '../sdk/crdt/index.js';
+import { MAX_OP_ID_BYTES, crdtApply, crdtMerge, crdtSettle, decodeCrdt, encodeCrdt, foldActor } from '../sdk/crdt/index.js';
+import { asWireArgumentError, crdtToObject, crdtTypeOf } from '../sdk/crdt/crdt-object.js';
+import { TYPE_CODES } from '../sdk/crdt/crdt-state.js';
 
 /** Largest engine key of the replica store: token + the largest user key. */
 export const REPLICA_ENGINE_MAX_KEY_BYTES = 4 + 256;
@@ -89,6 +100,8 @@ export interface ReplicaStoreOptions {
   maxClockSkewMs?: number;
   /** This node's vector-clock actor and dot counter (the data directory's ACTOR file). */
   dots: DotCounter;
+  /** Options of the data types (the applied-op window); the same on every node. Defaults: sdk/crdt's. */
+  crdt?: CrdtOptions;
 }
 
 /** Result of applying an operation: the replica's object afterwards, and whether a live value existed before. */
@@ -96,6 +109,8 @@ export interface ApplyResult {
   obj: StoredObject | null;
   created: boolean;
   changed: boolean;
+  /** A merged data type lost to the other type this replica holds (its updates do not take effect here). */
+  lostOnType?: boolean;
 }
 
 export class ReplicaStore {
@@ -117,9 +132,15 @@ export class ReplicaStore {
     suspectWrites: 0,
     /** Keys of a quarantined block that no replica holds, purged here (see resolveSuspect). */
     suspectPurges: 0,
+    dtUpdates: 0,
+    /** Data-type updates whose operation id the state's window held (a retry): not applied again. */
+    dtRetries: 0,
+    /** Keys whose counter entries of removed nodes were folded into this node. */
+    folds: 0,
   };
   private readonly maxClockSkewMs: number;
   private readonly dots: DotCounter;
+  private readonly crdtOptions: CrdtOptions;
   /** Merkle leaf hashes of everything stored here, maintained on every write. */
   readonly leaves = new LeafHashes();
 
@@ -134,6 +155,12 @@ export class ReplicaStore {
   ) {
     this.maxClockSkewMs = opts.maxClockSkewMs ?? 5000;
     this.dots = opts.dots;
+    this.crdtOptions = opts.crdt ?? {};
+  }
+
+  /** This node's vector-clock actor now (the actor of the data-type updates it coordinates). */
+  get actor(): string {
+    return this.dots.actor;
   }
 
   /** Throws ClockSkewError when `ts` leads this node's clock by more than maxClockSkewMs. */
@@ -170,7 +197,9 @@ export class ReplicaStore {
           const r = await this.merge(key, op.obj, deadline);
           // The merged object itself is not sent back (it would double a write's bytes):
           // the writer only needs to know the newest timestamp the replica holds.
-          return { ok: true, obj: null, ts: r.obj ? maxTs(r.obj) : 0, created: r.created };
+          const res: WireResult = { ok: true, obj: null, ts: r.obj ? maxTs(r.obj) : 0, created: r.created };
+          if (r.lostOnType) res.won = false;
+          return res;
         }
         case OpType.Put: {
           checkObject(op.obj);
@@ -178,7 +207,7 @@ export class ReplicaStore {
           this.checkSkew(op.obj.siblings[0]!.ts);
           if (op.hintFor !== undefined && op.hintFor !== this.nodeId) return await this.storeHint(op.hintFor, key, op.obj);
           this.counters.puts++;
-          const r = await this.merge(key, op.obj, deadline);
+          const r = await this.merge(key, op.obj, deadline, true);
           const won = r.obj !== null && (r.obj === op.obj || objectsEqual(r.obj, op.obj));
           if (!won) this.counters.lostPuts++;
           return { ok: true, obj: null, ts: r.obj ? maxTs(r.obj) : 0, created: r.created, won };
@@ -191,12 +220,19 @@ export class ReplicaStore {
           const r = await this.coordinatedPut(key, op.ctx, op.sib, deadline);
           return { ok: true, obj: r.obj, created: r.created };
         }
+        case OpType.DtUpdate: {
+          const id = asOpId(op.id);
+          if (!op.op || typeof op.op !== 'object') throw new InvalidArgumentError('a data-type update needs an operation');
+          this.counters.dtUpdates++;
+          const r = await this.dtUpdate(key, op.op, id, deadline);
+          return { ok: true, obj: r.obj, created: r.created };
+        }
         default:
           throw new InvalidArgumentError(`unknown operation type ${String((op as { t?: unknown }).t)}`);
       }
     } catch (err) {
       const e = asRingkvError(err);
-      return { ok: false, code: e.code as ErrorCode, msg: e.message };
+      return e.details ? { ok: false, code: e.code as ErrorCode, msg: e.message, details: e.details } : { ok: false, code: e.code as ErrorCode, msg: e.message };
     }
   }
 
@@ -204,6 +240,13 @@ export class ReplicaStore {
   private async storeHint(target: unknown, key: Buffer, obj: StoredObject): Promise<WireResult> {
     checkNodeId(target, 'hintFor');
     if (!this.hintSink) throw new InvalidArgumentError('this node does not take hints');
+    if (obj.mode === 'crdt') {
+      try {
+        decodeCrdt(obj.siblings[0]!.value); // a hint is delivered as it is: check it now
+      } catch (err) {
+        throw asWireArgumentError(err);
+      }
+    }
     this.counters.hints++;
     await this.hintSink(target, key, obj);
     return { ok: true, obj: null, ts: maxTs(obj), hinted: true };
@@ -359,14 +402,19 @@ export class ReplicaStore {
     });
   }
 
-  /** Merges `incoming` into the stored object of `key` and stores the result when it changed. */
-  merge(key: Buffer, incoming: StoredObject, deadline?: number): Promise<ApplyResult> {
+  /**
+   * Merges `incoming` into the stored object of `key` and stores the result when it changed.
+   * `fresh`: a new plain write (Put), refused with WRONG_TYPE when the key holds a data type.
+   */
+  merge(key: Buffer, incoming: StoredObject, deadline?: number, fresh = false): Promise<ApplyResult> {
+    if (incoming.mode === 'crdt') return this.mergeCrdt(key, incoming, deadline);
     return this.withKeyLock(key, async () => {
       checkDeadline(deadline);
       const { token, rec, suspect } = await this.current(key);
       // A suspect key's local version is unreadable: the incoming one is written over it.
       if (suspect) this.counters.suspectWrites++;
       const cur = rec ? toObject(rec) : null;
+      if (fresh && cur?.mode === 'crdt') throw wrongTypeForPlain(cur, 'put');
       const merged = cur ? mergeAcrossModes(cur, incoming) : incoming;
       const created = !cur || liveSiblings(cur, this.clock.nowMs()).length === 0;
       if (cur && (merged === cur || objectsEqual(merged, cur))) {
@@ -375,6 +423,101 @@ export class ReplicaStore {
       }
       await this.store(key, token, rec, merged);
       return { obj: merged, created, changed: true };
+    });
+  }
+
+  /**
+   * Merges a data type's state into the key's: the join of the two states (a plain value
+   * here is replaced; of two types, the greater type code wins whole and the other's
+   * updates are reported lost), settled as this node (crdtSettle: duplicates of a retried
+   * operation stay uncounted after the window forgets them). Stores it when it changed.
+   */
+  private mergeCrdt(key: Buffer, incoming: StoredObject, deadline?: number): Promise<ApplyResult> {
+    let theirs: CrdtState;
+    try {
+      if (incoming.siblings.length !== 1) throw new InvalidArgumentError('a data-type object holds exactly one sibling');
+      theirs = decodeCrdt(incoming.siblings[0]!.value);
+    } catch (err) {
+      return Promise.reject(asWireArgumentError(err));
+    }
+    return this.withKeyLock(key, async () => {
+      checkDeadline(deadline);
+      const { token, rec } = await this.current(key);
+      const cur = rec ? toObject(rec) : null;
+      const created = !cur || liveSiblings(cur, this.clock.nowMs()).length === 0;
+      let merged: CrdtState;
+      let mine: CrdtState | undefined;
+      if (cur?.mode === 'crdt') {
+        mine = decodeCrdt(cur.siblings[0]!.value);
+        if (mine.type !== theirs.type) {
+          if (TYPE_CODES[theirs.type] < TYPE_CODES[mine.type]) {
+            this.counters.unchangedMerges++;
+            return { obj: cur, created, changed: false, lostOnType: true };
+          }
+          merged = theirs;
+        } else merged = crdtMerge(mine, theirs);
+      } else merged = theirs;
+      merged = crdtSettle(merged, this.dots.actor, this.clock.nowMs(), this.crdtOptions);
+      if (mine !== undefined && merged === mine) {
+        this.counters.unchangedMerges++;
+        return { obj: cur, created, changed: false };
+      }
+      const bytes = encodeCrdt(merged);
+      if (cur?.mode === 'crdt' && bytes.equals(cur.siblings[0]!.value)) {
+        this.counters.unchangedMerges++;
+        return { obj: cur, created, changed: false };
+      }
+      const obj = crdtToObject(merged, bytes);
+      await this.store(key, token, rec, obj);
+      return { obj, created, changed: true };
+    });
+  }
+
+  /**
+   * A data-type update coordinated by this node: applies `op` to the key's state as this
+   * node's actor (crdtApply), with operation id `id`, and stores the result. An id the
+   * state's window holds is a retry: nothing is written, the current state is returned. A
+   * key that holds a plain value (not deleted or expired) or another data type: WRONG_TYPE.
+   */
+  dtUpdate(key: Buffer, op: CrdtOp, id: Buffer, deadline?: number): Promise<ApplyResult> {
+    return this.withKeyLock(key, async () => {
+      checkDeadline(deadline);
+      const { token, rec } = await this.current(key);
+      const cur = rec ? toObject(rec) : null;
+      let state: CrdtState | undefined;
+      if (cur?.mode === 'crdt') state = decodeCrdt(cur.siblings[0]!.value);
+      else if (cur && liveSiblings(cur, this.clock.nowMs()).length > 0) throw new WrongTypeError('plain value', String((op as { type?: unknown }).type));
+      const next = crdtApply(state, op, this.dots.actor, id, this.clock.nowMs(), this.crdtOptions);
+      if (state !== undefined && next === state) {
+        this.counters.dtRetries++;
+        return { obj: cur, created: false, changed: false };
+      }
+      const obj = crdtToObject(next);
+      await this.store(key, token, rec, obj);
+      return { obj, created: state === undefined, changed: true };
+    });
+  }
+
+  /**
+   * Folds the counter entries of the actors `gone` names (nodes that left the cluster) into
+   * this node's actor (foldActor), and stores the result when it changed. REQUIRES: this
+   * node is the one survivor that folds the key, and has merged every copy of the key that
+   * holds those actors' entries (see FoldPass). Resolves with the folded object, or null
+   * when there was nothing to fold.
+   */
+  foldGone(key: Buffer, gone: (actor: string) => boolean): Promise<StoredObject | null> {
+    return this.withKeyLock(key, async () => {
+      const { token, rec } = await this.current(key);
+      const cur = rec ? toObject(rec) : null;
+      if (cur?.mode !== 'crdt') return null;
+      const start = decodeCrdt(cur.siblings[0]!.value);
+      let s = start;
+      for (const actor of Object.keys(start.context)) if (gone(actor)) s = foldActor(s, actor, this.dots.actor);
+      if (s === start) return null;
+      const obj = crdtToObject(s);
+      await this.store(key, token, rec, obj);
+      this.counters.folds++;
+      return obj;
     });
   }
 
@@ -387,6 +530,7 @@ export class ReplicaStore {
       // version: refused (not applied), the client coordinates on another replica.
       if (suspect) throw new SuspectRangeError(`node ${this.nodeId}: the key lies in a quarantined block; coordinate the write on another replica`, { node: this.nodeId });
       let cur = rec ? toObject(rec) : null;
+      if (cur?.mode === 'crdt') throw wrongTypeForPlain(cur, 'put');
       if (cur && cur.mode !== 'dvv') cur = null; // a vector-clock write replaces a last-write-wins value
       const created = !cur || liveSiblings(cur, this.clock.nowMs()).length === 0;
       const [actor, counter] = await this.dots.issue((a) => nextCounter(cur?.context ?? {}, ctx, a));
@@ -423,13 +567,26 @@ export function toObject(rec: EngineRecord): StoredObject {
   });
 }
 
-/** True when the record's context has an entry of `actor` (an undecodable one: assumed so). */
+/** True when the record's context (a data type's: its state's) has an entry of `actor` (an undecodable one: assumed so). */
 function holdsActor(rec: EngineRecord, actor: string): boolean {
   try {
-    return contextCounter(toObject(rec).context, actor) > 0;
+    const obj = toObject(rec);
+    if (obj.mode === 'crdt') return contextCounter(decodeCrdt(obj.siblings[0]!.value).context, actor) > 0;
+    return contextCounter(obj.context, actor) > 0;
   } catch {
     return true;
   }
+}
+
+/** The WRONG_TYPE of a plain write (or read) of a key that holds a data type. */
+export function wrongTypeForPlain(cur: StoredObject, what: string): WrongTypeError {
+  let type = 'data type';
+  try {
+    type = crdtTypeOf(cur.siblings[0]!.value);
+  } catch {
+    // an undecodable state: named generically
+  }
+  return new WrongTypeError(type, 'plain value', what);
 }
 
 /**
@@ -445,10 +602,11 @@ export function toWriteOp(key: Buffer, obj: StoredObject, storedAtMs: number): W
 
 /**
  * Merge that tolerates objects written in different conflict modes (a cluster whose
- * clients changed mode): the side with the newest write wins whole.
+ * clients changed mode): the side with the newest write wins whole. A data type wins over
+ * a plain value, and two data types merge (mergeObjects).
  */
 export function mergeAcrossModes(a: StoredObject, b: StoredObject): StoredObject {
-  if (a.mode === b.mode) return mergeObjects(a, b);
+  if (a.mode === b.mode || a.mode === 'crdt' || b.mode === 'crdt') return mergeObjects(a, b);
   return maxTs(b) > maxTs(a) ? b : a;
 }
 
@@ -498,10 +656,26 @@ function checkContext(ctx: unknown): asserts ctx is VersionVector {
   for (const [, v] of entries) if (!isSafeNonNeg(v)) throw new InvalidArgumentError('context counters must be non-negative integers');
 }
 
+/** An operation id of a data-type update: 1..64 bytes. */
+function asOpId(v: unknown): Buffer {
+  if (!(v instanceof Uint8Array) || v.length === 0 || v.length > MAX_OP_ID_BYTES) throw new InvalidArgumentError(`an operation id is 1 to ${MAX_OP_ID_BYTES} bytes`);
+  return Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+}
+
 function checkObject(obj: unknown): asserts obj is StoredObject {
   const o = obj as StoredObject;
   if (!o || typeof o !== 'object') throw new InvalidArgumentError('object must be a map');
-  if (o.mode !== 'lww' && o.mode !== 'dvv') throw new InvalidArgumentError('object mode must be lww or dvv');
+  if (o.mode === 'crdt') {
+    // The state itself is decoded (and checked) by the merge; a state may pass the value
+    // limit (merges of concurrent updates never refuse: replicas must converge).
+    if (!Array.isArray(o.siblings) || o.siblings.length !== 1 || !(o.siblings[0]?.value instanceof Uint8Array)) {
+      throw new InvalidArgumentError('a data-type object holds exactly one sibling with the encoded state');
+    }
+    const s = o.siblings[0];
+    if (!Buffer.isBuffer(s.value)) (s as { value: Buffer }).value = Buffer.from(s.value);
+    return;
+  }
+  if (o.mode !== 'lww' && o.mode !== 'dvv') throw new InvalidArgumentError('object mode must be lww, dvv or crdt');
   if (!Array.isArray(o.siblings) || o.siblings.length === 0 || o.siblings.length > 1024) {
     throw new InvalidArgumentError('object needs 1..1024 siblings');
   }

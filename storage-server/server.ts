@@ -29,6 +29,7 @@ import type { FileSystem } from './engine/index.js';
 import type { Logger } from './logger.js';
 import { Engine } from './engine/index.js';
 import { handleKv, KV_PREFIX } from './http/public-api.js';
+import { DT_PREFIX, handleDataType } from './http/data-type-api.js';
 import { discardBody, readBody } from './http/read-body.js';
 import { sendError, sendJson, sendMsgpack } from './http/respond.js';
 import { ConnectionGuard } from './http/connection-guard.js';
@@ -75,7 +76,7 @@ export interface ServerSeams {
   logger?: pino.Logger;
 }
 
-const OP_NAMES: Record<number, string> = { 1: 'get', 2: 'merge', 3: 'coordinated_put', 4: 'put' };
+const OP_NAMES: Record<number, string> = { 1: 'get', 2: 'merge', 3: 'coordinated_put', 4: 'put', 5: 'dt_update' };
 const MAX_BATCH_OPS = 10_000;
 
 export class StorageServer {
@@ -161,6 +162,7 @@ export class StorageServer {
     this.store = new ReplicaStore(engine, config.id, clock, hintSink, {
       maxClockSkewMs: config.maxClockSkewMs,
       dots,
+      crdt: { opWindowMs: config.dataTypeOpWindowMs, maxOpIds: config.dataTypeMaxOpIds },
     });
     this.metrics = new ServerMetrics(config.id, () => this.engine);
     this.membership = new Membership({
@@ -534,7 +536,7 @@ export class StorageServer {
       res.setHeader('access-control-allow-origin', '*');
     }
     const origin = req.headers.origin;
-    if (origin !== undefined && p.startsWith(KV_PREFIX) && this.config.corsAllowedOrigins.includes(origin)) {
+    if (origin !== undefined && isPublicApi(p) && this.config.corsAllowedOrigins.includes(origin)) {
       res.setHeader('access-control-allow-origin', origin);
       res.setHeader('access-control-expose-headers', 'x-ringkv-version, x-ringkv-context, x-ringkv-expires-at');
       res.setHeader('vary', 'origin');
@@ -560,6 +562,12 @@ export class StorageServer {
         this.admit(1, kvBudgetMs(req, this.config.requestTimeoutMs));
         res.on('finish', () => this.shedder.record(performance.now() - started));
         work = handleKv(req, res, url, { client: this.client, maxJsonBodyBytes: this.config.maxJsonBodyBytes });
+      } else if (p.startsWith(DT_PREFIX)) {
+        route = 'dt';
+        if (!this.client) throw new ClosedError('server');
+        this.admit(1, kvBudgetMs(req, this.config.requestTimeoutMs));
+        res.on('finish', () => this.shedder.record(performance.now() - started));
+        work = handleDataType(req, res, url, { client: this.client, maxJsonBodyBytes: this.config.maxJsonBodyBytes });
       } else if (p === Routes.batch) {
         route = 'batch';
         work = this.onBatch(req, res, started, caller);
@@ -804,7 +812,7 @@ export class StorageServer {
       }
     }
     const origin = req.headers.origin;
-    if (origin !== undefined && p.startsWith(KV_PREFIX) && method !== 'GET' && method !== 'HEAD' && method !== 'OPTIONS') {
+    if (origin !== undefined && isPublicApi(p) && method !== 'GET' && method !== 'HEAD' && method !== 'OPTIONS') {
       if (!this.config.corsAllowedOrigins.includes(origin)) {
         throw new RingkvError('PERMISSION_DENIED', `writes from pages of ${JSON.stringify(origin)} are not allowed (corsAllowedOrigins)`);
       }
@@ -828,13 +836,13 @@ export class StorageServer {
       res.end();
       return;
     }
-    if (!p.startsWith(KV_PREFIX) || origin === undefined || !this.config.corsAllowedOrigins.includes(origin)) {
+    if (!isPublicApi(p) || origin === undefined || !this.config.corsAllowedOrigins.includes(origin)) {
       throw new RingkvError('PERMISSION_DENIED', `cross-origin requests to ${p} are not allowed`);
     }
     res.writeHead(204, {
       'access-control-allow-origin': origin,
       'access-control-allow-methods': 'GET, HEAD, PUT, POST, DELETE',
-      'access-control-allow-headers': 'content-type, consistency, x-ringkv-context, x-ringkv-ttl, x-ringkv-timeout-ms, authorization',
+      'access-control-allow-headers': 'content-type, consistency, x-ringkv-context, x-ringkv-ttl, x-ringkv-timeout-ms, x-ringkv-op-id, authorization',
       'access-control-expose-headers': 'x-ringkv-version, x-ringkv-context, x-ringkv-expires-at',
       'access-control-max-age': '600',
       vary: 'origin',
@@ -1475,10 +1483,15 @@ function checkSpans(spans: unknown): [number, number][] {
   return spans as [number, number][];
 }
 
+/** True for the public API's paths (key-value and data types). */
+function isPublicApi(p: string): boolean {
+  return p.startsWith(KV_PREFIX) || p.startsWith(DT_PREFIX);
+}
+
 /** True for the operations that write (everything but Get). */
 function isWriteOp(op: WireOp): boolean {
   const t = (op as { t?: number } | undefined)?.t;
-  return t === OpType.Merge || t === OpType.Put || t === OpType.CoordinatedPut;
+  return t === OpType.Merge || t === OpType.Put || t === OpType.CoordinatedPut || t === OpType.DtUpdate;
 }
 
 function isToken(n: unknown): n is number {

@@ -2,9 +2,11 @@
 // the storage engine's record fields (the layout is in ./versioning.md), plus small helpers
 // (live siblings, merge dispatch, context tokens). Pure functions; safe to call from anywhere.
 
+import { createHash } from 'node:crypto';
 import { Packr } from 'msgpackr';
 import { CorruptionError, InvalidArgumentError } from '../errors.js';
 import { hlcToWallMs } from '../hlc.js';
+import { mergeCrdtObjects } from '../crdt/crdt-object.js';
 import { compareDots, dvvSync } from './dvv.js';
 import { lwwCompare, lwwMerge } from './lww.js';
 
@@ -39,11 +41,19 @@ export type VersionVector = Readonly<Record<string, number>>;
 
 /** One key's stored state on a replica. */
 export interface StoredObject {
-  /** How concurrent writes resolve: 'lww' keeps the last, 'dvv' keeps concurrent ones as siblings. */
-  mode: 'lww' | 'dvv';
-  /** 'lww': exactly 1. 'dvv': >= 1, each with a dot, sorted by dot actor then counter. */
+  /**
+   * How concurrent writes resolve: 'lww' keeps the last, 'dvv' keeps concurrent ones as
+   * siblings, 'crdt' holds a data type (counter, set, register, map: ../crdt/) whose
+   * states merge.
+   */
+  mode: 'lww' | 'dvv' | 'crdt';
+  /**
+   * 'lww': exactly 1. 'dvv': >= 1, each with a dot, sorted by dot actor then counter.
+   * 'crdt': exactly 1, whose value is the state's encoding (../crdt/crdt-format.md), not a
+   * tombstone, with no expiry, content type, flags, timestamp (0) or writer ('').
+   */
   siblings: Sibling[];
-  /** 'dvv': the causal context, the join of everything this object has seen. 'lww': {}. */
+  /** 'dvv': the causal context, the join of everything this object has seen. 'lww', 'crdt': {} (a data type's context is in its state). */
   context: VersionVector;
 }
 
@@ -66,6 +76,9 @@ export const MAX_CONTEXT_TOKEN_CHARS = 16 * 1024;
 
 const MODE_LWW = 0;
 const MODE_DVV = 1;
+const MODE_CRDT = 2;
+/** Bytes of the state digest a 'crdt' version holds (the first bytes of the state's SHA-256). */
+export const CRDT_DIGEST_BYTES = 16;
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, copyBuffers: true });
 
@@ -82,9 +95,10 @@ const packr = new Packr({ useRecords: false, mapsAsObjects: true, copyBuffers: t
 export function toRecordFields(obj: StoredObject): RecordFields {
   const sibs = obj.siblings;
   if (sibs.length === 0) throw new InvalidArgumentError('a stored object needs at least one sibling');
-  if (obj.mode === 'lww' && sibs.length !== 1) {
-    throw new InvalidArgumentError(`an 'lww' object holds exactly one sibling, got ${sibs.length}`);
+  if ((obj.mode === 'lww' || obj.mode === 'crdt') && sibs.length !== 1) {
+    throw new InvalidArgumentError(`an '${obj.mode}' object holds exactly one sibling, got ${sibs.length}`);
   }
+  if (obj.mode === 'crdt') return crdtRecordFields(sibs[0]!.value);
   if (obj.mode !== 'lww' && obj.mode !== 'dvv') throw new InvalidArgumentError(`unknown mode ${JSON.stringify(obj.mode)}`);
 
   let first = -1;
@@ -145,9 +159,14 @@ export function fromRecordFields(f: RecordFields): StoredObject {
   } catch (err) {
     throw corrupt(`cannot decode: ${(err as Error).message}`);
   }
-  if (!Array.isArray(raw) || raw.length < 8) throw corrupt('not a version array');
+  if (!Array.isArray(raw) || (raw.length < 8 && raw[1] !== MODE_CRDT)) throw corrupt('not a version array');
   if (raw[0] !== VERSION_FORMAT) throw corrupt(`unknown version format ${String(raw[0])}`);
   const modeCode = raw[1];
+  if (modeCode === MODE_CRDT) {
+    if (raw.length !== 3 || !(raw[2] instanceof Uint8Array) || raw[2].length !== CRDT_DIGEST_BYTES) throw corrupt('bad data-type version');
+    const sib: Sibling = { value: f.value, tombstone: false, expiresAtMs: 0, contentType: '', flags: 0, ts: 0, writer: '' };
+    return { mode: 'crdt', siblings: [sib], context: {} };
+  }
   if (modeCode !== MODE_LWW && modeCode !== MODE_DVV) throw corrupt(`unknown mode ${String(modeCode)}`);
   const mode = modeCode === MODE_LWW ? 'lww' : 'dvv';
 
@@ -207,12 +226,20 @@ export function liveSiblings(obj: StoredObject, nowMs: number): Sibling[] {
 }
 
 /**
- * Merges an incoming object into the local one: lwwMerge for 'lww', dvvSync for 'dvv'; `b`
- * when there is no local object. Returns `a` itself when nothing changed. Throws
- * InvalidArgumentError when the modes differ.
+ * Merges an incoming object into the local one: lwwMerge for 'lww', dvvSync for 'dvv', the
+ * data type's merge for 'crdt' (../crdt/crdt-object.ts); `b` when there is no local object.
+ * A data type wins whole over a plain value ('lww' or 'dvv'): a key holds one data type,
+ * and a plain write never lands on a replica that holds one (WRONG_TYPE), so a plain
+ * version met here was written before the data type, or concurrently with its creation.
+ * Returns `a` itself when nothing changed. Throws InvalidArgumentError when the modes are
+ * 'lww' and 'dvv'.
  */
 export function mergeObjects(a: StoredObject | undefined, b: StoredObject): StoredObject {
   if (a === undefined) return b;
+  if (a.mode === 'crdt' || b.mode === 'crdt') {
+    if (a.mode !== b.mode) return a.mode === 'crdt' ? a : b;
+    return mergeCrdtObjects(a, b);
+  }
   if (a.mode !== b.mode) throw new InvalidArgumentError(`cannot merge a '${a.mode}' object with a '${b.mode}' object`);
   return a.mode === 'lww' ? lwwMerge(a, b) : dvvSync(a, b);
 }
@@ -267,15 +294,30 @@ export function decodeContextToken(s: string): VersionVector {
 
 /**
  * A short version string for people and HTTP (an ETag, say): `${ts}-${writer}` for 'lww';
- * the context token for 'dvv'.
+ * the context token for 'dvv'; the state's digest (hex) for 'crdt'.
  */
 export function versionString(obj: StoredObject): string {
+  if (obj.mode === 'crdt') return crdtDigest(obj.siblings[0]!.value).toString('hex');
   if (obj.mode === 'lww') {
     const s = obj.siblings[0];
     if (s === undefined) throw new InvalidArgumentError("an 'lww' object holds exactly one sibling, got 0");
     return `${s.ts}-${s.writer}`;
   }
   return encodeContextToken(obj.context);
+}
+
+/** The digest of a data type's encoded state that its record's version holds. */
+function crdtDigest(state: Buffer): Buffer {
+  return createHash('sha256').update(state).digest().subarray(0, CRDT_DIGEST_BYTES);
+}
+
+/**
+ * The record of a 'crdt' object: the encoded state is the value; the version is
+ * [1, 2, digest], the digest standing for the state in the Merkle leaf hashes (which cover
+ * the key and the version), so replicas whose states differ have different digests.
+ */
+function crdtRecordFields(state: Buffer): RecordFields {
+  return { value: state, tombstone: false, expiresAtMs: 0, contentType: '', flags: 0, version: packr.pack([VERSION_FORMAT, MODE_CRDT, crdtDigest(state)]) };
 }
 
 function decodeDot(v: unknown): Dot | undefined {

@@ -7,6 +7,7 @@ import { Packr } from 'msgpackr';
 import { MalformedRequestError, ProtocolMismatchError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 import type { StoredObject, VersionVector } from '../versioning/index.js';
+import type { CrdtOp } from '../crdt/crdt-state.js';
 import type { MemberInfo, MembersView } from '../membership.js';
 import type { RingStamp } from '../ring-epoch.js';
 
@@ -17,8 +18,10 @@ import type { RingStamp } from '../ring-epoch.js';
  * 3: ring epochs — the ring stamp a batch was routed on (`ring`), the replica's view in an
  * answer that refused writes with RING_CHANGED (`view`), members' `ringVersion`, the
  * `recovering` member state, the ring-fence route, the `compact` admin action.
+ * 4: data types — the DtUpdate operation, stored objects of mode 'crdt' (in Get, Merge and
+ * stream answers), `won: false` in a Merge answer whose data type lost to another type.
  */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 export const MIN_PROTOCOL_VERSION = 1;
 
 export const MSGPACK_CONTENT_TYPE = 'application/msgpack';
@@ -61,6 +64,13 @@ export const OpType = {
    * whether the written version is the one it now holds (`won`).
    */
   Put: 4,
+  /**
+   * A data-type update coordinated by this replica (protocol 4): apply the operation to its
+   * state as its own actor, store the result and return it (as a 'crdt' object), which the
+   * client then Merges into the other replicas. Carries the client's operation id: an id the
+   * state's window holds is not applied again.
+   */
+  DtUpdate: 5,
 } as const;
 export type OpTypeValue = (typeof OpType)[keyof typeof OpType];
 
@@ -103,15 +113,26 @@ export interface PutOp {
   hintFor?: string;
 }
 
-export type WireOp = GetOp | MergeOp | CoordinatedPutOp | PutOp;
+export interface DtUpdateOp {
+  t: typeof OpType.DtUpdate;
+  key: Buffer;
+  /** The operation (sdk/crdt/crdt-state.ts CrdtOp; removes carry the context of a fetch as a version vector). */
+  op: CrdtOp;
+  /** The operation id, 1..64 bytes, chosen by the client and kept for its retries. */
+  id: Buffer;
+}
+
+export type WireOp = GetOp | MergeOp | CoordinatedPutOp | PutOp | DtUpdateOp;
 
 /**
- * Per-operation result. Get and CoordinatedPut: the replica's object after the operation
- * (null when it has none). Merge and Put: `obj` is null and `ts` is the newest timestamp
- * the replica holds for the key (the writer's clock observes it); `created` when it had no
- * live value before; `hinted` when it was stored as a hint for another node. Put: `won`
- * is true when the written version is the one the replica now holds, false when it holds a
- * newer one (whose timestamp is `ts`): the write did not take effect there.
+ * Per-operation result. Get, CoordinatedPut and DtUpdate: the replica's object after the
+ * operation (null when it has none). Merge and Put: `obj` is null and `ts` is the newest
+ * timestamp the replica holds for the key (the writer's clock observes it); `created` when
+ * it had no live value before; `hinted` when it was stored as a hint for another node. Put:
+ * `won` is true when the written version is the one the replica now holds, false when it
+ * holds a newer one (whose timestamp is `ts`): the write did not take effect there. Merge of
+ * a data type (protocol 4): `won: false` when the replica holds another data type that wins
+ * over it (the merged updates do not take effect there).
  */
 export type WireResult =
   | { ok: true; obj: StoredObject | null; ts?: number; created?: boolean; hinted?: boolean; won?: boolean }

@@ -107,6 +107,8 @@ const USAGE_CODES = new Set([
   'INVALID_CONSISTENCY',
   'MALFORMED_REQUEST',
   'PAYLOAD_TOO_LARGE',
+  // The command does not fit the key (a counter command on a set, `get` on a counter).
+  'WRONG_TYPE',
 ]);
 
 export function exitCodeFor(err: unknown): number {

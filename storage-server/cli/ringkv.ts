@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The `ringkv` command: run a storage server, start a local cluster, and talk to a cluster
-// (status, get, put, del, operator actions, users and roles). Exit codes: 0 success, 1 not found, 2 usage error, 3 cluster
+// (status, get, put, del, counter, set, dt, operator actions, users and roles). Exit codes: 0 success, 1 not found, 2 usage error, 3 cluster
 // error (quorum not met, unreachable), with a one-line message on stderr.
 
 import { spawn } from 'node:child_process';
@@ -13,6 +13,7 @@ import { fromEngineError } from '../engine-error-map.js';
 import { EXIT, exitCodeFor } from './common.js';
 import { registerClusterCommands } from './cluster-commands.js';
 import { registerDataCommands } from './data-commands.js';
+import { registerDataTypeCommands } from './data-type-commands.js';
 import { registerAdminCommands, registerMembershipCommands } from './admin-commands.js';
 import { runServer } from './server-command.js';
 import { registerCertsCommand } from './certs-command.js';
@@ -67,6 +68,7 @@ program
 
 registerClusterCommands(program);
 registerDataCommands(program);
+registerDataTypeCommands(program);
 registerAdminCommands(program);
 registerMembershipCommands(program);
 registerCertsCommand(program);
