@@ -457,7 +457,11 @@ export class ReplicaStore {
           merged = theirs;
         } else merged = crdtMerge(mine, theirs);
       } else merged = theirs;
-      merged = crdtSettle(merged, this.dots.actor, this.clock.nowMs(), this.crdtOptions);
+      // Settled as this node; a settle that would only raise the window's horizon (time
+      // passed, no record left the window) is not kept: horizons that follow each replica's
+      // clock would make equal states differ, and anti-entropy exchange them forever.
+      const settled = crdtSettle(merged, this.dots.actor, this.clock.nowMs(), this.crdtOptions);
+      if (settled.store !== merged.store || settled.applied !== merged.applied) merged = settled;
       if (mine !== undefined && merged === mine) {
         this.counters.unchangedMerges++;
         return { obj: cur, created, changed: false };
@@ -511,9 +515,11 @@ export class ReplicaStore {
       const cur = rec ? toObject(rec) : null;
       if (cur?.mode !== 'crdt') return null;
       const start = decodeCrdt(cur.siblings[0]!.value);
-      let s = start;
+      // Settled first: records older than the window are forgotten, so their entries fold.
+      const settled = crdtSettle(start, this.dots.actor, this.clock.nowMs(), this.crdtOptions);
+      let s = settled;
       for (const actor of Object.keys(start.context)) if (gone(actor)) s = foldActor(s, actor, this.dots.actor);
-      if (s === start) return null;
+      if (s === settled) return null;
       const obj = crdtToObject(s);
       await this.store(key, token, rec, obj);
       this.counters.folds++;

@@ -66,6 +66,7 @@ import { readNodeState, writeNodeState } from './node-state.js';
 import type { StreamStats, StreamingDeps } from './streaming/range-streaming.js';
 import { bootstrap, cleanup, decommission, serveStream } from './streaming/range-streaming.js';
 import { AntiEntropy } from './anti-entropy/anti-entropy.js';
+import { FoldPass } from './anti-entropy/fold-pass.js';
 import type { AdminRequest, MergeOp, MerkleKeysRequest, MerkleRequest, StreamRequest } from '../sdk/wire/protocol.js';
 
 export interface ServerSeams {
@@ -89,8 +90,11 @@ export class StorageServer {
   readonly handoff: HintedHandoff;
   readonly hasher: SpanHasher;
   readonly antiEntropy: AntiEntropy;
+  /** Folds the counter entries of nodes that left into this node (the keys it is the first replica of). */
+  readonly foldPass: FoldPass;
   private leafTimer: NodeJS.Timeout | undefined;
   private cleanupTimer: NodeJS.Timeout | undefined;
+  private foldTimer: NodeJS.Timeout | undefined;
   /** The last bootstrap, decommission and cleanup (for status and the CLI). */
   readonly moves: { bootstrap?: StreamStats; decommission?: StreamStats; cleanup?: { scanned: number; dropped: number; at: string } } = {};
   private moving: Promise<unknown> | undefined;
@@ -232,6 +236,14 @@ export class StorageServer {
           requestTimeoutMs: config.requestTimeoutMs,
         })
       : undefined;
+    this.foldPass = new FoldPass({
+      store: this.store,
+      membership: this.membership,
+      transport,
+      ring: () => ({ ring: this.client!.cluster.ring, n: this.config.replicationFactor }),
+      log: log.child({ component: 'fold' }) as EngineLogger,
+      requestTimeoutMs: config.requestTimeoutMs * 5,
+    });
     this.registerMetrics();
     this.http = http.createServer(
       {
@@ -360,6 +372,9 @@ export class StorageServer {
         void server!.auth.pullOnce();
       });
       server.membership.onChange(() => server!.scheduleCleanup());
+      server.membership.onChange((entry, prev) => {
+        if (entry.state !== prev) server!.scheduleFold(cfg.cleanupDelayMs);
+      });
       if (cfg.join) void server.runBootstrap();
       if (nodeState.recoveringSinceMs !== undefined) void server.runRecovery(nodeState.recoveringSinceMs);
       log.info({ address: cfg.advertise, dataDir: cfg.dataDir, seeds: cfg.seeds }, 'storage server started');
@@ -1119,6 +1134,30 @@ export class StorageServer {
     this.cleanupTimer.unref();
   }
 
+  /**
+   * Runs a fold pass after `delayMs` without a member state change (a stable ring), when some
+   * member has left; again while it leaves entries to fold (still in the applied-op window,
+   * or a replica that did not answer). cleanupDelayMs 0: only on the `fold` admin action.
+   */
+  private scheduleFold(delayMs: number): void {
+    if (this.foldTimer) clearTimeout(this.foldTimer);
+    if (this.config.cleanupDelayMs <= 0 || this.stopping) return;
+    if (!this.membership.members().some((m) => m.state === 'left')) return;
+    this.foldTimer = setTimeout(() => {
+      const again = Math.max(1000, Math.min(this.config.dataTypeOpWindowMs, this.config.cleanupDelayMs));
+      this.foldPass.run().then(
+        (stats) => {
+          if (stats.remaining > 0) this.scheduleFold(again);
+        },
+        (err) => {
+          this.log.debug({ err: (err as Error).message }, 'fold pass skipped');
+          this.scheduleFold(again);
+        },
+      );
+    }, delayMs);
+    this.foldTimer.unref();
+  }
+
   private async runCleanup(): Promise<{ scanned: number; dropped: number }> {
     const changing = this.membership.members().filter((m) => m.state === 'joining' || m.state === 'leaving');
     if (changing.length > 0) throw new UnavailableError(`the ring is changing (${changing.map((m) => `${m.id} ${m.state}`).join(', ')}): cleanup later`);
@@ -1276,6 +1315,8 @@ export class StorageServer {
       }
       case 'cleanup':
         return sendMsgpackOrJson(req, res, { v: PROTOCOL_VERSION, node: this.id, cleanup: await this.runCleanup() });
+      case 'fold':
+        return sendMsgpackOrJson(req, res, { v: PROTOCOL_VERSION, node: this.id, fold: await this.foldPass.run() });
       case 'drop-hints': {
         // No node (absent or null): every target's hints.
         const dropped = await this.hints.drop(msg.node ?? undefined);
@@ -1347,6 +1388,7 @@ export class StorageServer {
       lastBootstrap: this.moves.bootstrap ?? null,
       lastDecommission: this.moves.decommission ?? null,
       lastCleanup: this.moves.cleanup ?? null,
+      lastFold: this.foldPass.last ?? null,
       recovery: this.recovery ?? null,
       ring: { ...this.membership.ring, refusals: this.ringRefusals },
       moving: this.moving && this.progress ? this.progress : null,
@@ -1408,6 +1450,7 @@ export class StorageServer {
     this.detector.stop();
     this.antiEntropy.stop();
     if (this.cleanupTimer) clearTimeout(this.cleanupTimer);
+    if (this.foldTimer) clearTimeout(this.foldTimer);
     if (this.leafTimer) clearInterval(this.leafTimer);
     this.membership.stop();
     await this.auth?.stop();

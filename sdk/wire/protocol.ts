@@ -245,7 +245,7 @@ export interface StreamResponse {
 /** Operator actions on one node: POST Routes.admin. */
 export interface AdminRequest {
   v: number;
-  action: 'repair' | 'cleanup' | 'decommission' | 'removenode' | 'rebuild-leaves' | 'drop-hints' | 'compact';
+  action: 'repair' | 'cleanup' | 'decommission' | 'removenode' | 'rebuild-leaves' | 'drop-hints' | 'compact' | 'fold';
   /** For removenode: the node to remove. */
   node?: string;
 }
