@@ -22,12 +22,14 @@ import { nodeOfActor } from '../../storage-server/anti-entropy/fold-pass.js';
 
 const T0 = 1_700_000_000_000;
 
-async function store(clock: ManualClock, id: string, opWindowMs = 600_000): Promise<{ s: ReplicaStore; e: Engine; dots: DotCounter }> {
+async function store(clock: ManualClock, id: string, opWindowMs = 600_000): Promise<{ s: ReplicaStore; e: Engine; dots: DotCounter; hints: StoredObject[] }> {
   const fs = new MemoryFileSystem();
   await fs.mkdirp('/db');
   const e = await Engine.open('/db', { fs, clock, maxKeyBytes: 260 });
   const dots = await DotCounter.open('/ACTOR', '/ACTOR.tmp', id, { fs });
-  return { s: new ReplicaStore(e, id, clock, undefined, { dots, crdt: { opWindowMs } }), e, dots };
+  const hints: StoredObject[] = [];
+  const sink = async (_target: string, _key: Buffer, obj: StoredObject) => void hints.push(obj);
+  return { s: new ReplicaStore(e, id, clock, sink, { dots, crdt: { opWindowMs } }), e, dots, hints };
 }
 
 function ok(r: WireResult): Extract<WireResult, { ok: true }> {
@@ -143,10 +145,11 @@ t.test('two types created concurrently converge on the greater type code; the lo
 
 t.test('a malformed data-type state from the wire is INVALID_ARGUMENT and nothing is stored', async (t) => {
   const clock = new ManualClock(T0);
-  const { s } = await store(clock, 'n1');
+  const { s, hints } = await store(clock, 'n1');
   const bad: StoredObject = { mode: 'crdt', siblings: [{ value: Buffer.from([0x98, 1, 0, 1, 2]), tombstone: false, expiresAtMs: 0, contentType: '', flags: 0, ts: 0, writer: '' }], context: {} };
   t.match(await s.apply({ t: OpType.Merge, key: k, obj: bad }), { ok: false, code: ErrorCodes.INVALID_ARGUMENT });
   t.match(await s.apply({ t: OpType.Merge, key: k, obj: bad, hintFor: 'n9' }), { ok: false, code: ErrorCodes.INVALID_ARGUMENT }, 'not kept as a hint either');
+  t.equal(hints.length, 0);
   t.equal(await s.get(k), null);
   t.match(await s.apply({ t: OpType.DtUpdate, key: k, op: inc(1), id: Buffer.alloc(0) }), { ok: false, code: ErrorCodes.INVALID_ARGUMENT }, 'an empty operation id');
   t.match(await s.apply({ t: OpType.DtUpdate, key: k, op: { type: 'counter', increment: 1.5 }, id: Buffer.from('z') }), { ok: false, code: ErrorCodes.INVALID_ARGUMENT });
