@@ -845,7 +845,7 @@ export class RingkvClient<V = Buffer> {
                 const res = await withTimeout(this.send(node, op, call, ring), left);
                 answered = true;
                 noteEffect(effects, res);
-                if (!res.ok) throw errorFromWire(res.code, res.msg);
+                if (!res.ok) throw errorFromWire(res.code, res.msg, res.details);
                 coordinator = node;
                 obj = res.obj ?? undefined;
                 created = res.created === true;

@@ -119,7 +119,7 @@ export function quorumCall(
         (r) => {
           if (r.ok) answers.push({ node, obj: r.obj ?? null, result: r });
           else {
-            failures.push({ node, error: errorFromWire(r.code, r.msg) });
+            failures.push({ node, error: errorFromWire(r.code, r.msg, r.details) });
             if (excuse?.codes.has(r.code)) excused.push(node);
             if (!done && started < nodes.length) start(nodes[started]!);
           }

@@ -132,11 +132,12 @@ export type WireOp = GetOp | MergeOp | CoordinatedPutOp | PutOp | DtUpdateOp;
  * `won` is true when the written version is the one the replica now holds, false when it
  * holds a newer one (whose timestamp is `ts`): the write did not take effect there. Merge of
  * a data type (protocol 4): `won: false` when the replica holds another data type that wins
- * over it (the merged updates do not take effect there).
+ * over it (the merged updates do not take effect there). A failure may carry its error's
+ * `details` (protocol 4; the data-type bound's sizes, say).
  */
 export type WireResult =
   | { ok: true; obj: StoredObject | null; ts?: number; created?: boolean; hinted?: boolean; won?: boolean }
-  | { ok: false; code: ErrorCode; msg: string };
+  | { ok: false; code: ErrorCode; msg: string; details?: Record<string, unknown> };
 
 export interface BatchRequest {
   v: number;
