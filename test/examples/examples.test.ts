@@ -51,6 +51,7 @@ const clientExamples: { file: string; shows: RegExp }[] = [
   { file: 'basic.js', shows: /KEY_TOO_LARGE/ },
   { file: 'session-store.js', shows: /bob's session has expired/ },
   { file: 'shopping-cart.js', shows: /resolver merges them into \["bread","eggs","milk"\]/ },
+  { file: 'data-types.js', shows: /incremented likes:post-[0-9a-f]+ 120 times concurrently: the counter reads 120/ },
 ];
 
 t.test('examples against a 3-node cluster', async (t) => {
