@@ -6,6 +6,7 @@
 //
 //   npm run bench -- --workload mix --consistency strong --duration 30
 //   npm run bench -- --seeds 127.0.0.1:7001 --no-peers --rate 5000
+//   npm run bench -- --workload counter --duration 10   (counters beside Redis INCRBY)
 //
 // Method and flags: benchmarks/README.md.
 
@@ -43,7 +44,7 @@ function positiveInt(name: string) {
 const program = new Command()
   .name('kv-bench')
   .description('YCSB-style workloads: ringkv through its SDK against a local cluster, with Redis and etcd as peers in the same run')
-  .addOption(new Option('--workload <name>', 'a | b | c | f | mix (2 reads : 1 write)').choices(Object.keys(WORKLOADS)).default('mix'))
+  .addOption(new Option('--workload <name>', 'a | b | c | f | mix (2 reads : 1 write) | counter (increments: ringkv counters, Redis INCRBY)').choices(Object.keys(WORKLOADS)).default('mix'))
   .addOption(new Option('--consistency <level>', 'ringkv consistency (etcd runs at strong only)').choices(['strong', 'eventual']).default('strong'))
   .addOption(new Option('--distribution <d>', 'key choice').choices(['zipfian', 'uniform']).default('zipfian'))
   .option('--records <n>', 'records loaded before measuring', positiveInt('records'), 100_000)
@@ -129,13 +130,15 @@ async function main(): Promise<number> {
     stepMs: f.step * 1000,
     confirmAttempts: f.confirm,
     seed: f.seed,
-    keyPrefix: 'ycsb:',
+    // Counters live apart from the YCSB records (a key holds one type).
+    keyPrefix: f.workload === 'counter' ? 'counter:' : 'ycsb:',
     ...(profileDir ? { sdkProfileFile: path.join(profileDir, `sdk-${stamp(when)}.cpuprofile`) } : {}),
   };
   const group = new ProcessGroup();
   const uninstall = group.installCleanup();
   const so: SystemOptions = {
     consistency: f.consistency,
+    counters: params.workload.counters === true,
     group,
     ...(f.seeds ? { seeds: f.seeds.split(',').map((s) => s.trim()).filter(Boolean) } : {}),
     nodes: f.nodes,

@@ -58,7 +58,7 @@ export interface SecondSlot {
 
 export class LatencyRecorder {
   readonly overall = newHistogram();
-  readonly byKind: Record<OpKind, Histogram> = { read: newHistogram(), update: newHistogram(), rmw: newHistogram() };
+  readonly byKind: Record<OpKind, Histogram> = { read: newHistogram(), update: newHistogram(), rmw: newHistogram(), incr: newHistogram() };
   errors = 0;
   readonly errorCodes = new Map<string, number>();
   /** How long failed operations took to fail (a system shedding load should fail them fast). */

@@ -22,6 +22,8 @@ export interface KvStore {
   readonly name: string;
   read(key: Buffer): Promise<Buffer | undefined>;
   update(key: Buffer, value: Buffer): Promise<void>;
+  /** Adds `by` to the counter `key` (the counter workload; stores without counters leave it out). */
+  increment?(key: Buffer, by: number): Promise<void>;
   /** Inserts records in bulk for the load phase (a store without it gets concurrent updates). */
   insertMany?(records: [Buffer, Buffer][]): Promise<void>;
   close(): Promise<void>;
@@ -115,6 +117,7 @@ export function runLoad(store: KvStore, o: RunOptions): Promise<RunResult> {
 function execute(store: KvStore, kind: OpKind, key: Buffer, value: Buffer): Promise<unknown> {
   if (kind === 'read') return store.read(key);
   if (kind === 'update') return store.update(key, value);
+  if (kind === 'incr') return store.increment ? store.increment(key, 1) : Promise.reject(new Error(`${store.name} has no counters`));
   return store.read(key).then(() => store.update(key, value));
 }
 

@@ -19,6 +19,8 @@ export const SYSTEM_NAMES: readonly SystemName[] = ['ringkv', 'redis', 'redis-re
 
 export interface SystemOptions {
   consistency: 'strong' | 'eventual';
+  /** The workload increments counters: systems without them are skipped. */
+  counters?: boolean;
   group: ProcessGroup;
   /** An existing ringkv cluster instead of starting one. */
   seeds?: string[];
@@ -138,7 +140,12 @@ const redisReplicated: SystemSpec = {
 const etcd: SystemSpec = {
   name: 'etcd',
   describe: (o) => `etcd, ${o.etcdMembers} member${o.etcdMembers === 1 ? '' : 's'} (Raft), linearizable reads`,
-  skipReason: (o) => (o.consistency !== 'strong' ? 'etcd is the strongly consistent peer: measured at --consistency strong only' : peerUnavailable('etcd')),
+  skipReason: (o) =>
+    o.counters
+      ? 'etcd has no increment (only a read-modify-write transaction): not a peer of the counter workload'
+      : o.consistency !== 'strong'
+        ? 'etcd is the strongly consistent peer: measured at --consistency strong only'
+        : peerUnavailable('etcd'),
   async start(o) {
     const peer = await startEtcd(o.group, { members: o.etcdMembers });
     try {

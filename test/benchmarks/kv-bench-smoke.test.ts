@@ -34,3 +34,17 @@ t.test('kv-bench completes a short run and reports well-formed results', async (
   t.equal(saved.pids.length, 3, 'it started three servers');
   t.same(saved.pids.filter(alive), [], 'and stopped them all');
 });
+
+t.test('kv-bench runs the counter workload (increments of ringkv counters) without errors', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kv-bench-smoke-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const args = ['--workload', 'counter', '--no-peers', '--records', '50', '--duration', '2', '--warmup', '0.5', '--rate', '100', '--concurrency', '16', '--results-dir', dir];
+  const r = await runBench('benchmarks/kv-bench.ts', args, 60_000);
+  t.equal(r.code, 0, `exit code (stderr: ${r.stderr.slice(-2000)})`);
+  const lines = r.stdout.trimEnd().split('\n');
+  const last = JSON.parse(lines[lines.length - 1]!) as Record<string, unknown>;
+  t.equal(last.workload, 'counter');
+  t.equal(last.errors, 0, 'no increment failed (a counter key never holds a plain value)');
+  t.ok((last.opsPerSec as number) > 50, `throughput ${String(last.opsPerSec)} near the 100/s target`);
+  t.match(r.stdout, /50 counters, each created by its first increment/);
+});

@@ -2,9 +2,10 @@
 // commands of one connection by itself). With `waitReplicas` > 0 every write is
 // `SET` + `WAIT <n> <timeout>` in one round trip, Redis's closest analogue of a write
 // quorum: it returns once n replicas acknowledged the write, or errors when the timeout
-// passes first. WAIT blocks its connection until it returns, so with it reads go over
-// connections of their own (as many again), never queued behind a WAIT. Single-threaded:
-// used from the load generator's event loop.
+// passes first. Increments (the counter workload) are INCRBY, with the same WAIT. WAIT
+// blocks its connection until it returns, so with it reads go over connections of their
+// own (as many again), never queued behind a WAIT. Single-threaded: used from the load
+// generator's event loop.
 
 import { Redis } from 'ioredis';
 import type { KvStore } from '../load-runner.js';
@@ -69,6 +70,19 @@ export class RedisStore implements KvStore {
     }
     // Sent back to back on one connection: WAIT covers this SET (and any earlier one on it).
     const [, acked] = await Promise.all([c.set(key, value), c.call('WAIT', this.waitReplicas, this.waitTimeoutMs) as Promise<number>]);
+    if (acked < this.waitReplicas) {
+      throw Object.assign(new Error(`WAIT: ${acked} of ${this.waitReplicas} replicas acknowledged in ${this.waitTimeoutMs} ms`), { code: 'WAIT_TIMEOUT' });
+    }
+  }
+
+  /** INCRBY, followed by WAIT as writes are when replicas must acknowledge. */
+  async increment(key: Buffer, by: number): Promise<void> {
+    const c = this.conn();
+    if (this.waitReplicas === 0) {
+      await c.incrby(key, by);
+      return;
+    }
+    const [, acked] = await Promise.all([c.incrby(key, by), c.call('WAIT', this.waitReplicas, this.waitTimeoutMs) as Promise<number>]);
     if (acked < this.waitReplicas) {
       throw Object.assign(new Error(`WAIT: ${acked} of ${this.waitReplicas} replicas acknowledged in ${this.waitTimeoutMs} ms`), { code: 'WAIT_TIMEOUT' });
     }

@@ -1,5 +1,6 @@
 // ringkv through its real SDK: one client (it coalesces concurrent operations per node
-// into batch requests by itself), reads and writes at the consistency under test.
+// into batch requests by itself), reads, writes and counter increments at the consistency
+// under test.
 
 import { connect } from '../../../sdk/index.js';
 import type { Consistency, RingkvClient } from '../../../sdk/index.js';
@@ -35,6 +36,11 @@ export class RingkvStore implements KvStore {
 
   async update(key: Buffer, value: Buffer): Promise<void> {
     await this.kv.put(key, value, this.writeOpts);
+  }
+
+  /** A counter data type's increment: one replica coordinates, W hold the result. */
+  async increment(key: Buffer, by: number): Promise<void> {
+    await this.kv.counter(key).increment(by, this.writeOpts);
   }
 
   close(): Promise<void> {
