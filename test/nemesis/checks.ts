@@ -1,10 +1,11 @@
 // Which checkers judge a scenario: linearizable level -> linearizability; strong -> the
 // strong contract (and linearizability, printed as information only); inserts -> set
-// completeness; vector clocks -> the vector-clock checker. Eventual registers are judged by
-// convergence (convergence.ts). Pure, apart from the checkers' own work.
+// completeness; vector clocks -> the vector-clock checker; counters -> the counter checker;
+// data-type sets -> the add-wins set checker. Eventual registers (and eventual counters, in
+// addition) are judged by convergence (convergence.ts). Pure, apart from the checkers' own work.
 
 import type { CheckResult, HistoryOp } from './history.js';
-import { checkLinearizability, checkSetCompleteness, checkStrongContract, checkVectorClocks } from './checkers/index.js';
+import { checkAddWinsSet, checkCounters, checkLinearizability, checkSetCompleteness, checkStrongContract, checkVectorClocks } from './checkers/index.js';
 import type { Scenario } from './scenarios.js';
 
 export interface CheckOutcome {
@@ -18,6 +19,10 @@ export interface FinalState {
   finalReads?: Map<string, string | null>;
   /** Vector clocks: the final siblings of every key. */
   finalSiblings?: Map<string, string[]>;
+  /** Counters: the final value of every key. */
+  finalCounters?: Map<string, number>;
+  /** Data-type sets: the final members of every key. */
+  finalMembers?: Map<string, string[]>;
   /** When the final reads were invoked (ms since the run's start). */
   finalReadsInvokedMs?: number;
 }
@@ -31,6 +36,10 @@ export function runChecks(sc: Scenario, history: HistoryOp[], final: FinalState)
     const opts = final.finalReadsInvokedMs !== undefined ? { finalReadsInvokedMs: final.finalReadsInvokedMs } : {};
     return [{ result: checkVectorClocks(history, final.finalSiblings ?? new Map(), opts), informational: false }];
   }
+  // At eventual a read may miss acknowledged updates; it may never see more than was sent.
+  const readsSeeAcknowledged = sc.level !== 'eventual';
+  if (sc.workload === 'counter') return [{ result: checkCounters(history, final.finalCounters ?? new Map(), { readsSeeAcknowledged }), informational: false }];
+  if (sc.workload === 'dt-set') return [{ result: checkAddWinsSet(history, final.finalMembers ?? new Map(), { readsSeeAcknowledged }), informational: false }];
   if (sc.level === 'linearizable') return [{ result: checkLinearizability(history), informational: false }];
   if (sc.level === 'strong') {
     return [

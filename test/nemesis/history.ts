@@ -17,10 +17,15 @@ export type Outcome = 'ok' | 'fail' | 'unknown';
  * The operations the workloads issue:
  * - `write` (register): set `key` to `value` (unique within a history);
  * - `delete` (register): set `key` to absent (`value` is null);
- * - `read` (register or vector clocks): `value` is what was returned (null: absent);
- * - `insert` (set workload): create `key` with `value`; each key is inserted once.
+ * - `read` (register or vector clocks): `value` is what was returned (null: absent); of a
+ *   counter: the number as a string; of a data-type set: `members`;
+ * - `insert` (set workload): create `key` with `value`; each key is inserted once;
+ * - `incr` (counter workload): add `amount` to the counter `key`;
+ * - `add` (data-type set workload): add the member `value` (unique within a history);
+ * - `remove` (data-type set workload): remove the member `value` with the context of a
+ *   fetch that returned `members`.
  */
-export type OpFunction = 'read' | 'write' | 'delete' | 'insert';
+export type OpFunction = 'read' | 'write' | 'delete' | 'insert' | 'incr' | 'add' | 'remove';
 
 export interface HistoryOp {
   /** Unique within a history, in invocation order. */
@@ -35,6 +40,10 @@ export interface HistoryOp {
   siblings?: string[];
   /** Vector-clock workload, writes and deletes: the sibling values of the read whose context this write carried ([] for a blind write). */
   context?: string[];
+  /** Counter workload, incr: what was added. */
+  amount?: number;
+  /** Data-type set workload: reads, the members returned; removes, the members of the fetch whose context the remove carried. */
+  members?: string[];
   /** Consistency level of the call ('strong', 'linearizable', 'eventual', 'all', …). */
   level?: string;
   /** Milliseconds since the run started, on the recording machine's monotonic clock. */

@@ -21,7 +21,7 @@ import { makeNemesis, runSchedule } from './nemeses.js';
 import { clientAddress, Firewall, serverAddress } from './net-namespace.js';
 import type { Scenario } from './scenarios.js';
 import type { WorkerConfig } from './workloads.js';
-import { finalInsertReads, finalRegisterReads, finalSiblings, registerKeys, sinceStart, vclockKeys } from './workloads.js';
+import { counterKeys, dtSetKeys, finalDataTypes, finalInsertReads, finalRegisterReads, finalSiblings, registerKeys, sinceStart, vclockKeys } from './workloads.js';
 import { WorkerPool } from './worker-pool.js';
 
 /** Where libfaketime is on Debian (package faketime). */
@@ -31,6 +31,8 @@ export const LIBFAKETIME = ['/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1
 
 /** Size of the disk-full node's tmpfs. */
 const TMPFS_MIB = 48;
+/** Keys of each workload. */
+const KEYS: Record<Scenario['workload'], number> = { register: 20, insert: 20, vclock: 5, counter: 5, 'dt-set': 3 };
 /** Client workers per scenario, and logical clients per worker (6 concurrent clients). */
 const WORKERS = 3;
 const CLIENTS_PER_WORKER = 2;
@@ -141,7 +143,7 @@ export async function runScenario(sc: Scenario, o: RunOptions): Promise<Scenario
       level: sc.level,
       conflictMode: sc.workload === 'vclock' ? 'vector-clock' : 'lww',
       workload: sc.workload,
-      keys: sc.workload === 'vclock' ? 5 : 20,
+      keys: KEYS[sc.workload],
       seed: (seed + w) >>> 0,
       runStartEpochMs,
       opDelayMs: [20, 60],
@@ -194,11 +196,22 @@ export async function runScenario(sc: Scenario, o: RunOptions): Promise<Scenario
       const r = await finalSiblings(kv, vclockKeys(5));
       if (r.errors > 0) o.log(`  ${r.errors} final sibling reads failed 3 times (left out: not read)`);
       final.finalSiblings = r.siblings;
+    } else if (sc.workload === 'counter') {
+      const kv = await cluster.client<string>({ valueEncoding: 'utf8', timeoutMs: 3000 });
+      const r = await finalDataTypes(counterKeys(KEYS.counter), (k) => kv.counter(k).value({ consistency: 'all' }));
+      if (r.errors > 0) o.log(`  ${r.errors} final counter reads failed 3 times (left out: not read)`);
+      final.finalCounters = r.values;
+    } else if (sc.workload === 'dt-set') {
+      const kv = await cluster.client<string>({ valueEncoding: 'utf8', timeoutMs: 3000 });
+      const r = await finalDataTypes(dtSetKeys(KEYS['dt-set']), (k) => kv.set(k).members({ consistency: 'all' }));
+      if (r.errors > 0) o.log(`  ${r.errors} final set reads failed 3 times (left out: not read)`);
+      final.finalMembers = r.values;
     }
     history = numbered(history);
     result.checks = runChecks(sc, history, final);
-    if (sc.workload === 'register' && sc.level === 'eventual') {
-      result.checks.push({ result: await checkConvergence(cluster, registerKeys(20)), informational: false });
+    if (sc.level === 'eventual' && (sc.workload === 'register' || sc.workload === 'counter')) {
+      const keys = sc.workload === 'register' ? registerKeys(20) : counterKeys(KEYS.counter);
+      result.checks.push({ result: await checkConvergence(cluster, keys), informational: false });
     }
     result.status = result.checks.every((c) => c.informational || c.result.valid) ? 'PASS' : 'FAIL';
   } catch (err) {

@@ -1,7 +1,8 @@
 // The nemesis scenarios: which nemesis, at which consistency level, with which workload.
 // Registers at `linearizable` and `strong` under every nemesis; registers at `eventual`
-// (convergence after healing) under a few; unique inserts at `strong`; vector clocks under
-// kill and a partition. Pure data.
+// (convergence after healing) under a few; unique inserts at `strong`; vector clocks,
+// counters and data-type sets under kill and a partition (counters also at `eventual`).
+// Pure data.
 
 import type { NemesisName } from './nemeses.js';
 import type { WorkloadName } from './workloads.js';
@@ -36,6 +37,9 @@ export const SCENARIOS: readonly Scenario[] = [
   ...(['kill', 'partition-halves', 'disk-full'] as const).map((n) => scenario(n, 'eventual', 'register')),
   ...(['kill', 'partition-halves'] as const).map((n) => scenario(n, 'strong', 'insert')),
   ...(['kill', 'partition-halves'] as const).map((n) => scenario(n, 'strong', 'vclock')),
+  ...(['kill', 'partition-halves'] as const).map((n) => scenario(n, 'strong', 'counter')),
+  scenario('kill', 'eventual', 'counter'),
+  ...(['kill', 'partition-halves'] as const).map((n) => scenario(n, 'strong', 'dt-set')),
 ];
 
 /**

@@ -1,6 +1,6 @@
 // The nemesis workloads: what each client worker does in a loop (registers, unique inserts,
-// vector-clock read-modify-writes), the messages between the runner and its workers, and
-// the runner's final reads after healing. Each logical client runs one operation at a time
+// vector-clock read-modify-writes, counter increments, data-type set adds and removes), the
+// messages between the runner and its workers, and the runner's final reads after healing. Each logical client runs one operation at a time
 // and records it as a HistoryOp (history.ts); loops are bounded in count and time.
 
 import type { RingkvClient } from '../../sdk/client.js';
@@ -8,7 +8,7 @@ import type { Consistency } from '../../sdk/consistency.js';
 import type { HistoryOp, Outcome } from './history.js';
 import { SeededRandom } from '../sdk/seeded-random.js';
 
-export type WorkloadName = 'register' | 'insert' | 'vclock';
+export type WorkloadName = 'register' | 'insert' | 'vclock' | 'counter' | 'dt-set';
 
 /** What the runner tells a worker to do (the first message it sends). */
 export interface WorkerConfig {
@@ -24,7 +24,7 @@ export interface WorkerConfig {
   level: string;
   conflictMode: 'lww' | 'vector-clock';
   workload: WorkloadName;
-  /** Number of keys of the register and vector-clock workloads. */
+  /** Number of keys of the register, vector-clock, counter and data-type set workloads. */
   keys: number;
   seed: number;
   /** The run's start, `performance.timeOrigin + performance.now()` in the runner. */
@@ -104,7 +104,7 @@ class Recorder {
     f: HistoryOp['f'],
     key: string,
     call: () => Promise<T>,
-    describe: (res: T | undefined) => Pick<HistoryOp, 'value'> & Partial<Pick<HistoryOp, 'siblings' | 'context'>>,
+    describe: (res: T | undefined) => Pick<HistoryOp, 'value'> & Partial<Pick<HistoryOp, 'siblings' | 'context' | 'amount' | 'members'>>,
   ): Promise<{ ok: true; res: T } | { ok: false }> {
     const process = this.process;
     const invokeMs = sinceStart(this.c.cfg.runStartEpochMs);
@@ -142,6 +142,8 @@ export async function runClient(c: ClientContext): Promise<void> {
     if (c.stopped()) break;
     if (c.cfg.workload === 'register') await registerStep(c, rec, level);
     else if (c.cfg.workload === 'insert') await insertStep(c, rec, level);
+    else if (c.cfg.workload === 'counter') await counterStep(c, rec, level);
+    else if (c.cfg.workload === 'dt-set') await dtSetStep(c, rec, level);
     else await vclockStep(c, rec, level);
   }
 }
@@ -201,6 +203,64 @@ async function vclockStep(c: ClientContext, rec: Recorder, level: Consistency): 
   } else {
     await rec.run('delete', key, () => c.kv.delete(key, { consistency: level, ...ctx }), () => ({ value: null, context: seen }));
   }
+}
+
+/** Counters: increments by 1..5 (70%) and reads (30%) of `keys` counters. */
+async function counterStep(c: ClientContext, rec: Recorder, level: Consistency): Promise<void> {
+  const key = `ctr${c.rng.int(c.cfg.keys)}`;
+  if (c.rng.next() < 0.7) {
+    const amount = 1 + c.rng.int(5);
+    await rec.run('incr', key, () => c.kv.counter(key).increment(amount, { consistency: level }), () => ({ value: null, amount }));
+  } else {
+    await rec.run('read', key, () => c.kv.counter(key).value({ consistency: level }), (v) => ({ value: v === undefined ? null : String(v) }));
+  }
+}
+
+/**
+ * Data-type sets: adds of unique members "c2-417" (55%), reads (25%), and a fetch then the
+ * remove of one member it returned, with its context (20%), on `keys` sets.
+ */
+async function dtSetStep(c: ClientContext, rec: Recorder, level: Consistency): Promise<void> {
+  const key = `s${c.rng.int(c.cfg.keys)}`;
+  const x = c.rng.next();
+  if (x < 0.55) {
+    const value = rec.nextValue();
+    await rec.run('add', key, () => c.kv.set(key).add(value, { consistency: level }), () => ({ value }));
+    return;
+  }
+  const read = await rec.run('read', key, () => c.kv.set(key).fetch({ consistency: level }), (r) => ({ value: null, members: r ? r.value : [] }));
+  if (!read.ok || x < 0.8 || c.stopped() || read.res.value.length === 0) return;
+  const seen = read.res.value;
+  const victim = seen[c.rng.int(seen.length)]!;
+  await rec.run('remove', key, () => c.kv.set(key).remove(victim, { context: read.res.context, consistency: level }), () => ({ value: victim, members: seen }));
+}
+
+/** Keys of the counter workload. */
+export function counterKeys(n: number): string[] {
+  return Array.from({ length: n }, (_, i) => `ctr${i}`);
+}
+
+/** Keys of the data-type set workload. */
+export function dtSetKeys(n: number): string[] {
+  return Array.from({ length: n }, (_, i) => `s${i}`);
+}
+
+/** Final values of data types (counters or sets), read at `all` after healing; a key unreadable 3 times is left out (not read). */
+export async function finalDataTypes<T>(keys: string[], read: (key: string) => Promise<T>): Promise<{ values: Map<string, T>; errors: number }> {
+  const values = new Map<string, T>();
+  let errors = 0;
+  for (const key of keys) {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        values.set(key, await read(key));
+        break;
+      } catch {
+        if (attempt === 2) errors++;
+        else await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  }
+  return { values, errors };
 }
 
 /** Keys of the register workload. */

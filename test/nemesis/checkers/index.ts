@@ -8,4 +8,8 @@ export type { StrongContractOptions } from './strong-contract.js';
 export { checkSetCompleteness, SET_COMPLETENESS } from './set-completeness.js';
 export { checkVectorClocks, VECTOR_CLOCK } from './vector-clock.js';
 export type { VectorClockOptions } from './vector-clock.js';
+export { checkCounters, COUNTER } from './counter.js';
+export type { CounterOptions } from './counter.js';
+export { checkAddWinsSet, ADD_WINS_SET } from './add-wins-set.js';
+export type { AddWinsSetOptions } from './add-wins-set.js';
 export { splitByKey } from './per-key.js';
