@@ -526,11 +526,13 @@ export class AntiEntropy {
         continue;
       }
       // No other replica holds the key. Dropped when this node's version predates the
-      // outage (its delete may have been collected everywhere else); kept when newer.
+      // outage (its delete may have been collected everywhere else); kept when newer. A data
+      // type is never deleted (so never collected elsewhere) and carries no timestamp: kept.
       const token = RingClass.tokenOf(b.key);
       for await (const e of this.store.scan(token, token)) {
         if (!e.key.equals(b.key)) continue;
-        if (hlcToWallMs(maxTs(toObject(e.record))) < cutoffMs && (await this.store.purge(b.key, Buffer.from(e.version)))) {
+        const obj = toObject(e.record);
+        if (obj.mode !== 'crdt' && hlcToWallMs(maxTs(obj)) < cutoffMs && (await this.store.purge(b.key, Buffer.from(e.version)))) {
           stats.keysDropped = (stats.keysDropped ?? 0) + 1;
           written++;
         }

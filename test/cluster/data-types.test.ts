@@ -264,6 +264,8 @@ t.test('the HTTP contract, WRONG_TYPE, the bound and the CLI', async (t) => {
     t.match({ status: kvGet.status, body: await kvGet.json() }, { status: 409, body: { code: 'WRONG_TYPE' } }, 'a plain get of a counter');
     const kvPut = await fetch(`http://${c.addresses[1]}/api/v1/kv/c`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ value: 1 }) });
     t.match({ status: kvPut.status, body: await kvPut.json() }, { status: 409, body: { code: 'WRONG_TYPE' } }, 'a plain put on a counter');
+    const kvDel = await fetch(`http://${c.addresses[2]}/api/v1/kv/c`, { method: 'DELETE' });
+    t.match({ status: kvDel.status, body: await kvDel.json() }, { status: 409, body: { code: 'WRONG_TYPE' } }, 'a plain delete of a counter');
     t.match(await get('c'), { body: { value: 3 } }, 'the counter is intact');
     t.match(await post('c', '{"type": "counter"'), { status: 400, body: { code: 'MALFORMED_REQUEST' } });
     t.match(await post('c', [1]), { status: 400, body: { code: 'MALFORMED_REQUEST' } });
@@ -305,6 +307,7 @@ t.test('the HTTP contract, WRONG_TYPE, the bound and the CLI', async (t) => {
     await t.rejects(kv.get('c'), { code: ErrorCodes.WRONG_TYPE }, 'get of a counter');
     await t.rejects(kv.put('c', 'x'), { code: ErrorCodes.WRONG_TYPE, notApplied: true }, 'put on a counter');
     await t.rejects(kv.set('c').add('x'), { code: ErrorCodes.WRONG_TYPE }, 'a set add on a counter');
+    await t.rejects(kv.delete('c'), { code: ErrorCodes.WRONG_TYPE, notApplied: true }, 'delete of a counter');
     await t.rejects(kv.counter('plain').increment(), { code: ErrorCodes.WRONG_TYPE }, 'an increment of a plain key');
     await t.rejects(kv.counter('c').value({ consistency: 'linearizable' }), { code: ErrorCodes.INVALID_CONSISTENCY });
     t.equal(await kv.counter('c').value({ consistency: { r: 3 } }), 3);

@@ -2,13 +2,14 @@
 // grace: keys deleted while it was down, whose tombstones the other replicas have since
 // collected, must not come back when it returns. It comes back `recovering` — no reads, no
 // repair from it — and is repaired from its peers (pull-only, deletes winning) before it
-// serves again.
+// serves again. A data type only it holds is kept (data types are never deleted).
 
 import t from 'tap';
 import type { BatchResponse } from '../../sdk/wire/protocol.js';
 import { OpType, PROTOCOL_VERSION, Routes } from '../../sdk/wire/protocol.js';
 import type { StoredObject } from '../../sdk/versioning/index.js';
 import { liveSiblings } from '../../sdk/versioning/index.js';
+import { crdtValue, decodeCrdt } from '../../sdk/crdt/index.js';
 import { TestCluster } from '../helpers/cluster.js';
 
 t.setTimeout(120_000);
@@ -48,6 +49,13 @@ t.test('a replica back after an outage longer than the tombstone grace does not 
   const kept = Array.from({ length: 20 }, (_, i) => `kept-${i}`);
   await Promise.all([...gone, ...kept].map((k) => kv.put(k, `value of ${k}`, { consistency: 'all' })));
 
+  // A data type only n3 holds (written to it alone just before it goes down): data types are
+  // never deleted, so its recovery must not take it for a key whose delete was collected.
+  const dt = await c.call<BatchResponse>('n3', Routes.batch, {
+    v: PROTOCOL_VERSION,
+    ops: [{ t: OpType.DtUpdate, key: Buffer.from('only-n3'), op: { type: 'counter', increment: 7 }, id: Buffer.from('only-n3-op') }],
+  });
+  t.ok(dt.results[0]!.ok, 'a counter written to n3 alone');
   await c.kill('n3');
   await Promise.all(gone.map((k) => kv.delete(k, { consistency: 'strong' })));
   const deletedAt = Date.now();
@@ -77,6 +85,8 @@ t.test('a replica back after an outage longer than the tombstone grace does not 
   const st = await c.call<{ recovery: { keysDropped?: number; done?: string } | null }>('n3', Routes.status, undefined);
   t.ok(st.recovery?.done, 'its recovery finished');
   t.ok((st.recovery?.keysDropped ?? 0) >= gone.length, `it dropped the ${gone.length} keys no peer holds any more (${st.recovery?.keysDropped})`);
+  const onlyN3 = (await rawGet(c, 'n3', 'only-n3')).obj;
+  t.ok(onlyN3 && onlyN3.mode === 'crdt' && crdtValue(decodeCrdt(onlyN3.siblings[0]!.value)) === 7, 'the counter only n3 held survived its recovery');
 
   // Repair rounds everywhere now: nothing may bring the keys back.
   await waitFor('every node sees the others up', async () => {
