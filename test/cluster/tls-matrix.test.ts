@@ -85,6 +85,7 @@ t.test('TLS: connection matrix, public API, SDK, transitional port, metrics', { 
       { cls: 'data', method: 'GET', path: Routes.members },
       { cls: 'data', method: 'GET', path: Routes.status },
       { cls: 'public', method: 'GET', path: '/api/v1/kv/matrix-missing' },
+      { cls: 'public', method: 'GET', path: '/api/v1/dt/matrix-missing' },
       { cls: 'open', method: 'GET', path: '/health' },
     ];
     const identities: { name: string; identity?: { cert: Buffer; key: Buffer }; accepts: Set<string>; refusal?: [number, string] }[] = [
