@@ -66,11 +66,6 @@ export function mergeCrdtObjects(a: StoredObject, b: StoredObject): StoredObject
   return crdtToObject(m, bytes);
 }
 
-/** True when `incoming`, merged into `local`, would lose to it on type (its updates do not take effect there). */
-export function crdtLosesOnType(local: StoredObject, incoming: StoredObject): boolean {
-  return TYPE_CODES[crdtTypeOf(crdtBytesOf(incoming))] < TYPE_CODES[crdtTypeOf(crdtBytesOf(local))];
-}
-
 /** A CorruptionError of a data-type state received over the wire, as the INVALID_ARGUMENT it is there. */
 export function asWireArgumentError(err: unknown): unknown {
   return err instanceof CorruptionError ? new InvalidArgumentError(`malformed data-type state: ${err.message}`) : err;
