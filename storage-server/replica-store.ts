@@ -26,7 +26,6 @@
 // unreadable; the incoming one comes from a replica that has it), a CoordinatedPut is
 // refused (this node could not see the dots it handed out before). Scans pass over the
 // block, so the Merkle leaves covering it differ and anti-entropy repairs exactly that range.
-
 //
 // Data types (counter, set, register, map; ../sdk/crdt/): a DtUpdate is applied here as this
 // node's actor and its result returned for the client to Merge into the other replicas;
