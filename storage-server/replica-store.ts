@@ -23,8 +23,11 @@
 // A key in a quarantined engine block (a checksum failure: engine/README.md, "Corrupt data
 // blocks") cannot be vouched for: a Get answers SUSPECT_RANGE (the client asks another
 // replica), a Merge or Put writes over it as if the key were absent (its local version is
-// unreadable; the incoming one comes from a replica that has it), a CoordinatedPut is
-// refused (this node could not see the dots it handed out before). Scans pass over the
+// unreadable; the incoming one comes from a replica that has it), a CoordinatedPut or a
+// DtUpdate is refused (this node could not see the dots it handed out before). The first
+// write over a key of a quarantined block retires the actor (once per block): the lost
+// copy may have held a data type's events of this actor, which the incoming state may
+// lack, and a data type numbers its events from the key's own state. Scans pass over the
 // block, so the Merkle leaves covering it differ and anti-entropy repairs exactly that range.
 //
 // Data types (counter, set, register, map; ../sdk/crdt/): a DtUpdate is applied here as this
@@ -140,6 +143,8 @@ export class ReplicaStore {
   private readonly maxClockSkewMs: number;
   private readonly dots: DotCounter;
   private readonly crdtOptions: CrdtOptions;
+  /** Quarantined blocks (`file:offset`) written over since the actor was retired for them. */
+  private readonly retiredForBlocks = new Set<string>();
   /** Merkle leaf hashes of everything stored here, maintained on every write. */
   readonly leaves = new LeafHashes();
 
@@ -277,17 +282,33 @@ export class ReplicaStore {
    * Raw record and token of `key` (undefined when absent or purged); `suspect` when it lies
    * in a quarantined block (then its local version is unknown and `rec` is undefined).
    */
-  private async current(key: Buffer): Promise<{ token: number; rec: EngineRecord | undefined; suspect: boolean }> {
+  private async current(key: Buffer): Promise<{ token: number; rec: EngineRecord | undefined; suspect: boolean; block?: string }> {
     const token = Ring.tokenOf(key);
     let rec: EngineRecord | undefined;
     try {
       rec = await this.engine.getRaw(engineKeyOf(key, token));
     } catch (err) {
       const e = this.suspectError(err);
-      if (e instanceof SuspectRangeError) return { token, rec: undefined, suspect: true };
+      if (e instanceof SuspectRangeError) return { token, rec: undefined, suspect: true, block: `${String(e.details?.file)}:${String(e.details?.offset)}` };
       throw e;
     }
     return { token, rec: rec && rec.version.length > 0 ? rec : undefined, suspect: false };
+  }
+
+  /**
+   * Before the first write over a key of quarantined block `block`: retires the actor. The
+   * unreadable copy may have held a data type's events of this actor that the incoming
+   * state lacks (it comes from a replica that may not have seen them), and crdtApply numbers
+   * a node's events of a key from the key's state: the actor would issue those dots again,
+   * and replicas that saw them would read the new updates as known. An actor made after the
+   * block was lost wrote nothing into it, so once per block is enough (per process: after a
+   * restart the first write over the block retires once more, which costs one actor).
+   */
+  private async retireForSuspect(block: string | undefined): Promise<void> {
+    const id = block ?? '?';
+    if (this.retiredForBlocks.has(id)) return;
+    await this.dots.renewEpoch();
+    this.retiredForBlocks.add(id);
   }
 
   /** The quarantined blocks of the engine, with their token spans (the repaired ones too with `includeRepaired`). */
@@ -409,11 +430,15 @@ export class ReplicaStore {
     if (incoming.mode === 'crdt') return this.mergeCrdt(key, incoming, deadline);
     return this.withKeyLock(key, async () => {
       checkDeadline(deadline);
-      const { token, rec, suspect } = await this.current(key);
+      const { token, rec, suspect, block } = await this.current(key);
       // A suspect key's local version is unreadable: the incoming one is written over it.
-      if (suspect) this.counters.suspectWrites++;
       const cur = rec ? toObject(rec) : null;
       if (fresh && cur?.mode === 'crdt') throw wrongTypeForPlain(cur, 'put');
+      if (suspect) {
+        // Whatever the incoming mode: the lost copy may have been a data type's.
+        await this.retireForSuspect(block);
+        this.counters.suspectWrites++;
+      }
       const merged = cur ? mergeAcrossModes(cur, incoming) : incoming;
       const created = !cur || liveSiblings(cur, this.clock.nowMs()).length === 0;
       if (cur && (merged === cur || objectsEqual(merged, cur))) {
@@ -441,7 +466,13 @@ export class ReplicaStore {
     }
     return this.withKeyLock(key, async () => {
       checkDeadline(deadline);
-      const { token, rec } = await this.current(key);
+      const { token, rec, suspect, block } = await this.current(key);
+      if (suspect) {
+        // Written over as if absent (see merge); retired before the settle below, which
+        // may make an event of this node's actor.
+        await this.retireForSuspect(block);
+        this.counters.suspectWrites++;
+      }
       const cur = rec ? toObject(rec) : null;
       const created = !cur || liveSiblings(cur, this.clock.nowMs()).length === 0;
       let merged: CrdtState;
@@ -485,7 +516,10 @@ export class ReplicaStore {
   dtUpdate(key: Buffer, op: CrdtOp, id: Buffer, deadline?: number): Promise<ApplyResult> {
     return this.withKeyLock(key, async () => {
       checkDeadline(deadline);
-      const { token, rec } = await this.current(key);
+      const { token, rec, suspect } = await this.current(key);
+      // The local state is unreadable: applied to nothing, the update would reuse events of
+      // this actor that the lost copy held (and the replicas that saw them drop it).
+      if (suspect) throw new SuspectRangeError(`node ${this.nodeId}: the key lies in a quarantined block; coordinate the update on another replica`, { node: this.nodeId });
       const cur = rec ? toObject(rec) : null;
       let state: CrdtState | undefined;
       if (cur?.mode === 'crdt') state = decodeCrdt(cur.siblings[0]!.value);
@@ -510,6 +544,7 @@ export class ReplicaStore {
    */
   foldGone(key: Buffer, gone: (actor: string) => boolean): Promise<StoredObject | null> {
     return this.withKeyLock(key, async () => {
+      // A suspect key reads as absent here (nothing to fold until a merge has repaired it).
       const { token, rec } = await this.current(key);
       const cur = rec ? toObject(rec) : null;
       if (cur?.mode !== 'crdt') return null;

@@ -17,7 +17,7 @@ import type { WireResult } from '../../sdk/wire/protocol.js';
 import { OpType } from '../../sdk/wire/protocol.js';
 import { Engine, MemoryFileSystem } from '../../storage-server/engine/index.js';
 import { DotCounter } from '../../storage-server/dot-counter.js';
-import { ReplicaStore } from '../../storage-server/replica-store.js';
+import { ReplicaStore, engineKeyOf } from '../../storage-server/replica-store.js';
 import { nodeOfActor } from '../../storage-server/anti-entropy/fold-pass.js';
 
 const T0 = 1_700_000_000_000;
@@ -200,4 +200,65 @@ t.test('crdtToObject and the record codec: the version names the state', async (
   const one = (await s.get(k))!;
   t.equal(one.mode, 'crdt');
   t.same(crdtToObject(stateOf(one)).siblings[0]!.value, one.siblings[0]!.value, 'canonical: re-encoding gives the same bytes');
+});
+
+t.test('a data-type key in a quarantined block: a DtUpdate is refused (SUSPECT_RANGE); writing over it retires the actor once per block, so no increment is masked', async (t) => {
+  const clock = new ManualClock(T0);
+  const fs = new MemoryFileSystem();
+  await fs.mkdirp('/db');
+  let e = await Engine.open('/db', { fs, clock, maxKeyBytes: 260, autoCompaction: false });
+  const dots = await DotCounter.open('/ACTOR', '/ACTOR.tmp', 'n1', { fs });
+  let n1 = new ReplicaStore(e, 'n1', clock, undefined, { dots });
+  const { s: n2 } = await store(clock, 'n2');
+  const { s: n3 } = await store(clock, 'n3');
+  // n1 coordinates three increments of each key; n2 merges only the first, n3 all three.
+  const keys = Array.from({ length: 300 }, (_, i) => Buffer.from(`dk-${i}`));
+  for (const key of keys) {
+    for (let i = 1; i <= 3; i++) {
+      const r = ok(await update(n1, key, inc(1), `${key.toString()}-${i}`));
+      if (i === 1) ok(await n2.apply({ t: OpType.Merge, key, obj: r.obj! }));
+      ok(await n3.apply({ t: OpType.Merge, key, obj: r.obj! }));
+    }
+  }
+  await e.close();
+  const sst = (await fs.readdir('/db')).find((f) => f.endsWith('.sst'))!;
+  const raw = Buffer.from(fs.rawFile(`/db/${sst}`));
+  raw[50]! ^= 0xff;
+  fs.setRawFile(`/db/${sst}`, raw);
+  e = await Engine.open('/db', { fs, clock, maxKeyBytes: 260, autoCompaction: false });
+  n1 = new ReplicaStore(e, 'n1', clock, undefined, { dots });
+  await n1.rebuildLeaves();
+  const suspects = n1.suspects();
+  t.equal(suspects.length, 1, 'the scan quarantined the block');
+  const inBlock = keys.filter((key) => {
+    const ek = engineKeyOf(key);
+    return Buffer.compare(ek, suspects[0]!.first) >= 0 && Buffer.compare(ek, suspects[0]!.last) <= 0;
+  });
+  t.ok(inBlock.length >= 3, `${inBlock.length} keys are in it`);
+  const [a, b, c] = inBlock as [Buffer, Buffer, Buffer];
+  const actor0 = dots.actor;
+
+  // The unreadable copy held n1's events 1..3 of the key: numbering from an empty state
+  // would reuse them, and n3 (which saw them) would read the new increment as known.
+  const refused = await update(n1, a, inc(10), 'a-new');
+  t.same(refused.ok ? 'ok' : refused.code, ErrorCodes.SUSPECT_RANGE, 'a DtUpdate on the suspect key is refused: another replica coordinates');
+  t.equal(dots.actor, actor0, 'a refusal retires nothing');
+
+  // Repair from a stale replica (n2 saw only the first increment), then an update here.
+  ok(await n1.apply({ t: OpType.Merge, key: b, obj: (await n2.get(b))! }));
+  t.not(dots.actor, actor0, 'writing over the unreadable copy retired the actor (the copy may have held its events)');
+  const actor1 = dots.actor;
+  const r = ok(await update(n1, b, inc(10), 'b-new'));
+  t.ok(Object.keys(stateOf(r.obj).context).includes(actor1), 'the update is an event of the new actor');
+  ok(await n3.apply({ t: OpType.Merge, key: b, obj: r.obj! }));
+  t.equal(crdtValue(stateOf(await n3.get(b))), 13, 'n3: the three acknowledged increments and the new one');
+  ok(await n1.apply({ t: OpType.Merge, key: b, obj: (await n3.get(b))! }));
+  t.equal(crdtValue(stateOf(await n1.get(b))), 13, 'n1 too, once it merged n3');
+
+  // Another key of the same block: the actor already retired since the block was lost.
+  ok(await n1.apply({ t: OpType.Merge, key: c, obj: (await n3.get(c))! }));
+  t.equal(dots.actor, actor1, 'one retirement per quarantined block');
+  t.equal(crdtValue(stateOf(await n1.get(c))), 3);
+  t.equal(n1.counters.suspectWrites, 2, 'both repairs counted as writes over a suspect key');
+  await e.close();
 });
