@@ -853,7 +853,9 @@ export class RingkvClient<V = Buffer> {
               } catch (err) {
                 if (!answered) noteFailure(effects, err);
                 if (err instanceof RingkvError && !isRetryable(err)) throw err;
-                failures++;
+                // A replica that only refused to coordinate (SUSPECT_RANGE: its copy is
+                // quarantined) still merges the result and counts toward W.
+                if (!(err instanceof RingkvError && SUSPECT_CODES.has(err.code))) failures++;
                 lastErr = err;
                 if (replicas.length - failures < w) break;
               }

@@ -6,7 +6,9 @@
 // serve them); `ringkv repair` repairs exactly that range, after which n3's own replica
 // holds every key again (read with an internal batch Get); `ringkv compact` then drops the
 // block and the bad table is gone. Last, with automatic repair on, a new corrupt block
-// heals with no operator at all.
+// heals with no operator at all. And a block of counters (data types): increments of its
+// keys go on (n3 refuses to coordinate them, another replica does) and none is lost once
+// n3 coordinates again after the repair wrote over its copy.
 
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
@@ -16,6 +18,7 @@ import t from 'tap';
 import { Ring } from '../../sdk/ring.js';
 import type { StoredObject } from '../../sdk/versioning/index.js';
 import { liveSiblings } from '../../sdk/versioning/index.js';
+import { crdtValue, decodeCrdt } from '../../sdk/crdt/index.js';
 import type { BatchResponse } from '../../sdk/wire/protocol.js';
 import { OpType, PROTOCOL_VERSION, Routes } from '../../sdk/wire/protocol.js';
 import { repairCheck } from '../../storage-server/cli/admin-commands.js';
@@ -84,11 +87,11 @@ function corruptOneBlock(engineDir: string): Block {
   return b;
 }
 
-/** The user keys (of those written) that lie in block `b`. */
-function keysIn(b: Block): number[] {
+/** The user keys (of those written, named by `name`) that lie in block `b`. */
+function keysIn(b: Block, name: (i: number) => string = keyOf): number[] {
   const out: number[] = [];
   for (let i = 0; i < KEYS; i++) {
-    const ek = engineKeyOf(Buffer.from(keyOf(i)), Ring.tokenOf(Buffer.from(keyOf(i))));
+    const ek = engineKeyOf(Buffer.from(name(i)), Ring.tokenOf(Buffer.from(name(i))));
     if ((b.prevLast === undefined || Buffer.compare(ek, b.prevLast) > 0) && Buffer.compare(ek, b.last) <= 0) out.push(i);
   }
   return out;
@@ -234,4 +237,54 @@ t.test('a corrupt block on one replica: reads go around it, one repair round res
   );
   own = await replicaValues(c, 'n3', all);
   t.equal(all.filter((i) => own.get(i) !== valueOf(i)).length, 0, `the ${affected2.length} keys of a second corrupt block were repaired with no operator`);
+});
+
+/** n's own replica of each counter, by an internal batch Get: its value, or the error code. */
+async function replicaCounters(c: TestCluster, id: string, keys: string[]): Promise<Map<string, number | string>> {
+  const res = await c.call<BatchResponse>(id, Routes.batch, { v: PROTOCOL_VERSION, ops: keys.map((k) => ({ t: OpType.Get, key: Buffer.from(k) })) }, 20_000);
+  const out = new Map<string, number | string>();
+  keys.forEach((k, j) => {
+    const r = res.results[j]!;
+    if (!r.ok) out.set(k, r.code);
+    else if (!r.obj) out.set(k, '(missing)');
+    else if (r.obj.mode !== 'crdt') out.set(k, `(${r.obj.mode})`);
+    else out.set(k, crdtValue(decodeCrdt(r.obj.siblings[0]!.value)) as number);
+  });
+  return out;
+}
+
+t.test('a corrupt block of counters: n3 refuses to coordinate their increments, and none is lost when it coordinates again after the repair', async (t) => {
+  const c = await TestCluster.start(t, { nodes: 3, env: { RINGKV_REPAIR_INTERVAL_MS: '0' } });
+  const kv = await c.client({ timeoutMs: 20_000 });
+  const name = (i: number) => `cc-${String(i).padStart(5, '0')}`;
+  const all = Array.from({ length: KEYS }, (_, i) => i);
+  // One increment of every counter on every replica; the first replica of each key's
+  // preference list coordinates it, so n3 holds events of its own actor for a third of them.
+  for (let at = 0; at < KEYS; at += 100) await Promise.all(all.slice(at, at + 100).map((i) => kv.counter(name(i)).increment(1, { consistency: 'all' })));
+
+  await c.stop('n3');
+  const bad = corruptOneBlock(path.join(c.node('n3').dataDir, 'engine'));
+  const affected = keysIn(bad, name).map(name);
+  const headed = affected.filter((k) => kv.replicasOf(k)[0] === 'n3');
+  t.ok(headed.length > 0, `the damaged block holds ${affected.length} counters, ${headed.length} of which n3 coordinates first`);
+  await restartN3(c);
+  t.same([...new Set((await replicaCounters(c, 'n3', affected)).values())], ['SUSPECT_RANGE'], 'n3 answers the block\'s counters SUSPECT_RANGE');
+
+  // A second increment of each: n3 refuses to coordinate it (its copy held its own events
+  // 1.., which it would number again), another replica does, and the result is merged into
+  // n3 too: that write over the unreadable copy retires n3's actor.
+  await Promise.all(affected.map((k) => kv.counter(k).increment(1, { consistency: 'all' })));
+  // A third: n3 coordinates the keys it heads again, from the repaired state.
+  await Promise.all(affected.map((k) => kv.counter(k).increment(1, { consistency: 'all' })));
+  const values = await Promise.all(affected.map((k) => kv.counter(k).value({ consistency: 'all' })));
+  t.same(affected.filter((_, j) => values[j] !== 3).map((k, j) => `${k}: ${values[j]}`), [], 'every counter of the block reads 3 at all');
+
+  const { stdout } = await exec(process.execPath, [CLI, 'repair', '--seeds', c.addresses.join(',')], { timeout: 120_000 });
+  t.match(stdout, /repair done/);
+  for (const id of ['n1', 'n2', 'n3']) {
+    const own = await replicaCounters(c, id, affected);
+    t.same(affected.filter((k) => own.get(k) !== 3).map((k) => `${k}: ${own.get(k)}`), [], `${id}'s own replica of every counter of the block holds 3`);
+  }
+  const others = all.map(name).filter((k) => !affected.includes(k)).slice(0, 200);
+  t.same([...new Set((await replicaCounters(c, 'n3', others)).values())], [1], 'the other counters on n3 are untouched');
 });
