@@ -241,7 +241,7 @@ export class StorageServer {
       membership: this.membership,
       transport,
       ring: () => ({ ring: this.client!.cluster.ring, n: this.config.replicationFactor }),
-      log: log.child({ component: 'fold' }) as EngineLogger,
+      log: log.child({ component: 'fold' }) as Logger,
       requestTimeoutMs: config.requestTimeoutMs * 5,
     });
     this.registerMetrics();

@@ -17,7 +17,7 @@ import type { BatchRequest, BatchResponse } from '../../sdk/wire/protocol.js';
 import { OpType, PROTOCOL_VERSION, Routes } from '../../sdk/wire/protocol.js';
 import { decodeCrdt } from '../../sdk/crdt/index.js';
 import { forEachCounter } from '../../sdk/crdt/store.js';
-import type { EngineLogger } from '../engine/index.js';
+import type { Logger } from '../logger.js';
 import type { Membership } from '../membership/membership.js';
 import type { ReplicaStore } from '../replica-store.js';
 import { toObject } from '../replica-store.js';
@@ -42,7 +42,7 @@ export interface FoldPassDeps {
   membership: Membership;
   transport: Transport;
   ring: () => { ring: Ring; n: number };
-  log: EngineLogger;
+  log: Logger;
   requestTimeoutMs: number;
   /** Keys handled per batch of requests. Default 200. */
   keysPerBatch?: number;
