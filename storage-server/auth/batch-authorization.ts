@@ -1,7 +1,7 @@
 // Permission checks of a batch sent by a user (an SDK client with a token): every operation
 // against its key's prefix — a Get needs `read`, every other operation `write` (operation
 // types added later are writes until listed here), and a write that answers with the key's
-// value (CoordinatedPut) `read` too — answered one by one, PERMISSION_DENIED
+// value (CoordinatedPut, DtUpdate) `read` too — answered one by one, PERMISSION_DENIED
 // for those refused. A read repair (a Merge without hintFor) from a user who may read the
 // key but not write it is a repair, not a write: the node asks the key's other live replicas
 // for their copies, and when the caller's object adds nothing to what they and this node
@@ -20,10 +20,10 @@ export function opPermission(op: WireOp): 'read' | 'write' {
 }
 
 /**
- * Writes whose answer carries the key's object (every sibling's value): they need `read`
- * too, or a write-only user could read through them.
+ * Writes whose answer carries the key's object (every sibling's value, a data type's whole
+ * state): they need `read` too, or a write-only user could read through them.
  */
-const ANSWERS_WITH_OBJECT: ReadonlySet<unknown> = new Set([OpType.CoordinatedPut]);
+const ANSWERS_WITH_OBJECT: ReadonlySet<unknown> = new Set([OpType.CoordinatedPut, OpType.DtUpdate]);
 
 export interface BatchVerdicts {
   /** Per operation: the answer of a refused one, or undefined when it may go on. */

@@ -16,6 +16,7 @@ import { Routes } from '../../sdk/wire/protocol.js';
 import type { AuthCaller } from '../auth/auth-service.js';
 import type { Principal } from '../auth/permissions.js';
 import { KV_PREFIX, keyFromPath } from './public-api.js';
+import { DT_PREFIX, keyFromDtPath } from './data-type-api.js';
 
 /** What a connection proved about its peer. */
 export type PeerIdentity =
@@ -226,9 +227,10 @@ function refuseNonNode(path: string, id: PeerIdentity): never {
 
 /**
  * The per-key permission check of a public API request by a user: the key of the path and
- * the permission its method needs (GET, HEAD: read; PUT, POST, DELETE: write). Public
- * routes other than /api/v1/kv/ (none yet) are refused to users without admin until a rule
- * is added here — a new route never opens up by default.
+ * the permission its method needs — /api/v1/kv/: GET, HEAD read, PUT, POST, DELETE write;
+ * /api/v1/dt/: GET, HEAD read, POST write and read (it answers with the state). Other
+ * public routes (none yet) are refused to users without admin until a rule is added here —
+ * a new route never opens up by default.
  */
 export function checkKeyAccess(caller: AuthCaller, pathname: string, method: string): void {
   if (caller.kind !== 'user') return;
@@ -237,6 +239,14 @@ export function checkKeyAccess(caller: AuthCaller, pathname: string, method: str
     const key = keyFromPath(pathname);
     const perm = method === 'GET' || method === 'HEAD' ? 'read' : 'write';
     if (!p.can(perm, key)) throw new RingkvError('PERMISSION_DENIED', `user ${p.user} may not ${perm} ${JSON.stringify(key.toString('utf8'))}`);
+    return;
+  }
+  if (pathname.startsWith(DT_PREFIX)) {
+    const key = keyFromDtPath(pathname);
+    const needs: ('read' | 'write')[] = method === 'GET' || method === 'HEAD' ? ['read'] : ['write', 'read'];
+    for (const perm of needs) {
+      if (!p.can(perm, key)) throw new RingkvError('PERMISSION_DENIED', `user ${p.user} may not ${perm} ${JSON.stringify(key.toString('utf8'))}${perm === 'read' && needs.length > 1 ? ' (an update answers with the state)' : ''}`);
+    }
     return;
   }
   if (!p.admin) throw new RingkvError('PERMISSION_DENIED', `${pathname} has no per-key permission rule yet (access-policy.ts checkKeyAccess): admins only`);

@@ -27,18 +27,19 @@ const ops = (key: string): [string, WireOp][] => [
   ['Merge', { t: OpType.Merge, key: k(key), obj: lww('x', 1) }],
   ['hint', { t: OpType.Merge, key: k(key), obj: lww('x', 1), hintFor: 'n2' }],
   ['unknown', { t: 99, key: k(key) } as unknown as WireOp],
+  ['DtUpdate', { t: OpType.DtUpdate, key: k(key), op: { type: 'counter', increment: 1 }, id: Buffer.from('op-1') }],
 ];
 
 t.test('(grants, operation, key) -> ok / D (refused) / R (read repair to confirm)', async (t) => {
   const cases: [string, Grant[], string, string[]][] = [
-    // Get, Put, CoordinatedPut, Merge, hint, unknown type
-    ['read-write app:', [{ prefix: 'app:', perms: ['read', 'write'] }], 'app:1', ['ok', 'ok', 'ok', 'ok', 'ok', 'ok']],
-    ['read-write app:, key app2:1', [{ prefix: 'app:', perms: ['read', 'write'] }], 'app2:1', ['D', 'D', 'D', 'D', 'D', 'D']],
-    ['read-write app:, key app', [{ prefix: 'app:', perms: ['read', 'write'] }], 'app', ['D', 'D', 'D', 'D', 'D', 'D']],
-    ['read app:', [{ prefix: 'app:', perms: ['read'] }], 'app:1', ['ok', 'D', 'D', 'R', 'D', 'D']],
-    ['write app: (no read)', [{ prefix: 'app:', perms: ['write'] }], 'app:1', ['D', 'ok', 'D', 'ok', 'ok', 'ok']],
-    ['no grants', [], 'app:1', ['D', 'D', 'D', 'D', 'D', 'D']],
-    ['admin', [{ prefix: '', perms: ['admin'] }], 'anything', ['ok', 'ok', 'ok', 'ok', 'ok', 'ok']],
+    // Get, Put, CoordinatedPut, Merge, hint, unknown type, DtUpdate (answers with the state: read too)
+    ['read-write app:', [{ prefix: 'app:', perms: ['read', 'write'] }], 'app:1', ['ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok']],
+    ['read-write app:, key app2:1', [{ prefix: 'app:', perms: ['read', 'write'] }], 'app2:1', ['D', 'D', 'D', 'D', 'D', 'D', 'D']],
+    ['read-write app:, key app', [{ prefix: 'app:', perms: ['read', 'write'] }], 'app', ['D', 'D', 'D', 'D', 'D', 'D', 'D']],
+    ['read app:', [{ prefix: 'app:', perms: ['read'] }], 'app:1', ['ok', 'D', 'D', 'R', 'D', 'D', 'D']],
+    ['write app: (no read)', [{ prefix: 'app:', perms: ['write'] }], 'app:1', ['D', 'ok', 'D', 'ok', 'ok', 'ok', 'D']],
+    ['no grants', [], 'app:1', ['D', 'D', 'D', 'D', 'D', 'D', 'D']],
+    ['admin', [{ prefix: '', perms: ['admin'] }], 'anything', ['ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok']],
   ];
   for (const [name, grants, key, want] of cases) {
     const list = ops(key);

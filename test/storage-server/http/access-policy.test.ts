@@ -79,4 +79,14 @@ t.test('per-key checks of the public API, with the prefix edges', async (t) => {
   t.equal(key('/api/v1/kv/app', 'GET', alice), 'PERMISSION_DENIED', 'nor app');
   t.equal(key('/api/v1/other/app%3A1', 'GET', alice), 'PERMISSION_DENIED', 'a public route without a per-key rule: admins only');
   t.equal(key('/api/v1/other/app%3A1', 'GET', admin), 'ok');
+  // Data types: GET reads; POST writes and answers with the state, so it needs read too.
+  const reader: TokenCheck & { kind: 'valid' } = { kind: 'valid', principal: new Principal('rita', ['app-r'], [{ prefix: 'app:', perms: ['read'] }]) };
+  const writer: TokenCheck & { kind: 'valid' } = { kind: 'valid', principal: new Principal('wes', ['app-w'], [{ prefix: 'app:', perms: ['write'] }]) };
+  t.equal(key('/api/v1/dt/app%3Alikes', 'GET', alice), 'ok', 'a data type under app: is alice\'s to read');
+  t.equal(key('/api/v1/dt/app%3Alikes', 'POST', alice), 'ok', 'and to update');
+  t.equal(key('/api/v1/dt/app2%3Alikes', 'GET', alice), 'PERMISSION_DENIED', 'not one under app2:');
+  t.equal(key('/api/v1/dt/app%3Alikes', 'GET', reader), 'ok', 'a reader reads it');
+  t.equal(key('/api/v1/dt/app%3Alikes', 'POST', reader), 'PERMISSION_DENIED', 'but does not update it');
+  t.equal(key('/api/v1/dt/app%3Alikes', 'POST', writer), 'PERMISSION_DENIED', 'a writer without read does not either (the answer is the state)');
+  t.equal(key('/api/v1/dt/app%3Alikes', 'GET', writer), 'PERMISSION_DENIED');
 });
