@@ -52,6 +52,14 @@ import type { RingStamp } from './ring-epoch.js';
 import { isReachabilityFailure, NodeHealth } from './node-health.js';
 import type { NodeHealthOptions } from './node-health.js';
 import { OpType } from './wire/protocol.js';
+import type { RetryOptions, RetryPolicy } from './retry.js';
+import { isRetryableError, resolveRetry, withRetry } from './retry.js';
+import type { CallStats, ClientEventName, ClientListener } from './client-events.js';
+import { ClientEvents, newCallStats } from './client-events.js';
+import type { KeyOutcome, PutEntry } from './multi-key.js';
+import { forEachKey } from './multi-key.js';
+import type { ListingDeps, ListOptions } from './listing.js';
+import { Listing } from './listing.js';
 
 /** How values are handed to and from the application. */
 export type ValueEncoding = 'bytes' | 'utf8' | 'json';
@@ -149,6 +157,12 @@ export interface ConnectOptions<V = Buffer> {
    * within the call's timeout. Default 4.
    */
   maxRingRetries?: number;
+  /**
+   * Retries with back-off of every call that is safe to retry (see `CallOptions.retry`).
+   * Default `{ attempts: 1 }`: off.
+   * @example connect({ seeds, retry: { attempts: 4, backoffMs: 50 } })
+   */
+  retry?: RetryOptions;
 }
 
 export interface CallOptions {
@@ -157,6 +171,17 @@ export interface CallOptions {
   timeoutMs?: number;
   /** Aborts the call: it rejects with ABORTED, and its operations still queued are never sent. */
   signal?: AbortSignal;
+  /**
+   * This call's retries (over the client's `retry`), all within the call's timeout; `false`
+   * turns them off. Only failures a retry may cure are retried (sdk/retry.ts
+   * RETRYABLE_CODES). Reads always may be; a last-write-wins write is sent again with the
+   * same version (the same timestamp and writer), which a replica that already holds it
+   * takes as a no-op, so it is never written twice; a vector-clock write is retried only
+   * when its error says it was applied nowhere (`notApplied`), since a replica would give a
+   * second attempt a new dot.
+   * @example kv.get('k', { retry: { attempts: 3, backoffMs: 100 } })
+   */
+  retry?: RetryOptions | false;
 }
 
 /** One call's deadline (monotonic ms) and cancellation, handed down to every request it makes. */
@@ -166,6 +191,10 @@ interface CallCtx {
   signal: AbortSignal | undefined;
   /** Set when a replica refused one of the call's writes with RING_CHANGED (the attempt routes again). */
   ringChanged: boolean;
+  /** What the call did so far (its `operation` event). */
+  stats: CallStats;
+  /** A last-write-wins write's timestamp once stamped: a retry sends the same version again. */
+  pinnedTs?: number;
 }
 
 export interface WriteCallOptions extends CallOptions {
@@ -213,6 +242,13 @@ export interface PutResult {
   created: boolean;
 }
 
+/** One key of a listing (entries()): what get() returns for it, with the key. */
+export interface ListEntry<V> extends GetResult<V> {
+  /** The key as UTF-8 text (use `keyBytes` for binary keys). */
+  key: string;
+  keyBytes: Buffer;
+}
+
 type Key = string | Uint8Array;
 
 const EMPTY = Buffer.alloc(0);
@@ -239,7 +275,9 @@ export class RingkvClient<V = Buffer> {
     hintsCountTowardW: boolean | undefined;
     maxWriteRounds: number;
     maxRingRetries: number;
+    retry: RetryPolicy;
   };
+  private readonly events = new ClientEvents();
   private closed = false;
   private readonly background = new Set<Promise<unknown>>();
   /** Counters for tests and metrics. */
@@ -266,6 +304,7 @@ export class RingkvClient<V = Buffer> {
     if (!(Number.isFinite(maxClockSkewMs) && maxClockSkewMs >= 0)) throw new InvalidArgumentError('maxClockSkewMs must be a non-negative number');
     const maxWriteRounds = o.maxWriteRounds ?? 8;
     if (!(Number.isInteger(maxWriteRounds) && maxWriteRounds >= 1)) throw new InvalidArgumentError('maxWriteRounds must be a positive integer');
+    const retry = resolveRetry(o.retry);
     const maxRingRetries = o.maxRingRetries ?? 4;
     if (!(Number.isInteger(maxRingRetries) && maxRingRetries >= 0)) throw new InvalidArgumentError('maxRingRetries must be a non-negative integer');
     this.clientId = o.clientId ?? `c-${crypto.randomBytes(6).toString('hex')}`;
@@ -324,6 +363,7 @@ export class RingkvClient<V = Buffer> {
       requestTimeoutMs: Math.min(timeoutMs, 2000),
       refreshIntervalMs: o.membershipRefreshMs ?? 5000,
       watchWaitMs: o.membershipWatchMs ?? 10_000,
+      onChange: (view) => this.events.onMembers(view.members()),
     });
     this.opts = {
       consistency: o.consistency ?? 'strong',
@@ -337,6 +377,7 @@ export class RingkvClient<V = Buffer> {
       hintsCountTowardW: o.hintsCountTowardW,
       maxWriteRounds,
       maxRingRetries,
+      retry,
     };
   }
 
@@ -371,6 +412,91 @@ export class RingkvClient<V = Buffer> {
   }
 
   // -----------------------------------------------------------------------------------
+  // multi-key, listing and events (each in its own module)
+
+  /**
+   * Reads many keys at once: one get() per key (its quorum, retries and typed error), all
+   * submitted together so that the per-node batcher carries them in a few requests per
+   * node. Resolves with one outcome per key, in order; one key failing fails no other.
+   * At most 10,000 keys per call.
+   * @example
+   * for (const o of await kv.getMany(['user:1', 'user:2'])) {
+   *   if (!o.ok) console.log(o.key, 'failed:', o.error.code);
+   *   else console.log(o.key, o.result?.value ?? '(missing)');
+   * }
+   */
+  async getMany(keys: readonly Key[], opts: GetOptions<V> = {}): Promise<KeyOutcome<GetResult<V> | undefined>[]> {
+    this.checkOpen();
+    return forEachKey('getMany', keys, (k) => k, (k) => this.get(k, opts));
+  }
+
+  /**
+   * Writes many keys at once (one put() per entry, batched per node); an entry's `options`
+   * go over `opts`. One outcome per entry, in order.
+   * @example await kv.putMany([{ key: 'a', value: 'x' }, { key: 'b', value: 'y', options: { ttl: 60 } }])
+   */
+  async putMany(entries: readonly PutEntry<V | Buffer | Uint8Array | string, PutOptions>[], opts: PutOptions = {}): Promise<KeyOutcome<PutResult>[]> {
+    this.checkOpen();
+    return forEachKey('putMany', entries, (e) => e?.key, (e) => this.put(e.key, e.value, e.options ? { ...opts, ...e.options } : opts));
+  }
+
+  /** Deletes many keys at once (one delete() per key, batched per node). One outcome per key, in order. */
+  async deleteMany(keys: readonly Key[], opts: DeleteOptions = {}): Promise<KeyOutcome<PutResult>[]> {
+    this.checkOpen();
+    return forEachKey('deleteMany', keys, (k) => k, (k) => this.delete(k, opts));
+  }
+
+  /**
+   * Lists the live keys (as UTF-8 text), every range read from one of its replicas
+   * (sdk/listing.ts): not a quorum read, so a key written or deleted a moment ago may be
+   * missing or listed. Resumable: `listing.cursor` between items, handed back as `cursor`.
+   * @example
+   * const listing = kv.keys({ prefix: 'user:' });
+   * for await (const key of listing) console.log(key);
+   */
+  keys(opts: ListOptions = {}): Listing<string> {
+    this.checkOpen();
+    const live = (key: Buffer, obj: StoredObject) => (liveSiblings(obj, this.clock.nowMs()).length > 0 ? key.toString('utf8') : undefined);
+    return new Listing(this.listingDeps(), opts, live, true);
+  }
+
+  /**
+   * Lists the live keys with their values (as get() returns them, from one replica per
+   * range), like keys().
+   * @example for await (const e of kv.entries({ prefix: 'user:' })) console.log(e.key, e.value);
+   */
+  entries(opts: ListOptions & { resolver?: SiblingResolver<V> } = {}): Listing<ListEntry<V>> {
+    this.checkOpen();
+    const resolver = opts.resolver ?? this.opts.resolver;
+    const entry = (key: Buffer, obj: StoredObject): ListEntry<V> | undefined => {
+      const r = this.toGetResult(obj, resolver);
+      return r && { ...r, key: key.toString('utf8'), keyBytes: key };
+    };
+    return new Listing(this.listingDeps(), opts, entry, false);
+  }
+
+  private listingDeps(): ListingDeps {
+    return { view: this.view, transport: this.transport, isUsable: (n) => this.isUsable(n), timeoutMs: this.opts.timeoutMs, isClosed: () => this.closed };
+  }
+
+  /**
+   * Listens to the client's events (sdk/client-events.ts): `membership` (the client's view
+   * of the members changed), `nodeDown` / `nodeUp`, `operation` (each call's metrics:
+   * latency, replicas asked, repairs, retries) and `listenerError`.
+   * @example kv.on('nodeDown', (e) => console.warn(`${e.id} is down`));
+   */
+  on<E extends ClientEventName>(event: E, listener: ClientListener<E>): this {
+    this.events.on(event, listener);
+    return this;
+  }
+
+  /** Removes a listener added with on(). */
+  off<E extends ClientEventName>(event: E, listener: ClientListener<E>): this {
+    this.events.off(event, listener);
+    return this;
+  }
+
+  // -----------------------------------------------------------------------------------
   // get
 
   /** Reads `key`; undefined when it is missing, deleted or expired. */
@@ -381,7 +507,8 @@ export class RingkvClient<V = Buffer> {
     const n = this.view.settings.replicationFactor;
     const { r } = quorumFor(level, n);
     const call = this.callCtx('get', opts);
-    const obj = await abortable(this.readWithRetries(k, r, call), call.signal, 'get');
+    const attempt = () => this.readWithRetries(k, r, call);
+    const obj = await this.observed('get', level, call, abortable(this.retrying(call, opts, isRetryableError, attempt), call.signal, 'get'));
     if (!obj) return undefined;
     if (obj.mode === 'crdt') throw new WrongTypeError(crdtTypeOf(obj.siblings[0]!.value), 'plain value', 'get');
     return this.toGetResult(obj, opts.resolver ?? this.opts.resolver);
@@ -398,12 +525,62 @@ export class RingkvClient<V = Buffer> {
       e.notApplied = true;
       throw e;
     }
-    return { timeoutMs, deadline: monotonicNowMs() + timeoutMs, signal, ringChanged: false };
+    return { timeoutMs, deadline: monotonicNowMs() + timeoutMs, signal, ringChanged: false, stats: newCallStats() };
   }
 
-  /** A context for background work (late repairs): the client's timeout, no signal. */
-  private backgroundCtx(): CallCtx {
-    return { timeoutMs: this.opts.timeoutMs, deadline: monotonicNowMs() + this.opts.timeoutMs, signal: undefined, ringChanged: false };
+  /** A context for background work (late repairs): the client's timeout, no signal; counted in `parent`'s stats. */
+  private backgroundCtx(parent?: CallCtx): CallCtx {
+    return { timeoutMs: this.opts.timeoutMs, deadline: monotonicNowMs() + this.opts.timeoutMs, signal: undefined, ringChanged: false, stats: parent?.stats ?? newCallStats() };
+  }
+
+  /** Runs a call's attempts under its retry policy (sdk/retry.ts), each routed afresh, within its deadline. */
+  private retrying<T>(call: CallCtx, opts: CallOptions, mayRetry: (err: unknown) => boolean, attempt: () => Promise<T>): Promise<T> {
+    const policy = opts.retry === undefined ? this.opts.retry : resolveRetry(opts.retry, this.opts.retry);
+    if (policy.attempts <= 1) return attempt();
+    return withRetry(
+      policy,
+      call,
+      (err) => !this.closed && mayRetry(err),
+      () => {
+        call.ringChanged = false;
+        return attempt();
+      },
+      () => void call.stats.retries++,
+    );
+  }
+
+  /**
+   * A write's attempts under its retry policy: a last-write-wins write is retried with its
+   * version pinned (call.pinnedTs); a vector-clock write only when nothing was applied. The
+   * error says `notApplied` only when no attempt may have been applied.
+   */
+  private retryingWrite(call: CallCtx, opts: CallOptions, attempt: () => Promise<PutResult>): Promise<PutResult> {
+    let maybeApplied = false;
+    const mayRetry = (err: unknown) => isRetryableError(err) && (this.opts.conflictMode === 'lww' || (err as RingkvError).notApplied);
+    return this.retrying(call, opts, mayRetry, async () => {
+      try {
+        return await attempt();
+      } catch (err) {
+        if (err instanceof RingkvError) {
+          if (!err.notApplied) maybeApplied = true;
+          else if (maybeApplied) err.notApplied = false;
+        }
+        throw err;
+      }
+    });
+  }
+
+  /** Reports the end of a call on the `operation` event. */
+  private async observed<T>(op: 'get' | 'put' | 'delete', level: Consistency, call: CallCtx, p: Promise<T>): Promise<T> {
+    const name = typeof level === 'string' ? level : `r${level.r ?? ''}w${level.w ?? ''}`;
+    try {
+      const v = await p;
+      this.events.operationDone(op, name, call.stats, undefined);
+      return v;
+    } catch (err) {
+      this.events.operationDone(op, name, call.stats, err);
+      throw err;
+    }
   }
 
   /**
@@ -463,12 +640,12 @@ export class RingkvClient<V = Buffer> {
     } else if (merged && this.opts.readRepair) {
       const stale = out.answers.filter((a) => !a.obj || !objectsEqual(a.obj, merged!));
       for (const a of stale) repaired.add(a.node);
-      const bg = this.backgroundCtx();
+      const bg = this.backgroundCtx(call);
       if (stale.length > 0) this.track(Promise.allSettled(stale.map((a) => this.repair(a.node, k, merged!, bg, ring))));
     }
     if (merged && this.opts.readRepair && out.excused.length > 0) {
       // A replica whose copy is quarantined takes the merged object (its repair, early).
-      const bg = this.backgroundCtx();
+      const bg = this.backgroundCtx(call);
       const target = merged;
       this.track(Promise.allSettled(out.excused.map((node) => this.repair(node, k, target, bg, ring))));
     }
@@ -483,7 +660,7 @@ export class RingkvClient<V = Buffer> {
           const stale = answers.filter(
             (a) => (!a.obj || !objectsEqual(a.obj, target)) && !(target === merged && repaired.has(a.node)),
           );
-          const bg = this.backgroundCtx();
+          const bg = this.backgroundCtx(call);
           return Promise.allSettled(stale.map((a) => this.repair(a.node, k, target, bg, ring)));
         }),
       );
@@ -524,6 +701,7 @@ export class RingkvClient<V = Buffer> {
 
   private async repairResult(node: string, key: Buffer, obj: StoredObject, call: CallCtx, ring: RingStamp): Promise<WireResult> {
     this.counters.readRepairs++;
+    call.stats.repairs++;
     try {
       const res = await this.send(node, { t: OpType.Merge, key, obj }, call, ring);
       if (!res.ok) this.counters.readRepairFailures++;
@@ -571,8 +749,10 @@ export class RingkvClient<V = Buffer> {
     if (!Number.isSafeInteger(flags) || flags < 0) throw new InvalidArgumentError('flags must be a non-negative integer');
     let ttlMs = 0;
     if (opts.ttl !== undefined) ttlMs = Math.ceil(checkTtl(opts.ttl) * 1000);
+    const level = this.levelOf(opts.consistency);
     const call = this.callCtx('put', opts);
-    return abortable(this.write(k, { value: bytes, tombstone: false, contentType, flags }, ttlMs, opts, call), call.signal, 'put');
+    const attempt = () => this.write(k, { value: bytes, tombstone: false, contentType, flags }, ttlMs, opts, call);
+    return this.observed('put', level, call, abortable(this.retryingWrite(call, opts, attempt), call.signal, 'put'));
   }
 
   /** Deletes `key` (writes a tombstone). */
@@ -581,7 +761,8 @@ export class RingkvClient<V = Buffer> {
     const k = toKey(key);
     const level = this.levelOf(opts.consistency);
     const call = this.callCtx('delete', opts);
-    return abortable(this.deleteWith(k, level, opts, call), call.signal, 'delete');
+    const attempt = () => this.deleteWith(k, level, opts, call);
+    return this.observed('delete', level, call, abortable(this.retryingWrite(call, opts, attempt), call.signal, 'delete'));
   }
 
   private async deleteWith(k: Buffer, level: Consistency, opts: DeleteOptions, call: CallCtx): Promise<PutResult> {
@@ -649,7 +830,10 @@ export class RingkvClient<V = Buffer> {
     const effects: WriteEffects = { maybeApplied: false };
     try {
       let ts: number;
-      if (linearizable) {
+      if (call.pinnedTs !== undefined) {
+        // A retried attempt (sdk/retry.ts): the same version again, a no-op where it landed.
+        ts = call.pinnedTs;
+      } else if (linearizable) {
         // ABD phase 1: the newest version a majority of the replicas holds.
         const majority = Math.floor(this.view.settings.replicationFactor / 2) + 1;
         const read = await quorumCall(
@@ -668,6 +852,7 @@ export class RingkvClient<V = Buffer> {
       }
       let ringTries = 0;
       for (let round = 1; ; round++) {
+        call.pinnedTs = ts;
         const sib: Sibling = { ...content, expiresAtMs: ttlMs > 0 ? hlcToWallMs(ts) + ttlMs : 0, ts, writer: this.clientId };
         const obj: StoredObject = { mode: 'lww', siblings: [sib], context: {} };
         let newer = 0;
@@ -1033,6 +1218,7 @@ export class RingkvClient<V = Buffer> {
    * write carries the ring stamp it was routed on. A RING_CHANGED refusal is noted on the call.
    */
   private send(node: string, op: WireOp, call: CallCtx, ring?: RingStamp): Promise<WireResult> {
+    call.stats.replicasAsked++;
     let address: string;
     try {
       address = this.view.addressOf(node);
@@ -1263,7 +1449,15 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
  * Rejects when no seed answers.
  */
 export async function connect(opts: ConnectOptions<string> & { valueEncoding: 'utf8' }): Promise<RingkvClient<string>>;
-export async function connect(opts: ConnectOptions<unknown> & { valueEncoding: 'json' }): Promise<RingkvClient<unknown>>;
+/**
+ * With `valueEncoding: 'json'`, the type of the values: get() yields `T`, put() takes `T`.
+ * @example
+ * interface Cart { items: string[] }
+ * const carts = await connect<Cart>({ seeds: ['127.0.0.1:7001'], valueEncoding: 'json' });
+ * await carts.put('cart:1', { items: ['milk'] });
+ * const cart = (await carts.get('cart:1'))?.value; // Cart | undefined
+ */
+export async function connect<T = unknown>(opts: ConnectOptions<T> & { valueEncoding: 'json' }): Promise<RingkvClient<T>>;
 export async function connect(opts: ConnectOptions<Buffer>): Promise<RingkvClient<Buffer>>;
 export async function connect<V>(opts: ConnectOptions<V>): Promise<RingkvClient<V>> {
   const c = new RingkvClient<V>(opts);

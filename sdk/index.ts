@@ -13,10 +13,19 @@ export type {
   SiblingValue,
   ValueEncoding,
   CallOptions,
+  ListEntry,
 } from './client.js';
 export { CounterHandle, SetHandle, RegisterHandle, MapHandle, MapUpdate } from './data-types.js';
 export type { DataTypeUpdateOptions, DataTypeValue, DataTypeView, Fetched, JsonValue, RemoveOptions } from './data-types.js';
 export type { CrdtOp, CrdtType } from './crdt/crdt-state.js';
+export type { RetryOptions } from './retry.js';
+export { RETRYABLE_CODES, isRetryableError } from './retry.js';
+export type { KeyOutcome, PutEntry } from './multi-key.js';
+export { MAX_KEYS_PER_CALL } from './multi-key.js';
+export type { ListOptions } from './listing.js';
+export { Listing } from './listing.js';
+export type { ClientEventMap, ClientEventName, ClientListener, MemberChange, MembershipEvent, NodeEvent, OperationMetrics } from './client-events.js';
+export { otelAttributes, OTEL_INSTRUMENTS } from './client-events.js';
 export type { Consistency, Quorum } from './consistency.js';
 export { quorumFor, parseConsistency } from './consistency.js';
 export * from './errors.js';

@@ -67,6 +67,8 @@ import type { StreamStats, StreamingDeps } from './streaming/range-streaming.js'
 import { bootstrap, cleanup, decommission, serveStream } from './streaming/range-streaming.js';
 import { AntiEntropy } from './anti-entropy/anti-entropy.js';
 import { FoldPass } from './anti-entropy/fold-pass.js';
+import { serveScan } from './streaming/range-scan.js';
+import type { ScanRequest } from '../sdk/wire/protocol.js';
 import type { AdminRequest, MergeOp, MerkleKeysRequest, MerkleRequest, StreamRequest } from '../sdk/wire/protocol.js';
 
 export interface ServerSeams {
@@ -607,6 +609,9 @@ export class StorageServer {
       } else if (p === Routes.stream) {
         route = 'stream';
         work = this.onStream(req, res);
+      } else if (p === Routes.scan) {
+        route = 'scan';
+        work = this.onScan(req, res, caller);
       } else if (p === Routes.ringFence) {
         route = 'ring-fence';
         work = this.onRingFence(req, res);
@@ -1289,6 +1294,15 @@ export class StorageServer {
       throw new MalformedRequestError('after must be {span, key}');
     }
     sendMsgpack(res, 200, await serveStream(this.store, { ...msg, spans }));
+  }
+
+  /** A page of a listing (sdk/listing.ts): one replica's live keys in token spans. */
+  private async onScan(req: IncomingMessage, res: ServerResponse, caller: AuthCaller): Promise<void> {
+    const msg = decodeMessage<ScanRequest>(await readBody(req, 1024 * 1024));
+    checkProtocolVersion(msg?.v);
+    // A user's page holds only the keys it may read (authentication on).
+    const canRead = caller.kind === 'user' ? (key: Buffer) => caller.principal.can('read', key) : undefined;
+    sendMsgpack(res, 200, await serveScan(this.store, { ...msg, spans: checkSpans(msg.spans) }, canRead));
   }
 
   private async onAdmin(req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -48,6 +48,8 @@ export const Routes = {
   authSync: '/internal/v1/auth/sync',
   /** Who the caller is: its user, roles and grants, or its node. */
   whoami: '/internal/v1/auth/whoami',
+  /** Listing (the SDK's keys() and entries()): a page of one replica's keys in token spans. Clients may call it. */
+  scan: '/internal/v1/scan',
 } as const;
 
 /** Operation types inside a batch. Append-only: never renumber. */
@@ -241,6 +243,35 @@ export interface StreamResponse {
   next?: { span: number; key: Buffer };
   /** Encoded bytes of the entries (for rate limiting and the moved-data figures). */
   bytes: number;
+}
+
+/**
+ * A page of the live keys of token spans, for listing (the SDK's keys() and entries()):
+ * POST Routes.scan. Unlike Routes.stream (node to node), clients may call it. The replica
+ * leaves out keys whose every sibling is a tombstone and keys not starting with `prefix`.
+ */
+export interface ScanRequest {
+  v: number;
+  /** Inclusive token spans to read, in ascending token order. */
+  spans: [number, number][];
+  /** Resume after this (span index, key): the previous page's `next`, or a listing's cursor. */
+  after?: { span: number; key: Buffer };
+  /** Most entries in this page (the replica caps it at 10,000). */
+  limit: number;
+  /** Only keys that start with these bytes. */
+  prefix?: Buffer;
+  /** Leave the values out (every sibling's value is sent empty). */
+  keysOnly?: boolean;
+}
+
+export interface ScanResponse {
+  v: number;
+  entries: { key: Buffer; obj: StoredObject }[];
+  /**
+   * Where the next page starts; absent when the spans are exhausted. A page may be empty
+   * and still have a `next` (the replica read its budget of keys without a match).
+   */
+  next?: { span: number; key: Buffer };
 }
 
 /** Operator actions on one node: POST Routes.admin. */

@@ -14,6 +14,7 @@ import { EXIT, exitCodeFor } from './common.js';
 import { registerClusterCommands } from './cluster-commands.js';
 import { registerDataCommands } from './data-commands.js';
 import { registerDataTypeCommands } from './data-type-commands.js';
+import { registerExportImportCommands } from './export-import-commands.js';
 import { registerAdminCommands, registerMembershipCommands } from './admin-commands.js';
 import { runServer } from './server-command.js';
 import { registerCertsCommand } from './certs-command.js';
@@ -69,6 +70,7 @@ program
 registerClusterCommands(program);
 registerDataCommands(program);
 registerDataTypeCommands(program);
+registerExportImportCommands(program);
 registerAdminCommands(program);
 registerMembershipCommands(program);
 registerCertsCommand(program);

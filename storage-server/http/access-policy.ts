@@ -58,6 +58,9 @@ const INTERNAL: Record<string, EndpointRule> = {
   [Routes.members]: { cls: 'data', auth: 'token' },
   [Routes.status]: { cls: 'data', auth: 'token' },
   [Routes.whoami]: { cls: 'data', auth: 'token' },
+  // Listing (keys(), entries(), ringkv export): a client's read of one replica's keys; a
+  // user's page holds only the keys it may read (storage-server/streaming/range-scan.ts).
+  [Routes.scan]: { cls: 'data', auth: 'key' },
   [Routes.gossip]: { cls: 'node', auth: 'node' },
   [Routes.ping]: { cls: 'node', auth: 'node' },
   [Routes.pingReq]: { cls: 'node', auth: 'node' },

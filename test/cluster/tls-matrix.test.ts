@@ -84,6 +84,7 @@ t.test('TLS: connection matrix, public API, SDK, transitional port, metrics', { 
       { cls: 'data', method: 'POST', path: Routes.batch, body: encodeMessage({ v: PROTOCOL_VERSION, ops: [] }) },
       { cls: 'data', method: 'GET', path: Routes.members },
       { cls: 'data', method: 'GET', path: Routes.status },
+      { cls: 'data', method: 'POST', path: Routes.scan, body: encodeMessage({ v: PROTOCOL_VERSION, spans: [[0, 1000]], limit: 10 }) },
       { cls: 'public', method: 'GET', path: '/api/v1/kv/matrix-missing' },
       { cls: 'public', method: 'GET', path: '/api/v1/dt/matrix-missing' },
       { cls: 'open', method: 'GET', path: '/health' },
