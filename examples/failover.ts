@@ -145,6 +145,16 @@ try {
   console.log(`${at()}  cluster up: ${nodes.map((n) => `${n.id}=127.0.0.1:${n.port}`).join(' ')}`);
   const client = await connect({ seeds: nodes.map((n) => `127.0.0.1:${n.port}`), valueEncoding: 'utf8', timeoutMs: 2000 });
   kv = client;
+  // The client's own events: it learns of n3's death and return from the nodes' gossip.
+  const events: string[] = [];
+  client.on('nodeDown', (e) => {
+    events.push(`nodeDown ${e.id}`);
+    console.log(`${at()}  event nodeDown ${e.id} (${e.address}, was ${e.from})`);
+  });
+  client.on('nodeUp', (e) => {
+    events.push(`nodeUp ${e.id}`);
+    console.log(`${at()}  event nodeUp ${e.id} (was ${e.from})`);
+  });
   await until("the client's view to have three members up", () => nodes.every((n) => client.cluster.member(n.id)?.state === 'up'), 10_000);
 
   // WRITERS loops of strong writes to new keys; every acknowledged one is remembered.
@@ -210,7 +220,9 @@ try {
     );
   }
   console.log(`${at()}  read back ${acked.size} keys at consistency all: ${lost} lost`);
-  ok = failed === 0 && lost === 0 && acked.size > 0;
+  const sawEvents = events.includes('nodeDown n3') && events.includes('nodeUp n3');
+  if (!sawEvents) console.log(`the client's events were ${JSON.stringify(events)}, not nodeDown n3 then nodeUp n3`);
+  ok = failed === 0 && lost === 0 && acked.size > 0 && sawEvents;
   console.log(ok ? 'nothing failed, nothing was lost' : 'FAILED: see above');
 } finally {
   // Also on an error: stop the writers, then the client, then the cluster.

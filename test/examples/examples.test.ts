@@ -52,6 +52,11 @@ const clientExamples: { file: string; shows: RegExp }[] = [
   { file: 'session-store.js', shows: /bob's session has expired/ },
   { file: 'shopping-cart.js', shows: /resolver merges them into \["bread","eggs","milk"\]/ },
   { file: 'data-types.js', shows: /incremented likes:post-[0-9a-f]+ 120 times concurrently: the counter reads 120/ },
+  { file: 'multi-key.js', shows: /putMany: 100 keys written in \d+ batch requests; the long key failed alone with KEY_TOO_LARGE/ },
+  { file: 'retries.js', shows: /without retries: QUORUM_NOT_MET\nwith retries: "still here" after 2 retries/ },
+  { file: 'metrics.js', shows: /db\.client\.operation\.duration\{db\.operation\.name=put,ringkv\.consistency=strong\}: 20 calls/ },
+  { file: 'listing.js', shows: /59 keys in all, none twice, the deleted one left out; 34 values read with entries\(\)/ },
+  { file: 'typed-json.js', shows: /Ada speaks en and fr, 2 visits/ },
 ];
 
 t.test('examples against a 3-node cluster', async (t) => {
@@ -79,6 +84,8 @@ t.test('failover.js: kill -9 a node of its own cluster mid-load', async (t) => {
   const r = await run(process.execPath, [built('failover.js')], {}, 60_000);
   t.equal(r.code, 0, `node dist/examples/failover.js exits 0 (${r.ms} ms)`, { output: r.output });
   t.match(r.output, /kill -9 n3/);
+  t.match(r.output, /event nodeDown n3/, "the client's nodeDown event");
+  t.match(r.output, /event nodeUp n3/, "the client's nodeUp event");
   t.match(r.output, /writes stopped: [1-9]\d* acknowledged, 0 failed/);
   t.match(r.output, /nothing failed, nothing was lost/);
 });
