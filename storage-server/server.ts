@@ -68,6 +68,7 @@ import { bootstrap, cleanup, decommission, serveStream } from './streaming/range
 import { AntiEntropy } from './anti-entropy/anti-entropy.js';
 import { FoldPass } from './anti-entropy/fold-pass.js';
 import { serveScan } from './streaming/range-scan.js';
+import { takeSnapshot } from './snapshot.js';
 import type { ScanRequest } from '../sdk/wire/protocol.js';
 import type { AdminRequest, MergeOp, MerkleKeysRequest, MerkleRequest, StreamRequest } from '../sdk/wire/protocol.js';
 
@@ -1350,6 +1351,8 @@ export class StorageServer {
         const s = this.engine.stats();
         return sendMsgpackOrJson(req, res, { v: PROTOCOL_VERSION, node: this.id, compacted: true, tablesBefore: before, tables: s.tableCount, corruptBlocksDropped: s.corruptBlocksDropped });
       }
+      case 'snapshot':
+        return sendMsgpackOrJson(req, res, { v: PROTOCOL_VERSION, node: this.id, snapshot: await takeSnapshot(this.config.dataDir, this.engine, msg.name) });
       default:
         throw new InvalidArgumentError(`unknown admin action ${JSON.stringify(msg.action)}`);
     }

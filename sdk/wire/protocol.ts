@@ -277,9 +277,11 @@ export interface ScanResponse {
 /** Operator actions on one node: POST Routes.admin. */
 export interface AdminRequest {
   v: number;
-  action: 'repair' | 'cleanup' | 'decommission' | 'removenode' | 'rebuild-leaves' | 'drop-hints' | 'compact' | 'fold';
+  action: 'repair' | 'cleanup' | 'decommission' | 'removenode' | 'rebuild-leaves' | 'drop-hints' | 'compact' | 'fold' | 'snapshot';
   /** For removenode: the node to remove. */
   node?: string;
+  /** For snapshot: its name (letters, digits, `.`, `_`, `-`; at most 64). */
+  name?: string;
 }
 
 // msgpackr's record extension: the key set of each object shape is written once per message

@@ -1153,6 +1153,25 @@ export class Engine {
     old.unref();
   }
 
+  /**
+   * A checkpoint (snapshots, storage-server/snapshot.ts): flushes the memtable, then —
+   * between two manifest changes, so that no flush or compaction swaps tables meanwhile —
+   * hands `fn` the files of the current tables and a manifest naming exactly them, whose
+   * log number is past every WAL segment (a copy needs no WAL: what was written before the
+   * flush is in the tables). The tables stay in place until `fn` settles: hard-link or copy
+   * them there. Writes go on meanwhile (into the memtable, not the checkpoint).
+   */
+  async checkpoint<T>(fn: (tableFiles: string[], manifest: Manifest) => Promise<T>): Promise<T> {
+    await this.flush();
+    return this.withManifest(async () => {
+      const tables = [...this.current.tables];
+      return fn(
+        tables.map((t) => t.file),
+        this.manifestFor(tables, this.nextFile),
+      );
+    });
+  }
+
   private withManifest<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.manifestChain.then(fn);
     this.manifestChain = run.catch(() => undefined);
