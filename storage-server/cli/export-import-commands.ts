@@ -10,7 +10,7 @@ import { connect } from '../../sdk/client.js';
 import { parseConsistency } from '../../sdk/consistency.js';
 import { InvalidArgumentError, MalformedRequestError, RingkvError } from '../../sdk/errors.js';
 import type { PutOptions } from '../../sdk/client.js';
-import { addTlsOptions, seedsFrom, tlsFrom } from './common.js';
+import { addTlsOptions, seedsFrom, tlsFrom, tokenFrom } from './common.js';
 import type { TlsFlags } from './common.js';
 
 /** The first line of an export. */
@@ -41,7 +41,8 @@ export function registerExportImportCommands(program: Command): void {
     .option('--cursor <cursor>', 'resume where an interrupted export said it stood')
     .action(async (o: { seeds?: string; prefix?: string; cursor?: string } & TlsFlags) => {
       const tls = tlsFrom(o);
-      const kv = await connect({ seeds: seedsFrom(o.seeds), ...(tls ? { tls } : {}) });
+      const token = tokenFrom(o);
+      const kv = await connect({ seeds: seedsFrom(o.seeds), ...(tls ? { tls } : {}), ...(token ? { auth: { token } } : {}) });
       const listing = kv.entries({ ...(o.prefix !== undefined ? { prefix: o.prefix } : {}), ...(o.cursor !== undefined ? { cursor: o.cursor } : {}) });
       let count = 0;
       try {
@@ -70,7 +71,8 @@ export function registerExportImportCommands(program: Command): void {
     .action(async (o: { seeds?: string; consistency: string } & TlsFlags) => {
       const consistency = parseConsistency(o.consistency);
       const tls = tlsFrom(o);
-      const kv = await connect({ seeds: seedsFrom(o.seeds), retry: { attempts: 4, backoffMs: 100 }, ...(tls ? { tls } : {}) });
+      const token = tokenFrom(o);
+      const kv = await connect({ seeds: seedsFrom(o.seeds), retry: { attempts: 4, backoffMs: 100 }, ...(tls ? { tls } : {}), ...(token ? { auth: { token } } : {}) });
       let imported = 0;
       let failed = 0;
       let expired = 0;

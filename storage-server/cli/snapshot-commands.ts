@@ -8,7 +8,7 @@ import { InvalidArgumentError } from '../../sdk/errors.js';
 import type { SnapshotInfo } from '../snapshot.js';
 import { restoreSnapshot } from '../snapshot.js';
 import { adminCall, fetchView } from './admin-commands.js';
-import { addTlsOptions, cliTransport, EXIT, seedsFrom, tlsFrom } from './common.js';
+import { addTlsOptions, cliTransport, credentialsFrom, EXIT, seedsFrom } from './common.js';
 import type { TlsFlags } from './common.js';
 
 export function registerSnapshotCommands(program: Command): void {
@@ -19,7 +19,7 @@ export function registerSnapshotCommands(program: Command): void {
     .option('--name <name>', 'the snapshot name (default: the time, like 20261129T183000Z)')
     .action(async (o: { seeds?: string; node?: string; name?: string } & TlsFlags) => {
       const name = o.name ?? new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-      const t = cliTransport(tlsFrom(o));
+      const t = cliTransport(credentialsFrom(o));
       try {
         const view = await fetchView(t, seedsFrom(o.seeds));
         const targets = view.members.filter((x) => x.state === 'up' && (!o.node || x.id === o.node));

@@ -163,6 +163,8 @@ t.test('authorization table', { skip }, async (t) => {
     const v = PROTOCOL_VERSION;
     const rows: Record<string, Row> = {
       batch: { method: 'POST', msg: { v, ops: [] }, want: [U, U, 'ok', 'ok', 'ok'] },
+      // Listing: any user's token; a page holds only the keys it may read (tested below).
+      scan: { method: 'POST', msg: { v, spans: [[0, 1000]], limit: 10 }, want: [U, U, 'ok', 'ok', 'ok'] },
       members: anyToken,
       status: anyToken,
       whoami: anyToken,
@@ -205,6 +207,25 @@ t.test('authorization table', { skip }, async (t) => {
       const a = await s.request('n2', { path, token: s.adminToken, identity: certs.client('app') });
       t.same([a.status, codeOf(a)], [403, D], `${path}: refused to an admin token without a node certificate`);
     }
+  });
+
+  await t.test('listing lists only the keys the user may read', async (t) => {
+    const kvAdmin = await connect({ seeds: c.addresses, valueEncoding: 'utf8', tls: { ca: certs.ca }, auth: { token: s.adminToken } });
+    t.teardown(() => kvAdmin.close());
+    await kvAdmin.putMany(['app:list1', 'app:list2', 'other:list1'].map((key) => ({ key, value: key })), { consistency: 'all' });
+    const list = async (token: string) => {
+      const kv = await connect({ seeds: c.addresses, valueEncoding: 'utf8', tls: { ca: certs.ca }, auth: { token } });
+      try {
+        const keys: string[] = [];
+        for await (const k of kv.keys({ prefix: '' })) if (k.includes('list')) keys.push(k);
+        return keys.sort();
+      } finally {
+        await kv.close();
+      }
+    };
+    t.same(await list(bob), ['app:list1', 'app:list2'], 'bob (app: read) lists the app: keys only');
+    t.same(await list(mon), [], 'a user without roles lists nothing');
+    t.same(await list(s.adminToken), ['app:list1', 'app:list2', 'other:list1'], 'an admin lists every key');
   });
 
   await t.test('operator actions and user management need admin', async (t) => {

@@ -51,6 +51,7 @@ t.test('token rules per endpoint (auth on)', async (t) => {
     // path, no token, invalid token, alice (app: rw), admin
     [Routes.batch, 'UNAUTHENTICATED', 'UNAUTHENTICATED', 'ok', 'ok'],
     [Routes.members, 'UNAUTHENTICATED', 'UNAUTHENTICATED', 'ok', 'ok'],
+    [Routes.scan, 'UNAUTHENTICATED', 'UNAUTHENTICATED', 'ok', 'ok'],
     [Routes.admin, 'UNAUTHENTICATED', 'UNAUTHENTICATED', 'PERMISSION_DENIED', 'ok'],
     [Routes.authAdmin, 'UNAUTHENTICATED', 'UNAUTHENTICATED', 'PERMISSION_DENIED', 'ok'],
     [Routes.merkle, 'UNAUTHENTICATED', 'UNAUTHENTICATED', 'PERMISSION_DENIED', 'ok'],
