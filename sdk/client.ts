@@ -462,13 +462,16 @@ export class RingkvClient<V = Buffer> {
 
   /**
    * Lists the live keys with their values (as get() returns them, from one replica per
-   * range), like keys().
+   * range), like keys(). Keys holding a data type (kv.counter(), …) are left out: keys()
+   * lists them, their handles read them.
    * @example for await (const e of kv.entries({ prefix: 'user:' })) console.log(e.key, e.value);
    */
   entries(opts: ListOptions & { resolver?: SiblingResolver<V> } = {}): Listing<ListEntry<V>> {
     this.checkOpen();
     const resolver = opts.resolver ?? this.opts.resolver;
     const entry = (key: Buffer, obj: StoredObject): ListEntry<V> | undefined => {
+      // A data type (counter, set, register, map) is read through its handle, not as a value.
+      if (obj.mode === 'crdt') return undefined;
       const r = this.toGetResult(obj, resolver);
       return r && { ...r, key: key.toString('utf8'), keyBytes: key };
     };

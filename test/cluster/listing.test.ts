@@ -51,6 +51,19 @@ t.test('listing', async (t) => {
     t.ok([...got].every(([k, v]) => v === `value of ${k}`), 'every value matches');
   });
 
+  await t.test('a data type key: listed by keys(), left out of entries(), WRONG_TYPE for getMany', async (t) => {
+    await kv.counter('dt:likes').increment(3, { consistency: 'all' });
+    const keys: string[] = [];
+    for await (const key of kv.keys({ prefix: 'dt:' })) keys.push(key);
+    t.same(keys, ['dt:likes']);
+    const entries: string[] = [];
+    for await (const e of kv.entries({ prefix: 'dt:' })) entries.push(e.key);
+    t.same(entries, [], 'its state is not a value');
+    const [o] = await kv.getMany(['dt:likes']);
+    t.equal(o!.ok ? 'ok' : o!.error.code, 'WRONG_TYPE');
+    await kv.counter('dt:likes').increment(-3, { consistency: 'all' }).catch(() => undefined);
+  });
+
   await t.test('resuming from a cursor: nothing lost, nothing repeated', async (t) => {
     const first = kv.keys({ prefix: 'a:', pageSize: 10 });
     const seen: string[] = [];
@@ -90,7 +103,7 @@ t.test('listing', async (t) => {
     t.ok(dropped, `the node serving the listing was cut off (${dropped})`);
     t.ok((faulty.calls.get(dropped!) ?? 0) > (before.get(dropped!) ?? 0), 'the listing asked it again and met the failure');
     t.equal(seen.length, new Set(seen).size, 'no key twice across the failover');
-    t.equal(seen.length, 475, 'every live key was listed');
+    t.equal(seen.length, 476, 'every live key was listed (dt:likes too)');
     t.ok(listing.done);
     await faulty.close();
   });
@@ -99,7 +112,7 @@ t.test('listing', async (t) => {
     await c.kill('n2');
     const seen = new Set<string>();
     for await (const key of kv.keys({ pageSize: 50 })) seen.add(key);
-    t.equal(seen.size, 475);
+    t.equal(seen.size, 476);
   });
 
   await t.test('connect<T>: entries and get yield T, put takes T', async (t) => {
