@@ -578,12 +578,16 @@ export class StorageServer {
         route = 'kv';
         if (!this.client) throw new ClosedError('server');
         this.admit(1, kvBudgetMs(req, this.config.requestTimeoutMs));
+        this.shedder.enter(0);
+        res.once('close', () => this.shedder.leave(0));
         res.on('finish', () => this.shedder.record(performance.now() - started));
         work = handleKv(req, res, url, { client: this.client, maxJsonBodyBytes: this.config.maxJsonBodyBytes });
       } else if (p.startsWith(DT_PREFIX)) {
         route = 'dt';
         if (!this.client) throw new ClosedError('server');
         this.admit(1, kvBudgetMs(req, this.config.requestTimeoutMs));
+        this.shedder.enter(0);
+        res.once('close', () => this.shedder.leave(0));
         res.on('finish', () => this.shedder.record(performance.now() - started));
         work = handleDataType(req, res, url, { client: this.client, maxJsonBodyBytes: this.config.maxJsonBodyBytes });
       } else if (p === Routes.batch) {

@@ -4,7 +4,9 @@
 // key locks, the engine's group commit) and, CoDel-style, treats a delay as a standing
 // queue only when even the quickest request of the last interval saw it — bursts pass.
 // A request is refused (`503 OVERLOADED`, Retry-After) when the standing delay already
-// exceeds its budget, or when too many operations are in flight. Single-threaded.
+// exceeds its budget, or when too many operations are in flight. Like CoDel, an empty
+// queue ends it: a request that finds nothing in flight here waits behind nothing, and the
+// delay is measured afresh from it on. Single-threaded.
 
 import type { Clock } from '../../sdk/clock.js';
 
@@ -37,6 +39,8 @@ export class LoadShedder {
   private minThisInterval = Number.POSITIVE_INFINITY;
   private standingMs = 0;
   private inflightOps = 0;
+  /** Admitted requests not answered yet (public-API requests and batches). */
+  private inflightRequests = 0;
   /** Requests refused since start. */
   shedCount = 0;
 
@@ -71,7 +75,7 @@ export class LoadShedder {
     // completes keeps its last standing delay until something does.
     const idleIntervals = Math.floor((now - this.intervalStart) / this.intervalMs);
     if (this.minThisInterval !== Number.POSITIVE_INFINITY) this.standingMs = this.minThisInterval;
-    else if (idleIntervals > 5 && this.inflightOps === 0) this.standingMs = 0;
+    else if (idleIntervals > 5 && this.inflightRequests === 0) this.standingMs = 0;
     this.minThisInterval = Number.POSITIVE_INFINITY;
     this.intervalStart = now;
   }
@@ -81,6 +85,15 @@ export class LoadShedder {
     if (this.inflightOps + ops > this.o.maxInflightOps && this.inflightOps > 0) {
       this.shedCount++;
       return { shed: true, reason: `${this.inflightOps} operations in flight (limit ${this.o.maxInflightOps})`, retryAfterSec: 1 };
+    }
+    if (this.inflightRequests === 0) {
+      // Nothing in flight: no queue to wait in. What earlier requests took (a slow host, or
+      // their own work: a batch of hundreds of durable writes) says nothing of this one;
+      // as CoDel leaves its dropping state when the queue empties, measuring starts over.
+      this.standingMs = 0;
+      this.minThisInterval = Number.POSITIVE_INFINITY;
+      this.intervalStart = this.clock.nowMs();
+      return { shed: false };
     }
     const standing = this.standingDelayMs;
     if (budgetMs !== undefined && standing > budgetMs * this.budgetShare) {
@@ -94,12 +107,18 @@ export class LoadShedder {
     return { shed: false };
   }
 
-  /** Counts operations entering and leaving (call leave with the same count, exactly once). */
+  /**
+   * Counts an admitted request, carrying `ops` replica operations (0 for a public-API
+   * request: its operations are counted where they reach a replica), entering and leaving.
+   * REQUIRES: leave with the same count, exactly once per enter.
+   */
   enter(ops: number): void {
     this.inflightOps += ops;
+    this.inflightRequests++;
   }
 
   leave(ops: number): void {
     this.inflightOps -= ops;
+    this.inflightRequests--;
   }
 }

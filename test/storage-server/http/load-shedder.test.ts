@@ -1,6 +1,7 @@
 // Direct tests of the admission-control decision (no servers, a manual clock): a burst does
 // not make the node shed, a standing queue longer than a request's budget does, too many
-// operations in flight do, and the delay clears once requests are quick again.
+// operations in flight do, the delay clears once requests are quick again, and a request
+// that finds nothing in flight is never refused for what earlier requests took.
 
 import t from 'tap';
 import { ManualClock } from '../../../sdk/clock.js';
@@ -30,6 +31,7 @@ t.test('a burst (one slow request among quick ones) is not a standing queue', as
 t.test('a standing delay longer than the budget sheds, with Retry-After; shorter budgets shed first', async (t) => {
   const clock = new ManualClock(0);
   const s = new LoadShedder(clock, { maxInflightOps: 100_000 });
+  s.enter(1); // the queue: requests in flight throughout
   for (let i = 0; i < 50; i++) {
     s.record(1500 + (i % 7));
     clock.advance(20);
@@ -45,6 +47,7 @@ t.test('a standing delay longer than the budget sheds, with Retry-After; shorter
 t.test('the delay clears when requests are quick again', async (t) => {
   const clock = new ManualClock(0);
   const s = new LoadShedder(clock, { maxInflightOps: 1000 });
+  s.enter(1);
   for (let i = 0; i < 20; i++) {
     s.record(4000);
     clock.advance(50);
@@ -67,4 +70,33 @@ t.test('too many operations in flight sheds whatever the delay', async (t) => {
   s.leave(90);
   t.equal(s.inflight, 0);
   t.equal(s.admit(20, 2000).shed, false);
+});
+
+t.test('a request that finds nothing in flight is admitted, and the delay is measured afresh', async (t) => {
+  const clock = new ManualClock(0);
+  const s = new LoadShedder(clock, { maxInflightOps: 100_000 });
+  // One batch of many durable writes on a slow host: 320 ms from arrival to answer, alone.
+  t.equal(s.admit(256, 200).shed, false);
+  s.enter(256);
+  clock.advance(320);
+  s.leave(256);
+  s.record(320);
+  clock.advance(400);
+  t.equal(s.standingDelayMs, 320, 'the last interval saw 320 ms');
+  const first = s.admit(300, 40);
+  t.equal(first.shed, false, `nothing in flight: nothing to wait behind (${first.reason ?? 'admitted'})`);
+  t.equal(s.standingDelayMs, 0, 'measuring starts over');
+  s.enter(300);
+  t.equal(s.admit(1, 40).shed, false, 'a request beside it is admitted: no interval has shown a queue since');
+  // Requests in flight throughout and every one slow: a standing queue again, and it sheds.
+  s.enter(1);
+  for (let i = 0; i < 20; i++) {
+    s.record(500);
+    clock.advance(20);
+  }
+  t.equal(s.admit(1, 40).shed, true, 'a queue that stands while requests are in flight sheds');
+  s.leave(1);
+  s.leave(300);
+  t.equal(s.admit(1, 40).shed, false, 'and once it drained, the next request is admitted');
+  t.equal(s.shedCount, 1);
 });
