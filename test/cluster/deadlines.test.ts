@@ -19,7 +19,8 @@ t.test('deadlines', async (t) => {
   await t.test('a call\'s timeout above the client default reaches its batches', async (t) => {
     const faulty = new FaultyTransport(new HttpTransport());
     const kv = await c.client<string>({ valueEncoding: 'utf8', transport: faulty, timeoutMs: 500 });
-    await kv.put('slow', 'v', { consistency: 'all' });
+    // Set-up, not under test: its own generous timeout (the client default is the subject here).
+    await kv.put('slow', 'v', { consistency: 'all', timeoutMs: 10_000 });
     for (const n of c.nodes) faulty.set(n.address, { delayMs: 900 });
     const r = await kv.get('slow', { consistency: 'strong', timeoutMs: 3000 });
     t.equal(r?.value, 'v', 'answered after 900 ms although the client default is 500 ms');
@@ -30,7 +31,7 @@ t.test('deadlines', async (t) => {
   await t.test('a timed-out batch of many operations is one failure for the failure detector', async (t) => {
     const faulty = new FaultyTransport(new HttpTransport());
     const kv = await c.client<string>({ valueEncoding: 'utf8', transport: faulty, timeoutMs: 400, health: { failuresToAvoid: 3 } });
-    await kv.get('warm-up');
+    await kv.get('warm-up', { timeoutMs: 10_000 });
     const slow = c.nodes[2]!;
     faulty.set(slow.address, { blackhole: true });
     const keys = Array.from({ length: 300 }, (_, i) => `many-${i}`).filter((k) => kv.replicasOf(k).includes(slow.id));
