@@ -3,10 +3,13 @@
 // compactions run all the time) and is SIGKILLed at a random moment; this process reopens
 // the directory, checks every acknowledged write against a model, and starts the next
 // child on the same directory. Rounds run one after another; nothing here is concurrent
-// except the child itself. SIGKILL loses the process, not the page cache, so this covers
-// process crashes (torn WAL tails, interrupted flushes, compactions and opens), not power
-// loss (it passes with every fdatasync removed) — power cuts are engine-model.test.ts's
-// and wal-rotation.test.ts's, on memory-file-system.ts's model. Seeded: the seed fixes
+// except the child itself. Some rounds arm their kill only once the child reports a
+// finished compaction, so kills amid compactions happen however slow the machine (on a
+// loaded one, the compaction worker booting tsx outlasts whole timed rounds). SIGKILL
+// loses the process, not the page cache, so this covers process crashes (torn WAL tails,
+// interrupted flushes, compactions and opens), not power loss (it passes with every
+// fdatasync removed) — power cuts are engine-model.test.ts's and wal-rotation.test.ts's,
+// on memory-file-system.ts's model. Seeded: the seed fixes
 // the workload and the kill delays, prints itself, and RINGKV_SEED=<n> reruns it (the
 // exact kill point still depends on timing).
 
@@ -27,15 +30,26 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 const REPO_ROOT = path.resolve(HERE, '../../..');
 const WRITER_SCRIPT = path.join(HERE, 'crash-writer.ts');
 
-/** Kills while the writers run; every OPEN_KILL_EVERY-th round instead kills during Engine.open. */
+/**
+ * Kills while the writers run; every OPEN_KILL_EVERY-th round instead kills during
+ * Engine.open, and the round COMPACTION_ROUND_AT of every OPEN_KILL_EVERY is a write kill
+ * armed after the child's first finished compaction rather than when its writes begin.
+ */
 const WRITE_KILLS = Number(process.env.RINGKV_CRASH_ROUNDS ?? 22);
 const OPEN_KILL_EVERY = 5;
-/** Kill delay after the child reports its engine open: log-uniform in [min, max] ms. */
+const COMPACTION_ROUND_AT = 2;
+/** Kill delay after the child reports its engine open (or its first compaction): log-uniform in [min, max] ms. */
 const WRITE_KILL_MS = [5, 1500] as const;
 /** Kill delay after the child reports it is about to open the engine: uniform in [0, max] ms. */
 const OPEN_KILL_MAX_MS = 30;
-/** A child that neither dies nor gets killed within this is a test failure. */
-const CHILD_DEADLINE_MS = 20_000;
+/**
+ * A child that neither dies nor gets killed within this is a test failure: a hang, or in a
+ * compaction round no compaction finishing. Generous: on a loaded 2-core machine a child
+ * took over 10 s to boot tsx in its compaction worker and finish a first merge.
+ */
+const CHILD_DEADLINE_MS = 90_000;
+
+type RoundMode = 'open' | 'write' | 'compaction';
 
 /** What the model knows of a key: the state the last acknowledged write left. */
 interface KeyState {
@@ -59,6 +73,10 @@ interface ChildRun {
 function describe(present: boolean, version: number | undefined): string {
   return present ? `v${version}` : 'absent';
 }
+
+// Bounded by the rounds' count and each child's deadline: on a loaded 2-core machine the
+// rounds took over 120 s (each child boots tsx), so the file gets more than the default.
+t.setTimeout(900_000);
 
 t.test('acknowledged writes survive SIGKILL at random moments, round after round', async (t) => {
   const seed = Number(process.env.RINGKV_SEED ?? Math.floor(Math.random() * 2 ** 31));
@@ -85,7 +103,7 @@ t.test('acknowledged writes survive SIGKILL at random moments, round after round
   };
 
   /** Starts a child on `dir`, SIGKILLs it after the delay, and applies its acks to the model. */
-  const runChild = async (mode: 'open' | 'write', delayMs: number): Promise<ChildRun> => {
+  const runChild = async (mode: RoundMode, delayMs: number): Promise<ChildRun> => {
     const c = spawn(process.execPath, ['--import', 'tsx', WRITER_SCRIPT, dir, String(seed), next.join(',')], {
       cwd: REPO_ROOT,
       stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
@@ -104,6 +122,7 @@ t.test('acknowledged writes survive SIGKILL at random moments, round after round
     };
     let killTimer: NodeJS.Timeout | undefined;
     const armKill = (): void => {
+      if (killTimer) return;
       const armedAt = performance.now();
       killTimer = setTimeout(() => {
         run.killedAfterMs = performance.now() - armedAt;
@@ -111,7 +130,10 @@ t.test('acknowledged writes survive SIGKILL at random moments, round after round
       }, delayMs);
     };
     const deadline = setTimeout(() => {
-      run.problems.push(`child neither died nor was killed within ${CHILD_DEADLINE_MS} ms`);
+      run.problems.push(
+        `child neither died nor was killed within ${CHILD_DEADLINE_MS} ms` +
+          (mode === 'compaction' && !killTimer ? ` (it finished no compaction: ${run.stats[0]} flushes, ${run.stats[4]} tables)` : ''),
+      );
       c.kill('SIGKILL');
     }, CHILD_DEADLINE_MS);
 
@@ -135,6 +157,7 @@ t.test('acknowledged writes survive SIGKILL at random moments, round after round
         run.acks++;
       } else if (kind === 'S') {
         run.stats = line.split(' ').slice(1).map(Number);
+        if (mode === 'compaction' && run.stats[1]! > 0) armKill();
       } else if (kind === 'O') {
         run.sawOpen = true;
         if (mode === 'open') armKill();
@@ -229,10 +252,11 @@ t.test('acknowledged writes survive SIGKILL at random moments, round after round
     }
   };
 
-  const totals = { writeKills: 0, openKills: 0, acks: 0, flushes: 0, compactions: 0, walSyncs: 0, walRecords: 0, tornBytes: 0 };
+  const totals = { writeKills: 0, openKills: 0, compactionKills: 0, acks: 0, flushes: 0, compactions: 0, walSyncs: 0, walRecords: 0, tornBytes: 0 };
   const started = performance.now();
   for (let round = 0; totals.writeKills < WRITE_KILLS; round++) {
-    const mode = round % OPEN_KILL_EVERY === OPEN_KILL_EVERY - 1 ? 'open' : 'write';
+    const phase = round % OPEN_KILL_EVERY;
+    const mode: RoundMode = phase === OPEN_KILL_EVERY - 1 ? 'open' : phase === COMPACTION_ROUND_AT ? 'compaction' : 'write';
     const delayMs =
       mode === 'open' ? rnd() * OPEN_KILL_MAX_MS : WRITE_KILL_MS[0] * Math.exp(rnd() * Math.log(WRITE_KILL_MS[1] / WRITE_KILL_MS[0]));
     const run = await runChild(mode, delayMs);
@@ -256,16 +280,17 @@ t.test('acknowledged writes survive SIGKILL at random moments, round after round
     totals.walSyncs += walSyncs;
     totals.walRecords += v.walRecords;
     totals.tornBytes += v.tornBytes;
-    if (mode === 'write') totals.writeKills++;
-    else totals.openKills++;
+    if (mode === 'open') totals.openKills++;
+    else totals.writeKills++;
+    if (mode === 'compaction') totals.compactionKills++;
     const what =
-      `round ${round}: killed ${run.killedAfterMs.toFixed(0)} ms after ${mode === 'open' ? 'opening began' : 'writes began'}` +
+      `round ${round}: killed ${run.killedAfterMs.toFixed(0)} ms after ${mode === 'open' ? 'opening began' : mode === 'compaction' ? 'its first compaction' : 'writes began'}` +
       ` (${run.acks} acks, ${flushes} flushes, ${compactions} compactions); reopened with ${v.walRecords} WAL records replayed,` +
       ` ${v.tornBytes} torn bytes cut, ${v.tables} tables, ${v.live} live keys`;
     if (!t.same(problems.slice(0, 20), [], `${what}${problems.length > 20 ? ` (${problems.length} problems)` : ''} [seed ${seed}]`)) break;
   }
   t.comment(
-    `${totals.writeKills} kills during writes + ${totals.openKills} during open in ${((performance.now() - started) / 1000).toFixed(1)} s: ` +
+    `${totals.writeKills} kills during writes (${totals.compactionKills} after a compaction) + ${totals.openKills} during open in ${((performance.now() - started) / 1000).toFixed(1)} s: ` +
       `${totals.acks} acknowledged writes, ${totals.walSyncs} WAL syncs, ${totals.flushes} flushes, ${totals.compactions} compactions, ` +
       `${totals.walRecords} WAL records replayed, ${totals.tornBytes} torn bytes`,
   );
