@@ -51,6 +51,9 @@ import type { WireOp, WireResult } from './wire/protocol.js';
 import type { RingStamp } from './ring-epoch.js';
 import { isReachabilityFailure, NodeHealth } from './node-health.js';
 import type { NodeHealthOptions } from './node-health.js';
+import type { CallHedgeOptions, HedgeCounters, HedgeOptions } from './hedging.js';
+import { callHedgeOptions, Hedging, resolveHedgeOptions } from './hedging.js';
+import type { QuorumHedge } from './quorum-call.js';
 import { OpType } from './wire/protocol.js';
 import type { RetryOptions, RetryPolicy } from './retry.js';
 import { isRetryableError, resolveRetry, withRetry } from './retry.js';
@@ -136,6 +139,12 @@ export interface ConnectOptions<V = Buffer> {
    * PERMISSION_DENIED (the user may not read or write that key). Default: none.
    */
   auth?: { token: string };
+  /**
+   * Hedged reads (sdk/hedging.ts): a read whose answers are late asks the next replica too.
+   * `false` turns them off; an object changes the defaults (enabled, percentile 99,
+   * maxDelayMs 50, budgetPercent 5 over budgetWindowMs 10 s, latencyWindowMs 10 s, minSamples 20).
+   */
+  hedge?: boolean | Partial<HedgeOptions>;
   /** Transport seam (tests inject faults through it). Default: HTTP keep-alive pools (with `tls`, over TLS). */
   transport?: Transport;
   /**
@@ -204,6 +213,13 @@ export interface WriteCallOptions extends CallOptions {
 
 export interface GetOptions<V> extends CallOptions {
   resolver?: SiblingResolver<V>;
+  /** This read's hedging: `false` turns it off; an object changes `enabled`, `percentile` or `maxDelayMs` (the budget is the client's). */
+  hedge?: CallHedgeOptions;
+}
+
+/** How one read runs (the parts a call may choose). */
+interface ReadOpts {
+  hedge: HedgeOptions;
 }
 
 export interface PutOptions extends WriteCallOptions {
@@ -263,6 +279,7 @@ export class RingkvClient<V = Buffer> {
   private readonly hlc: HybridLogicalClock;
   private readonly clock: ClusterClock;
   private readonly health: NodeHealth;
+  private readonly hedging: Hedging;
   private readonly opts: {
     consistency: Consistency;
     conflictMode: ConflictMode;
@@ -331,6 +348,7 @@ export class RingkvClient<V = Buffer> {
     if (tls && o.transport) throw new InvalidArgumentError('tls configures the default transport: give either tls or transport');
     if (o.auth !== undefined && (!o.auth || typeof o.auth !== 'object' || typeof o.auth.token !== 'string')) throw new InvalidArgumentError('auth must be { token: string }');
     if (o.auth && o.transport) throw new InvalidArgumentError('auth configures the default transport: give either auth or transport');
+    this.hedging = new Hedging(resolveHedgeOptions(o.hedge), monotonicNowMs);
     this.ownsTransport = !o.transport;
     // The transport picks plain or TLS per node from this client's view of the cluster.
     this.transport = o.transport ?? new HttpTransport({ tls, token: o.auth?.token, peerTlsMode: (address) => this.view?.tlsModeAt(address) });
@@ -399,6 +417,20 @@ export class RingkvClient<V = Buffer> {
   /** Batch requests sent, operations they carried, operations dropped unsent (expired, aborted). */
   get batchCounters(): { batches: number; ops: number; expired: number; aborted: number } {
     return this.batcher.counters;
+  }
+
+  /**
+   * Hedged reads: hedges sent and won, late reads not hedged (budget spent, every replica
+   * slow), and the reads and hedges in the budget's window.
+   */
+  get hedgeCounters(): HedgeCounters & { windowReads: number; windowHedges: number } {
+    const w = this.hedging.budget.window;
+    return { ...this.hedging.counters, windowReads: w.reads, windowHedges: w.hedges };
+  }
+
+  /** This client's recent read latency of `node` at `percentile` (ms), or undefined with too few samples. */
+  replicaLatencyMs(node: string, percentile: number): number | undefined {
+    return this.hedging.latency.percentileMs(node, percentile);
   }
 
   /** Nodes this client's failure detector currently avoids (requests to them kept failing). */
@@ -510,7 +542,8 @@ export class RingkvClient<V = Buffer> {
     const n = this.view.settings.replicationFactor;
     const { r } = quorumFor(level, n);
     const call = this.callCtx('get', opts);
-    const attempt = () => this.readWithRetries(k, r, call);
+    const read: ReadOpts = { hedge: callHedgeOptions(this.hedging.options, opts.hedge) };
+    const attempt = () => this.readWithRetries(k, r, call, read);
     const obj = await this.observed('get', level, call, abortable(this.retrying(call, opts, isRetryableError, attempt), call.signal, 'get'));
     if (!obj) return undefined;
     if (obj.mode === 'crdt') throw new WrongTypeError(crdtTypeOf(obj.siblings[0]!.value), 'plain value', 'get');
@@ -603,11 +636,11 @@ export class RingkvClient<V = Buffer> {
   }
 
   /** A read, routed again (bounded) when its write-back was refused for an older ring. */
-  private async readWithRetries(k: Buffer, r: number, call: CallCtx): Promise<StoredObject | undefined> {
+  private async readWithRetries(k: Buffer, r: number, call: CallCtx, read?: ReadOpts): Promise<StoredObject | undefined> {
     for (let tries = 0; ; tries++) {
       const routedOn = this.view.ringStamp;
       try {
-        return await this.readObject(k, r, call);
+        return await this.readObject(k, r, call, read);
       } catch (err) {
         if (await this.routeAgain(call, tries, routedOn)) continue;
         throw ringRefused(err, call);
@@ -621,9 +654,11 @@ export class RingkvClient<V = Buffer> {
    * write-back: the answers that already hold it count, the others are repaired, and
    * replicas not asked yet are brought in when repairs fail), so that no later quorum read
    * can return anything older. Fails with QUORUM_NOT_MET or TIMEOUT when that cannot be
-   * done. At R = 1, stale replicas are repaired in the background (`readRepair`).
+   * done. At R = 1, stale replicas are repaired in the background (`readRepair`). Answers
+   * that are late bring in the next replica (hedged reads, sdk/hedging.ts); its answer
+   * counts toward R like any other.
    */
-  private async readObject(k: Buffer, r: number, call: CallCtx): Promise<StoredObject | undefined> {
+  private async readObject(k: Buffer, r: number, call: CallCtx, read?: ReadOpts): Promise<StoredObject | undefined> {
     const ring = this.view.ringStamp;
     const replicas = this.readTargets(k, r);
     const op: WireOp = { t: OpType.Get, key: k };
@@ -632,7 +667,29 @@ export class RingkvClient<V = Buffer> {
     // above a majority it is excused once a majority answered (see QuorumExcuse).
     const majority = Math.floor(this.view.settings.replicationFactor / 2) + 1;
     const excuse = { codes: SUSPECT_CODES, minAnswers: Math.min(r, majority) };
-    const out: QuorumOutcome = await quorumCall('get', replicas, r, remaining(call), (node) => this.send(node, op, call), askAll ? replicas.length : r, excuse);
+    const hedging = this.hedging;
+    hedging.onRead();
+    const hedgeOpts = read?.hedge ?? hedging.options;
+    // Every answer's latency (and a timeout's wait) feeds the replica's latency estimate.
+    const send = (node: string): Promise<WireResult> => {
+      const t0 = monotonicNowMs();
+      return this.send(node, op, call).then(
+        (res) => {
+          if (res.ok) hedging.record(node, monotonicNowMs() - t0);
+          return res;
+        },
+        (err: unknown) => {
+          if ((err as RingkvError)?.code === 'TIMEOUT') hedging.record(node, monotonicNowMs() - t0);
+          throw err;
+        },
+      );
+    };
+    const hedge: QuorumHedge | undefined =
+      hedgeOpts.enabled && !askAll && replicas.length > r
+        ? { delayFor: (node) => hedging.delayFor(node, hedgeOpts), allow: (c, waitedMs) => hedging.decide(c, waitedMs) === 'hedge', nowMs: monotonicNowMs }
+        : undefined;
+    const out: QuorumOutcome = await quorumCall('get', replicas, r, remaining(call), send, askAll ? replicas.length : r, excuse, hedge);
+    if (out.hedgeWon) hedging.onWon();
     let merged: StoredObject | undefined;
     for (const a of out.answers) if (a.obj) merged = merged ? mergeObjects(merged, a.obj) : a.obj;
     if (merged) this.hlc.observe(maxTs(merged));
