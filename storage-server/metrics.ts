@@ -5,6 +5,7 @@
 
 import client from 'prom-client';
 import type { Engine } from './engine/index.js';
+import type { HotKeysReport } from './hot-keys.js';
 
 const LATENCY_BUCKETS_S = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 
@@ -159,6 +160,33 @@ export class ServerMetrics {
           this.reset();
           for (const [labels, n] of v) this.set(labels, n);
         }
+      },
+    });
+  }
+
+  /**
+   * The hot keys: `ringkv_hot_key_operations{rank, key}` for the top keys of the window
+   * (the key as hot-keys.ts displays it: escaped, cut at 48 characters; `rank` keeps two
+   * keys cut to the same label apart), so at most as many series as the report has keys
+   * at each scrape; and the window they cover.
+   */
+  hotKeys(read: () => HotKeysReport): void {
+    new client.Gauge({
+      name: 'ringkv_hot_key_operations',
+      help: 'Estimated operations on the keys this node served most in the hot-key window (top 10; key escaped and cut)',
+      labelNames: ['rank', 'key'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        read().keys.forEach((k, i) => this.set({ rank: String(i + 1), key: k.display }, k.count));
+      },
+    });
+    new client.Gauge({
+      name: 'ringkv_hot_key_window_seconds',
+      help: 'The time the hot-key counts cover',
+      registers: [this.registry],
+      collect() {
+        this.set(read().windowMs / 1000);
       },
     });
   }

@@ -56,6 +56,7 @@ import path from 'node:path';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ServerMetrics } from './metrics.js';
+import { HotKeys } from './hot-keys.js';
 import { ReplicaStore, REPLICA_ENGINE_MAX_KEY_BYTES } from './replica-store.js';
 import { SpanHasher } from './anti-entropy/span-hasher.js';
 import { LEAF_COUNT, LEAF_SPAN } from './anti-entropy/leaf-hashes.js';
@@ -104,6 +105,8 @@ export class StorageServer {
   /** The data move in progress (updated in place while it runs). */
   private progress: { op: string; startedAt: string; stats: StreamStats } | undefined;
   readonly metrics: ServerMetrics;
+  /** The keys this node serves most (storage-server/hot-keys.ts). */
+  readonly hotKeys: HotKeys;
   readonly log: pino.Logger;
   readonly startedAtMs: number;
   private readonly http: http.Server;
@@ -172,6 +175,7 @@ export class StorageServer {
       crdt: { opWindowMs: config.dataTypeOpWindowMs, maxOpIds: config.dataTypeMaxOpIds },
     });
     this.metrics = new ServerMetrics(config.id, () => this.engine);
+    this.hotKeys = new HotKeys(() => clock.nowMs());
     this.membership = new Membership({
       self: {
         id: config.id,
@@ -635,6 +639,10 @@ export class StorageServer {
       } else if (p === Routes.status) {
         route = 'status';
         sendMsgpackOrJson(req, res, this.status());
+      } else if (p === Routes.hotKeys) {
+        route = 'hot-keys';
+        const k = Math.min(Math.max(1, Math.floor(Number(url.searchParams.get('k') ?? '20')) || 20), this.hotKeys.options.capacity);
+        sendMsgpackOrJson(req, res, { v: PROTOCOL_VERSION, node: this.id, ...this.hotKeys.top(k) });
       } else if (p === '/ui' || p.startsWith('/ui/')) {
         route = 'ui';
         work = serveUi(req, res, p);
@@ -916,6 +924,7 @@ export class StorageServer {
         if (recovering && (op as { t?: number })?.t === OpType.Get) {
           return { ok: false, code: 'UNAVAILABLE', msg: `node ${this.id} is recovering from an outage longer than the tombstone grace period: it serves no reads until repaired` };
         }
+        this.countKey(op);
         return this.store.apply(op, deadline);
       }),
     );
@@ -948,6 +957,14 @@ export class StorageServer {
     return response;
   }
 
+
+  /** Counts an operation this node serves in the hot-key sketch (hints held for other nodes are not served here). */
+  private countKey(op: WireOp): void {
+    const o = op as { t?: number; key?: unknown; hintFor?: unknown } | undefined;
+    if (!o || !(o.key instanceof Uint8Array)) return;
+    if (o.hintFor !== undefined && o.hintFor !== this.id) return;
+    this.hotKeys.record(o.key, o.t !== OpType.Get);
+  }
 
   private async onMembers(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     // Long-poll: ?since=<epoch>&waitMs=<ms> answers when the view moves past `since`.
@@ -1221,6 +1238,7 @@ export class StorageServer {
     m.gauge('ringkv_auth_table_records', 'Records (users, roles, removals) in this node\'s copy of the user table', () => this.auth?.table.size ?? 0);
     m.gauge('ringkv_auth_syncs', 'User table pulls completed since start', () => this.auth?.counters.syncs ?? 0);
     m.gauge('ringkv_auth_sync_failures', 'User table pulls failed since start', () => this.auth?.counters.syncFailures ?? 0);
+    this.metrics.hotKeys(() => this.hotKeys.top(10));
     m.gauge('ringkv_members', 'Members by state, as this node sees them', () => {
       const counts = new Map<string, number>();
       for (const x of this.membership.members()) counts.set(x.state, (counts.get(x.state) ?? 0) + 1);
@@ -1428,6 +1446,7 @@ export class StorageServer {
       auth: { enabled: this.config.auth.enabled, table: this.auth?.status() ?? null },
       hintsByTarget: Object.fromEntries(this.hints.pendingByTarget()),
       members: this.membership.members().map((m) => ({ ...m })),
+      hotKeys: this.hotKeys.top(10),
     };
   }
 
@@ -1522,7 +1541,7 @@ function kvBudgetMs(req: IncomingMessage, defaultMs: number): number {
 }
 
 /** The GET routes the dashboard reads on every node (CORS from any origin, with a token when authentication is on). */
-const MONITOR_ROUTES = new Set<string>([Routes.status, Routes.members, Routes.whoami, '/metrics', '/health']);
+const MONITOR_ROUTES = new Set<string>([Routes.status, Routes.members, Routes.whoami, Routes.hotKeys, '/metrics', '/health']);
 
 /** Most token spans in one merkle, merkle-keys or stream request. */
 export const MAX_SPANS_PER_REQUEST = 4096;

@@ -50,6 +50,8 @@ export const Routes = {
   whoami: '/internal/v1/auth/whoami',
   /** Listing (the SDK's keys() and entries()): a page of one replica's keys in token spans. Clients may call it. */
   scan: '/internal/v1/scan',
+  /** GET: the keys the node served most in its hot-key window (`?k=`; storage-server/hot-keys.ts). */
+  hotKeys: '/internal/v1/hot-keys',
 } as const;
 
 /** Operation types inside a batch. Append-only: never renumber. */

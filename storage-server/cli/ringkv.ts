@@ -17,6 +17,7 @@ import { registerDataTypeCommands } from './data-type-commands.js';
 import { registerExportImportCommands } from './export-import-commands.js';
 import { registerSnapshotCommands } from './snapshot-commands.js';
 import { registerAdminCommands, registerMembershipCommands } from './admin-commands.js';
+import { registerHotKeysCommand } from './hotkeys-command.js';
 import { runServer } from './server-command.js';
 import { registerCertsCommand } from './certs-command.js';
 import { registerAuthCommands } from './auth-commands.js';
@@ -77,6 +78,7 @@ registerAdminCommands(program);
 registerMembershipCommands(program);
 registerCertsCommand(program);
 registerAuthCommands(program);
+registerHotKeysCommand(program);
 
 async function main(): Promise<void> {
   try {

@@ -4,7 +4,8 @@
 //   - every member's status and Prometheus metrics, once a second (CORS allows it):
 //     GET /internal/v1/status, GET /metrics
 // From those it draws the ring (recomputed here: ring.js), each node's state, operations
-// per second and p99 (deltas between polls: metrics.js), pending hints and the last repair.
+// per second and p99 (deltas between polls: metrics.js), pending hints, the last repair, and
+// the cluster's hot keys (every node's status lists its own; merged here by key).
 // With authentication on (a node answers 401), it asks for a user's token, keeps it in this
 // tab's sessionStorage and sends it as `Authorization: Bearer` with every request (the
 // nodes allow that header cross-origin for these GETs).
@@ -579,6 +580,59 @@ function renderSummary() {
     <div class="tile"><div class="label" title="replicas per key (N) and virtual nodes per node of weight 1">replicas · vnodes</div><div class="value">N = ${view.settings.replicationFactor} · ${view.settings.vnodesPerNode}</div></div>`;
 }
 
+/**
+ * The hot keys of every node that answered, merged by key: operations summed over the nodes
+ * that list the key (its replicas), rates over each node's own window.
+ */
+function mergedHotKeys(members, limit = 10) {
+  const byKey = new Map();
+  for (const m of members) {
+    const n = nodeState(m.id);
+    const hk = n.error ? undefined : n.status?.hotKeys;
+    if (!hk || !Array.isArray(hk.keys)) continue;
+    const secs = Math.max(1, hk.windowMs) / 1000;
+    for (const k of hk.keys) {
+      let e = byKey.get(k.key);
+      if (!e) {
+        e = { key: k.key, display: k.display, count: 0, error: 0, reads: 0, writes: 0, perSec: 0, nodes: [] };
+        byKey.set(k.key, e);
+      }
+      e.count += k.count;
+      e.error += k.error;
+      e.reads += k.reads;
+      e.writes += k.writes;
+      e.perSec += k.count / secs;
+      e.nodes.push(m.id);
+    }
+  }
+  return [...byKey.values()].sort((a, b) => b.count - a.count || (a.key < b.key ? -1 : 1)).slice(0, limit);
+}
+
+function renderHotKeys() {
+  const table = document.getElementById('hotkeys');
+  if (!table || !state.view) return;
+  const members = state.view.members.filter((m) => m.state !== 'left');
+  const ids = [...state.view.members].sort((a, b) => compareIds(a.id, b.id)).map((m) => m.id);
+  const keys = mergedHotKeys(members);
+  if (keys.length === 0) {
+    table.innerHTML = '<tbody><tr><td class="muted">no operations in the window yet</td></tr></tbody>';
+    return;
+  }
+  const top = keys[0].count;
+  table.innerHTML =
+    '<thead><tr><th>key</th><th>ops/s</th><th>reads · writes</th><th>nodes</th></tr></thead><tbody>' +
+    keys
+      .map(
+        (k) =>
+          `<tr data-key="${esc(k.display)}" data-count="${k.count}"><td class="key" title="${esc(`${k.count.toLocaleString('en-US')} ops ± ${k.error.toLocaleString('en-US')} in the window`)}"><code>${esc(k.display)}</code></td>` +
+          `<td class="num"><span class="bar"><span style="width:${((k.count / top) * 100).toFixed(1)}%;background:var(--accent, #3b82f6)"></span></span>${fmtRate(k.perSec)}</td>` +
+          `<td class="num">${fmtCount(k.reads)} · ${fmtCount(k.writes)}</td>` +
+          `<td class="num">${k.nodes.map((id) => `<span class="swatch" title="${esc(id)}" style="background:${colorOf(id, ids)}"></span>`).join('')}</td></tr>`,
+      )
+      .join('') +
+    '</tbody>';
+}
+
 function renderConnection() {
   const el = document.getElementById('conn');
   if (state.connected) {
@@ -606,6 +660,7 @@ function render() {
   renderSummary();
   renderRing();
   renderNodes();
+  renderHotKeys();
   renderEvents();
   document.body.dataset.ready = state.view ? 'true' : 'false';
 }

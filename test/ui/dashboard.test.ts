@@ -99,6 +99,12 @@ if (!fs.existsSync(CHROMIUM)) {
       t.pass('every node shows operations per second > 0 under load');
       await page.waitForFunction(`[...document.querySelectorAll('.node .p99')].every((e) => /\\d/.test(e.textContent))`, undefined, { timeout: 5000 });
       t.pass('every node shows a p99');
+      // A hot key: read far more than the others, it heads the hot-key panel.
+      await kv.put('dash-hot', 'h', { consistency: 'all' });
+      for (let i = 0; i < 5; i++) await Promise.all(Array.from({ length: 100 }, () => kv.get('dash-hot', { consistency: 'all' })));
+      await page.waitForFunction(`document.querySelector('#hotkeys tbody tr')?.dataset.key === 'dash-hot'`, undefined, { timeout: 10_000 });
+      t.pass('the hot-key panel shows dash-hot first');
+      t.equal(await page.$$eval('#hotkeys tbody tr:first-child .swatch', (els) => els.length), 3, 'served by its three replicas');
     } catch (err) {
       await screenshotOnFailure(t, page, 'load');
       throw err;
