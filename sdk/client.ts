@@ -54,6 +54,9 @@ import type { NodeHealthOptions } from './node-health.js';
 import type { CallHedgeOptions, HedgeCounters, HedgeOptions } from './hedging.js';
 import { callHedgeOptions, Hedging, resolveHedgeOptions } from './hedging.js';
 import type { QuorumHedge } from './quorum-call.js';
+import type { NearCacheCounters, NearCacheOptions } from './near-cache.js';
+import { NearCache, resolveNearCacheOptions } from './near-cache.js';
+import { InvalidationSubscriber } from './invalidation-subscriber.js';
 import { OpType } from './wire/protocol.js';
 import type { RetryOptions, RetryPolicy } from './retry.js';
 import { isRetryableError, resolveRetry, withRetry } from './retry.js';
@@ -145,6 +148,13 @@ export interface ConnectOptions<V = Buffer> {
    * maxDelayMs 50, budgetPercent 5 over budgetWindowMs 10 s, latencyWindowMs 10 s, minSamples 20).
    */
   hedge?: boolean | Partial<HedgeOptions>;
+  /**
+   * The near cache (sdk/near-cache.ts; off unless given): reads at R = 1 (`eventual`) are
+   * kept and served from memory, and each node the cache holds values of tells this client
+   * when they change there (one invalidation stream per node). Defaults: maxEntries 10,000,
+   * maxBytes 64 MiB, ttlMs 5000 (the staleness bound when a stream stalls), heartbeatMs 1000.
+   */
+  cache?: Partial<NearCacheOptions>;
   /** Transport seam (tests inject faults through it). Default: HTTP keep-alive pools (with `tls`, over TLS). */
   transport?: Transport;
   /**
@@ -215,11 +225,17 @@ export interface GetOptions<V> extends CallOptions {
   resolver?: SiblingResolver<V>;
   /** This read's hedging: `false` turns it off; an object changes `enabled`, `percentile` or `maxDelayMs` (the budget is the client's). */
   hedge?: CallHedgeOptions;
+  /** `false`: this read neither uses nor fills the near cache. Default true (reads at R = 1 with a cache). */
+  cache?: boolean;
 }
 
-/** How one read runs (the parts a call may choose). */
+/** How one read runs (the parts a call may choose), and what it found out. */
 interface ReadOpts {
   hedge: HedgeOptions;
+  /** The near cache: the invalidation stream a Get to `node` names (`track`), if any. */
+  track?: (node: string) => string | undefined;
+  /** Set by a read that met R with one answer: the node that gave it and whether it tracks the key. */
+  served?: { node: string; tracked: boolean };
 }
 
 export interface PutOptions extends WriteCallOptions {
@@ -280,6 +296,8 @@ export class RingkvClient<V = Buffer> {
   private readonly clock: ClusterClock;
   private readonly health: NodeHealth;
   private readonly hedging: Hedging;
+  private readonly nearCache: NearCache | undefined;
+  private readonly subscriber: InvalidationSubscriber | undefined;
   private readonly opts: {
     consistency: Consistency;
     conflictMode: ConflictMode;
@@ -374,6 +392,24 @@ export class RingkvClient<V = Buffer> {
       // A replica that refused writes routed on an older ring sends its view: route on it.
       onRingView: (view) => this.view.apply(view),
     });
+    if (o.cache !== undefined) {
+      const co = resolveNearCacheOptions(o.cache);
+      const cache = new NearCache(co, monotonicNowMs);
+      this.nearCache = cache;
+      this.subscriber = new InvalidationSubscriber({
+        transport: this.transport,
+        clientId: this.clientId,
+        heartbeatMs: co.heartbeatMs,
+        addressOf: (node) => {
+          const m = this.view.member(node);
+          return m && m.state !== 'left' ? m.address : undefined;
+        },
+        onInvalidate: (_node, keys) => {
+          for (const key of keys) cache.invalidate(key);
+        },
+        onLost: (node) => cache.flushNode(node),
+      });
+    }
     this.view = new ClusterView({
       seeds: o.seeds,
       transport: this.transport,
@@ -426,6 +462,21 @@ export class RingkvClient<V = Buffer> {
   get hedgeCounters(): HedgeCounters & { windowReads: number; windowHedges: number } {
     const w = this.hedging.budget.window;
     return { ...this.hedging.counters, windowReads: w.reads, windowHedges: w.hedges };
+  }
+
+  /**
+   * The near cache: hits, misses, reads stored or not (raced with an invalidation, or
+   * untracked), invalidations, entries flushed (lost streams) and expired, the entries held
+   * and the nodes whose invalidation stream is live. Undefined without a cache.
+   */
+  get nearCacheStats(): (NearCacheCounters & { entries: number; liveStreams: string[]; streamsLost: number }) | undefined {
+    if (!this.nearCache || !this.subscriber) return undefined;
+    return { ...this.nearCache.counters, entries: this.nearCache.size, liveStreams: this.subscriber.liveNodes.sort(), streamsLost: this.subscriber.counters.lost };
+  }
+
+  /** The near cache's entries per serving node (tests). @internal */
+  nearCacheEntriesByNode(): Map<string, number> {
+    return this.nearCache?.entriesByNode() ?? new Map();
   }
 
   /** This client's recent read latency of `node` at `percentile` (ms), or undefined with too few samples. */
@@ -543,7 +594,8 @@ export class RingkvClient<V = Buffer> {
     const { r } = quorumFor(level, n);
     const call = this.callCtx('get', opts);
     const read: ReadOpts = { hedge: callHedgeOptions(this.hedging.options, opts.hedge) };
-    const attempt = () => this.readWithRetries(k, r, call, read);
+    const cached = this.nearCache !== undefined && r === 1 && opts.cache !== false;
+    const attempt = () => (cached ? this.readCached(k, r, call, read) : this.readWithRetries(k, r, call, read));
     const obj = await this.observed('get', level, call, abortable(this.retrying(call, opts, isRetryableError, attempt), call.signal, 'get'));
     if (!obj) return undefined;
     if (obj.mode === 'crdt') throw new WrongTypeError(crdtTypeOf(obj.siblings[0]!.value), 'plain value', 'get');
@@ -635,6 +687,36 @@ export class RingkvClient<V = Buffer> {
     return remaining(call) > 0;
   }
 
+  /**
+   * A read at R = 1 through the near cache: a fresh entry is the answer; else the read asks
+   * a replica naming the live invalidation stream to it, and stores the answer only when
+   * that replica tracked the key for a stream that is still live and the key was not
+   * invalidated meanwhile (sdk/near-cache.ts).
+   */
+  private async readCached(k: Buffer, r: number, call: CallCtx, read: ReadOpts): Promise<StoredObject | undefined> {
+    const cache = this.nearCache!;
+    const subscriber = this.subscriber!;
+    const hit = cache.get(k);
+    if (hit) return hit.obj ?? undefined;
+    const ticket = cache.begin(k);
+    const sent = new Map<string, string>();
+    read.track = (node) => {
+      const sid = subscriber.liveSid(node);
+      if (sid !== undefined) sent.set(node, sid);
+      return sid;
+    };
+    try {
+      const obj = await this.readWithRetries(k, r, call, read);
+      const served = read.served;
+      if (served && served.tracked && sent.get(served.node) !== undefined && subscriber.liveSid(served.node) === sent.get(served.node)) {
+        cache.offer(ticket, obj ?? null, served.node);
+      } else cache.counters.untracked++;
+      return obj;
+    } finally {
+      cache.end(ticket);
+    }
+  }
+
   /** A read, routed again (bounded) when its write-back was refused for an older ring. */
   private async readWithRetries(k: Buffer, r: number, call: CallCtx, read?: ReadOpts): Promise<StoredObject | undefined> {
     for (let tries = 0; ; tries++) {
@@ -671,9 +753,11 @@ export class RingkvClient<V = Buffer> {
     hedging.onRead();
     const hedgeOpts = read?.hedge ?? hedging.options;
     // Every answer's latency (and a timeout's wait) feeds the replica's latency estimate.
+    const track = read?.track;
     const send = (node: string): Promise<WireResult> => {
       const t0 = monotonicNowMs();
-      return this.send(node, op, call).then(
+      const sid = track?.(node);
+      return this.send(node, sid === undefined ? op : { t: OpType.Get, key: k, track: sid }, call).then(
         (res) => {
           if (res.ok) hedging.record(node, monotonicNowMs() - t0);
           return res;
@@ -690,6 +774,7 @@ export class RingkvClient<V = Buffer> {
         : undefined;
     const out: QuorumOutcome = await quorumCall('get', replicas, r, remaining(call), send, askAll ? replicas.length : r, excuse, hedge);
     if (out.hedgeWon) hedging.onWon();
+    if (read && out.answers.length === 1) read.served = { node: out.answers[0]!.node, tracked: out.answers[0]!.result.tracked === true };
     let merged: StoredObject | undefined;
     for (const a of out.answers) if (a.obj) merged = merged ? mergeObjects(merged, a.obj) : a.obj;
     if (merged) this.hlc.observe(maxTs(merged));
@@ -860,10 +945,17 @@ export class RingkvClient<V = Buffer> {
     const n = this.view.settings.replicationFactor;
     const { w } = quorumFor(level, n);
     const countHints = opts.hintsCountTowardW ?? this.opts.hintsCountTowardW ?? w === 1;
-    if (this.opts.conflictMode === 'lww') return this.writeLww(k, content, ttlMs, level, w, call, countHints);
-    const ts = this.hlc.now();
-    const expiresAtMs = ttlMs > 0 ? hlcToWallMs(ts) + ttlMs : 0;
-    return this.writeVectorClock(k, { ...content, expiresAtMs }, ts, opts.context, w, call, countHints);
+    // This client's own write drops its cached entry at once, and again when it is done (a
+    // read in flight meanwhile may have fetched the value it replaces).
+    this.nearCache?.invalidate(k);
+    try {
+      if (this.opts.conflictMode === 'lww') return await this.writeLww(k, content, ttlMs, level, w, call, countHints);
+      const ts = this.hlc.now();
+      const expiresAtMs = ttlMs > 0 ? hlcToWallMs(ts) + ttlMs : 0;
+      return await this.writeVectorClock(k, { ...content, expiresAtMs }, ts, opts.context, w, call, countHints);
+    } finally {
+      this.nearCache?.invalidate(k);
+    }
   }
 
   /**
@@ -1362,6 +1454,7 @@ export class RingkvClient<V = Buffer> {
     if (this.closed) return;
     this.closed = true;
     this.view.stop();
+    this.subscriber?.close();
     await withTimeout(this.drain(), this.opts.timeoutMs).catch(() => undefined);
     if (this.ownsTransport) await this.transport.close();
   }

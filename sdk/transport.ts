@@ -8,10 +8,12 @@
 
 import { Pool } from 'undici';
 import type { RingkvError } from './errors.js';
+import { RingkvError as RingkvErrorClass } from './errors.js';
 import { errorFromWire, InvalidArgumentError, NodeUnavailableError, TimeoutError } from './errors.js';
 import type { TlsMode, TransportTls } from './transport-security.js';
 import { checkNodeServerIdentity, schemeFor } from './transport-security.js';
 import { decodeMessage, encodeMessage, MSGPACK_CONTENT_TYPE, PROTOCOL_HEADER, PROTOCOL_VERSION } from './wire/protocol.js';
+import { FrameDecoder } from './wire/frames.js';
 import type { WireError } from './wire/protocol.js';
 
 export interface CallOptions {
@@ -19,6 +21,16 @@ export interface CallOptions {
   timeoutMs: number;
   /** Default POST when there is a body, GET otherwise. */
   method?: 'GET' | 'POST';
+}
+
+/** A long-lived request whose answer is a framed msgpack stream (sdk/wire/frames.ts). */
+export interface StreamOptions {
+  /** Told each message of the answer, in order. */
+  onMessage: (msg: unknown) => void;
+  /** Ends the stream from this side (stream() then resolves). */
+  signal: AbortSignal;
+  /** The stream fails with TimeoutError when nothing arrives for this long (the sender's heartbeats keep it open). */
+  idleTimeoutMs: number;
 }
 
 export interface Transport {
@@ -29,6 +41,13 @@ export interface Transport {
    * or the typed error the node answered with.
    */
   call<T>(address: string, path: string, body: unknown, opts: CallOptions): Promise<T>;
+  /**
+   * POSTs `body` to `path` on the node at `address` and hands every message of its framed
+   * answer to `onMessage` until the node ends it (resolves), this side aborts it (resolves),
+   * or it fails (rejects like call(): NodeUnavailableError, TimeoutError after idleTimeoutMs
+   * of silence, or the node's typed error). Optional: the near cache needs it.
+   */
+  stream?(address: string, path: string, body: unknown, opts: StreamOptions): Promise<void>;
   /** Closes connections. */
   close(): Promise<void>;
 }
@@ -162,21 +181,51 @@ export class HttpTransport implements Transport {
     } catch (err) {
       throw mapError(address, path, opts.timeoutMs, err);
     }
-    if (res.statusCode >= 400) {
-      let e: WireError | undefined;
-      const ct = String(res.headers['content-type'] ?? '');
-      try {
-        e = ct.includes('json') ? (JSON.parse(buf.toString('utf8')) as WireError) : decodeMessage<WireError>(buf);
-      } catch {
-        e = undefined;
-      }
-      let details = (e as { details?: unknown } | undefined)?.details;
-      // A node shedding load says when to come back (Retry-After), also in a bare 503.
-      const retryAfter = Number(res.headers['retry-after']);
-      if (details === undefined && Number.isFinite(retryAfter)) details = { retryAfterSec: retryAfter };
-      throw errorFromWire(e?.code, e?.message ?? `HTTP ${res.statusCode} from ${address}${path}`, details);
-    }
+    if (res.statusCode >= 400) throw answerError(address, path, res.statusCode, res.headers, buf);
     return decodeMessage<T>(buf);
+  }
+
+  async stream(address: string, path: string, body: unknown, opts: StreamOptions): Promise<void> {
+    if (this.closed) throw new NodeUnavailableError(address, 'transport closed');
+    const scheme = this.schemeFor(address);
+    try {
+      return await this.streamOver(scheme, address, path, body, opts);
+    } catch (err) {
+      // As in call(): a node that takes TLS only refused a plain stream before sending anything.
+      if (scheme === 'http' && this.tls && (err as RingkvError).code === 'TLS_REQUIRED') {
+        return this.streamOver('https', address, path, body, opts);
+      }
+      throw err;
+    }
+  }
+
+  private async streamOver(scheme: 'http' | 'https', address: string, path: string, body: unknown, opts: StreamOptions): Promise<void> {
+    let res;
+    try {
+      res = await this.pool(scheme, address).request({
+        path,
+        method: 'POST',
+        headers: { 'content-type': MSGPACK_CONTENT_TYPE, ...this.baseHeaders },
+        body: encodeMessage(body),
+        signal: opts.signal,
+        headersTimeout: opts.idleTimeoutMs,
+        bodyTimeout: opts.idleTimeoutMs,
+      });
+    } catch (err) {
+      if (opts.signal.aborted) return;
+      throw mapError(address, path, opts.idleTimeoutMs, err);
+    }
+    try {
+      if (res.statusCode >= 400) throw answerError(address, path, res.statusCode, res.headers, Buffer.from(await res.body.arrayBuffer()));
+      const frames = new FrameDecoder();
+      for await (const chunk of res.body) for (const m of frames.push(chunk as Buffer)) opts.onMessage(m);
+    } catch (err) {
+      if (opts.signal.aborted) return;
+      if (err instanceof RingkvErrorClass) throw err;
+      throw mapError(address, path, opts.idleTimeoutMs, err);
+    } finally {
+      if (!res.body.destroyed) res.body.destroy();
+    }
   }
 
   async close(): Promise<void> {
@@ -185,6 +234,22 @@ export class HttpTransport implements Transport {
     this.pools.clear();
     await Promise.all(pools.map((p) => p.destroy().catch(() => undefined)));
   }
+}
+
+/** The typed error of an HTTP error answer (a coded msgpack or JSON body; Retry-After as details). */
+function answerError(address: string, path: string, statusCode: number, headers: Record<string, string | string[] | undefined>, buf: Buffer): RingkvError {
+  let e: WireError | undefined;
+  const ct = String(headers['content-type'] ?? '');
+  try {
+    e = ct.includes('json') ? (JSON.parse(buf.toString('utf8')) as WireError) : decodeMessage<WireError>(buf);
+  } catch {
+    e = undefined;
+  }
+  let details = (e as { details?: unknown } | undefined)?.details;
+  // A node shedding load says when to come back (Retry-After), also in a bare 503.
+  const retryAfter = Number(headers['retry-after']);
+  if (details === undefined && Number.isFinite(retryAfter)) details = { retryAfterSec: retryAfter };
+  return errorFromWire(e?.code, e?.message ?? `HTTP ${statusCode} from ${address}${path}`, details);
 }
 
 function mapError(address: string, path: string, timeoutMs: number, err: unknown): RingkvError {
@@ -201,6 +266,8 @@ export interface Fault {
   blackhole?: boolean;
   /** Answer after this extra delay, which counts against the call's timeout (TimeoutError when it exceeds it). */
   delayMs?: number;
+  /** Streams to the node stay open but deliver nothing: their messages are dropped (a stalled stream). */
+  blockStream?: boolean;
 }
 
 /** Wraps a transport and injects faults per destination address. */
@@ -208,6 +275,8 @@ export class FaultyTransport implements Transport {
   private readonly faults = new Map<string, Fault>();
   /** Calls made per address (for tests that count requests). */
   readonly calls = new Map<string, number>();
+  /** Streams open per address, to cut them. */
+  private readonly streams = new Map<string, Set<AbortController>>();
 
   constructor(private readonly inner: Transport) {}
 
@@ -236,6 +305,40 @@ export class FaultyTransport implements Transport {
       return this.inner.call<T>(address, path, body, { ...opts, timeoutMs: opts.timeoutMs - f.delayMs });
     }
     return this.inner.call<T>(address, path, body, opts);
+  }
+
+  async stream(address: string, path: string, body: unknown, opts: StreamOptions): Promise<void> {
+    this.calls.set(address, (this.calls.get(address) ?? 0) + 1);
+    const f = this.faults.get(address);
+    if (f?.drop) throw new NodeUnavailableError(address, 'partitioned (injected fault)');
+    if (!this.inner.stream) throw new NodeUnavailableError(address, 'the wrapped transport cannot stream');
+    const cut = new AbortController();
+    const onAbort = () => cut.abort();
+    opts.signal.addEventListener('abort', onAbort, { once: true });
+    let set = this.streams.get(address);
+    if (!set) this.streams.set(address, (set = new Set()));
+    set.add(cut);
+    try {
+      await this.inner.stream(address, path, body, {
+        ...opts,
+        signal: cut.signal,
+        onMessage: (m) => {
+          if (!this.faults.get(address)?.blockStream) opts.onMessage(m);
+        },
+      });
+    } finally {
+      set.delete(cut);
+      opts.signal.removeEventListener('abort', onAbort);
+    }
+    if (cut.signal.aborted && !opts.signal.aborted) throw new NodeUnavailableError(address, 'stream cut (injected fault)');
+  }
+
+  /** Cuts every stream open to `address` (they fail with NodeUnavailableError). */
+  cutStreams(address: string): number {
+    const set = this.streams.get(address);
+    if (!set) return 0;
+    for (const c of set) c.abort();
+    return set.size;
   }
 
   close(): Promise<void> {

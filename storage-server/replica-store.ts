@@ -147,6 +147,11 @@ export class ReplicaStore {
   private readonly retiredForBlocks = new Set<string>();
   /** Merkle leaf hashes of everything stored here, maintained on every write. */
   readonly leaves = new LeafHashes();
+  /**
+   * Told every key whose stored version changed here (written or purged), once the new
+   * version is readable, under the key's lock: the near cache's invalidations (invalidation-hub.ts).
+   */
+  onKeyChanged: ((key: Buffer) => void) | undefined;
 
   constructor(
     readonly engine: Engine,
@@ -350,6 +355,7 @@ export class ReplicaStore {
     await this.engine.write([op]);
     if (old) this.leaves.toggle(token, entryDigest(key, old.version));
     this.leaves.toggle(token, entryDigest(key, op.version!));
+    this.onKeyChanged?.(key);
   }
 
   /**
@@ -375,6 +381,7 @@ export class ReplicaStore {
       await this.engine.write([{ type: 'del', key: engineKeyOf(key, token) }]);
       this.leaves.toggle(token, entryDigest(key, rec.version));
       this.counters.purges++;
+      this.onKeyChanged?.(key);
       return true;
     });
   }

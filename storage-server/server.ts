@@ -57,6 +57,8 @@ import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ServerMetrics } from './metrics.js';
 import { HotKeys } from './hot-keys.js';
+import { InvalidationHub } from './invalidation-hub.js';
+import type { SubscribeRequest } from '../sdk/wire/invalidation-stream.js';
 import { ReplicaStore, REPLICA_ENGINE_MAX_KEY_BYTES } from './replica-store.js';
 import { SpanHasher } from './anti-entropy/span-hasher.js';
 import { LEAF_COUNT, LEAF_SPAN } from './anti-entropy/leaf-hashes.js';
@@ -107,6 +109,8 @@ export class StorageServer {
   readonly metrics: ServerMetrics;
   /** The keys this node serves most (storage-server/hot-keys.ts). */
   readonly hotKeys: HotKeys;
+  /** The near cache's invalidation streams and the keys they track (storage-server/invalidation-hub.ts). */
+  readonly invalidations: InvalidationHub;
   readonly log: pino.Logger;
   readonly startedAtMs: number;
   private readonly http: http.Server;
@@ -176,6 +180,8 @@ export class StorageServer {
     });
     this.metrics = new ServerMetrics(config.id, () => this.engine);
     this.hotKeys = new HotKeys(() => clock.nowMs());
+    this.invalidations = new InvalidationHub(config.id);
+    this.store.onKeyChanged = (key) => this.invalidations.keyChanged(key);
     this.membership = new Membership({
       self: {
         id: config.id,
@@ -639,6 +645,9 @@ export class StorageServer {
       } else if (p === Routes.status) {
         route = 'status';
         sendMsgpackOrJson(req, res, this.status());
+      } else if (p === Routes.invalidations) {
+        route = 'invalidations';
+        work = this.onSubscribe(req, res);
       } else if (p === Routes.hotKeys) {
         route = 'hot-keys';
         const k = Math.min(Math.max(1, Math.floor(Number(url.searchParams.get('k') ?? '20')) || 20), this.hotKeys.options.capacity);
@@ -925,6 +934,11 @@ export class StorageServer {
           return { ok: false, code: 'UNAVAILABLE', msg: `node ${this.id} is recovering from an outage longer than the tombstone grace period: it serves no reads until repaired` };
         }
         this.countKey(op);
+        const sid = (op as { track?: unknown }).track;
+        if (typeof sid === 'string' && op.t === OpType.Get && op.key instanceof Uint8Array && this.invalidations.track(sid, op.key)) {
+          // Tracked before it is read: a change from now on is sent on the client's stream.
+          return this.store.apply(op, deadline).then((r) => (r.ok ? { ...r, tracked: true } : r));
+        }
         return this.store.apply(op, deadline);
       }),
     );
@@ -957,6 +971,16 @@ export class StorageServer {
     return response;
   }
 
+
+  /** A near cache's invalidation stream (storage-server/invalidation-hub.ts): open until the client leaves. */
+  private async onSubscribe(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method !== 'POST') throw new RingkvError('METHOD_NOT_ALLOWED', 'invalidations take POST');
+    if (this.stopping) throw new ClosedError('server');
+    const msg = decodeMessage<SubscribeRequest>(await readBody(req, 64 * 1024));
+    if (!msg || typeof msg !== 'object') throw new MalformedRequestError('subscription body must be a map');
+    checkProtocolVersion(msg.v);
+    this.invalidations.subscribe(req, res, msg);
+  }
 
   /** Counts an operation this node serves in the hot-key sketch (hints held for other nodes are not served here). */
   private countKey(op: WireOp): void {
@@ -1239,6 +1263,9 @@ export class StorageServer {
     m.gauge('ringkv_auth_syncs', 'User table pulls completed since start', () => this.auth?.counters.syncs ?? 0);
     m.gauge('ringkv_auth_sync_failures', 'User table pulls failed since start', () => this.auth?.counters.syncFailures ?? 0);
     this.metrics.hotKeys(() => this.hotKeys.top(10));
+    m.gauge('ringkv_invalidation_streams', 'Near-cache invalidation streams open', () => this.invalidations.subscribers);
+    m.gauge('ringkv_invalidation_tracked_keys', 'Keys tracked for near-cache invalidation streams', () => this.invalidations.trackedKeys);
+    m.gauge('ringkv_invalidations_sent', 'Keys sent on invalidation streams since start (changed, or dropped from tracking)', () => this.invalidations.counters.invalidations);
     m.gauge('ringkv_members', 'Members by state, as this node sees them', () => {
       const counts = new Map<string, number>();
       for (const x of this.membership.members()) counts.set(x.state, (counts.get(x.state) ?? 0) + 1);
@@ -1476,6 +1503,8 @@ export class StorageServer {
 
   private async doStop(graceMs: number): Promise<void> {
     this.log.info({ inFlight: this.inFlight }, 'storage server stopping');
+    // Invalidation streams never end by themselves: end them, clients flush and go elsewhere.
+    this.invalidations.closeAll();
     const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
     this.http.closeIdleConnections();
     if (this.inFlight > 0) {

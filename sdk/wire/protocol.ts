@@ -52,6 +52,8 @@ export const Routes = {
   scan: '/internal/v1/scan',
   /** GET: the keys the node served most in its hot-key window (`?k=`; storage-server/hot-keys.ts). */
   hotKeys: '/internal/v1/hot-keys',
+  /** POST: the near cache's invalidation stream (./invalidation-stream.ts). */
+  invalidations: '/internal/v1/invalidations',
 } as const;
 
 /** Operation types inside a batch. Append-only: never renumber. */
@@ -81,6 +83,14 @@ export type OpTypeValue = (typeof OpType)[keyof typeof OpType];
 export interface GetOp {
   t: typeof OpType.Get;
   key: Buffer;
+  /**
+   * The near cache: the id of the sender's invalidation stream to this node (its hello's
+   * `sid`). The node tracks the key for that stream before reading it — when the key
+   * changes here, the stream carries it — and answers `tracked: true`. An unknown id is
+   * ignored (no `tracked`). Older nodes ignore the field; clients only send it to nodes
+   * whose stream said hello.
+   */
+  track?: string;
 }
 
 export interface MergeOp {
@@ -140,7 +150,7 @@ export type WireOp = GetOp | MergeOp | CoordinatedPutOp | PutOp | DtUpdateOp;
  * `details` (protocol 4; the data-type bound's sizes, say).
  */
 export type WireResult =
-  | { ok: true; obj: StoredObject | null; ts?: number; created?: boolean; hinted?: boolean; won?: boolean }
+  | { ok: true; obj: StoredObject | null; ts?: number; created?: boolean; hinted?: boolean; won?: boolean; tracked?: boolean }
   | { ok: false; code: ErrorCode; msg: string; details?: Record<string, unknown> };
 
 export interface BatchRequest {
