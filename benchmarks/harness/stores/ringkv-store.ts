@@ -3,7 +3,7 @@
 // under test.
 
 import { connect } from '../../../sdk/index.js';
-import type { Consistency, RingkvClient } from '../../../sdk/index.js';
+import type { ConnectOptions, Consistency, RingkvClient } from '../../../sdk/index.js';
 import type { KvStore } from '../load-runner.js';
 
 export class RingkvStore implements KvStore {
@@ -19,8 +19,9 @@ export class RingkvStore implements KvStore {
     this.writeOpts = { consistency };
   }
 
-  static async open(seeds: string[], consistency: Consistency, timeoutMs = 5000): Promise<RingkvStore> {
-    const kv = await connect({ seeds, valueEncoding: 'bytes', timeoutMs });
+  /** `client`: more SDK options (hedging, the near cache) for the tail benchmark. */
+  static async open(seeds: string[], consistency: Consistency, timeoutMs = 5000, client: Partial<ConnectOptions<Buffer>> = {}): Promise<RingkvStore> {
+    const kv = await connect({ ...client, seeds, valueEncoding: 'bytes', timeoutMs });
     return new RingkvStore(kv, consistency);
   }
 
