@@ -145,6 +145,11 @@ interface CachePhase {
   hits: number;
   misses: number;
   invalidations: number;
+  /** Misses that fetched and did not store: raced an invalidation, untracked (no live stream). */
+  raced: number;
+  untracked: number;
+  /** Entries dropped past ttlMs (each a miss later). */
+  expired: number;
   probeReads: number;
   staleReads: number;
   worstStalenessMs: number;
@@ -266,11 +271,15 @@ async function main(): Promise<number> {
             hits,
             misses,
             invalidations: c1 && c0 ? c1.invalidations - c0.invalidations : 0,
+            raced: c1 && c0 ? c1.raced - c0.raced : 0,
+            untracked: c1 && c0 ? c1.untracked - c0.untracked : 0,
+            expired: c1 && c0 ? c1.expired - c0.expired : 0,
             ...st,
           };
           results.push(r);
           log(
-            `   ${r.phase}: ${r.opsPerSec} ops/s, reads p50 ${r.read.p50Ms} p99 ${r.read.p99Ms} ms, ${r.errors} errors; hit ratio ${r.hitRatio ?? '-'}; ` +
+            `   ${r.phase}: ${r.opsPerSec} ops/s, reads p50 ${r.read.p50Ms} p99 ${r.read.p99Ms} ms, ${r.errors} errors; hit ratio ${r.hitRatio ?? '-'} ` +
+              `(misses ${r.misses}: ${r.expired} expired, ${r.raced} raced, ${r.untracked} untracked; ${r.invalidations} invalidations); ` +
               `probe: ${r.staleReads} of ${r.probeReads} reads stale, worst ${r.worstStalenessMs} ms, p99 ${r.p99StalenessMs} ms`,
           );
         } finally {

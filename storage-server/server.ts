@@ -1263,6 +1263,9 @@ export class StorageServer {
     m.gauge('ringkv_auth_syncs', 'User table pulls completed since start', () => this.auth?.counters.syncs ?? 0);
     m.gauge('ringkv_auth_sync_failures', 'User table pulls failed since start', () => this.auth?.counters.syncFailures ?? 0);
     this.metrics.hotKeys(() => this.hotKeys.top(10));
+    // The embedded client coordinates the public API's reads: its hedged reads (sdk/hedging.ts).
+    m.gauge('ringkv_coordinator_hedges_sent', 'Hedged read requests the public API\'s coordinator sent since start', () => this.client?.hedgeCounters.sent ?? 0);
+    m.gauge('ringkv_coordinator_hedges_won', 'Hedges whose answer completed the read, since start', () => this.client?.hedgeCounters.won ?? 0);
     m.gauge('ringkv_invalidation_streams', 'Near-cache invalidation streams open', () => this.invalidations.subscribers);
     m.gauge('ringkv_invalidation_tracked_keys', 'Keys tracked for near-cache invalidation streams', () => this.invalidations.trackedKeys);
     m.gauge('ringkv_invalidations_sent', 'Keys sent on invalidation streams since start (changed, or dropped from tracking)', () => this.invalidations.counters.invalidations);
