@@ -6,12 +6,13 @@
 
 import type { Command } from 'commander';
 import { InvalidArgumentError } from '../../sdk/errors.js';
-import { HttpTransport } from '../../sdk/transport.js';
+import type { TlsOptions } from '../../sdk/transport-security.js';
 import { Routes } from '../../sdk/wire/protocol.js';
 import { reachable } from '../../sdk/membership.js';
 import type { HotKey } from '../hot-keys.js';
 import { fetchView } from './admin-commands.js';
-import { seedsFrom } from './common.js';
+import { addTlsOptions, cliTransport, seedsFrom, tlsFrom } from './common.js';
+import type { TlsFlags } from './common.js';
 
 interface NodeHotKeys {
   v: number;
@@ -34,8 +35,8 @@ export interface ClusterHotKeys {
 }
 
 /** Every live member's hot keys (asked for `k` each, more to merge well), merged; the top `k`. */
-export async function clusterHotKeys(seeds: string[], k: number, timeoutMs = 3000): Promise<ClusterHotKeys> {
-  const t = new HttpTransport({ connectTimeoutMs: timeoutMs });
+export async function clusterHotKeys(seeds: string[], k: number, timeoutMs = 3000, tls?: TlsOptions): Promise<ClusterHotKeys> {
+  const t = cliTransport(tls, { connectTimeoutMs: timeoutMs });
   try {
     const view = await fetchView(t, seeds, timeoutMs);
     const members = view.members.filter(reachable);
@@ -75,16 +76,16 @@ export async function clusterHotKeys(seeds: string[], k: number, timeoutMs = 300
 }
 
 export function registerHotKeysCommand(program: Command): void {
-  program
-    .command('hotkeys')
+  addTlsOptions(program
+    .command('hotkeys'))
     .description('the keys the cluster serves most (every node\'s sliding window, merged)')
     .option('--seeds <list>', 'host:port of any node (env RINGKV_SEEDS)')
     .option('--k <n>', 'how many keys', '20')
     .option('--json', 'print one JSON object {"nodes": [...], "keys": [...]}')
-    .action(async (o: { seeds?: string; k: string; json?: boolean }) => {
+    .action(async (o: { seeds?: string; k: string; json?: boolean } & TlsFlags) => {
       const k = Number(o.k);
       if (!Number.isInteger(k) || k < 1 || k > 256) throw new InvalidArgumentError('--k must be 1..256');
-      const res = await clusterHotKeys(seedsFrom(o.seeds), k);
+      const res = await clusterHotKeys(seedsFrom(o.seeds), k, 3000, tlsFrom(o));
       if (o.json) {
         process.stdout.write(`${JSON.stringify(res)}\n`);
         return;

@@ -34,7 +34,8 @@ export type PeerIdentity =
 /**
  * Endpoint classes by certificate (TLS): `open` anyone (health, metrics, dashboard files);
  * `public` the public API, any TLS identity but a refused one; `data` the internal
- * endpoints SDK clients call (batch, members, status): a client or node certificate;
+ * endpoints SDK clients and the CLI call (batch, members, status, hot keys, the near
+ * cache's invalidation streams): a client or node certificate;
  * `node` the endpoints only nodes call (gossip, failure detection, hints, anti-entropy,
  * streaming, ring fences, the user table, admin): a node certificate.
  */
@@ -61,6 +62,11 @@ const INTERNAL: Record<string, EndpointRule> = {
   // Listing (keys(), entries(), ringkv export): a client's read of one replica's keys; a
   // user's page holds only the keys it may read (storage-server/streaming/range-scan.ts).
   [Routes.scan]: { cls: 'data', auth: 'key' },
+  // Key names, as the status's top 10 shows them: what any monitoring account may see.
+  [Routes.hotKeys]: { cls: 'data', auth: 'token' },
+  // A near cache's stream sends only keys its own Gets tracked, and a Get is tracked only
+  // after its per-key read permission passed (the batch handler), so a token is enough here.
+  [Routes.invalidations]: { cls: 'data', auth: 'token' },
   [Routes.gossip]: { cls: 'node', auth: 'node' },
   [Routes.ping]: { cls: 'node', auth: 'node' },
   [Routes.pingReq]: { cls: 'node', auth: 'node' },

@@ -85,6 +85,7 @@ t.test('TLS: connection matrix, public API, SDK, transitional port, metrics', { 
       { cls: 'data', method: 'GET', path: Routes.members },
       { cls: 'data', method: 'GET', path: Routes.status },
       { cls: 'data', method: 'POST', path: Routes.scan, body: encodeMessage({ v: PROTOCOL_VERSION, spans: [[0, 1000]], limit: 10 }) },
+      { cls: 'data', method: 'GET', path: Routes.hotKeys },
       { cls: 'public', method: 'GET', path: '/api/v1/kv/matrix-missing' },
       { cls: 'public', method: 'GET', path: '/api/v1/dt/matrix-missing' },
       { cls: 'open', method: 'GET', path: '/health' },
@@ -142,6 +143,24 @@ t.test('TLS: connection matrix, public API, SDK, transitional port, metrics', { 
     t.teardown(() => kv.close());
     await kv.put('sdk-key', 'sdk value', { consistency: 'all' });
     t.equal((await kv.get('sdk-key', { consistency: 'all' }))?.value, 'sdk value', 'a TLS client writes and reads at all (both nodes over TLS)');
+
+    // The near cache's invalidation streams go over TLS too (a stream in plain HTTP would be refused).
+    const cached = await connect({ seeds: [n1], valueEncoding: 'utf8', tls: { ca: certs.ca, ...certs.client('app') }, cache: { ttlMs: 60_000 } });
+    t.teardown(() => cached.close());
+    const deadline = Date.now() + 20_000;
+    // n1 takes TLS only: its stream is live only if it went over TLS.
+    while (Date.now() < deadline && (cached.nearCacheStats?.liveStreams.length ?? 0) < 2) {
+      await cached.get('sdk-key', { consistency: 'eventual' });
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    t.same(cached.nearCacheStats?.liveStreams, ['n1', 'n2'], 'the invalidation streams to both nodes are live (n1 requires TLS)');
+    while (Date.now() < deadline && (cached.nearCacheStats?.entries ?? 0) === 0) await cached.get('sdk-key', { consistency: 'eventual' });
+    t.ok((cached.nearCacheStats?.entries ?? 0) > 0, 'the near cache holds the key');
+    await kv.put('sdk-key', 'sdk value 2', { consistency: 'all' });
+    let seen: string | undefined;
+    while (Date.now() < deadline && (seen = (await cached.get('sdk-key', { consistency: 'eventual' }))?.value) !== 'sdk value 2') await new Promise((r) => setTimeout(r, 20));
+    t.equal(seen, 'sdk value 2', 'a change is invalidated over the TLS stream (well within the 60 s ttl)');
+    t.ok((cached.nearCacheStats?.invalidations ?? 0) >= 1, 'counted as an invalidation');
 
     const plain = await connect({ seeds: [n1] }).then(
       () => undefined,
