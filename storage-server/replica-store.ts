@@ -345,6 +345,7 @@ export class ReplicaStore {
       await this.dots.renewEpoch();
       await this.engine.write([{ type: 'del', key: engineKeyOf(key, token) }]);
       this.counters.suspectPurges++;
+      this.onKeyChanged?.(key);
       return true;
     });
   }
@@ -373,6 +374,7 @@ export class ReplicaStore {
         await this.dots.renewEpoch();
         await this.engine.write([{ type: 'del', key: engineKeyOf(key, token) }]);
         this.counters.purges++;
+        this.onKeyChanged?.(key);
         return true;
       }
       if (!rec) return false;

@@ -247,7 +247,11 @@ t.test('a key in a quarantined block: Get answers SUSPECT_RANGE, Merge writes ov
   const after = ok(await s.apply({ t: OpType.Get, key: a }));
   t.equal(after.obj?.siblings[0]?.value.toString(), 'repaired', 'a Merge writes over the unreadable copy (even an older version: the local one is lost)');
   const actorBefore = dots.actor;
+  // The near cache's invalidations hear of every change of what a Get answers, this one too.
+  const changed: string[] = [];
+  s.onKeyChanged = (k) => changed.push(k.toString());
   t.ok(await s.resolveSuspect(c), 'a key no replica holds is purged');
+  t.same(changed, [c.toString()], 'the purge is told to onKeyChanged (near-cache invalidations)');
   t.not(dots.actor, actorBefore, 'after retiring the actor (the unreadable copy may have held its dots)');
   t.equal(ok(await s.apply({ t: OpType.Get, key: c })).obj, null, 'and then reads as absent');
   t.notOk(await s.resolveSuspect(a), 'a key already rewritten is not suspect any more');
