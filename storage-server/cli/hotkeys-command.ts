@@ -6,13 +6,12 @@
 
 import type { Command } from 'commander';
 import { InvalidArgumentError } from '../../sdk/errors.js';
-import type { TlsOptions } from '../../sdk/transport-security.js';
 import { Routes } from '../../sdk/wire/protocol.js';
 import { reachable } from '../../sdk/membership.js';
 import type { HotKey } from '../hot-keys.js';
 import { fetchView } from './admin-commands.js';
-import { addTlsOptions, cliTransport, seedsFrom, tlsFrom } from './common.js';
-import type { TlsFlags } from './common.js';
+import { addTlsOptions, cliTransport, credentialsFrom, seedsFrom } from './common.js';
+import type { Credentials, TlsFlags } from './common.js';
 
 interface NodeHotKeys {
   v: number;
@@ -35,8 +34,8 @@ export interface ClusterHotKeys {
 }
 
 /** Every live member's hot keys (asked for `k` each, more to merge well), merged; the top `k`. */
-export async function clusterHotKeys(seeds: string[], k: number, timeoutMs = 3000, tls?: TlsOptions): Promise<ClusterHotKeys> {
-  const t = cliTransport(tls, { connectTimeoutMs: timeoutMs });
+export async function clusterHotKeys(seeds: string[], k: number, timeoutMs = 3000, creds?: Credentials): Promise<ClusterHotKeys> {
+  const t = cliTransport(creds, { connectTimeoutMs: timeoutMs });
   try {
     const view = await fetchView(t, seeds, timeoutMs);
     const members = view.members.filter(reachable);
@@ -85,7 +84,7 @@ export function registerHotKeysCommand(program: Command): void {
     .action(async (o: { seeds?: string; k: string; json?: boolean } & TlsFlags) => {
       const k = Number(o.k);
       if (!Number.isInteger(k) || k < 1 || k > 256) throw new InvalidArgumentError('--k must be 1..256');
-      const res = await clusterHotKeys(seedsFrom(o.seeds), k, 3000, tlsFrom(o));
+      const res = await clusterHotKeys(seedsFrom(o.seeds), k, 3000, credentialsFrom(o));
       if (o.json) {
         process.stdout.write(`${JSON.stringify(res)}\n`);
         return;
