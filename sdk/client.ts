@@ -28,6 +28,8 @@ import type { CrdtOp, CrdtState, CrdtType } from './crdt/crdt-state.js';
 import { crdtStateOf, crdtTypeOf } from './crdt/crdt-object.js';
 import type { DataTypeUpdateOptions } from './data-types.js';
 import { CounterHandle, MapHandle, RegisterHandle, SetHandle, opIdOf } from './data-types.js';
+import type { CounterOptions } from './sharded-counter.js';
+import { ShardedCounterHandle, shardsOf } from './sharded-counter.js';
 import { HybridLogicalClock, hlcToWallMs } from './hlc.js';
 import { ClusterClock } from './cluster-clock.js';
 import { checkContentType, checkKey, checkTtl, checkValue } from './limits.js';
@@ -1232,9 +1234,16 @@ export class RingkvClient<V = Buffer> {
   // -----------------------------------------------------------------------------------
   // data types
 
-  /** A counter on `key` (sdk/data-types.ts): `await kv.counter('likes:42').increment(5)`. */
-  counter(key: Key): CounterHandle {
-    return new CounterHandle(this, key);
+  /**
+   * A counter on `key` (sdk/data-types.ts): `await kv.counter('likes:42').increment(5)`. With
+   * `{ shards }`, a counter for write-hot counts spread over that many keys (`key`, `key#1`,
+   * …): an increment goes to one of them, a read sums them all (sdk/sharded-counter.ts).
+   */
+  counter(key: Key): CounterHandle;
+  counter(key: Key, opts: CounterOptions & { shards: number }): ShardedCounterHandle;
+  counter(key: Key, opts?: CounterOptions): CounterHandle | ShardedCounterHandle {
+    if (opts === undefined) return new CounterHandle(this, key);
+    return new ShardedCounterHandle(this, key, shardsOf(opts));
   }
 
   /** An add-wins set of strings on `key`: `await kv.set('tags:7').add('a', 'b')`. */

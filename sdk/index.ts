@@ -16,6 +16,8 @@ export type {
   ListEntry,
 } from './client.js';
 export { CounterHandle, SetHandle, RegisterHandle, MapHandle, MapUpdate } from './data-types.js';
+export { ShardedCounterHandle, shardKey } from './sharded-counter.js';
+export type { CounterOptions } from './sharded-counter.js';
 export type { DataTypeUpdateOptions, DataTypeValue, DataTypeView, Fetched, JsonValue, RemoveOptions } from './data-types.js';
 export type { CrdtOp, CrdtType } from './crdt/crdt-state.js';
 export type { RetryOptions } from './retry.js';
