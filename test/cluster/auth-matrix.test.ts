@@ -136,7 +136,7 @@ t.test('authorization table', { skip }, async (t) => {
   });
 
   await t.test('monitoring endpoints need any valid token; files and health need none', async (t) => {
-    for (const path of [Routes.members, Routes.status, Routes.whoami, '/metrics']) {
+    for (const path of [Routes.members, Routes.status, Routes.whoami, Routes.hotKeys, '/metrics']) {
       for (const name of who) {
         const a = await s.request('n2', { path, token: tokens[name], headers: { accept: 'application/json' } });
         const want = ['none', 'garbage', 'removed'].includes(name) ? 401 : 200;
@@ -168,6 +168,10 @@ t.test('authorization table', { skip }, async (t) => {
       members: anyToken,
       status: anyToken,
       whoami: anyToken,
+      hotKeys: anyToken,
+      // A near cache's stream; v 0 (an unsupported protocol) gets past authorization and is
+      // refused by the handler at once, where an accepted stream would stay open.
+      invalidations: { method: 'POST', msg: { v: 0 }, want: [U, U, 'ok', 'ok', 'ok'] },
       gossip: nodeOnly({ v, from: 'evil', members: [] }),
       ping: nodeOnly({ v, from: 'evil' }),
       pingReq: nodeOnly({ v, from: 'evil', target: 'n2', address: '127.0.0.1:9', timeoutMs: 500 }),
@@ -284,6 +288,31 @@ t.test('authorization table', { skip }, async (t) => {
     t.equal((await failure(b.delete('app:sdk')))?.code, 'PERMISSION_DENIED', 'nor delete');
     t.equal((await failure(b.get('other:x')))?.code, 'PERMISSION_DENIED', 'nor read outside app:');
     t.same(b.avoidedNodes, [], 'refusals do not make the client avoid nodes');
+
+    // A near cache under authentication: its invalidation streams carry the token (a stream
+    // without it is refused 401 and never comes up), and a change made by alice reaches bob's cache.
+    const cached = await connect({ seeds: c.addresses, valueEncoding: 'utf8', tls, auth: { token: bob }, timeoutMs: 5000, cache: { ttlMs: 60_000 } });
+    t.teardown(() => cached.close());
+    let deadline = Date.now() + 20_000;
+    for (let i = 0; Date.now() < deadline && (cached.nearCacheStats?.liveStreams.length ?? 0) < c.nodes.length; i++) {
+      await cached.get(`app:miss-${i}`, { consistency: 'eventual' });
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    t.equal(cached.nearCacheStats?.liveStreams.length, c.nodes.length, `bob's invalidation streams are live on every node (${JSON.stringify(cached['subscriber']?.counters)})`);
+    let hit = false;
+    while (Date.now() < deadline && !hit) {
+      const hits = cached.nearCacheStats!.hits;
+      await cached.get('app:sdk', { consistency: 'eventual' });
+      hit = cached.nearCacheStats!.hits > hits;
+    }
+    t.ok(hit, "bob's near cache serves app:sdk");
+    await a.put('app:sdk', 'hello again', { consistency: 'all' });
+    deadline = Date.now() + 20_000;
+    let seen: string | undefined;
+    while (Date.now() < deadline && (seen = (await cached.get('app:sdk', { consistency: 'eventual' }))?.value) !== 'hello again') await new Promise((r) => setTimeout(r, 20));
+    t.equal(seen, 'hello again', "alice's change is invalidated in bob's cache (well within its 60 s ttl)");
+    t.ok((cached.nearCacheStats?.invalidations ?? 0) >= 1, 'by an invalidation');
+    t.equal((await failure(cached.get('other:x', { consistency: 'eventual' })))?.code, 'PERMISSION_DENIED', 'a cached client may not read outside app: either');
     for (const [name, token] of [['a removed user', gone], ['a made-up token', tokens.garbage!]] as const) {
       const e = await as(token).then(
         (x) => x.close().then(() => undefined),
