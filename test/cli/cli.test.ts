@@ -73,12 +73,15 @@ t.test('the ringkv command', async (t) => {
     t.match(r.stderr, /NOT_FOUND/);
     noStack(t, r);
     // Each command is a new process (slow to start on a busy machine): a TTL of a few seconds.
+    // The write is stamped between the start of the put command and its exit: the key is
+    // surely there up to 4 s after the start, and surely gone 4 s after the exit.
     const putAt = Date.now();
     r = await ringkv(['put', 'cli-ttl', 'soon gone', '--ttl', '4', ...seeds]);
+    const putDone = Date.now();
     t.equal(r.code, 0);
     const early = await ringkv(['get', 'cli-ttl', ...seeds]);
     if (Date.now() - putAt < 3500) t.equal(early.stdout, 'soon gone', 'there before the TTL');
-    await new Promise((res) => setTimeout(res, Math.max(0, putAt + 4200 - Date.now())));
+    await new Promise((res) => setTimeout(res, Math.max(0, putDone + 4200 - Date.now())));
     t.equal((await ringkv(['get', 'cli-ttl', ...seeds])).code, 1, 'expired');
   });
 
