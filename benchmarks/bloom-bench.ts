@@ -13,21 +13,13 @@ import { Command, InvalidArgumentError } from 'commander';
 import os from 'node:os';
 import { bloomHash, bloomMayContain, buildBloomFilter } from '../storage-server/engine/bloom-filter.js';
 import { crc32 } from '../storage-server/engine/coding.js';
+import { fmix32 as mix32 } from './harness/mix32.js';
 
 // bloom-filters is CommonJS: its named exports come through the default import.
 const { BloomFilter } = bloomFilters;
 type BloomFilter = InstanceType<typeof BloomFilter>;
 
 const KEY_BYTES = 16;
-
-function mix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
 
 /** Key i of set `set`: 8 pseudo-random bytes, then the set and i (distinct across sets). */
 function makeKey(set: number, i: number): Buffer {

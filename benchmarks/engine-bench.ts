@@ -18,6 +18,7 @@ import path from 'node:path';
 import { Engine } from '../storage-server/engine/index.js';
 import { machineInfo, saveResults, stamp } from './harness/report.js';
 import { REPO_ROOT } from './harness/processes.js';
+import { fmix32 as mix32 } from './harness/mix32.js';
 
 const MiB = 1024 * 1024;
 const KEY_BYTES = 16;
@@ -87,15 +88,6 @@ type RunResult = Record<Phase, PhaseResult> & { diskBytes: number; writeAmp: num
 
 // -----------------------------------------------------------------------------------------
 // Keys and values
-
-function mix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
 
 /**
  * Key `i`: 8 pseudo-random bytes (so writing i = 0, 1, 2 ... is random key order and

@@ -3,6 +3,8 @@
 // databases", SIGMOD 1994: constant time per draw after an O(n) zeta sum at construction).
 // Choosers are single-threaded objects: one per load-generator loop.
 
+import { fmix32 } from './mix32.js';
+
 /** A seeded 32-bit generator (splitmix-style mixing of a Weyl sequence); next() is in [0, 1). */
 export class SeededRandom {
   private state: number;
@@ -13,10 +15,7 @@ export class SeededRandom {
   /** The next 32-bit unsigned integer. */
   nextUint32(): number {
     this.state = (this.state + 0x9e3779b9) >>> 0;
-    let z = this.state;
-    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-    return (z ^ (z >>> 16)) >>> 0;
+    return fmix32(this.state);
   }
 
   /** Uniform in [0, 1) with 53 bits of resolution. */

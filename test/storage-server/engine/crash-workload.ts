@@ -4,6 +4,10 @@
 // recompute any write from the acknowledgement "writer w finished write s" alone.
 // Everything here is synchronous and stateless; safe to call from anywhere.
 
+import { fmix32 } from '../../../benchmarks/harness/mix32.js';
+
+export { fmix32 };
+
 /** Concurrent writers in the child; each owns its own keys, so keys never race across writers. */
 export const WRITERS = 32;
 /** Keys per writer: few enough that overwrites and deletes of live keys are common. */
@@ -14,16 +18,6 @@ export interface WorkOp {
   key: string;
   /** The writer's write number; also stored as the record's version metadata. */
   version: number;
-}
-
-/** murmur3's finalizer: a 32-bit mix. */
-export function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
 }
 
 /** A small seeded PRNG (mulberry32) returning floats in [0, 1). */
