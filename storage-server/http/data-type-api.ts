@@ -12,14 +12,13 @@ import crypto from 'node:crypto';
 import type { RingkvClient } from '../../sdk/client.js';
 import type { Consistency } from '../../sdk/consistency.js';
 import { parseConsistency } from '../../sdk/consistency.js';
-import { InvalidArgumentError, KeyEmptyError, MalformedRequestError, NotFoundError, RingkvError } from '../../sdk/errors.js';
-import { checkKey } from '../../sdk/limits.js';
+import { InvalidArgumentError, MalformedRequestError, NotFoundError, RingkvError } from '../../sdk/errors.js';
 import type { CrdtOp, CrdtType, FieldKey, FieldType, FieldUpdate, MapOp, NestedOp, SetOp } from '../../sdk/crdt/crdt-state.js';
 import { CRDT_TYPES, FIELD_TYPES } from '../../sdk/crdt/crdt-state.js';
 import { MAX_MAP_DEPTH } from '../../sdk/crdt/crdt-codec.js';
 import { MAX_OP_ID_BYTES } from '../../sdk/crdt/op-window.js';
 import { contextOf, dataTypeView, emptyView, registerText } from '../../sdk/data-types.js';
-import { checkJsonDepth } from './public-api.js';
+import { checkJsonDepth, keyFromPath } from './public-api.js';
 import { discardBody, readBody } from './read-body.js';
 import { sendError, sendJson } from './respond.js';
 
@@ -64,17 +63,7 @@ export async function handleDataType(req: IncomingMessage, res: ServerResponse, 
 
 /** Decodes the key of a /api/v1/dt/{key} path (percent-encoded UTF-8). */
 export function keyFromDtPath(pathname: string): Buffer {
-  const raw = pathname.slice(DT_PREFIX.length);
-  if (raw.length === 0) throw new KeyEmptyError();
-  let text: string;
-  try {
-    text = decodeURIComponent(raw);
-  } catch {
-    throw new MalformedRequestError('the key in the path is not valid percent-encoded UTF-8');
-  }
-  const key = Buffer.from(text, 'utf8');
-  checkKey(key);
-  return key;
+  return keyFromPath(pathname, DT_PREFIX);
 }
 
 function sendView(req: IncomingMessage, res: ServerResponse, view: object): void {

@@ -31,9 +31,12 @@ export interface PublicApiOptions {
   maxJsonBodyBytes: number;
 }
 
-/** Decodes the key of a /api/v1/kv/{key} path (percent-encoded UTF-8). */
-export function keyFromPath(pathname: string): Buffer {
-  const raw = pathname.slice(KV_PREFIX.length);
+/**
+ * Decodes the key after `prefix` in a path (percent-encoded UTF-8): /api/v1/kv/{key} by
+ * default, /api/v1/dt/{key} for data types. Throws KEY_EMPTY, MALFORMED_REQUEST, KEY_TOO_LARGE.
+ */
+export function keyFromPath(pathname: string, prefix: string = KV_PREFIX): Buffer {
+  const raw = pathname.slice(prefix.length);
   if (raw.length === 0) throw new KeyEmptyError();
   let text: string;
   try {
