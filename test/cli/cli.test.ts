@@ -2,34 +2,18 @@
 // (values on stdout, stdin input, TTL), and exit codes — 0 success, 1 not found, 2 usage
 // error, 3 cluster error — with one line on stderr and never a stack trace.
 
-import { spawn } from 'node:child_process';
 import t from 'tap';
 import type { Test } from 'tap';
-import { CLI, TestCluster } from '../helpers/cluster.js';
+import { TestCluster } from '../helpers/cluster.js';
+import type { CliRun } from '../helpers/run-cli.js';
+import { runRingkv } from '../helpers/run-cli.js';
 
 t.setTimeout(120_000);
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+type Run = CliRun;
 
 function ringkv(args: string[], opts: { env?: Record<string, string>; input?: Buffer | string } = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString('latin1')));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout, stderr });
-    });
-    child.stdin.end(opts.input ?? '');
-  });
+  return runRingkv(args, { ...opts, stdoutEncoding: 'latin1' });
 }
 
 function noStack(t: Test, r: Run): void {

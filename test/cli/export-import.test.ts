@@ -3,27 +3,15 @@
 // format's header line, with progress on stderr; after the keys are deleted, the import
 // brings every one back with its value, content type and flags.
 
-import { spawn } from 'node:child_process';
 import t from 'tap';
-import { CLI, TestCluster } from '../helpers/cluster.js';
+import { TestCluster } from '../helpers/cluster.js';
+import type { CliRun } from '../helpers/run-cli.js';
+import { runRingkv } from '../helpers/run-cli.js';
 
 t.setTimeout(120_000);
 
-function ringkv(args: string[], input = ''): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout, stderr });
-    });
-    child.stdin.end(input);
-  });
+function ringkv(args: string[], input = ''): Promise<CliRun> {
+  return runRingkv(args, { input, timeoutMs: 60_000 });
 }
 
 t.test('export and import', async (t) => {

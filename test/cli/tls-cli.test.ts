@@ -13,31 +13,17 @@ import readline from 'node:readline';
 import t from 'tap';
 import { CLI, freePort } from '../helpers/cluster.js';
 import { skipWithoutOpenssl } from '../helpers/certs.js';
+import type { CliRun } from '../helpers/run-cli.js';
+import { runRingkv } from '../helpers/run-cli.js';
 
 t.setTimeout(120_000);
 
 const skip = skipWithoutOpenssl();
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+type Run = CliRun;
 
 function ringkv(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout, stderr });
-    });
-  });
+  return runRingkv(args, { env });
 }
 
 t.test('ringkv certs', { skip }, async (t) => {

@@ -2,27 +2,16 @@
 // every node's /metrics names its hottest keys (bounded: the top 10, keys escaped), its status
 // carries them for the dashboard, and `ringkv hotkeys` merges every node's list in order.
 
-import { spawn } from 'node:child_process';
 import t from 'tap';
-import { CLI, TestCluster } from '../helpers/cluster.js';
+import { TestCluster } from '../helpers/cluster.js';
 import { Routes } from '../../sdk/wire/protocol.js';
+import type { CliRun } from '../helpers/run-cli.js';
+import { runRingkv } from '../helpers/run-cli.js';
 
 t.setTimeout(120_000);
 
-function ringkv(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout, stderr });
-    });
-  });
+function ringkv(args: string[]): Promise<CliRun> {
+  return runRingkv(args);
 }
 
 const WEIRD = 'hot"q\n\\x';

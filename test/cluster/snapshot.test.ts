@@ -5,32 +5,21 @@
 // from n1 alone: the snapshot's keys are there before any repair; after `ringkv repair`,
 // every key holds its latest value (and deleted keys are gone) on n1: nothing lost.
 
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
-import { CLI, TestCluster } from '../helpers/cluster.js';
+import { TestCluster } from '../helpers/cluster.js';
 import type { BatchRequest, BatchResponse } from '../../sdk/wire/protocol.js';
 import { OpType, PROTOCOL_VERSION, Routes } from '../../sdk/wire/protocol.js';
 import { liveSiblings } from '../../sdk/versioning/index.js';
 import type { StoredObject } from '../../sdk/versioning/index.js';
+import type { CliRun } from '../helpers/run-cli.js';
+import { runRingkv } from '../helpers/run-cli.js';
 
 t.setTimeout(180_000);
 
-function ringkv(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout, stderr });
-    });
-  });
+function ringkv(args: string[]): Promise<CliRun> {
+  return runRingkv(args, { timeoutMs: 120_000 });
 }
 
 t.test('snapshot, then restore a node whose data directory was deleted', async (t) => {
