@@ -1,4 +1,5 @@
-// The engine stands alone: its files import nothing outside storage-server/engine/, and its
+// The layering: the SDK imports nothing of the server, and the engine stands alone — its
+// files import nothing outside storage-server/engine/, and its
 // errors reach clients as the SDK's typed errors with the same code, details and notApplied
 // (storage-server/engine-error-map.ts), through the replica store and HTTP alike.
 
@@ -6,12 +7,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { RingkvError, httpStatusForCode } from '../../sdk/errors.js';
-import { asRingkvError, fromEngineError } from '../../storage-server/engine-error-map.js';
-import { CorruptionError, EngineError, EngineErrorCodes, LockedError, WriteRefusedError } from '../../storage-server/engine/engine-errors.js';
-import { Engine, MemoryFileSystem } from '../../storage-server/engine/index.js';
+import { RingkvError, httpStatusForCode } from '../sdk/errors.js';
+import { asRingkvError, fromEngineError } from '../storage-server/engine-error-map.js';
+import { CorruptionError, EngineError, EngineErrorCodes, LockedError, WriteRefusedError } from '../storage-server/engine/engine-errors.js';
+import { Engine, MemoryFileSystem } from '../storage-server/engine/index.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const ENGINE_DIR = path.join(ROOT, 'storage-server/engine');
 
 /** Every module specifier a TypeScript file imports or re-exports (static and dynamic). */
@@ -37,7 +38,30 @@ t.test('the engine imports only its own folder, Node built-ins and packages', as
   }
   t.same(outside, [], 'no engine file reaches outside storage-server/engine/');
   // The scanner itself finds an import that leaves the folder.
-  t.same(specifiers("import { X } from '../../sdk/errors.js';\nexport type { Y } from './y.js';"), ['../../sdk/errors.js', './y.js']);
+  t.same(specifiers("import { X } from '../sdk/errors.js';\nexport type { Y } from './y.js';"), ['../sdk/errors.js', './y.js']);
+});
+
+/** Every .ts file below dir, recursively. */
+function tsFiles(dir: string): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((d) =>
+    d.isDirectory() ? tsFiles(path.join(dir, d.name)) : d.name.endsWith('.ts') ? [path.join(dir, d.name)] : [],
+  );
+}
+
+t.test('the SDK never imports the server', async (t) => {
+  const sdkDir = path.join(ROOT, 'sdk');
+  const serverDir = path.join(ROOT, 'storage-server');
+  const files = tsFiles(sdkDir);
+  t.ok(files.length > 20, `${files.length} SDK files read`);
+  const bad: string[] = [];
+  for (const f of files) {
+    for (const s of specifiers(fs.readFileSync(f, 'utf8'))) {
+      if (!s.startsWith('.')) continue;
+      const target = path.resolve(path.dirname(f), s);
+      if (target.startsWith(serverDir + path.sep) || !target.startsWith(sdkDir + path.sep)) bad.push(`${path.relative(ROOT, f)} -> ${s}`);
+    }
+  }
+  t.same(bad, [], 'every relative import of sdk/ stays inside sdk/');
 });
 
 t.test('every engine error code is an SDK error code with an HTTP status', async (t) => {
