@@ -57,6 +57,7 @@ import type { CrdtOp, CrdtOptions, CrdtState } from '../sdk/crdt/index.js';
 import { MAX_OP_ID_BYTES, crdtApply, crdtMerge, crdtSettle, decodeCrdt, encodeCrdt, foldActor } from '../sdk/crdt/index.js';
 import { asWireArgumentError, crdtToObject, crdtTypeOf } from '../sdk/crdt/crdt-object.js';
 import { TYPE_CODES } from '../sdk/crdt/crdt-state.js';
+import { KeyLock } from './key-lock.js';
 
 /** Largest engine key of the replica store: token + the largest user key. */
 export const REPLICA_ENGINE_MAX_KEY_BYTES = 4 + 256;
@@ -116,7 +117,7 @@ export interface ApplyResult {
 }
 
 export class ReplicaStore {
-  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly locks = new KeyLock();
   /** Operations applied, by type (for metrics). */
   readonly counters = {
     gets: 0,
@@ -591,16 +592,7 @@ export class ReplicaStore {
 
   /** Runs `fn` with the key's lock held. */
   private async withKeyLock<T>(key: Buffer, fn: () => Promise<T>): Promise<T> {
-    const k = key.toString('latin1');
-    const prev = this.locks.get(k);
-    const run = prev ? prev.then(fn, fn) : fn();
-    const tail = run.catch(() => undefined);
-    this.locks.set(k, tail);
-    try {
-      return await run;
-    } finally {
-      if (this.locks.get(k) === tail) this.locks.delete(k);
-    }
+    return this.locks.run(key, fn);
   }
 }
 

@@ -20,6 +20,7 @@ import type { EngineRecord } from '../engine/index.js';
 import { Engine } from '../engine/index.js';
 import { mergeAcrossModes, toObject } from '../replica-store.js';
 import { PendingHints } from './pending-hints.js';
+import { KeyLock } from '../key-lock.js';
 
 export interface HintStoreOptions {
   /**
@@ -92,7 +93,7 @@ export class HintStore {
   private readonly pending = new PendingHints();
   /** Bytes of the hints being written now, counted against the budget before they land. */
   private reservedBytes = 0;
-  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly locks = new KeyLock();
   readonly counters = { stored: 0, delivered: 0, refused: 0, superseded: 0 };
 
   private constructor(
@@ -236,15 +237,6 @@ export class HintStore {
   }
 
   private async withLock<T>(hk: Buffer, fn: () => Promise<T>): Promise<T> {
-    const k = hk.toString('latin1');
-    const prev = this.locks.get(k);
-    const run = prev ? prev.then(fn, fn) : fn();
-    const tail = run.catch(() => undefined);
-    this.locks.set(k, tail);
-    try {
-      return await run;
-    } finally {
-      if (this.locks.get(k) === tail) this.locks.delete(k);
-    }
+    return this.locks.run(hk, fn);
   }
 }
