@@ -21,6 +21,7 @@ import { loadRecords, runLoad } from './harness/load-runner.js';
 import { makeData } from './harness/measure.js';
 import { ProcessGroup, REPO_ROOT } from './harness/processes.js';
 import { formatTable, machineInfo, saveResults, stamp } from './harness/report.js';
+import { CpuLimit } from './harness/cpu-limit.js';
 import { RingkvCluster } from './harness/ringkv-cluster.js';
 import { RingkvStore } from './harness/stores/ringkv-store.js';
 import { parseWorkload, WORKLOADS } from './harness/workloads.js';
@@ -46,6 +47,7 @@ const program = new Command()
   .option('--timeout-ms <ms>', 'SDK per-call timeout', num('timeout-ms', 1), 2000)
   .option('--results-dir <dir>', 'where results are saved', path.join(REPO_ROOT, 'benchmarks/results'))
   .option('--no-pin', 'do not pin the servers and the load generator to separate CPUs')
+  .option('--server-cores <n>', 'CPU time the three servers may use together, in cores (a cgroup quota; needs root); 0: no quota', num('server-cores', 0), 0.5)
   .option('--no-save', 'do not save results')
   .option('--seed <n>', 'random seed', num('seed', 1), 42);
 
@@ -63,6 +65,7 @@ interface Flags {
   resultsDir: string;
   save: boolean;
   pin: boolean;
+  serverCores: number;
   seed: number;
 }
 
@@ -140,11 +143,19 @@ async function main(): Promise<number> {
 
   const pinned = pinCpus(f.pin);
   if (pinned) log(`   servers pinned to CPU ${pinned.servers}, this load generator to CPU ${pinned.generator}`);
+  // One generator process costs about as much CPU per operation as the servers: even with a
+  // core of its own it cannot offer twice what three servers on the other core can do. A
+  // quota on the servers' CPU time makes 2x reachable (the unissued count says when not).
+  const limit = f.serverCores > 0 ? CpuLimit.open(f.serverCores) : undefined;
+  if (f.serverCores > 0 && !limit) log(`   (no cgroup quota possible: needs root and a writable /sys/fs/cgroup; the servers run unlimited)`);
+  if (limit) process.once('exit', () => limit.release());
+  if (limit) log(`   servers limited to ${f.serverCores} core(s) of CPU time together (cgroup ${limit.dir})`);
   const phases: Phase[] = [];
   let maxPerSec = 0;
   for (const shedding of [true, false]) {
     // Admission control is a server setting: the comparison cluster is started with it off.
     const c = await RingkvCluster.start({ nodes: 3, group, ...(pinned ? { cpus: pinned.servers } : {}), ...(shedding ? {} : { env: { RINGKV_LOAD_SHEDDING: 'false' } }) });
+    if (limit) for (const n of c.nodes) if (n.proc?.child.pid) limit.add(n.proc.child.pid);
     const store = await RingkvStore.open(c.addresses, f.consistency, f.timeoutMs);
     await loadRecords(store, data.keys, data.values, 128);
     const chooser = (salt: number) => makeChooser('zipfian', f.records, f.seed + salt);
@@ -227,6 +238,7 @@ async function main(): Promise<number> {
     p99RatioSheddingOnOff: on && off && off.p99Ms > 0 ? Math.round((on.p99Ms / off.p99Ms) * 100) / 100 : null,
     p99RatioOverloadedToBaseline: on && base && base.p99Ms > 0 ? Math.round((on.p99Ms / base.p99Ms) * 100) / 100 : null,
     pinned: pinned ?? null,
+    serverCores: limit ? f.serverCores : null,
     singleRun: true,
     cores: machine.cores,
   };
@@ -242,6 +254,7 @@ async function main(): Promise<number> {
     line.resultsFile = path.relative(REPO_ROOT, files[0]!);
   }
   await group.stopAll();
+  limit?.release();
   uninstall();
   log(JSON.stringify(line));
   return 0;
