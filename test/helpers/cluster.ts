@@ -63,15 +63,50 @@ export interface TestClusterOptions {
 }
 
 /** A free TCP port on `host` (default 127.0.0.1). */
-export async function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * The kernel's ephemeral port range (Linux), from which it also picks the source ports of
+ * outgoing connections; undefined when unknown.
+ */
+function ephemeralRange(): [number, number] | undefined {
+  try {
+    const [lo, hi] = fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    return lo !== undefined && hi !== undefined && lo > 0 ? [lo, hi] : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function tryListen(port: number, host: string): Promise<number | undefined> {
+  return new Promise((resolve) => {
     const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, host, () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
+    s.once('error', () => resolve(undefined));
+    s.listen(port, host, () => {
+      const got = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(got));
     });
   });
+}
+
+/**
+ * A port free on `host` now, for a server to listen on next. Picked at random below the
+ * kernel's ephemeral range: a port from bind(0) comes from that range, where any outgoing
+ * connection of the tests running beside this one (thousands per cluster test) can take it
+ * between this check and the server's listen — which failed cluster tests with EADDRINUSE
+ * on a busy machine. Falls back to bind(0) when the range is unknown or leaves no room.
+ */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  const range = ephemeralRange();
+  const lowest = 20_000;
+  if (range && range[0] - lowest >= 2048) {
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const port = lowest + Math.floor(Math.random() * (range[0] - lowest));
+      const got = await tryListen(port, host);
+      if (got !== undefined) return got;
+    }
+  }
+  const got = await tryListen(0, host);
+  if (got === undefined) throw new Error(`no free port on ${host}`);
+  return got;
 }
 
 export class TestCluster {
