@@ -7,8 +7,8 @@ import crypto from 'node:crypto';
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
 import { ClusterView } from './cluster-view.js';
-import type { Consistency } from './consistency.js';
-import { quorumFor } from './consistency.js';
+import type { Consistency, LevelPlan, Requirement } from './consistency.js';
+import { planFor, quorumFor } from './consistency.js';
 import { Batcher, monotonicNowMs } from './batcher.js';
 import type { BatcherOptions } from './batcher.js';
 import {
@@ -33,7 +33,7 @@ import { ShardedCounterHandle, shardsOf } from './sharded-counter.js';
 import { HybridLogicalClock, hlcToWallMs } from './hlc.js';
 import { ClusterClock } from './cluster-clock.js';
 import { checkContentType, checkKey, checkTtl, checkValue } from './limits.js';
-import type { QuorumOutcome, ReplicaAnswer } from './quorum-call.js';
+import type { QuorumGroups, QuorumOutcome, ReplicaAnswer } from './quorum-call.js';
 import { quorumCall } from './quorum-call.js';
 import type { Transport } from './transport.js';
 import { HttpTransport } from './transport.js';
@@ -52,6 +52,7 @@ import {
 import type { WireOp, WireResult } from './wire/protocol.js';
 import type { RingStamp } from './ring-epoch.js';
 import { isReachabilityFailure, NodeHealth } from './node-health.js';
+import { TOPOLOGY_NAME } from './ring.js';
 import type { NodeHealthOptions } from './node-health.js';
 import type { CallHedgeOptions, HedgeCounters, HedgeOptions } from './hedging.js';
 import { callHedgeOptions, Hedging, resolveHedgeOptions } from './hedging.js';
@@ -89,11 +90,19 @@ export type SiblingResolver<V> = (siblings: SiblingValue<V>[]) => V;
 export type ConflictMode = 'lww' | 'vector-clock';
 
 export interface ConnectOptions<V = Buffer> {
-  /** "host:port" of one or more storage servers. */
+  /** "host:port" of one or more storage servers (of the client's own data center, with several). */
   seeds: string[];
   /**
+   * The data center this client runs in. Required once the cluster has more than one
+   * (connect rejects with LOCAL_DC_REQUIRED otherwise: it is never guessed from a seed);
+   * local levels (`strong`, `eventual`, `localQuorum`, `localOne`, counts) use only its
+   * replicas, and members of other data centers are reached at their remoteAddress.
+   */
+  localDc?: string;
+  /**
    * Default consistency of every call: `linearizable`, `strong` (default), `eventual`,
-   * `all` or `{ r, w }` (see the README's table of what each guarantees).
+   * `all`, `quorum`, `localQuorum`, `localOne`, `eachQuorum` or `{ r, w }` (see the README's
+   * table of what each guarantees).
    */
   consistency?: Consistency;
   /** `lww` (default): last write wins by hybrid-logical-clock timestamp. `vector-clock`: siblings. */
@@ -313,6 +322,7 @@ export class RingkvClient<V = Buffer> {
     maxWriteRounds: number;
     maxRingRetries: number;
     retry: RetryPolicy;
+    localDc: string | undefined;
   };
   private readonly events = new ClientEvents();
   private closed = false;
@@ -336,6 +346,9 @@ export class RingkvClient<V = Buffer> {
       throw new InvalidArgumentError('readRepairChance must be between 0 and 1');
     }
     quorumFor(o.consistency ?? 'strong', 3); // validates
+    if (o.localDc !== undefined && (typeof o.localDc !== 'string' || !TOPOLOGY_NAME.test(o.localDc))) {
+      throw new InvalidArgumentError("localDc must be a data center name (1-64 letters, digits, '.', '_' or '-')");
+    }
     if (o.consistency === 'linearizable' && conflictMode !== 'lww') throw linearizableNeedsLww();
     const maxClockSkewMs = o.maxClockSkewMs ?? 5000;
     if (!(Number.isFinite(maxClockSkewMs) && maxClockSkewMs >= 0)) throw new InvalidArgumentError('maxClockSkewMs must be a non-negative number');
@@ -420,6 +433,7 @@ export class RingkvClient<V = Buffer> {
       refreshIntervalMs: o.membershipRefreshMs ?? 5000,
       watchWaitMs: o.membershipWatchMs ?? 10_000,
       onChange: (view) => this.events.onMembers(view.members()),
+      ...(o.localDc !== undefined ? { localDc: o.localDc } : {}),
     });
     this.opts = {
       consistency: o.consistency ?? 'strong',
@@ -434,6 +448,7 @@ export class RingkvClient<V = Buffer> {
       maxWriteRounds,
       maxRingRetries,
       retry,
+      localDc: o.localDc,
     };
   }
 
@@ -445,6 +460,13 @@ export class RingkvClient<V = Buffer> {
   /** @internal */
   async start(): Promise<void> {
     await this.view.start();
+    // A cluster of several data centers needs the client's own named (never guessed).
+    planFor('localOne', this.view.replication, this.opts.localDc);
+  }
+
+  /** The data center this client runs in (connect's localDc), if given. */
+  get localDc(): string | undefined {
+    return this.opts.localDc;
   }
 
   /** The cluster view (members, ring) this client routes with. */
@@ -491,9 +513,9 @@ export class RingkvClient<V = Buffer> {
     return this.health.avoided();
   }
 
-  /** The N replicas of `key`, in preference order. */
+  /** The replicas of `key` in preference order: with several data centers, each one's (in name order). */
   replicasOf(key: Key): string[] {
-    return this.view.ring.preferenceList(toKey(key), this.view.settings.replicationFactor);
+    return [...this.view.ring.replicas(toKey(key))];
   }
 
   // -----------------------------------------------------------------------------------
@@ -564,7 +586,14 @@ export class RingkvClient<V = Buffer> {
   }
 
   private listingDeps(): ListingDeps {
-    return { view: this.view, transport: this.transport, isUsable: (n) => this.isUsable(n), timeoutMs: this.opts.timeoutMs, isClosed: () => this.closed };
+    return {
+      view: this.view,
+      transport: this.transport,
+      isUsable: (n) => this.isUsable(n),
+      timeoutMs: this.opts.timeoutMs,
+      isClosed: () => this.closed,
+      localDc: this.opts.localDc,
+    };
   }
 
   /**
@@ -592,12 +621,11 @@ export class RingkvClient<V = Buffer> {
     this.checkOpen();
     const k = toKey(key);
     const level = this.levelOf(opts.consistency);
-    const n = this.view.settings.replicationFactor;
-    const { r } = quorumFor(level, n);
+    const plan = this.planOf(level);
     const call = this.callCtx('get', opts);
     const read: ReadOpts = { hedge: callHedgeOptions(this.hedging.options, opts.hedge) };
-    const cached = this.nearCache !== undefined && r === 1 && opts.cache !== false;
-    const attempt = () => (cached ? this.readCached(k, r, call, read) : this.readWithRetries(k, r, call, read));
+    const cached = this.nearCache !== undefined && plan.read.total === 1 && opts.cache !== false;
+    const attempt = () => (cached ? this.readCached(k, plan, call, read) : this.readWithRetries(k, plan, call, read));
     const obj = await this.observed('get', level, call, abortable(this.retrying(call, opts, isRetryableError, attempt), call.signal, 'get'));
     if (!obj) return undefined;
     if (obj.mode === 'crdt') throw new WrongTypeError(crdtTypeOf(obj.siblings[0]!.value), 'plain value', 'get');
@@ -695,7 +723,7 @@ export class RingkvClient<V = Buffer> {
    * that replica tracked the key for a stream that is still live and the key was not
    * invalidated meanwhile (sdk/near-cache.ts).
    */
-  private async readCached(k: Buffer, r: number, call: CallCtx, read: ReadOpts): Promise<StoredObject | undefined> {
+  private async readCached(k: Buffer, plan: LevelPlan, call: CallCtx, read: ReadOpts): Promise<StoredObject | undefined> {
     const cache = this.nearCache!;
     const subscriber = this.subscriber!;
     const hit = cache.get(k);
@@ -708,7 +736,7 @@ export class RingkvClient<V = Buffer> {
       return sid;
     };
     try {
-      const obj = await this.readWithRetries(k, r, call, read);
+      const obj = await this.readWithRetries(k, plan, call, read);
       const served = read.served;
       if (served && served.tracked && sent.get(served.node) !== undefined && subscriber.liveSid(served.node) === sent.get(served.node)) {
         cache.offer(ticket, obj ?? null, served.node);
@@ -720,11 +748,11 @@ export class RingkvClient<V = Buffer> {
   }
 
   /** A read, routed again (bounded) when its write-back was refused for an older ring. */
-  private async readWithRetries(k: Buffer, r: number, call: CallCtx, read?: ReadOpts): Promise<StoredObject | undefined> {
+  private async readWithRetries(k: Buffer, plan: LevelPlan, call: CallCtx, read?: ReadOpts): Promise<StoredObject | undefined> {
     for (let tries = 0; ; tries++) {
       const routedOn = this.view.ringStamp;
       try {
-        return await this.readObject(k, r, call, read);
+        return await this.readObject(k, plan, call, read);
       } catch (err) {
         if (await this.routeAgain(call, tries, routedOn)) continue;
         throw ringRefused(err, call);
@@ -738,19 +766,21 @@ export class RingkvClient<V = Buffer> {
    * write-back: the answers that already hold it count, the others are repaired, and
    * replicas not asked yet are brought in when repairs fail), so that no later quorum read
    * can return anything older. Fails with QUORUM_NOT_MET or TIMEOUT when that cannot be
-   * done. At R = 1, stale replicas are repaired in the background (`readRepair`). Answers
-   * that are late bring in the next replica (hedged reads, sdk/hedging.ts); its answer
+   * done. At R = 1, stale replicas are repaired in the background (`readRepair`). With
+   * several data centers, R and the majority are the level's (LevelPlan): a local level asks
+   * and repairs only the client's data center. Answers that are late bring in the next
+   * replica (hedged reads, sdk/hedging.ts; of the late replica's data center); its answer
    * counts toward R like any other.
    */
-  private async readObject(k: Buffer, r: number, call: CallCtx, read?: ReadOpts): Promise<StoredObject | undefined> {
+  private async readObject(k: Buffer, plan: LevelPlan, call: CallCtx, read?: ReadOpts): Promise<StoredObject | undefined> {
     const ring = this.view.ringStamp;
-    const replicas = this.readTargets(k, r);
+    const req = plan.read;
+    const replicas = this.readTargets(k, req);
     const op: WireOp = { t: OpType.Get, key: k };
     const askAll = this.opts.readFanout === 'all' || Math.random() < this.opts.readRepairChance;
     // A replica answering SUSPECT_RANGE (its copy is quarantined) brings in the next one;
-    // above a majority it is excused once a majority answered (see QuorumExcuse).
-    const majority = Math.floor(this.view.settings.replicationFactor / 2) + 1;
-    const excuse = { codes: SUSPECT_CODES, minAnswers: Math.min(r, majority) };
+    // above the level's majority it is excused once that majority answered (see QuorumExcuse).
+    const excuse = { codes: SUSPECT_CODES, minAnswers: Math.min(req.total, plan.writeBack?.total ?? req.total) };
     const hedging = this.hedging;
     hedging.onRead();
     const hedgeOpts = read?.hedge ?? hedging.options;
@@ -771,18 +801,28 @@ export class RingkvClient<V = Buffer> {
       );
     };
     const hedge: QuorumHedge | undefined =
-      hedgeOpts.enabled && !askAll && replicas.length > r
+      hedgeOpts.enabled && !askAll && replicas.length > req.total
         ? { delayFor: (node) => hedging.delayFor(node, hedgeOpts), allow: (c, waitedMs) => hedging.decide(c, waitedMs) === 'hedge', nowMs: monotonicNowMs }
         : undefined;
-    const out: QuorumOutcome = await quorumCall('get', replicas, r, remaining(call), send, askAll ? replicas.length : r, excuse, hedge);
+    const out: QuorumOutcome = await quorumCall(
+      'get',
+      replicas,
+      req.total,
+      remaining(call),
+      send,
+      askAll ? replicas.length : req.total,
+      this.groupsOf(req),
+      excuse,
+      hedge,
+    );
     if (out.hedgeWon) hedging.onWon();
     if (read && out.answers.length === 1) read.served = { node: out.answers[0]!.node, tracked: out.answers[0]!.result.tracked === true };
     let merged: StoredObject | undefined;
     for (const a of out.answers) if (a.obj) merged = merged ? mergeObjects(merged, a.obj) : a.obj;
     if (merged) this.hlc.observe(maxTs(merged));
     const repaired = new Set<string>();
-    if (merged && r >= 2) {
-      await this.writeBack(k, merged, out.answers, call, ring);
+    if (merged && plan.writeBack) {
+      await this.writeBack(k, merged, out.answers, call, ring, plan.writeBack);
       for (const a of out.answers) if (!a.obj || !objectsEqual(a.obj, merged)) repaired.add(a.node);
     } else if (merged && this.opts.readRepair) {
       const stale = out.answers.filter((a) => !a.obj || !objectsEqual(a.obj, merged!));
@@ -820,25 +860,48 @@ export class RingkvClient<V = Buffer> {
    * every stale replica that answered (waiting for those repairs, as blocking read repair
    * does), counts the replicas that hold it, and brings in replicas not asked yet while that
    * is short of a majority. Throws QuorumNotMetError or TimeoutError when it stays short.
+   * The majority is `need` (the level's write-back: of the client's data center, of each, or
+   * of every replica).
    */
-  private async writeBack(k: Buffer, obj: StoredObject, answers: readonly ReplicaAnswer[], call: CallCtx, ring: RingStamp): Promise<void> {
-    const n = this.view.settings.replicationFactor;
-    const need = Math.floor(n / 2) + 1;
-    let holding = answers.filter((a) => a.obj && objectsEqual(a.obj, obj)).length;
+  private async writeBack(k: Buffer, obj: StoredObject, answers: readonly ReplicaAnswer[], call: CallCtx, ring: RingStamp, need: Requirement): Promise<void> {
+    const holders = new Set(answers.filter((a) => a.obj && objectsEqual(a.obj, obj)).map((a) => a.node));
     const stale = answers.filter((a) => !a.obj || !objectsEqual(a.obj, obj)).map((a) => a.node);
-    if (stale.length === 0 && holding >= need) return;
+    if (stale.length === 0 && this.shortOf(need, holders) === undefined) return;
     this.counters.writeBacks++;
     let left = remaining(call);
     if (left <= 0) throw new TimeoutError('get (writing the value back to a quorum)', call.timeoutMs);
     const results = await withTimeout(Promise.allSettled(stale.map((node) => this.repairResult(node, k, obj, call, ring))), left).catch(() => []);
-    for (const r of results) if (r.status === 'fulfilled' && r.value.ok) holding++;
-    if (holding >= need) return;
+    results.forEach((r, i) => {
+      if (r.status === 'fulfilled' && r.value.ok) holders.add(stale[i]!);
+    });
+    const short = this.shortOf(need, holders);
+    if (short === undefined) return;
     const asked = new Set(answers.map((a) => a.node));
-    const others = this.replicaTargets(k).filter((x) => !asked.has(x));
+    const others = this.replicaTargets(k, need.dcs).filter((x) => !asked.has(x));
     const candidates = [...others.filter((x) => this.isUsable(x)), ...others.filter((x) => !this.isUsable(x))];
     left = remaining(call);
     if (left <= 0) throw new TimeoutError('get (writing the value back to a quorum)', call.timeoutMs);
-    await quorumCall('get (write-back)', candidates, need - holding, left, (node) => this.repairResult(node, k, obj, call, ring), need - holding);
+    await quorumCall('get (write-back)', candidates, short.total, left, (node) => this.repairResult(node, k, obj, call, ring), short.total, this.groupsOf(short));
+  }
+
+  /**
+   * What `holders` still lack of `need`: the answers missing in all and in each data center
+   * (undefined when none are).
+   */
+  private shortOf(need: Requirement, holders: ReadonlySet<string>): Requirement | undefined {
+    const perDc = new Map<string, number>();
+    let sum = 0;
+    for (const [dc, n] of need.perDc) {
+      let have = 0;
+      for (const h of holders) if (this.view.dcOf(h) === dc) have++;
+      if (have < n) {
+        perDc.set(dc, n - have);
+        sum += n - have;
+      }
+    }
+    const total = Math.max(need.total - holders.size, sum);
+    if (total <= 0) return undefined;
+    return { dcs: need.dcs, perDc, total };
   }
 
   private async repair(node: string, key: Buffer, obj: StoredObject, call: CallCtx, ring: RingStamp): Promise<void> {
@@ -916,11 +979,9 @@ export class RingkvClient<V = Buffer> {
     let context = opts.context;
     if (this.opts.conflictMode === 'vector-clock' && context === undefined) {
       // A delete without context would only add a tombstone sibling: read the context first.
-      const n = this.view.settings.replicationFactor;
-      const { r } = quorumFor(level, n);
       let obj: StoredObject | undefined;
       try {
-        obj = await this.readWithRetries(k, r, call);
+        obj = await this.readWithRetries(k, this.planOf(level), call);
       } catch (err) {
         throw markOutcome(err, { maybeApplied: false });
       }
@@ -936,6 +997,33 @@ export class RingkvClient<V = Buffer> {
     return level;
   }
 
+  /** What a level means in this cluster, from this client's data center (consistency.ts planFor). */
+  private planOf(level: Consistency): LevelPlan {
+    return planFor(level, this.view.replication, this.opts.localDc);
+  }
+
+  /** The per-data-center part of a requirement for quorumCall (none in a cluster of one data center). */
+  private groupsOf(req: Requirement, extra?: ReadonlyMap<string, number>): QuorumGroups | undefined {
+    if (req.perDc.size === 0 || Object.keys(this.view.replication).length < 2) return undefined;
+    let need: ReadonlyMap<string, number> = req.perDc;
+    if (extra && extra.size > 0) {
+      const m = new Map(req.perDc);
+      for (const [dc, n] of extra) if (m.has(dc)) m.set(dc, m.get(dc)! + n);
+      need = m;
+    }
+    return { of: (node) => this.view.dcOf(node) ?? '', need };
+  }
+
+  /** Count per data center of `nodes`. */
+  private countByDc(nodes: readonly string[]): Map<string, number> {
+    const m = new Map<string, number>();
+    for (const x of nodes) {
+      const dc = this.view.dcOf(x) ?? '';
+      m.set(dc, (m.get(dc) ?? 0) + 1);
+    }
+    return m;
+  }
+
   private async write(
     k: Buffer,
     content: Pick<Sibling, 'value' | 'tombstone' | 'contentType' | 'flags'>,
@@ -944,17 +1032,16 @@ export class RingkvClient<V = Buffer> {
     call: CallCtx,
   ): Promise<PutResult> {
     const level = this.levelOf(opts.consistency);
-    const n = this.view.settings.replicationFactor;
-    const { w } = quorumFor(level, n);
-    const countHints = opts.hintsCountTowardW ?? this.opts.hintsCountTowardW ?? w === 1;
+    const plan = this.planOf(level);
+    const countHints = opts.hintsCountTowardW ?? this.opts.hintsCountTowardW ?? plan.write.total === 1;
     // This client's own write drops its cached entry at once, and again when it is done (a
     // read in flight meanwhile may have fetched the value it replaces).
     this.nearCache?.invalidate(k);
     try {
-      if (this.opts.conflictMode === 'lww') return await this.writeLww(k, content, ttlMs, level, w, call, countHints);
+      if (this.opts.conflictMode === 'lww') return await this.writeLww(k, content, ttlMs, level, plan, call, countHints);
       const ts = this.hlc.now();
       const expiresAtMs = ttlMs > 0 ? hlcToWallMs(ts) + ttlMs : 0;
-      return await this.writeVectorClock(k, { ...content, expiresAtMs }, ts, opts.context, w, call, countHints);
+      return await this.writeVectorClock(k, { ...content, expiresAtMs }, ts, opts.context, plan.write, call, countHints);
     } finally {
       this.nearCache?.invalidate(k);
     }
@@ -975,13 +1062,14 @@ export class RingkvClient<V = Buffer> {
     content: Pick<Sibling, 'value' | 'tombstone' | 'contentType' | 'flags'>,
     ttlMs: number,
     level: Consistency,
-    w: number,
+    plan: LevelPlan,
     call: CallCtx,
     countHints: boolean,
   ): Promise<PutResult> {
     const opName = content.tombstone ? 'delete' : 'put';
     const linearizable = level === 'linearizable';
     const effects: WriteEffects = { maybeApplied: false };
+    const need = plan.write;
     try {
       let ts: number;
       if (call.pinnedTs !== undefined) {
@@ -989,14 +1077,14 @@ export class RingkvClient<V = Buffer> {
         ts = call.pinnedTs;
       } else if (linearizable) {
         // ABD phase 1: the newest version a majority of the replicas holds.
-        const majority = Math.floor(this.view.settings.replicationFactor / 2) + 1;
         const read = await quorumCall(
           `${opName} (reading versions)`,
-          this.readTargets(k, majority),
-          majority,
+          this.readTargets(k, plan.read),
+          plan.read.total,
           remaining(call),
           (node) => this.send(node, { t: OpType.Get, key: k }, call),
-          majority,
+          plan.read.total,
+          this.groupsOf(plan.read),
         );
         let floor = 0;
         for (const a of read.answers) if (a.obj) floor = Math.max(floor, maxTs(a.obj));
@@ -1014,14 +1102,15 @@ export class RingkvClient<V = Buffer> {
         if (left <= 0) throw new TimeoutError(opName, call.timeoutMs);
         // Routed afresh each round: a round after a RING_CHANGED refusal uses the new ring.
         const ring = this.view.ringStamp;
-        const replicas = this.replicaTargets(k);
+        const replicas = this.replicaTargets(k, need.dcs);
         // Replicas that are about to take over the key (a join or leave in progress) must
         // acknowledge too, so that no write is lost when ownership moves (as Cassandra does).
-        const pending = this.pendingTargets(k, replicas);
+        const pending = this.pendingTargets(k, replicas, need.dcs);
         const targets = [...replicas, ...pending];
         const holders = this.hintHolders(k);
+        const groups = this.groupsOf(need, this.countByDc(pending));
         try {
-          const out = await quorumCall(opName, targets, w + pending.length, left, async (node) => {
+          const out = await quorumCall(opName, targets, need.total + pending.length, left, async (node) => {
             const res = await this.writeReplica(node, k, obj, holders, countHints || pending.includes(node), effects, call, ring);
             if (res.ok && res.won === false) {
               // The replica holds a newer version (timestamp res.ts): this version is not the one it serves.
@@ -1029,9 +1118,9 @@ export class RingkvClient<V = Buffer> {
               if (!linearizable) return { ok: false, code: 'QUORUM_NOT_MET', msg: `${node} holds a newer version (ts ${res.ts})` };
             }
             return res;
-          });
+          }, targets.length, groups);
           for (const a of out.answers) if (a.result.ts) this.hlc.observe(a.result.ts);
-          this.resendRefused(k, obj, out);
+          this.resendRefused(k, obj, out, need.dcs);
           const v = versionString(obj);
           return { version: v, context: v, created: out.answers.every((a) => a.result.created === true) };
         } catch (err) {
@@ -1068,11 +1157,18 @@ export class RingkvClient<V = Buffer> {
     effects: WriteEffects,
     call: CallCtx,
     ring: RingStamp,
+    shipped = false,
   ): Promise<WireResult> {
-    const op = obj.mode === 'lww' ? OpType.Put : OpType.Merge;
+    // A shipped object (from another data center) is merged: it may well be older than what
+    // a replica holds, which is no failure.
+    const op: WireOp = shipped
+      ? { t: OpType.Merge, key, obj, shipped: true }
+      : obj.mode === 'lww'
+        ? { t: OpType.Put, key, obj }
+        : { t: OpType.Merge, key, obj };
     if (this.isUsable(node)) {
       try {
-        return noteEffect(effects, await this.send(node, { t: op, key, obj }, call, ring));
+        return noteEffect(effects, await this.send(node, op, call, ring));
       } catch (err) {
         noteFailure(effects, err);
         if (!isReachabilityFailure(err)) throw err;
@@ -1087,7 +1183,7 @@ export class RingkvClient<V = Buffer> {
     const hintCall: CallCtx = { ...call, deadline: Math.max(call.deadline, monotonicNowMs() + this.opts.timeoutMs), ringChanged: false };
     let res: WireResult;
     try {
-      res = noteEffect(effects, await this.send(holder, { t: op, key, obj, hintFor: node }, hintCall, ring));
+      res = noteEffect(effects, await this.send(holder, { ...op, hintFor: node } as WireOp, hintCall, ring));
       if (hintCall.ringChanged) call.ringChanged = true;
     } catch (err) {
       noteFailure(effects, err);
@@ -1103,22 +1199,26 @@ export class RingkvClient<V = Buffer> {
    * Hint holders for `key`, in order: healthy nodes clockwise beyond the preference list,
    * then (in a cluster too small for that) healthy replicas themselves — never the node the
    * hint is for, which may still look healthy when its write has just failed. Each call
-   * returns the next one, so that two down replicas get different holders when possible.
+   * returns the next one, so that two down replicas get different holders when possible. A
+   * hint stays in the data center of the replica it stands for: the holders of a target are
+   * members of its data center.
    */
   private hintHolders(key: Buffer): (target: string) => string | undefined {
-    const n = this.view.settings.replicationFactor;
-    let order: string[] | undefined;
-    let i = 0;
+    const orders = new Map<string, { order: string[]; i: number }>();
     return (target) => {
-      if (!order) {
-        const walk = [...this.view.ring.walk(key)];
-        const beyond = walk.slice(n).filter((x) => this.isUsable(x));
-        const replicas = walk.slice(0, n).filter((x) => this.isUsable(x));
-        order = [...beyond, ...replicas];
+      const dc = this.view.dcOf(target) ?? '';
+      let o = orders.get(dc);
+      if (!o) {
+        const ring = this.view.ring;
+        const placed = new Set(ring.replicasInDc(key, dc));
+        const walk = [...ring.walkInDc(key, dc)];
+        const beyond = walk.filter((x) => !placed.has(x) && this.isUsable(x));
+        const replicas = walk.filter((x) => placed.has(x) && this.isUsable(x));
+        orders.set(dc, (o = { order: [...beyond, ...replicas], i: 0 }));
       }
-      const candidates = order.filter((x) => x !== target);
+      const candidates = o.order.filter((x) => x !== target);
       if (candidates.length === 0) return undefined;
-      return candidates[i++ % candidates.length];
+      return candidates[o.i++ % candidates.length];
     };
   }
 
@@ -1131,14 +1231,14 @@ export class RingkvClient<V = Buffer> {
     content: Pick<Sibling, 'value' | 'tombstone' | 'expiresAtMs' | 'contentType' | 'flags'>,
     ts: number,
     contextToken: string | undefined,
-    w: number,
+    need: Requirement,
     call: CallCtx,
     countHints: boolean,
   ): Promise<PutResult> {
     const opName = content.tombstone ? 'delete' : 'put';
     const ctx: VersionVector = contextToken ? decodeContextToken(contextToken) : {};
     const op: WireOp = { t: OpType.CoordinatedPut, key: k, ctx, sib: { ...content, ts, writer: this.clientId } };
-    const { obj, created } = await this.coordinatedWrite(k, op, opName, w, call, countHints);
+    const { obj, created } = await this.coordinatedWrite(k, op, opName, need, call, countHints);
     const token = encodeContextToken(obj.context);
     return { version: token, context: token, created };
   }
@@ -1155,11 +1255,12 @@ export class RingkvClient<V = Buffer> {
     k: Buffer,
     op: WireOp,
     opName: string,
-    w: number,
+    need: Requirement,
     call: CallCtx,
     countHints: boolean,
     answer: (node: string, res: WireResult) => WireResult = (_node, res) => res,
   ): Promise<{ obj: StoredObject; created: boolean }> {
+    const w = need.total;
     const effects: WriteEffects = { maybeApplied: false };
     let coordinator: string | undefined;
     let obj: StoredObject | undefined;
@@ -1169,7 +1270,7 @@ export class RingkvClient<V = Buffer> {
         // Routed afresh after a RING_CHANGED refusal; a coordinated object is kept (its dot
         // is assigned once) and only merged into the replicas of the new ring.
         const ring = this.view.ringStamp;
-        const replicas = this.replicaTargets(k);
+        const replicas = this.replicaTargets(k, need.dcs);
         try {
           if (!coordinator || !obj) {
             let failures = 0;
@@ -1209,13 +1310,29 @@ export class RingkvClient<V = Buffer> {
           // The coordinator counts toward W only while it is a replica of the ring routed on.
           const counted = replicas.includes(coordinator) ? 1 : 0;
           const others = replicas.filter((r) => r !== coordinator);
-          const pending = this.pendingTargets(k, replicas).filter((r) => r !== coordinator);
+          const pending = this.pendingTargets(k, replicas, need.dcs).filter((r) => r !== coordinator);
           const holders = this.hintHolders(k);
-          if (w > counted || pending.length > 0) {
-            const out = await quorumCall(opName, [...others, ...pending], w - counted + pending.length, Math.max(1, remaining(call)), async (node) =>
-              answer(node, await this.writeReplica(node, k, coordinated, holders, countHints || pending.includes(node), effects, call, ring)),
+          // Per data center: the coordinator's answer counts toward its own; pending replicas add to theirs.
+          const extra = this.countByDc(pending);
+          if (counted) {
+            const dc = this.view.dcOf(coordinator) ?? '';
+            extra.set(dc, (extra.get(dc) ?? 0) - 1);
+          }
+          const groups = this.groupsOf(need, extra);
+          const groupsNeedMore = groups !== undefined && [...groups.need.values()].some((n) => n > 0);
+          if (w > counted || pending.length > 0 || groupsNeedMore) {
+            const targets = [...others, ...pending];
+            const out = await quorumCall(
+              opName,
+              targets,
+              Math.max(0, w - counted + pending.length),
+              Math.max(1, remaining(call)),
+              async (node) =>
+                answer(node, await this.writeReplica(node, k, coordinated, holders, countHints || pending.includes(node), effects, call, ring)),
+              targets.length,
+              groups,
             );
-            this.resendRefused(k, coordinated, out, coordinator);
+            this.resendRefused(k, coordinated, out, need.dcs, coordinator);
           } else {
             const bg = this.backgroundCtx();
             for (const node of others) this.track(this.writeReplica(node, k, coordinated, holders, countHints, effects, bg, ring));
@@ -1272,9 +1389,9 @@ export class RingkvClient<V = Buffer> {
     this.checkOpen();
     const k = toKey(key);
     const level = dataTypeLevel(opts.consistency ?? this.opts.consistency);
-    const { r } = quorumFor(level, this.view.settings.replicationFactor);
+    const plan = this.planOf(level);
     const call = this.callCtx('fetch', opts);
-    const obj = await abortable(this.readWithRetries(k, r, call), call.signal, 'fetch');
+    const obj = await abortable(this.readWithRetries(k, plan, call), call.signal, 'fetch');
     if (!obj) return undefined;
     if (obj.mode !== 'crdt') {
       if (liveSiblings(obj, this.clock.nowMs()).length === 0) return undefined;
@@ -1296,13 +1413,13 @@ export class RingkvClient<V = Buffer> {
     this.checkOpen();
     const k = toKey(key);
     const level = dataTypeLevel(opts.consistency ?? this.opts.consistency);
-    const { w } = quorumFor(level, this.view.settings.replicationFactor);
-    const countHints = opts.hintsCountTowardW ?? this.opts.hintsCountTowardW ?? w === 1;
+    const plan = this.planOf(level);
+    const countHints = opts.hintsCountTowardW ?? this.opts.hintsCountTowardW ?? plan.write.total === 1;
     if (!op || typeof op !== 'object') throw new InvalidArgumentError('a data-type operation is an object');
     const id = opIdOf(opts.opId);
     const call = this.callCtx('update', opts);
     const wire: WireOp = { t: OpType.DtUpdate, key: k, op, id };
-    const run = this.coordinatedWrite(k, wire, `${String(op.type)} update`, w, call, countHints, (node, res) =>
+    const run = this.coordinatedWrite(k, wire, `${String(op.type)} update`, plan.write, call, countHints, (node, res) =>
       res.ok && res.won === false ? { ok: false, code: 'WRONG_TYPE', msg: `${node} holds another data type under this key, which wins over this one` } : res,
     );
     const { obj } = await abortable(run, call.signal, 'update');
@@ -1315,20 +1432,50 @@ export class RingkvClient<V = Buffer> {
   }
 
   /**
+   * @internal Merges `obj`, shipped from another data center (cross-DC replication, full
+   * sync), into the replicas of this client's data center: resolves once a quorum of them
+   * stored it or holds something newer (a hint within the data center counts). Never
+   * re-stamps; the operations say `shipped`, so the replicas do not queue it for shipping
+   * again. Rejects with QUORUM_NOT_MET or TIMEOUT.
+   */
+  async mergeShipped(key: Buffer, obj: StoredObject, opts: CallOptions = {}): Promise<void> {
+    this.checkOpen();
+    const call = this.callCtx('replicate', opts);
+    const need = this.planOf('localQuorum').write;
+    for (let ringTries = 0; ; ringTries++) {
+      const ring = this.view.ringStamp;
+      const replicas = this.replicaTargets(key, need.dcs);
+      const pending = this.pendingTargets(key, replicas, need.dcs);
+      const targets = [...replicas, ...pending];
+      const holders = this.hintHolders(key);
+      const effects: WriteEffects = { maybeApplied: false };
+      try {
+        await quorumCall('replicate', targets, need.total + pending.length, Math.max(1, remaining(call)), (node) =>
+          this.writeReplica(node, key, obj, holders, true, effects, call, ring, true),
+        );
+        return;
+      } catch (err) {
+        if (await this.routeAgain(call, ringTries, ring)) continue;
+        throw ringRefused(err, call);
+      }
+    }
+  }
+
+  /**
    * A write acknowledged by W replicas while others refused it for its ring (a fence in
    * progress: some replicas know the new ring, some not yet) is sent again, in the
    * background, to the replicas of the new ring that do not hold it yet — else a replica
    * that refused it would lack it until anti-entropy came by.
    */
-  private resendRefused(k: Buffer, obj: StoredObject, out: QuorumOutcome, also?: string): void {
+  private resendRefused(k: Buffer, obj: StoredObject, out: QuorumOutcome, dcs: readonly string[], also?: string): void {
     this.track(
       out.settled.then(async ({ answers, failures }) => {
         if (!failures.some((f) => (f.error as RingkvError).code === 'RING_CHANGED')) return;
         const holding = new Set(answers.map((a) => a.node));
         if (also) holding.add(also);
         const ring = this.view.ringStamp;
-        const replicas = this.replicaTargets(k);
-        const targets = [...replicas, ...this.pendingTargets(k, replicas)].filter((x) => !holding.has(x));
+        const replicas = this.replicaTargets(k, dcs);
+        const targets = [...replicas, ...this.pendingTargets(k, replicas, dcs)].filter((x) => !holding.has(x));
         const holders = this.hintHolders(k);
         const bg = this.backgroundCtx();
         await Promise.allSettled(targets.map((node) => this.writeReplica(node, k, obj, holders, true, { maybeApplied: false }, bg, ring)));
@@ -1339,16 +1486,26 @@ export class RingkvClient<V = Buffer> {
   // -----------------------------------------------------------------------------------
   // plumbing
 
-  /** Replicas of `k` in the ring to come (a join or leave in progress) that are not replicas now. */
-  private pendingTargets(k: Buffer, replicas: string[]): string[] {
+  /** Replicas of `k` in data centers `dcs` in the ring to come (a join or leave in progress) that are not replicas now. */
+  private pendingTargets(k: Buffer, replicas: string[], dcs: readonly string[]): string[] {
     const pendingRing = this.view.pendingRing;
     if (pendingRing === this.view.ring) return [];
-    return pendingRing.preferenceList(k, this.view.settings.replicationFactor).filter((x) => !replicas.includes(x));
+    const out: string[] = [];
+    for (const dc of dcs) for (const x of pendingRing.replicasInDc(k, dc)) if (!replicas.includes(x)) out.push(x);
+    return out;
   }
 
-  /** The replicas an operation on `k` goes to: its preference list. */
-  private replicaTargets(k: Buffer): string[] {
-    return this.view.ring.preferenceList(k, this.view.settings.replicationFactor);
+  /**
+   * The replicas an operation on `k` goes to: its preference list in data centers `dcs`
+   * (default every one), the client's own first.
+   */
+  private replicaTargets(k: Buffer, dcs?: readonly string[]): string[] {
+    const ring = this.view.ring;
+    const list = dcs ?? [...(this.opts.localDc !== undefined ? [this.opts.localDc] : []), ...ring.dataCenters.filter((d) => d !== this.opts.localDc)];
+    if (list.length === 1) return [...ring.replicasInDc(k, list[0]!)];
+    const out: string[] = [];
+    for (const dc of list) out.push(...ring.replicasInDc(k, dc));
+    return out;
   }
 
   /**
@@ -1356,10 +1513,23 @@ export class RingkvClient<V = Buffer> {
    * doubtful ones (suspected, backing off) too. Replicas known down are skipped, so a read
    * that cannot meet R fails at once instead of waiting for timeouts.
    */
-  private readTargets(k: Buffer, r: number): string[] {
+  private readTargets(k: Buffer, req: Requirement): string[] {
+    if (req.dcs.length === 1) return this.readTargetsIn(k, req.dcs[0]!, req.total);
+    // Several data centers (the client's own first): per data center as above with its own
+    // count; for a count over all of them (quorum), the doubtful ones only when the healthy
+    // ones of every data center together fall short.
+    if (req.perDc.size > 0) return req.dcs.flatMap((dc) => this.readTargetsIn(k, dc, req.perDc.get(dc) ?? 0));
+    const all = req.dcs.map((dc) => this.readTargetsIn(k, dc, Infinity));
+    const healthy = all.flatMap((l) => l.filter((x) => this.isUsable(x)));
+    if (healthy.length >= req.total) return healthy;
+    return [...healthy, ...all.flatMap((l) => l.filter((x) => !this.isUsable(x)))];
+  }
+
+  /** readTargets within data center `dc`, for `r` answers there. */
+  private readTargetsIn(k: Buffer, dc: string, r: number): string[] {
     // A recovering replica (back from an outage longer than the tombstone grace period) is
     // never read until it has been repaired: it may hold keys whose deletes were forgotten.
-    const replicas = this.replicaTargets(k).filter((x) => this.view.member(x)?.state !== 'recovering');
+    const replicas = this.replicaTargets(k, [dc]).filter((x) => this.view.member(x)?.state !== 'recovering');
     // Healthy replicas first, in random order so that reads spread over the replicas.
     const healthy = shuffle(replicas.filter((x) => this.isUsable(x)));
     if (healthy.length >= r) return healthy;

@@ -6,8 +6,8 @@
 // client; methods are safe to call at any time.
 
 import { NodeUnavailableError, UnavailableError } from './errors.js';
-import type { ClusterSettings, MemberInfo, MembersView } from './membership.js';
-import { inPendingRing, inRing, reachable, ringVersionOf, supersedes } from './membership.js';
+import type { ClusterSettings, MemberInfo, MembersView, ReplicationMap } from './membership.js';
+import { addressFrom, dcOf, inPendingRing, inRing, reachable, replicationOf, ringVersionOf, supersedes } from './membership.js';
 import type { RingStamp } from './ring-epoch.js';
 import { ringStampOf } from './ring-epoch.js';
 import { Ring } from './ring.js';
@@ -29,6 +29,12 @@ export interface ClusterViewOptions {
   onError?: (err: unknown) => void;
   /** Told the clock reading of membership answers (the first ones at connect included). */
   serverClock?: ServerClockSink;
+  /**
+   * The data center the client is in: members of another data center are reached at their
+   * remoteAddress (when they have one), and the membership subscription prefers members of
+   * this one. Undefined: every member at its address.
+   */
+  localDc?: string;
 }
 
 export class ClusterView {
@@ -80,7 +86,9 @@ export class ClusterView {
     let failures = 0;
     while (!this.closed) {
       if (!address) {
-        const live = this.members().filter((m) => m.state === 'up').map((m) => m.address);
+        const up = this.members().filter((m) => m.state === 'up');
+        const near = up.filter((m) => this.o.localDc === undefined || dcOf(m) === this.o.localDc);
+        const live = (near.length > 0 ? near : up).map((m) => this.addressOfMember(m));
         const all = live.length > 0 ? live : this.o.seeds;
         // Not a server that just failed (the view may still say it is up) while there are others.
         let pool = all.filter((a) => !failed.has(a));
@@ -132,18 +140,24 @@ export class ClusterView {
     return this.stampValue;
   }
 
-  /** A ring of `members` (weights included); rebuilt only when members or weights change. */
+  /** A ring of `members` (weights, data centers and racks included); rebuilt only when those change. */
   private ringOf(members: MemberInfo[]): Ring {
     const vnodes = this.settingsValue!.vnodesPerNode;
-    const signature = `${vnodes}|${members
-      .map((m) => `${m.id}:${m.weight}`)
+    const replication = replicationOf(this.settingsValue!);
+    const signature = `${vnodes}|${JSON.stringify(replication)}|${members
+      .map((m) => `${m.id}:${m.weight}:${m.dc ?? ''}:${m.rack ?? ''}`)
       .sort()
       .join(',')}`;
     let r = this.rings.get(signature);
     if (!r) {
       r = new Ring(
-        members.map((m) => ({ id: m.id, weight: m.weight })),
-        { vnodesPerNode: vnodes },
+        members.map((m) => {
+          const x: { id: string; weight: number; dc?: string; rack?: string } = { id: m.id, weight: m.weight };
+          if (m.dc !== undefined) x.dc = m.dc;
+          if (m.rack !== undefined) x.rack = m.rack;
+          return x;
+        }),
+        { vnodesPerNode: vnodes, replication },
       );
       if (this.rings.size > 8) this.rings.clear();
       this.rings.set(signature, r);
@@ -156,6 +170,22 @@ export class ClusterView {
     return this.settingsValue;
   }
 
+  /** Replicas per data center (one data center, `default`, for a cluster that names none). */
+  get replication(): ReplicationMap {
+    return replicationOf(this.settings);
+  }
+
+  /** The data center this view routes from (connect's localDc), if any. */
+  get localDc(): string | undefined {
+    return this.o.localDc;
+  }
+
+  /** The data center of a member (undefined for an unknown id). */
+  dcOf(id: string): string | undefined {
+    const m = this.membersById.get(id);
+    return m ? dcOf(m) : undefined;
+  }
+
   members(): MemberInfo[] {
     return [...this.membersById.values()];
   }
@@ -164,18 +194,28 @@ export class ClusterView {
     return this.membersById.get(id);
   }
 
-  /** The address of a member; throws NodeUnavailableError for an unknown id. */
+  /**
+   * The address of a member as this client reaches it (its remoteAddress when it is in
+   * another data center than the client's); throws NodeUnavailableError for an unknown id.
+   */
   addressOf(id: string): string {
     const m = this.membersById.get(id);
     if (!m) throw new NodeUnavailableError(id, 'not a member of the cluster');
-    return m.address;
+    return this.addressOfMember(m);
   }
 
-  /** The id of the member at `address` (undefined when none is). */
+  private addressOfMember(m: MemberInfo): string {
+    return addressFrom(m, this.o.localDc);
+  }
+
+  /** The id of the member at `address` (its address or its remoteAddress; undefined when none is). */
   nodeAt(address: string): string | undefined {
     if (this.byAddress === undefined) {
       this.byAddress = new Map();
-      for (const m of this.membersById.values()) this.byAddress.set(m.address, m.id);
+      for (const m of this.membersById.values()) {
+        this.byAddress.set(m.address, m.id);
+        if (m.remoteAddress !== undefined) this.byAddress.set(m.remoteAddress, m.id);
+      }
     }
     return this.byAddress.get(address);
   }
@@ -208,7 +248,7 @@ export class ClusterView {
     const candidates = [
       ...this.members()
         .filter(reachable)
-        .map((m) => m.address),
+        .map((m) => this.addressOfMember(m)),
       ...this.o.seeds,
     ];
     const tried = new Set<string>();
@@ -246,15 +286,11 @@ export class ClusterView {
     const next = new Map(this.membersById);
     for (const m of view.members) {
       const cur = next.get(m.id);
-      // A new address, weight or TLS mode (a node restarted on another port) is taken only at
-      // a ring version and an incarnation as high as the ones known, as the servers do: a
-      // server that has not heard of the restart yet must not send the client back to the old
-      // address.
-      const moved =
-        cur !== undefined &&
-        (cur.address !== m.address || cur.weight !== m.weight || cur.tls !== m.tls) &&
-        ringVersionOf(m) >= ringVersionOf(cur) &&
-        m.incarnation >= cur.incarnation;
+      // A new place (address, weight, TLS mode, data center, rack, remote address: a node
+      // restarted on another port) is taken only at a ring version and an incarnation as high
+      // as the ones known, as the servers do: a server that has not heard of the restart yet
+      // must not send the client back to the old address.
+      const moved = cur !== undefined && !samePlace(cur, m) && ringVersionOf(m) >= ringVersionOf(cur) && m.incarnation >= cur.incarnation;
       if (!cur || supersedes(m, cur) || moved) {
         next.set(m.id, { ...m });
         changed = true;
@@ -264,9 +300,10 @@ export class ClusterView {
     if (
       !this.settingsValue ||
       s.vnodesPerNode !== this.settingsValue.vnodesPerNode ||
-      s.replicationFactor !== this.settingsValue.replicationFactor
+      s.replicationFactor !== this.settingsValue.replicationFactor ||
+      JSON.stringify(s.replication) !== JSON.stringify(this.settingsValue.replication)
     ) {
-      this.settingsValue = { ...s };
+      this.settingsValue = s.replication ? { ...s, replication: { ...s.replication } } : { ...s };
       changed = true;
     }
     if (!changed && this.membersById.size > 0) return;
@@ -283,4 +320,9 @@ export class ClusterView {
     this.stampValue = ringStampOf(all);
     this.o.onChange?.(this);
   }
+}
+
+/** True when two records of a member give it the same addresses and place in the ring. */
+function samePlace(a: MemberInfo, b: MemberInfo): boolean {
+  return a.address === b.address && a.weight === b.weight && a.tls === b.tls && a.remoteAddress === b.remoteAddress && a.dc === b.dc && a.rack === b.rack;
 }

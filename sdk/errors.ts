@@ -89,6 +89,11 @@ export const ErrorCodes = {
    * and is quarantined until repaired from the other replicas. Ask another replica.
    */
   SUSPECT_RANGE: 'SUSPECT_RANGE',
+  /**
+   * The cluster spans several data centers and the client did not say which one it is in
+   * (connect's `localDc`), or named one the cluster does not have: it is never guessed.
+   */
+  LOCAL_DC_REQUIRED: 'LOCAL_DC_REQUIRED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -130,6 +135,7 @@ export const httpStatusForCode: Record<ErrorCode, number> = {
   TLS_REQUIRED: 426,
   WRITE_REFUSED: 503,
   SUSPECT_RANGE: 503,
+  LOCAL_DC_REQUIRED: 400,
 };
 
 /** Base class of every ringkv error. Match on `code`. */
@@ -201,7 +207,7 @@ export class InvalidConsistencyError extends RingkvError {
   constructor(given: unknown) {
     super(
       ErrorCodes.INVALID_CONSISTENCY,
-      `unknown consistency level ${JSON.stringify(given)}; use linearizable, strong, eventual, all, or {r, w} with 1 <= r, w <= N`,
+      `unknown consistency level ${JSON.stringify(given)}; use linearizable, strong, eventual, all, quorum, localQuorum, localOne, eachQuorum, or {r, w} with 1 <= r, w <= N`,
     );
   }
 }
@@ -224,21 +230,43 @@ export class NotFoundError extends RingkvError {
   }
 }
 
-/** Fewer replicas answered than the consistency level requires. */
+/**
+ * Fewer replicas answered than the consistency level requires. With several data centers,
+ * `dc` names the one that fell short (a level's count within one data center): a local
+ * level never makes up for its own data center with another's replicas.
+ */
 export class QuorumNotMetError extends RingkvError {
   readonly required: number;
   readonly succeeded: number;
   readonly failed: number;
-  constructor(op: string, required: number, succeeded: number, failed: number, cause?: unknown) {
+  readonly dc: string | undefined;
+  constructor(op: string, required: number, succeeded: number, failed: number, cause?: unknown, dc?: string) {
     super(
       ErrorCodes.QUORUM_NOT_MET,
-      `${op}: quorum not met: ${succeeded} of the ${required} required replicas answered (${failed} failed)`,
-      { op, required, succeeded, failed },
+      `${op}: quorum not met${dc !== undefined ? ` in data center ${dc}` : ''}: ${succeeded} of the ${required} required replicas answered (${failed} failed)`,
+      dc !== undefined ? { op, required, succeeded, failed, dc } : { op, required, succeeded, failed },
       { cause },
     );
     this.required = required;
     this.succeeded = succeeded;
     this.failed = failed;
+    this.dc = dc;
+  }
+}
+
+/**
+ * The cluster has several data centers and the client named none of them as its own
+ * (connect's `localDc`), or named one the cluster does not have.
+ */
+export class LocalDcRequiredError extends RingkvError {
+  constructor(dcs: readonly string[], given?: string) {
+    super(
+      ErrorCodes.LOCAL_DC_REQUIRED,
+      given === undefined
+        ? `the cluster has the data centers ${dcs.join(', ')}: name the one this client runs in (connect({ localDc })); it is never guessed`
+        : `localDc ${JSON.stringify(given)} is not a data center of the cluster (${dcs.join(', ')})`,
+      given === undefined ? { dcs: [...dcs] } : { dcs: [...dcs], localDc: given },
+    );
   }
 }
 

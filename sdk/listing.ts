@@ -41,6 +41,8 @@ export interface ListingDeps {
   isUsable(node: string): boolean;
   timeoutMs: number;
   isClosed(): boolean;
+  /** The client's data center (several data centers): its replicas are read first. */
+  localDc?: string | undefined;
 }
 
 /** A position: everything at or before (token, key) is behind; without a key, everything below `token`. */
@@ -161,7 +163,8 @@ export class Listing<T> implements AsyncIterable<T> {
       return !failed.has(x) && s !== undefined && s !== 'recovering' && s !== 'left';
     });
     const usable = readable.filter((x) => d.isUsable(x));
-    const pool = usable.length > 0 ? usable : readable;
+    const local = d.localDc === undefined ? usable : usable.filter((x) => d.view.dcOf(x) === d.localDc);
+    const pool = local.length > 0 ? local : usable.length > 0 ? usable : readable;
     let best: string | undefined;
     let bestRun = -1;
     for (const node of shuffled(pool)) {
@@ -190,13 +193,14 @@ function checkListOptions(o: ListOptions): void {
 /**
  * The ring's token spans in ascending order with their replicas, adjacent spans with the
  * same replica set joined. Vnode token t owns (previous token, t]; the span past the last
- * token wraps to the first.
+ * token wraps to the first. A ring with replication settings places replicas per data
+ * center (Ring.replicasForToken, every data center's); one without takes the first `n`.
  */
 export function spanGroups(ring: Ring, n: number): SpanGroup[] {
   const tokens = ring.tokens();
   const spans: SpanGroup[] = [];
   const push = (from: number, to: number) => {
-    const replicas = ring.preferenceListForToken(from, n);
+    const replicas = ring.replication !== undefined ? [...ring.replicasForToken(from)] : ring.preferenceListForToken(from, n);
     const last = spans[spans.length - 1];
     if (last && last.to + 1 === from && sameSet(last.replicas, replicas)) last.to = to;
     else spans.push({ from, to, replicas });

@@ -46,6 +46,44 @@ export interface MemberInfo {
    * Senders pick plain or TLS by it. Set by the member itself, with a new incarnation.
    */
   tls?: TlsMode;
+  /**
+   * The member's data center (protocol 5): absent means {@link DEFAULT_DC}, so records of a
+   * single-data-center cluster look exactly as before. Part of its place in the ring.
+   */
+  dc?: string;
+  /** The member's rack within its data center (protocol 5); absent: no rack (one shared rack). Part of its place in the ring. */
+  rack?: string;
+  /**
+   * The address nodes and clients of *other* data centers use to reach it (protocol 5): a
+   * public or NAT address, or a port of an inter-DC gateway. Absent: `address` for everyone.
+   */
+  remoteAddress?: string;
+}
+
+/** The data center of members that name none (single-data-center clusters). */
+export const DEFAULT_DC = 'default';
+
+/** Per data center, the number of replicas of every key it holds ({ "east": 3, "west": 3 }). */
+export type ReplicationMap = Readonly<Record<string, number>>;
+
+/** The data center of a member. */
+export function dcOf(m: Pick<MemberInfo, 'dc'>): string {
+  return m.dc ?? DEFAULT_DC;
+}
+
+/**
+ * The address a node or client in data center `fromDc` uses to reach `m`: its own address
+ * within its data center (and for a caller that names no data center), else its
+ * remoteAddress when it has one.
+ */
+export function addressFrom(m: Pick<MemberInfo, 'dc' | 'address' | 'remoteAddress'>, fromDc: string | undefined): string {
+  if (fromDc === undefined || m.remoteAddress === undefined || dcOf(m) === fromDc) return m.address;
+  return m.remoteAddress;
+}
+
+/** The replication of a cluster's settings: its per-data-center map, or N in the default data center. */
+export function replicationOf(s: ClusterSettings): ReplicationMap {
+  return s.replication ?? { [DEFAULT_DC]: s.replicationFactor };
 }
 
 /** Largest virtual-node weight a member may have (vnodes = vnodesPerNode x weight). */
@@ -57,8 +95,13 @@ export const MAX_MEMBER_COUNTER = 2 ** 40;
 export interface ClusterSettings {
   /** Virtual nodes per member at weight 1. */
   vnodesPerNode: number;
-  /** Replicas per key (N). */
+  /** Replicas per key (N): with several data centers, the sum of their replication factors. */
   replicationFactor: number;
+  /**
+   * Replicas per key in each data center (protocol 5). Absent: one data center,
+   * {@link DEFAULT_DC}, holding `replicationFactor` replicas.
+   */
+  replication?: Record<string, number>;
 }
 
 /** The answer of GET /internal/v1/members. */

@@ -37,7 +37,7 @@ export const DEFAULT_RETRY: RetryPolicy = Object.freeze({ attempts: 1, backoffMs
  * The codes a retry may cure: the cluster could not do the operation now (too few replicas
  * answered, a node unreachable or shedding load, a replica's disk refusing writes for a
  * while, a quarantined block, a ring change under way). Never retried: argument errors
- * (INVALID_*, KEY_*, VALUE_TOO_LARGE, WRONG_TYPE), ABORTED, CLOSED, authentication and
+ * (INVALID_*, KEY_*, VALUE_TOO_LARGE, WRONG_TYPE, LOCAL_DC_REQUIRED), ABORTED, CLOSED, authentication and
  * permission errors, CLOCK_SKEW, CORRUPTION, INTERNAL — the same call would fail again.
  * TIMEOUT is retried only while the call's own deadline leaves time (a replica's request
  * timed out inside it).

@@ -8,7 +8,7 @@
 import type { MemberInfo } from './membership.js';
 import { inPendingRing, inRing, ringVersionOf } from './membership.js';
 
-/** The ring a table describes: its epoch and a digest of the members' ring classes and weights. */
+/** The ring a table describes: its epoch and a digest of the members' ring classes, weights and places (data center, rack). */
 export interface RingStamp {
   epoch: number;
   digest: number;
@@ -35,13 +35,22 @@ export function ringClassOf(m: Pick<MemberInfo, 'state'>): RingClass {
   }
 }
 
+/** What decides a member's share of the ring besides its class: weight, data center, rack. */
+type Placed = Pick<MemberInfo, 'state' | 'weight' | 'dc' | 'rack'>;
+
+/** True when the two records place the member differently (weight, data center or rack). */
+function movesPlacement(prev: Placed, next: Placed): boolean {
+  return prev.weight !== next.weight || (prev.dc ?? '') !== (next.dc ?? '') || (prev.rack ?? '') !== (next.rack ?? '');
+}
+
 /**
  * True when going from `prev` to `next` changes where the member stands in the ring (its
- * class or its weight): whoever makes such a change raises the member's ring version.
+ * class, its weight, its data center or rack): whoever makes such a change raises the
+ * member's ring version.
  */
-export function changesRing(prev: Pick<MemberInfo, 'state' | 'weight'> | undefined, next: Pick<MemberInfo, 'state' | 'weight'>): boolean {
+export function changesRing(prev: Placed | undefined, next: Placed): boolean {
   if (!prev) return true;
-  return ringClassOf(prev) !== ringClassOf(next) || prev.weight !== next.weight;
+  return ringClassOf(prev) !== ringClassOf(next) || movesPlacement(prev, next);
 }
 
 /**
@@ -51,9 +60,9 @@ export function changesRing(prev: Pick<MemberInfo, 'state' | 'weight'> | undefin
  * ring before them already went to the new owners too. A node raises its floor to its ring
  * epoch after learning such a change.
  */
-export function isFencingChange(prev: Pick<MemberInfo, 'state' | 'weight'> | undefined, next: Pick<MemberInfo, 'state' | 'weight'>): boolean {
+export function isFencingChange(prev: Placed | undefined, next: Placed): boolean {
   if (!prev) return inPendingRing(next) || inRing(next);
-  return inPendingRing(prev) !== inPendingRing(next) || (prev.weight !== next.weight && ringClassOf(next) !== 'x');
+  return inPendingRing(prev) !== inPendingRing(next) || (movesPlacement(prev, next) && ringClassOf(next) !== 'x');
 }
 
 /** The stamp of a member table. O(members); callers cache it per change of the table. */
@@ -62,7 +71,11 @@ export function ringStampOf(members: Iterable<MemberInfo>): RingStamp {
   const parts: string[] = [];
   for (const m of members) {
     epoch += ringVersionOf(m);
-    parts.push(`${m.id}\u0000${ringClassOf(m)}\u0000${m.weight}`);
+    // A member's data center and rack enter the digest only when set, so that the stamps of
+    // single-data-center tables are what they were before data centers existed.
+    let part = `${m.id}\u0000${ringClassOf(m)}\u0000${m.weight}`;
+    if (m.dc !== undefined || m.rack !== undefined) part += `\u0000${m.dc ?? ''}\u0000${m.rack ?? ''}`;
+    parts.push(part);
   }
   parts.sort();
   // FNV-1a, 32 bits, over the sorted (id, class, weight) entries.

@@ -1,9 +1,13 @@
 // The consistent-hash ring: nodes placed on a 32-bit token circle through weighted virtual
-// nodes, and the preference-list lookups that route a key to its replicas. Immutable once
-// built (withMember / withoutMember return new rings); share freely: lookups are synchronous.
+// nodes, and the lookups that route a key to its replicas — the flat preference list, and
+// the placement per data center (replicas on distinct racks while racks remain). Immutable
+// once built (withMember / withoutMember return new rings); share freely: lookups are
+// synchronous, and placements are computed once per range and cached.
 
 import murmurhash from 'murmurhash';
 import { InvalidArgumentError } from './errors.js';
+import { DEFAULT_DC } from './membership.js';
+import type { ReplicationMap } from './membership.js';
 
 /** One physical node of the ring. */
 export interface RingMember {
@@ -11,12 +15,41 @@ export interface RingMember {
   id: string;
   /** Relative capacity; default 1.0. The node gets round(vnodesPerNode * weight) vnodes, at least 1. */
   weight?: number;
+  /** Data center; default {@link DEFAULT_DC}. */
+  dc?: string;
+  /** Rack within the data center; default none (the members without one share one rack). */
+  rack?: string;
 }
 
 /** Options of a Ring. */
 export interface RingOptions {
   /** Virtual nodes of a member of weight 1.0; a positive integer. Default {@link DEFAULT_VNODES_PER_NODE}. */
   vnodesPerNode?: number;
+  /**
+   * Replicas per data center, for {@link Ring.replicas} and the other placement lookups
+   * (`{ default: 3 }` for a cluster of one data center). Without it only the flat
+   * preference lists are available.
+   */
+  replication?: ReplicationMap;
+}
+
+/** One data center's part of the ring: its vnodes in token order and its racks. */
+interface DcRing {
+  name: string;
+  rf: number;
+  tokens: Uint32Array;
+  /** owners[i] = member index of tokens[i]. */
+  owners: Uint32Array;
+  /** Distinct physical members. */
+  memberCount: number;
+  /** Distinct racks of the members. */
+  rackCount: number;
+}
+
+/** A range's placement: every replica (data centers in name order), and per data center. */
+interface Placement {
+  all: readonly string[];
+  byDc: readonly (readonly string[])[];
 }
 
 /** Default number of virtual nodes per member of weight 1.0. */
@@ -57,6 +90,15 @@ export class Ring {
   readonly #marks: Uint32Array;
   #epoch = 0;
   #tokenList: readonly { token: number; node: string }[] | undefined;
+  /** Per member index: its data center and its rack's index within that data center. */
+  readonly #dcOf: readonly string[];
+  readonly #rackOf: Uint32Array;
+  /** The replication settings, the data centers they name (sorted) and each one's ring. */
+  readonly replication: ReplicationMap | undefined;
+  readonly #dcs: readonly DcRing[];
+  readonly #dcIndex = new Map<string, number>();
+  /** Placement of each range (by index of its end token in #tokens), built on first use. */
+  #placements: (Placement | undefined)[] | undefined;
 
   /**
    * Builds a ring. Throws InvalidArgumentError for an empty or duplicate id, a weight that
@@ -107,6 +149,50 @@ export class Ring {
       this.#owners[i] = rawOwners[order[i]!]!;
     }
     this.#marks = new Uint32Array(normalized.length);
+
+    // Data centers and racks. A rack is an index within its data center.
+    this.#dcOf = Object.freeze(normalized.map((m) => m.dc ?? DEFAULT_DC));
+    this.#rackOf = new Uint32Array(normalized.length);
+    const racksByDc = new Map<string, Map<string, number>>();
+    for (let m = 0; m < normalized.length; m++) {
+      const dc = this.#dcOf[m]!;
+      let racks = racksByDc.get(dc);
+      if (!racks) racksByDc.set(dc, (racks = new Map()));
+      const rack = normalized[m]!.rack ?? '';
+      let r = racks.get(rack);
+      if (r === undefined) racks.set(rack, (r = racks.size));
+      this.#rackOf[m] = r;
+    }
+    const replication = opts.replication;
+    if (replication !== undefined) {
+      checkReplication(replication);
+      this.replication = Object.freeze({ ...replication });
+      const names = Object.keys(replication).sort(compareStrings);
+      const dcs: DcRing[] = [];
+      for (const name of names) {
+        const idx: number[] = [];
+        for (let i = 0; i < total; i++) if (this.#dcOf[this.#owners[i]!] === name) idx.push(i);
+        const tokensOf = new Uint32Array(idx.length);
+        const ownersOf = new Uint32Array(idx.length);
+        idx.forEach((i, j) => {
+          tokensOf[j] = this.#tokens[i]!;
+          ownersOf[j] = this.#owners[i]!;
+        });
+        this.#dcIndex.set(name, dcs.length);
+        dcs.push({
+          name,
+          rf: replication[name]!,
+          tokens: tokensOf,
+          owners: ownersOf,
+          memberCount: this.#dcOf.filter((d) => d === name).length,
+          rackCount: racksByDc.get(name)?.size ?? 0,
+        });
+      }
+      this.#dcs = Object.freeze(dcs);
+    } else {
+      this.replication = undefined;
+      this.#dcs = [];
+    }
   }
 
   /** The 32-bit unsigned token of a key: murmurhash v3 (seed 0) of its bytes (a string is hashed as UTF-8). */
@@ -170,6 +256,129 @@ export class Ring {
     }
   }
 
+  /** The data centers of the replication settings, in name order (empty without them). */
+  get dataCenters(): readonly string[] {
+    return this.#dcs.map((d) => d.name);
+  }
+
+  /** The data center of member `id` (undefined for a non-member). */
+  dcOf(id: string): string | undefined {
+    const i = this.#indexOf(id);
+    return i < 0 ? undefined : this.#dcOf[i];
+  }
+
+  /**
+   * Every replica of the key: for each data center of the replication settings (in name
+   * order), its replication factor's worth of its members (fewer when it has fewer),
+   * walking clockwise from the key's token and taking members on racks not taken yet first
+   * (see {@link Ring.replicasForToken}). Throws InvalidArgumentError on a ring built without
+   * replication settings. The array is shared: do not mutate it.
+   */
+  replicas(key: Uint8Array | string): readonly string[] {
+    return this.#placementAt(Ring.tokenOf(key)).all;
+  }
+
+  /**
+   * The replicas of `token` (see {@link Ring.replicas}). Within a data center the walk goes
+   * clockwise over its members' vnodes from the first at or after the token: a member on a
+   * rack not taken yet is taken; one on a rack already taken is set aside while racks
+   * remain, and once every rack has a replica the set-aside members come first (in the
+   * order met), then the walk goes on. So a data center of R racks holds min(RF, R)
+   * distinct racks for every key, and one without racks (or with one) holds the first RF
+   * distinct members clockwise — the flat preference list. A data center's placement
+   * depends only on its own members: a join or leave moves data within its data center.
+   */
+  replicasForToken(token: number): readonly string[] {
+    checkToken(token);
+    return this.#placementAt(token).all;
+  }
+
+  /** The replicas of the key in data center `dc`, in preference order (empty for a data center without replicas). */
+  replicasInDc(key: Uint8Array | string, dc: string): readonly string[] {
+    return this.replicasInDcForToken(Ring.tokenOf(key), dc);
+  }
+
+  /** The replicas of `token` in data center `dc`. */
+  replicasInDcForToken(token: number, dc: string): readonly string[] {
+    checkToken(token);
+    const d = this.#dcIndex.get(dc);
+    if (d === undefined) {
+      if (this.replication === undefined) throw new InvalidArgumentError('this ring was built without replication settings');
+      return EMPTY_LIST;
+    }
+    return this.#placementAt(token).byDc[d] ?? EMPTY_LIST;
+  }
+
+  /**
+   * Walks clockwise from the key's token yielding every distinct member of data center
+   * `dc` once (the fallbacks of a hinted write stay in the replica's data center).
+   */
+  *walkInDc(key: Uint8Array | string, dc: string): IterableIterator<string> {
+    for (const id of this.walk(key)) if (this.#dcOf[this.#indexOf(id)] === dc) yield id;
+  }
+
+  #indexOf(id: string): number {
+    // Members are sorted by id: binary search.
+    const ids = this.#ids;
+    let lo = 0;
+    let hi = ids.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const c = compareStrings(ids[mid]!, id);
+      if (c === 0) return mid;
+      if (c < 0) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return -1;
+  }
+
+  /** The placement of the range `token` falls in (cached per range). */
+  #placementAt(token: number): Placement {
+    if (this.replication === undefined) throw new InvalidArgumentError('this ring was built without replication settings');
+    if (this.#tokens.length === 0) return EMPTY_PLACEMENT;
+    const i = this.#firstAtOrAfter(token);
+    this.#placements ??= new Array<Placement | undefined>(this.#tokens.length);
+    let p = this.#placements[i];
+    if (p === undefined) {
+      // Every token of the range (previous vnode token, tokens[i]] starts each data center's
+      // walk at the same vnode: the first of that data center at or after tokens[i].
+      const byDc = this.#dcs.map((d) => Object.freeze(this.#placeInDc(d, this.#tokens[i]!)));
+      p = Object.freeze({ all: Object.freeze(byDc.flat()), byDc: Object.freeze(byDc) });
+      this.#placements[i] = p;
+    }
+    return p;
+  }
+
+  /** The rack-aware walk of one data center from `token`. */
+  #placeInDc(d: DcRing, token: number): string[] {
+    const want = Math.min(d.rf, d.memberCount);
+    const out: string[] = [];
+    const len = d.tokens.length;
+    if (want === 0 || len === 0) return out;
+    let i = firstAtOrAfter(d.tokens, token);
+    const taken = new Set<number>();
+    const racksTaken = new Set<number>();
+    const setAside: number[] = [];
+    const take = (m: number) => {
+      out.push(this.#ids[m]!);
+    };
+    for (let seen = 0; seen < len && out.length < want; seen++, i++) {
+      if (i === len) i = 0;
+      const m = d.owners[i]!;
+      if (taken.has(m)) continue;
+      taken.add(m);
+      const rack = this.#rackOf[m]!;
+      if (!racksTaken.has(rack)) {
+        racksTaken.add(rack);
+        take(m);
+        if (racksTaken.size === d.rackCount) while (setAside.length > 0 && out.length < want) take(setAside.shift()!);
+      } else if (racksTaken.size === d.rackCount) take(m);
+      else setAside.push(m);
+    }
+    while (setAside.length > 0 && out.length < want) take(setAside.shift()!);
+    return out;
+  }
+
   /**
    * The sorted vnode tokens with their owners, for range computations: vnode token t owns
    * the range (previous token, t]; the range that wraps past 2^32 - 1 belongs to the first token.
@@ -203,10 +412,10 @@ export class Ring {
     return out;
   }
 
-  /** A new ring with `m` added, or with the weight of the existing member `m.id` replaced. */
+  /** A new ring with `m` added, or with the weight (data center, rack) of the existing member `m.id` replaced. */
   withMember(m: RingMember): Ring {
     const rest = this.members.filter((x) => x.id !== m.id);
-    return new Ring([...rest, m], { vnodesPerNode: this.vnodesPerNode });
+    return new Ring([...rest, m], this.#options());
   }
 
   /** A new ring without member `id`; this ring itself when `id` is not a member. */
@@ -214,22 +423,55 @@ export class Ring {
     if (!this.#ids.includes(id)) return this;
     return new Ring(
       this.members.filter((x) => x.id !== id),
-      { vnodesPerNode: this.vnodesPerNode },
+      this.#options(),
     );
+  }
+
+  #options(): RingOptions {
+    return this.replication === undefined ? { vnodesPerNode: this.vnodesPerNode } : { vnodesPerNode: this.vnodesPerNode, replication: this.replication };
   }
 
   /** Index of the first vnode whose token is >= `token`, wrapping to 0. REQUIRES: a non-empty ring. */
   #firstAtOrAfter(token: number): number {
-    const tokens = this.#tokens;
-    let lo = 0;
-    let hi = tokens.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (tokens[mid]! < token) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo === tokens.length ? 0 : lo;
+    return firstAtOrAfter(this.#tokens, token);
   }
+}
+
+const EMPTY_LIST: readonly string[] = Object.freeze([]);
+const EMPTY_PLACEMENT: Placement = Object.freeze({ all: EMPTY_LIST, byDc: Object.freeze([]) });
+
+/** Largest replication factor of one data center. */
+export const MAX_REPLICATION_FACTOR = 64;
+
+/** Data center and rack names: 1-64 letters, digits, '.', '_' or '-'. */
+export const TOPOLOGY_NAME = /^[A-Za-z0-9._-]{1,64}$/;
+
+/**
+ * Throws InvalidArgumentError unless `r` maps 1..64 data center names (TOPOLOGY_NAME) to
+ * integers in 1..MAX_REPLICATION_FACTOR.
+ */
+export function checkReplication(r: unknown): asserts r is ReplicationMap {
+  if (!r || typeof r !== 'object' || Array.isArray(r)) throw new InvalidArgumentError('replication must map data center names to replica counts');
+  const entries = Object.entries(r as Record<string, unknown>);
+  if (entries.length === 0 || entries.length > 64) throw new InvalidArgumentError('replication must name 1 to 64 data centers');
+  for (const [dc, n] of entries) {
+    if (!TOPOLOGY_NAME.test(dc)) throw new InvalidArgumentError(`data center name ${JSON.stringify(dc)} must be 1-64 letters, digits, '.', '_' or '-'`);
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > MAX_REPLICATION_FACTOR) {
+      throw new InvalidArgumentError(`replication factor of data center ${dc} must be an integer in 1..${MAX_REPLICATION_FACTOR}, got ${String(n)}`);
+    }
+  }
+}
+
+/** Index of the first of the sorted `tokens` that is >= `token`, wrapping to 0. REQUIRES: non-empty. */
+function firstAtOrAfter(tokens: Uint32Array, token: number): number {
+  let lo = 0;
+  let hi = tokens.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (tokens[mid]! < token) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo === tokens.length ? 0 : lo;
 }
 
 /** The token of vnode `i` of node `id`. */
@@ -251,7 +493,16 @@ function checkMember(m: RingMember): RingMember {
   if (typeof weight !== 'number' || !Number.isFinite(weight) || weight <= 0) {
     throw new InvalidArgumentError(`ring member ${JSON.stringify(m.id)}: weight must be a finite number > 0, got ${String(weight)}`);
   }
-  return Object.freeze({ id: m.id, weight });
+  for (const f of ['dc', 'rack'] as const) {
+    const v = m[f];
+    if (v !== undefined && (typeof v !== 'string' || !TOPOLOGY_NAME.test(v))) {
+      throw new InvalidArgumentError(`ring member ${JSON.stringify(m.id)}: ${f} must be 1-64 letters, digits, '.', '_' or '-'`);
+    }
+  }
+  const out: RingMember = { id: m.id, weight };
+  if (m.dc !== undefined) out.dc = m.dc;
+  if (m.rack !== undefined) out.rack = m.rack;
+  return Object.freeze(out);
 }
 
 function checkToken(token: number): void {

@@ -20,8 +20,10 @@ import type { RingStamp } from '../ring-epoch.js';
  * `recovering` member state, the ring-fence route, the `compact` admin action.
  * 4: data types — the DtUpdate operation, stored objects of mode 'crdt' (in Get, Merge and
  * stream answers), `won: false` in a Merge answer whose data type lost to another type.
+ * 5: data centers — members' `dc`, `rack` and `remoteAddress`, the settings' `replication`,
+ * a Merge's `shipped`, the repl-apply route, the `fullsync` admin action.
  */
-export const PROTOCOL_VERSION = 4;
+export const PROTOCOL_VERSION = 5;
 export const MIN_PROTOCOL_VERSION = 1;
 
 export const MSGPACK_CONTENT_TYPE = 'application/msgpack';
@@ -54,6 +56,8 @@ export const Routes = {
   hotKeys: '/internal/v1/hot-keys',
   /** POST: the near cache's invalidation stream (./invalidation-stream.ts). */
   invalidations: '/internal/v1/invalidations',
+  /** Objects shipped from another data center, for the receiving node to write into its own (protocol 5). */
+  replApply: '/internal/v1/repl/apply',
 } as const;
 
 /** Operation types inside a batch. Append-only: never renumber. */
@@ -99,6 +103,12 @@ export interface MergeOp {
   obj: StoredObject;
   /** When set, the receiver is not a replica of the key: it keeps the object as a hint for this node. */
   hintFor?: string;
+  /**
+   * The object is already in the other data centers (it was shipped from one, or is moved
+   * between replicas of one data center): the receiver does not queue it for shipping to
+   * the other data centers (protocol 5; absent: it may).
+   */
+  shipped?: boolean;
 }
 
 export interface CoordinatedPutOp {
@@ -289,11 +299,36 @@ export interface ScanResponse {
 /** Operator actions on one node: POST Routes.admin. */
 export interface AdminRequest {
   v: number;
-  action: 'repair' | 'cleanup' | 'decommission' | 'removenode' | 'rebuild-leaves' | 'drop-hints' | 'compact' | 'fold' | 'snapshot';
+  action: 'repair' | 'cleanup' | 'decommission' | 'removenode' | 'rebuild-leaves' | 'drop-hints' | 'compact' | 'fold' | 'snapshot' | 'fullsync';
   /** For removenode: the node to remove. */
   node?: string;
   /** For snapshot: its name (letters, digits, `.`, `_`, `-`; at most 64). */
   name?: string;
+  /** For fullsync: the data center to synchronize with (protocol 5). */
+  dc?: string;
+}
+
+/**
+ * POST Routes.replApply (protocol 5): objects written in data center `fromDc`, for the
+ * receiving node (a member of another data center) to merge into the replicas of its own
+ * data center. Each is answered once a quorum of those replicas (hints within the data
+ * center count) stored it, or holds something newer.
+ */
+export interface ReplApplyRequest {
+  v: number;
+  from: string;
+  fromDc: string;
+  ops: { key: Buffer; obj: StoredObject }[];
+  /** How long the sender still waits, in ms. */
+  timeoutMs?: number;
+}
+
+export interface ReplApplyResponse {
+  v: number;
+  /** Per operation, in order. */
+  results: ({ ok: true } | { ok: false; code: ErrorCode; msg: string })[];
+  /** The receiver's clock (ms since the epoch) when it answered: the apply time of the lag figures. */
+  now: number;
 }
 
 // msgpackr's record extension: the key set of each object shape is written once per message

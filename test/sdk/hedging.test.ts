@@ -203,7 +203,7 @@ function hedgedCall(time: FakeTime, sends: ManualSends, nodes: string[], require
     nowMs: time.nowMs,
     schedule: time.schedule,
   };
-  return quorumCall('get', nodes, required, 60_000, sends.send, required, undefined, hedge);
+  return quorumCall('get', nodes, required, 60_000, sends.send, required, undefined, undefined, hedge);
 }
 
 /** A policy that has seen `fast` replicas at 2 ms and `slow` ones at 300 ms. */
@@ -340,7 +340,7 @@ t.test('quorumCall: nothing to hedge to when every replica was asked', async (t)
   const sends = new ManualSends();
   const policy = trained(time, ['a', 'c'], ['b']);
   policy.onRead();
-  const call = quorumCall('get', ['a', 'b', 'c'], 2, 60_000, sends.send, 3, undefined, {
+  const call = quorumCall('get', ['a', 'b', 'c'], 2, 60_000, sends.send, 3, undefined, undefined, {
     delayFor: (n) => policy.delayFor(n),
     allow: (c, w) => policy.decide(c, w) === 'hedge',
     nowMs: time.nowMs,
