@@ -8,7 +8,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { InvalidArgumentError } from '../sdk/errors.js';
-import { MAX_MEMBER_WEIGHT } from '../sdk/membership.js';
+import { DEFAULT_DC, MAX_MEMBER_WEIGHT } from '../sdk/membership.js';
+import { checkReplication, TOPOLOGY_NAME } from '../sdk/ring.js';
 import type { EngineOptions, SyncPolicy } from './engine/index.js';
 import { resolveEngineOptions } from './engine/index.js';
 import { checkHintStoreLimits } from './handoff/hint-store.js';
@@ -25,6 +26,15 @@ export interface ServerConfig {
   port: number;
   /** Address other nodes and clients use, when it differs from host:port (NAT, 0.0.0.0 binds). */
   advertise: string;
+  /**
+   * Address the nodes and clients of *other* data centers use (a public or NAT address, a
+   * port of an inter-DC gateway), when it differs from `advertise`. Default '' (none: advertise).
+   */
+  advertiseRemote: string;
+  /** This node's data center. Default `default` (a cluster of one data center names none). */
+  dc: string;
+  /** This node's rack within its data center. Default '' (none: the nodes without one share one rack). */
+  rack: string;
   /** Data directory. Default ./data/<id>. */
   dataDir: string;
   /** Other nodes ("host:port") to learn the cluster from. Default none (a cluster of one). */
@@ -33,8 +43,35 @@ export interface ServerConfig {
   weight: number;
   /** Virtual nodes per member at weight 1; the same on every node. Default 128. */
   vnodesPerNode: number;
-  /** Replicas per key (N); the same on every node. Default 3. */
+  /**
+   * Replicas per key (N) in all; the same on every node. Default 3. Given as a number (one
+   * data center: this node's) or per data center (`{ "east": 3, "west": 3 }`, or
+   * `east:3,west:3` in a flag or the environment); this field is then the sum.
+   */
   replicationFactor: number;
+  /** Replicas per data center (filled from replicationFactor; one entry for a number). */
+  replication: Record<string, number>;
+  /**
+   * Cross-DC replication: the most bytes of objects queued for one other data center; a
+   * write beyond it is not queued (counted in ringkv_repl_dropped_total) and reaches that
+   * data center through the full sync. Default 64 MiB.
+   */
+  replQueueMaxBytes: number;
+  /**
+   * Cross-DC replication: the lag bound — an object not shipped within this time after it
+   * was queued is dropped from the queue (counted as dropped) and left to the full sync.
+   * Default 6 h.
+   */
+  replQueueMaxAgeMs: number;
+  /** Cross-DC replication: the longest wait between two attempts to ship to an unreachable data center (back-off). Default 5000 ms. */
+  replRetryMaxMs: number;
+  /**
+   * Time between full syncs with each other data center (Merkle comparison of every range
+   * this node replicates with a replica there; only differing keys move); 0 = only on
+   * demand (`ringkv repl fullsync`). Default 6 h. With several data centers,
+   * tombstoneGraceMs must exceed this plus replQueueMaxAgeMs.
+   */
+  fullSyncIntervalMs: number;
   /** Timeout of requests this node coordinates (public API) and sends to peers. Default 2000 ms. */
   requestTimeoutMs: number;
   /**
@@ -173,13 +210,20 @@ export interface AuthConfig {
 
 const MiB = 1024 * 1024;
 
-export const serverDefaults: Omit<ServerConfig, 'id' | 'dataDir' | 'advertise'> = {
+export const serverDefaults: Omit<ServerConfig, 'id' | 'dataDir' | 'advertise' | 'replication'> = {
   host: '127.0.0.1',
   port: 7001,
+  advertiseRemote: '',
+  dc: DEFAULT_DC,
+  rack: '',
   seeds: [],
   weight: 1,
   vnodesPerNode: 128,
   replicationFactor: 3,
+  replQueueMaxBytes: 64 * MiB,
+  replQueueMaxAgeMs: 6 * 3600 * 1000,
+  replRetryMaxMs: 5000,
+  fullSyncIntervalMs: 6 * 3600 * 1000,
   requestTimeoutMs: 2000,
   maxClockSkewMs: 5000,
   maxBatchBodyBytes: 64 * MiB,
@@ -232,7 +276,6 @@ const NUMBER_FIELDS = [
   'port',
   'weight',
   'vnodesPerNode',
-  'replicationFactor',
   'requestTimeoutMs',
   'maxClockSkewMs',
   'maxBatchBodyBytes',
@@ -266,9 +309,31 @@ const NUMBER_FIELDS = [
   'ringFenceTimeoutMs',
   'dataTypeOpWindowMs',
   'dataTypeMaxOpIds',
+  'replQueueMaxBytes',
+  'replQueueMaxAgeMs',
+  'replRetryMaxMs',
+  'fullSyncIntervalMs',
 ] as const;
 
-const ALL_FIELDS = ['id', 'host', 'advertise', 'dataDir', 'seeds', 'sync', 'logLevel', 'join', 'corsAllowedOrigins', 'loadShedding', 'tls', 'auth', ...NUMBER_FIELDS] as const;
+const ALL_FIELDS = [
+  'id',
+  'host',
+  'advertise',
+  'advertiseRemote',
+  'dc',
+  'rack',
+  'replicationFactor',
+  'dataDir',
+  'seeds',
+  'sync',
+  'logLevel',
+  'join',
+  'corsAllowedOrigins',
+  'loadShedding',
+  'tls',
+  'auth',
+  ...NUMBER_FIELDS,
+] as const;
 
 function envName(field: string): string {
   return `RINGKV_${field.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
@@ -347,7 +412,7 @@ export function resolveServerConfig(...layers: Raw[]): ServerConfig {
   }
   const id = String(raw.id ?? '');
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(id)) throw new InvalidArgumentError(`server id must be 1-64 letters, digits, '.', '_' or '-'; got "${id}"`);
-  const cfg: ServerConfig = { ...serverDefaults, id, dataDir: path.join('data', id), advertise: '' };
+  const cfg: ServerConfig = { ...serverDefaults, id, dataDir: path.join('data', id), advertise: '', replication: {} };
   if (raw.host !== undefined) cfg.host = String(raw.host);
   if (raw.dataDir !== undefined) cfg.dataDir = String(raw.dataDir);
   for (const f of NUMBER_FIELDS) {
@@ -359,7 +424,24 @@ export function resolveServerConfig(...layers: Raw[]): ServerConfig {
   if (!Number.isInteger(cfg.port) || cfg.port < 0 || cfg.port > 65535) throw new InvalidArgumentError(`port must be 0..65535`);
   if (!(cfg.weight > 0 && cfg.weight <= MAX_MEMBER_WEIGHT)) throw new InvalidArgumentError(`weight must be in (0, ${MAX_MEMBER_WEIGHT}]`);
   if (!Number.isInteger(cfg.vnodesPerNode) || cfg.vnodesPerNode < 1) throw new InvalidArgumentError('vnodesPerNode must be a positive integer');
-  if (!Number.isInteger(cfg.replicationFactor) || cfg.replicationFactor < 1) throw new InvalidArgumentError('replicationFactor must be a positive integer');
+  for (const f of ['dc', 'rack'] as const) {
+    if (raw[f] === undefined || raw[f] === '') continue;
+    const v = String(raw[f]);
+    if (!TOPOLOGY_NAME.test(v)) throw new InvalidArgumentError(`${f} must be 1-64 letters, digits, '.', '_' or '-'; got "${v}"`);
+    cfg[f] = v;
+  }
+  cfg.replication = parseReplication(raw.replicationFactor ?? serverDefaults.replicationFactor, cfg.dc);
+  cfg.replicationFactor = Object.values(cfg.replication).reduce((a, b) => a + b, 0);
+  if (!Number.isInteger(cfg.replQueueMaxBytes) || cfg.replQueueMaxBytes < 1024) throw new InvalidArgumentError('replQueueMaxBytes must be an integer of at least 1024');
+  if (!(cfg.replQueueMaxAgeMs >= 1000)) throw new InvalidArgumentError('replQueueMaxAgeMs must be at least 1000');
+  if (!(cfg.replRetryMaxMs >= 10)) throw new InvalidArgumentError('replRetryMaxMs must be at least 10');
+  // Tombstones are kept until both sides have them: a delete must outlive the time it may
+  // take to reach the other data centers — the queue's lag bound, then a full sync.
+  if (Object.keys(cfg.replication).length > 1 && cfg.tombstoneGraceMs <= cfg.fullSyncIntervalMs + cfg.replQueueMaxAgeMs) {
+    throw new InvalidArgumentError(
+      `tombstoneGraceMs (${cfg.tombstoneGraceMs}) must exceed fullSyncIntervalMs (${cfg.fullSyncIntervalMs}) plus replQueueMaxAgeMs (${cfg.replQueueMaxAgeMs}): a delete could be collected before the other data centers had it, and come back from them`,
+    );
+  }
   if (!(cfg.requestTimeoutMs > 0)) throw new InvalidArgumentError('requestTimeoutMs must be positive');
   if (!(cfg.maxClockSkewMs >= 100)) throw new InvalidArgumentError('maxClockSkewMs must be at least 100');
   if (!Number.isInteger(cfg.maxConnections) || cfg.maxConnections < 16) throw new InvalidArgumentError('maxConnections must be an integer of at least 16');
@@ -425,6 +507,10 @@ export function resolveServerConfig(...layers: Raw[]): ServerConfig {
   if (cfg.join && cfg.seeds.length === 0) throw new InvalidArgumentError('join needs seeds: the nodes of the cluster to join');
   cfg.advertise = raw.advertise !== undefined ? String(raw.advertise) : `${cfg.host}:${cfg.port}`;
   if (!/^[^:\s]+:\d{1,5}$/.test(cfg.advertise)) throw new InvalidArgumentError(`advertise "${cfg.advertise}" is not host:port`);
+  if (raw.advertiseRemote !== undefined && raw.advertiseRemote !== '') {
+    cfg.advertiseRemote = String(raw.advertiseRemote);
+    if (!/^[^:\s]+:\d{1,5}$/.test(cfg.advertiseRemote)) throw new InvalidArgumentError(`advertiseRemote "${cfg.advertiseRemote}" is not host:port`);
+  }
   cfg.tls = resolveTls(raw.tls, id);
   cfg.auth = resolveAuth(raw.auth);
   // Tokens would cross the network in the clear, and nodes could not tell each other from
@@ -464,6 +550,39 @@ function resolveAuth(raw: unknown): AuthConfig {
   if (out.cacheTtlMs > 60_000) throw new InvalidArgumentError('auth.cacheTtlMs must be at most 60000: a revoked token stays valid that long');
   if (!(out.syncIntervalMs >= 100 && out.syncIntervalMs <= 600_000)) throw new InvalidArgumentError('auth.syncIntervalMs must be from 100 to 600000');
   return out;
+}
+
+/**
+ * The replication of `--replication` / RINGKV_REPLICATION_FACTOR / the config's
+ * replicationFactor: a number (N replicas in this node's data center `dc`), "east:3,west:3",
+ * or { "east": 3, "west": 3 }. Every data center 1..64 replicas; this node's must be named.
+ */
+export function parseReplication(v: unknown, dc: string): Record<string, number> {
+  let map: Record<string, number>;
+  if (typeof v === 'number' || (typeof v === 'string' && /^\s*\d+\s*$/.test(v))) {
+    map = { [dc]: Number(v) };
+  } else if (typeof v === 'string') {
+    map = {};
+    for (const part of v.split(',')) {
+      const m = /^\s*([^:\s]+)\s*:\s*(\d+)\s*$/.exec(part);
+      if (!m) throw new InvalidArgumentError(`replication "${v}" is not a number or dc:n[,dc:n...]`);
+      if (m[1]! in map) throw new InvalidArgumentError(`replication names data center ${m[1]} twice`);
+      map[m[1]!] = Number(m[2]);
+    }
+  } else if (v && typeof v === 'object' && !Array.isArray(v)) {
+    map = { ...(v as Record<string, number>) };
+  } else {
+    throw new InvalidArgumentError(`replicationFactor must be a number or a map of data center to replicas, got ${JSON.stringify(v)}`);
+  }
+  try {
+    checkReplication(map);
+  } catch (err) {
+    throw new InvalidArgumentError(`replicationFactor: ${(err as Error).message}`);
+  }
+  if (!(dc in map)) {
+    throw new InvalidArgumentError(`replicationFactor names no replicas for this node's data center ${dc} (${Object.keys(map).join(', ')}): give --dc, or add it`);
+  }
+  return map;
 }
 
 /** The tls section: mode and absolute paths, the files checked unless the mode is off. */

@@ -1,5 +1,5 @@
 // The layout of a node's data directory (documented in ./data-format.md): one engine for
-// the replica data, one for hints, the ACTOR file (the node's vector-clock epoch and dot
+// the replica data, one for hints, one for the cross-DC replication queue, the ACTOR file (the node's vector-clock epoch and dot
 // counter lease, ./dot-counter.ts), NODE-STATE (./node-state.ts: when the node was last
 // alive, and whether it is recovering), AUTH (./auth/auth-table.ts: this node's copy of the
 // user table), and a FORMAT file naming the layout version so that
@@ -15,6 +15,8 @@ export const DATA_FORMAT = 'ringkv-node-data 1';
 export interface DataDirLayout {
   engineDir: string;
   hintsDir: string;
+  /** The cross-DC replication queue (replication/repl-queue.ts; created only in a cluster of several data centers). */
+  replDir: string;
   /** The node's vector-clock epoch and dot counter lease. */
   actorFile: string;
   /** Where a new ACTOR file is written before it is renamed over the old one. */
@@ -34,6 +36,7 @@ export function prepareDataDir(dataDir: string): DataDirLayout {
   const layout = {
     engineDir: path.join(dataDir, 'engine'),
     hintsDir: path.join(dataDir, 'hints'),
+    replDir: path.join(dataDir, 'repl'),
     actorFile: path.join(dataDir, 'ACTOR'),
     actorTempFile: path.join(dataDir, 'ACTOR.tmp'),
     nodeStateFile: path.join(dataDir, 'NODE-STATE'),

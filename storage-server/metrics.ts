@@ -191,6 +191,25 @@ export class ServerMetrics {
     });
   }
 
+  /** Registers a gauge with labels, whose samples are read when scraped. */
+  labeledGauge<L extends string>(name: string, help: string, labelNames: readonly L[], read: () => [Record<L, string>, number][]): void {
+    new client.Gauge({
+      name,
+      help,
+      labelNames: [...labelNames],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [labels, n] of read()) this.set(labels as Partial<Record<string, string>>, n);
+      },
+    });
+  }
+
+  /** Registers a histogram (observed by the module that owns it). */
+  histogram<L extends string>(name: string, help: string, labelNames: readonly L[], buckets: number[]): client.Histogram<L> {
+    return new client.Histogram<L>({ name, help, labelNames: [...labelNames], buckets, registers: [this.registry] });
+  }
+
   async text(): Promise<string> {
     for (const c of this.collectors) c();
     return this.registry.metrics();

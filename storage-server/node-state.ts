@@ -22,6 +22,12 @@ export interface NodeState {
   recoveringSinceMs?: number;
   /** Set once this node decommissioned itself (left the ring): when. It stays out after a restart. */
   leftAtMs?: number;
+  /**
+   * The data center and rack the node's data was placed for (absent: the default data
+   * center, no rack). A node does not start in another: its data would belong elsewhere.
+   */
+  dc?: string;
+  rack?: string;
   /** Start of the outage this life began after (the previous life's last heartbeat); not stored. */
   previousLastAliveMs?: number;
 }
@@ -46,7 +52,9 @@ export function readNodeState(file: string): NodeState | undefined {
     v.format !== NODE_STATE_FORMAT ||
     !Number.isSafeInteger(v.lastAliveMs) ||
     (v.recoveringSinceMs !== undefined && !Number.isSafeInteger(v.recoveringSinceMs)) ||
-    (v.leftAtMs !== undefined && !Number.isSafeInteger(v.leftAtMs))
+    (v.leftAtMs !== undefined && !Number.isSafeInteger(v.leftAtMs)) ||
+    (v.dc !== undefined && typeof v.dc !== 'string') ||
+    (v.rack !== undefined && typeof v.rack !== 'string')
   ) {
     throw new CorruptionError(`node state has an unknown shape: ${text.slice(0, 200)}`, { file });
   }

@@ -105,6 +105,13 @@ export interface ReplicaStoreOptions {
   dots: DotCounter;
   /** Options of the data types (the applied-op window); the same on every node. Defaults: sdk/crdt's. */
   crdt?: CrdtOptions;
+  /**
+   * Told every change of a stored object, inside the key's lock, before the operation that
+   * made it is answered: `shipped` when the object came from another data center or moves
+   * within this one (a Merge marked shipped, streaming), so it is not queued for the others
+   * again (cross-DC replication, ../replication/). A rejection fails the operation.
+   */
+  onChange?: (key: Buffer, obj: StoredObject, shipped: boolean) => Promise<void> | void;
 }
 
 /** Result of applying an operation: the replica's object afterwards, and whether a live value existed before. */
@@ -146,6 +153,7 @@ export class ReplicaStore {
   private readonly crdtOptions: CrdtOptions;
   /** Quarantined blocks (`file:offset`) written over since the actor was retired for them. */
   private readonly retiredForBlocks = new Set<string>();
+  private readonly onChange: ReplicaStoreOptions['onChange'];
   /** Merkle leaf hashes of everything stored here, maintained on every write. */
   readonly leaves = new LeafHashes();
   /**
@@ -166,6 +174,7 @@ export class ReplicaStore {
     this.maxClockSkewMs = opts.maxClockSkewMs ?? 5000;
     this.dots = opts.dots;
     this.crdtOptions = opts.crdt ?? {};
+    this.onChange = opts.onChange;
   }
 
   /** This node's vector-clock actor now (the actor of the data-type updates it coordinates). */
@@ -204,7 +213,7 @@ export class ReplicaStore {
           checkObject(op.obj);
           if (op.hintFor !== undefined && op.hintFor !== this.nodeId) return await this.storeHint(op.hintFor, key, op.obj);
           this.counters.merges++;
-          const r = await this.merge(key, op.obj, deadline);
+          const r = await this.merge(key, op.obj, deadline, { shipped: op.shipped === true });
           // The merged object itself is not sent back (it would double a write's bytes):
           // the writer only needs to know the newest timestamp the replica holds.
           const res: WireResult = { ok: true, obj: null, ts: r.obj ? maxTs(r.obj) : 0, created: r.created };
@@ -217,7 +226,7 @@ export class ReplicaStore {
           this.checkSkew(op.obj.siblings[0]!.ts);
           if (op.hintFor !== undefined && op.hintFor !== this.nodeId) return await this.storeHint(op.hintFor, key, op.obj);
           this.counters.puts++;
-          const r = await this.merge(key, op.obj, deadline, true);
+          const r = await this.merge(key, op.obj, deadline, { fresh: true });
           const won = r.obj !== null && (r.obj === op.obj || objectsEqual(r.obj, op.obj));
           if (!won) this.counters.lostPuts++;
           return { ok: true, obj: null, ts: r.obj ? maxTs(r.obj) : 0, created: r.created, won };
@@ -434,16 +443,19 @@ export class ReplicaStore {
 
   /**
    * Merges `incoming` into the stored object of `key` and stores the result when it changed.
-   * `fresh`: a new plain write (Put), refused with WRONG_TYPE when the key holds a data type.
+   * `how.fresh`: a new plain write (Put), refused with WRONG_TYPE when the key holds a data
+   * type. `how.shipped`: the object came from another data center, or moves within this one
+   * (see ReplicaStoreOptions.onChange).
    */
-  merge(key: Buffer, incoming: StoredObject, deadline?: number, fresh = false): Promise<ApplyResult> {
-    if (incoming.mode === 'crdt') return this.mergeCrdt(key, incoming, deadline);
+  merge(key: Buffer, incoming: StoredObject, deadline?: number, how: { fresh?: boolean; shipped?: boolean } = {}): Promise<ApplyResult> {
+    const shipped = how.shipped === true;
+    if (incoming.mode === 'crdt') return this.mergeCrdt(key, incoming, deadline, shipped);
     return this.withKeyLock(key, async () => {
       checkDeadline(deadline);
       const { token, rec, suspect, block } = await this.current(key);
       // A suspect key's local version is unreadable: the incoming one is written over it.
       const cur = rec ? toObject(rec) : null;
-      if (fresh && cur?.mode === 'crdt') throw wrongTypeForPlain(cur, 'put');
+      if (how.fresh === true && cur?.mode === 'crdt') throw wrongTypeForPlain(cur, 'put');
       if (suspect) {
         // Whatever the incoming mode: the lost copy may have been a data type's.
         await this.retireForSuspect(block);
@@ -456,6 +468,7 @@ export class ReplicaStore {
         return { obj: cur, created, changed: false };
       }
       await this.store(key, token, rec, merged);
+      if (this.onChange) await this.onChange(key, merged, shipped);
       return { obj: merged, created, changed: true };
     });
   }
@@ -464,9 +477,10 @@ export class ReplicaStore {
    * Merges a data type's state into the key's: the join of the two states (a plain value
    * here is replaced; of two types, the greater type code wins whole and the other's
    * updates are reported lost), settled as this node (crdtSettle: duplicates of a retried
-   * operation stay uncounted after the window forgets them). Stores it when it changed.
+   * operation stay uncounted after the window forgets them). Stores it when it changed, and
+   * tells onChange (`shipped` as for merge).
    */
-  private mergeCrdt(key: Buffer, incoming: StoredObject, deadline?: number): Promise<ApplyResult> {
+  private mergeCrdt(key: Buffer, incoming: StoredObject, deadline: number | undefined, shipped: boolean): Promise<ApplyResult> {
     let theirs: CrdtState;
     try {
       if (incoming.siblings.length !== 1) throw new InvalidArgumentError('a data-type object holds exactly one sibling');
@@ -513,6 +527,7 @@ export class ReplicaStore {
       }
       const obj = crdtToObject(merged, bytes);
       await this.store(key, token, rec, obj);
+      if (this.onChange) await this.onChange(key, obj, shipped);
       return { obj, created, changed: true };
     });
   }
@@ -541,6 +556,7 @@ export class ReplicaStore {
       }
       const obj = crdtToObject(next);
       await this.store(key, token, rec, obj);
+      if (this.onChange) await this.onChange(key, obj, false);
       return { obj, created: state === undefined, changed: true };
     });
   }
@@ -566,6 +582,7 @@ export class ReplicaStore {
       if (s === settled) return null;
       const obj = crdtToObject(s);
       await this.store(key, token, rec, obj);
+      if (this.onChange) await this.onChange(key, obj, false);
       this.counters.folds++;
       return obj;
     });
@@ -586,6 +603,7 @@ export class ReplicaStore {
       const [actor, counter] = await this.dots.issue((a) => nextCounter(cur?.context ?? {}, ctx, a));
       const next = dvvUpdate(cur ?? undefined, ctx, actor, sib, counter);
       await this.store(key, token, rec, next);
+      if (this.onChange) await this.onChange(key, next, false);
       return { obj: next, created, changed: true };
     });
   }

@@ -22,7 +22,8 @@ import type { StoredObject } from '../sdk/versioning/index.js';
 import { checkProtocolVersion, decodeMessage, MSGPACK_CONTENT_TYPE, OpType, PROTOCOL_VERSION, Routes } from '../sdk/wire/protocol.js';
 import type { RingStamp } from '../sdk/ring-epoch.js';
 import { checkRouted, isRingStamp } from '../sdk/ring-epoch.js';
-import { reachable } from '../sdk/membership.js';
+import { DEFAULT_DC, dcOf, reachable } from '../sdk/membership.js';
+import type { ClusterSettings } from '../sdk/membership.js';
 import type { ServerConfig } from './config.js';
 import { engineSettings } from './config.js';
 import type { FileSystem } from './engine/index.js';
@@ -73,7 +74,9 @@ import { FoldPass } from './anti-entropy/fold-pass.js';
 import { serveScan } from './streaming/range-scan.js';
 import { takeSnapshot } from './snapshot.js';
 import type { ScanRequest } from '../sdk/wire/protocol.js';
-import type { AdminRequest, MergeOp, MerkleKeysRequest, MerkleRequest, StreamRequest } from '../sdk/wire/protocol.js';
+import type { AdminRequest, MergeOp, MerkleKeysRequest, MerkleRequest, ReplApplyRequest, StreamRequest } from '../sdk/wire/protocol.js';
+import { ReplQueue } from './replication/repl-queue.js';
+import { Replication } from './replication/replication.js';
 
 export interface ServerSeams {
   clock?: Clock;
@@ -98,6 +101,8 @@ export class StorageServer {
   readonly antiEntropy: AntiEntropy;
   /** Folds the counter entries of nodes that left into this node (the keys it is the first replica of). */
   readonly foldPass: FoldPass;
+  /** Asynchronous replication to the other data centers (inactive with one). */
+  readonly replication: Replication;
   private leafTimer: NodeJS.Timeout | undefined;
   private cleanupTimer: NodeJS.Timeout | undefined;
   private foldTimer: NodeJS.Timeout | undefined;
@@ -158,6 +163,7 @@ export class StorageServer {
     nodeState: NodeState,
     tlsMaterial: NodeTlsMaterial | undefined,
     authTable: AuthTable | undefined,
+    private readonly replQueue: ReplQueue | undefined,
   ) {
     this.nodeState = nodeState;
     this.config = config;
@@ -177,6 +183,8 @@ export class StorageServer {
       maxClockSkewMs: config.maxClockSkewMs,
       dots,
       crdt: { opWindowMs: config.dataTypeOpWindowMs, maxOpIds: config.dataTypeMaxOpIds },
+      // Writes made in this data center are queued for the others (replication/).
+      ...(replQueue ? { onChange: (key: Buffer, obj: StoredObject, shipped: boolean) => this.replication.onChange(key, obj, shipped) } : {}),
     });
     this.metrics = new ServerMetrics(config.id, () => this.engine);
     this.hotKeys = new HotKeys(() => clock.nowMs());
@@ -187,6 +195,10 @@ export class StorageServer {
         id: config.id,
         address: config.advertise,
         weight: config.weight,
+        // A single-data-center node's record looks as it always did (no dc, rack, remoteAddress).
+        ...(config.dc !== DEFAULT_DC ? { dc: config.dc } : {}),
+        ...(config.rack !== '' ? { rack: config.rack } : {}),
+        ...(config.advertiseRemote !== '' ? { remoteAddress: config.advertiseRemote } : {}),
         // A node back from an outage longer than the tombstone grace period recovers first.
         state: config.join ? 'joining' : nodeState.recoveringSinceMs !== undefined ? 'recovering' : 'up',
         // A generation number: a restarted node's news is newer than its previous life's.
@@ -194,7 +206,7 @@ export class StorageServer {
         // What this node accepts, so senders pick plain or TLS (absent = off).
         ...(config.tls.mode !== 'off' ? { tls: config.tls.mode } : {}),
       },
-      settings: { vnodesPerNode: config.vnodesPerNode, replicationFactor: config.replicationFactor },
+      settings: clusterSettingsOf(config),
       seeds: config.seeds,
       transport,
       clock,
@@ -220,7 +232,7 @@ export class StorageServer {
       maxHintsPerSec: config.hintReplayRatePerSec,
       batchOps: 200,
       requestTimeoutMs: config.requestTimeoutMs,
-    }, (key) => this.client!.cluster.ring.preferenceList(key, this.config.replicationFactor));
+    }, (key, target) => this.client!.cluster.ring.replicasInDc(key, this.membership.get(target) ? dcOf(this.membership.get(target)!) : config.dc));
     this.hasher = new SpanHasher(this.store);
     this.antiEntropy = new AntiEntropy(
       this.store,
@@ -229,7 +241,7 @@ export class StorageServer {
       // A joining node compares the ranges it is about to own: the ring to come.
       () => ({
         ring: this.membership.self.state === 'joining' ? this.client!.cluster.pendingRing : this.client!.cluster.ring,
-        n: this.config.replicationFactor,
+        dc: this.config.dc,
       }),
       transport,
       log.child({ component: 'anti-entropy' }) as Logger,
@@ -253,9 +265,21 @@ export class StorageServer {
       store: this.store,
       membership: this.membership,
       transport,
-      ring: () => ({ ring: this.client!.cluster.ring, n: this.config.replicationFactor }),
+      ring: () => ({ ring: this.client!.cluster.ring, dc: this.config.dc }),
       log: log.child({ component: 'fold' }) as Logger,
       requestTimeoutMs: config.requestTimeoutMs * 5,
+    });
+    this.replication = new Replication({
+      config,
+      queue: replQueue,
+      store: this.store,
+      hasher: this.hasher,
+      membership: this.membership,
+      transport,
+      clock,
+      log: log.child({ component: 'replication' }),
+      ring: () => this.client!.cluster.ring,
+      mergeLocal: (key, obj, timeoutMs) => this.client!.mergeShipped(key, obj, { timeoutMs }),
     });
     this.registerMetrics();
     this.http = http.createServer(
@@ -308,8 +332,13 @@ export class StorageServer {
     const tlsMaterial = config.tls.mode === 'off' ? undefined : loadNodeTls(config.tls, config.id);
     const layout = prepareDataDir(config.dataDir);
     const nodeState = StorageServer.startingNodeState(config, readNodeState(layout.nodeStateFile), clock.nowMs(), log);
+    const multiDc = Object.keys(config.replication).length > 1;
+    // Deletes are kept until the other data centers have them (replication.ts); until the
+    // server is up to say since when, all of them.
+    const holder: { server?: StorageServer } = {};
     const engine = await Engine.open(layout.engineDir, {
       ...engineSettings(config),
+      tombstoneHorizon: () => (multiDc ? (holder.server?.replication.tombstoneHorizon() ?? 0) : undefined),
       maxKeyBytes: REPLICA_ENGINE_MAX_KEY_BYTES,
       clock,
       logger: log.child({ component: 'engine' }) as Logger,
@@ -318,6 +347,7 @@ export class StorageServer {
     let hints: HintStore;
     let dots: DotCounter;
     let authTable: AuthTable | undefined;
+    let replQueue: ReplQueue | undefined;
     try {
       // The user table, when the node speaks TLS only. A node back from an outage longer than
       // the tombstone grace period may hold users removed meanwhile whose removals its peers
@@ -347,6 +377,21 @@ export class StorageServer {
         log: log.child({ component: 'hints' }) as Logger,
         ...(seams.fs ? { fs: seams.fs } : {}),
       });
+      if (multiDc) {
+        try {
+          replQueue = await ReplQueue.open(layout.replDir, {
+            maxBytesPerDc: config.replQueueMaxBytes,
+            maxAgeMs: config.replQueueMaxAgeMs,
+            sync: config.sync,
+            clock,
+            log: log.child({ component: 'repl-queue' }),
+            ...(seams.fs ? { fs: seams.fs } : {}),
+          });
+        } catch (err) {
+          await hints.close().catch(() => undefined);
+          throw err;
+        }
+      }
     } catch (err) {
       await engine.close().catch(() => undefined);
       throw err;
@@ -364,7 +409,8 @@ export class StorageServer {
     let server: StorageServer | undefined;
     try {
       const cfg = { ...config };
-      server = new StorageServer(cfg, engine, hints, dots, log, transport, clock, { file: layout.nodeStateFile, tmp: layout.nodeStateTempFile }, nodeState, tlsMaterial, authTable);
+      server = new StorageServer(cfg, engine, hints, dots, log, transport, clock, { file: layout.nodeStateFile, tmp: layout.nodeStateTempFile }, nodeState, tlsMaterial, authTable, replQueue);
+      holder.server = server;
       const s = server;
       httpTransport?.setPeerTlsMode((address) => s.peerTlsModeAt(address));
       await server.saveNodeState();
@@ -384,6 +430,7 @@ export class StorageServer {
         authSynced = true;
         void server!.auth.pullOnce();
       });
+      server.replication.start();
       server.membership.onChange(() => server!.scheduleCleanup());
       server.membership.onChange((entry, prev) => {
         if (entry.state !== prev) server!.scheduleFold(cfg.cleanupDelayMs);
@@ -397,6 +444,7 @@ export class StorageServer {
       else {
         await engine.close().catch(() => undefined);
         await hints.close().catch(() => undefined);
+        await replQueue?.close().catch(() => undefined);
       }
       throw err;
     }
@@ -409,8 +457,17 @@ export class StorageServer {
    */
   private static startingNodeState(config: ServerConfig, prior: NodeState | undefined, nowMs: number, log: pino.Logger): NodeState {
     const state: NodeState = { format: 1, lastAliveMs: nowMs };
+    if (config.dc !== DEFAULT_DC) state.dc = config.dc;
+    if (config.rack !== '') state.rack = config.rack;
     if (prior) state.previousLastAliveMs = prior.lastAliveMs;
     if (config.join) return state;
+    // The data was placed for one data center and rack: starting in another would serve
+    // ranges this node does not hold (Cassandra refuses the same).
+    if (prior && ((prior.dc ?? DEFAULT_DC) !== config.dc || (prior.rack ?? '') !== config.rack)) {
+      throw new InvalidArgumentError(
+        `this node's data was placed for data center ${prior.dc ?? DEFAULT_DC}${prior.rack ? ` rack ${prior.rack}` : ''}, not ${config.dc}${config.rack ? ` rack ${config.rack}` : ''}: to move a node, decommission it, wipe its data directory and --join it afresh`,
+      );
+    }
     if (prior?.leftAtMs !== undefined) state.leftAtMs = prior.leftAtMs;
     if (prior?.recoveringSinceMs !== undefined) {
       log.warn({ outageStart: new Date(prior.recoveringSinceMs).toISOString() }, 'this node had not finished recovering: it recovers before serving reads');
@@ -506,6 +563,7 @@ export class StorageServer {
       timeoutMs: this.config.requestTimeoutMs,
       clientId: this.config.id,
       clock: this.clock,
+      localDc: this.config.dc,
       // The embedded client sees this node's membership directly, not through a long-poll.
       membershipWatchMs: 0,
       membershipRefreshMs: 60_000,
@@ -521,8 +579,10 @@ export class StorageServer {
       const map = new Map<string, TlsMode>();
       // A live member wins an address over a gone one that had it before.
       for (const m of this.membership.members()) {
-        if (m.state === 'left' && map.has(m.address)) continue;
-        map.set(m.address, m.tls ?? 'off');
+        for (const a of [m.address, m.remoteAddress]) {
+          if (a === undefined || (m.state === 'left' && map.has(a))) continue;
+          map.set(a, m.tls ?? 'off');
+        }
       }
       this.peerTls = map;
     }
@@ -630,6 +690,9 @@ export class StorageServer {
       } else if (p === Routes.ringFence) {
         route = 'ring-fence';
         work = this.onRingFence(req, res);
+      } else if (p === Routes.replApply) {
+        route = 'repl-apply';
+        work = this.onReplApply(req, res, started);
       } else if (p === Routes.admin) {
         route = 'admin';
         work = this.onAdmin(req, res);
@@ -731,13 +794,14 @@ export class StorageServer {
         const byAddress = new Map<string, number[]>();
         const ring = this.client!.cluster.ring;
         for (let i = 0; i < keys.length; i++) {
-          for (const id of ring.preferenceList(keys[i]!, this.config.replicationFactor)) {
+          for (const id of ring.replicas(keys[i]!)) {
             if (id === this.id) continue;
             const m = this.membership.get(id);
             if (!m || !reachable(m)) continue;
-            const list = byAddress.get(m.address) ?? [];
+            const address = this.membership.addressOf(m);
+            const list = byAddress.get(address) ?? [];
             list.push(i);
-            byAddress.set(m.address, list);
+            byAddress.set(address, list);
           }
         }
         const left = deadline !== undefined ? deadline - performance.now() : this.config.requestTimeoutMs;
@@ -990,6 +1054,28 @@ export class StorageServer {
     this.hotKeys.record(o.key, o.t !== OpType.Get);
   }
 
+  /** Objects shipped from another data center: written into this one's replicas (replication/). */
+  private async onReplApply(req: IncomingMessage, res: ServerResponse, arrivedAt: number): Promise<void> {
+    if (req.method !== 'POST') throw new RingkvError('METHOD_NOT_ALLOWED', 'repl-apply takes POST');
+    if (this.stopping) throw new ClosedError('server');
+    const body = await readBody(req, this.config.maxBatchBodyBytes).catch((err) => {
+      throw err instanceof PayloadTooLargeError ? err : new MalformedRequestError((err as Error).message);
+    });
+    const msg = decodeMessage<ReplApplyRequest>(body);
+    if (!msg || typeof msg !== 'object') throw new MalformedRequestError('repl-apply body must be a map');
+    checkProtocolVersion(msg.v);
+    if (typeof msg.from === 'string') this.membership.heardFrom(msg.from);
+    const budget = typeof msg.timeoutMs === 'number' && Number.isFinite(msg.timeoutMs) && msg.timeoutMs > 0 ? msg.timeoutMs : this.config.requestTimeoutMs * 5;
+    const n = Array.isArray(msg.ops) ? msg.ops.length : 0;
+    this.admit(n, budget - (performance.now() - arrivedAt));
+    this.shedder.enter(n);
+    try {
+      sendMsgpack(res, 200, await this.replication.apply(msg, Math.max(1, budget - (performance.now() - arrivedAt))));
+    } finally {
+      this.shedder.leave(n);
+    }
+  }
+
   private async onMembers(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     // Long-poll: ?since=<epoch>&waitMs=<ms> answers when the view moves past `since`.
     const since = Number(url.searchParams.get('since') ?? '0');
@@ -1064,7 +1150,7 @@ export class StorageServer {
       const answers = await Promise.all(
         peers.map((m) =>
           this.transport
-            .call<RingFenceResponse>(m.address, Routes.ringFence, req, { timeoutMs: Math.max(1000, this.config.requestTimeoutMs * 3) })
+            .call<RingFenceResponse>(this.membership.addressOf(m), Routes.ringFence, req, { timeoutMs: Math.max(1000, this.config.requestTimeoutMs * 3) })
             .catch(() => undefined),
         ),
       );
@@ -1103,7 +1189,7 @@ export class StorageServer {
       rings: () => ({
         current: this.client!.cluster.ring,
         pending: this.client!.cluster.pendingRing,
-        n: this.config.replicationFactor,
+        dc: this.config.dc,
         stamp: this.client!.cluster.ringStamp,
       }),
       log: this.log.child({ component: 'streaming' }) as Logger,
@@ -1145,9 +1231,11 @@ export class StorageServer {
   /** Leaving: announce it, stream every range to its new owners, deliver hints, announce `left`. */
   private async runDecommission(): Promise<StreamStats> {
     if (this.membership.self.state !== 'up') throw new InvalidArgumentError(`cannot decommission a node that is ${this.membership.self.state}`);
-    const others = this.membership.members().filter((m) => m.id !== this.id && m.state === 'up');
-    if (others.length < this.config.replicationFactor) {
-      throw new InvalidArgumentError(`decommission would leave ${others.length} nodes for ${this.config.replicationFactor} replicas`);
+    // Placement is per data center: the ones left in this node's must hold its replicas.
+    const others = this.membership.members().filter((m) => m.id !== this.id && m.state === 'up' && dcOf(m) === this.config.dc);
+    const rf = this.config.replication[this.config.dc]!;
+    if (others.length < rf) {
+      throw new InvalidArgumentError(`decommission would leave ${others.length} nodes in data center ${this.config.dc} for ${rf} replicas`);
     }
     const busy = this.otherRingChange();
     if (busy) throw new UnavailableError(`one ring change at a time: ${busy}`);
@@ -1213,7 +1301,7 @@ export class StorageServer {
     const changing = this.membership.members().filter((m) => m.state === 'joining' || m.state === 'leaving');
     if (changing.length > 0) throw new UnavailableError(`the ring is changing (${changing.map((m) => `${m.id} ${m.state}`).join(', ')}): cleanup later`);
     if (this.membership.self.state !== 'up') throw new UnavailableError(`this node is ${this.membership.self.state}`);
-    const r = await cleanup(this.store, this.client!.cluster.ring, this.config.replicationFactor, this.id);
+    const r = await cleanup(this.store, this.client!.cluster.ring, this.id);
     this.moves.cleanup = { ...r, at: new Date().toISOString() };
     this.log.info(r, 'cleanup: dropped the data of ranges this node no longer owns');
     return r;
@@ -1236,6 +1324,7 @@ export class StorageServer {
 
   private registerMetrics(): void {
     const m = this.metrics;
+    if (this.replication.active) this.replication.registerMetrics(m);
     m.gauge('ringkv_repair_rounds', 'Anti-entropy rounds run since start', () => this.antiEntropy.totals.rounds);
     m.gauge('ringkv_repair_hashes_compared', 'Merkle hashes compared by repair rounds since start', () => this.antiEntropy.totals.hashesCompared);
     m.gauge('ringkv_repair_keys_exchanged', 'Keys reconciled by repair rounds since start', () => this.antiEntropy.totals.keysExchanged);
@@ -1390,6 +1479,18 @@ export class StorageServer {
         this.log.warn({ dropped, target: msg.node ?? 'all' }, 'hints dropped by an operator');
         return sendMsgpackOrJson(req, res, { v: PROTOCOL_VERSION, node: this.id, dropped });
       }
+      case 'fullsync': {
+        if (!this.replication.active) throw new InvalidArgumentError('this cluster has one data center: there is nothing to full-sync with');
+        const dcs = msg.dc === undefined || msg.dc === null ? this.replication.remoteDcs : [String(msg.dc)];
+        for (const dc of dcs) {
+          if (!this.replication.remoteDcs.includes(dc)) {
+            throw new InvalidArgumentError(`${JSON.stringify(dc)} is not another data center of this cluster (${this.replication.remoteDcs.join(', ')})`);
+          }
+        }
+        const fullsync = [];
+        for (const dc of dcs) fullsync.push(await this.replication.fullSync.run(dc));
+        return sendMsgpackOrJson(req, res, { v: PROTOCOL_VERSION, node: this.id, dc: this.config.dc, fullsync });
+      }
       case 'rebuild-leaves': {
         const entries = await this.store.rebuildLeaves();
         return sendMsgpackOrJson(req, res, { v: PROTOCOL_VERSION, node: this.id, entries });
@@ -1443,6 +1544,10 @@ export class StorageServer {
       id: this.id,
       address: this.address,
       state: this.membership.self.state,
+      dc: this.config.dc,
+      rack: this.config.rack || null,
+      replication: this.config.replication,
+      repl: this.replication.status(),
       actor: this.dots.actor,
       uptimeSec: this.uptimeSec(),
       startedAt: new Date(this.startedAtMs).toISOString(),
@@ -1521,6 +1626,7 @@ export class StorageServer {
     await closed;
     this.detector.stop();
     this.antiEntropy.stop();
+    await this.replication.stop();
     if (this.cleanupTimer) clearTimeout(this.cleanupTimer);
     if (this.foldTimer) clearTimeout(this.foldTimer);
     if (this.leafTimer) clearInterval(this.leafTimer);
@@ -1532,6 +1638,7 @@ export class StorageServer {
     await this.transport.close().catch(() => undefined);
     await this.engine.close();
     await this.hints.close();
+    await this.replQueue?.close();
     // The last heartbeat: a clean stop is the start of the outage.
     this.nodeState.lastAliveMs = this.clock.nowMs();
     await this.saveNodeState();
@@ -1564,6 +1671,17 @@ async function serveUi(req: IncomingMessage, res: ServerResponse, p: string): Pr
   }
   res.writeHead(200, { 'content-type': UI_TYPES[path.extname(rel)] ?? 'application/octet-stream', 'content-length': body.length, 'cache-control': 'no-cache' });
   res.end(req.method === 'HEAD' ? undefined : body);
+}
+
+/**
+ * The cluster-wide settings a node serves: a single-data-center node's as they always were
+ * (no replication map), else with the replicas per data center.
+ */
+function clusterSettingsOf(config: ServerConfig): ClusterSettings {
+  const s: ClusterSettings = { vnodesPerNode: config.vnodesPerNode, replicationFactor: config.replicationFactor };
+  const dcs = Object.keys(config.replication);
+  if (dcs.length > 1 || dcs[0] !== DEFAULT_DC) s.replication = { ...config.replication };
+  return s;
 }
 
 /** The time a public API request's coordinator waits: its X-Ringkv-Timeout-Ms, else the node's default. */

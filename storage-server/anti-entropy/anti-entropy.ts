@@ -1,4 +1,5 @@
-// Merkle anti-entropy: repair rounds that make the replicas of every range agree.
+// Merkle anti-entropy: repair rounds that make the replicas of every range agree, within
+// this node's data center (other data centers are reached by full sync: ../replication/).
 //
 // A round covers the ranges this node is the first live replica of (so that, cluster-wide,
 // each range is repaired once per interval), or every range it replicates on demand. For
@@ -40,7 +41,7 @@ import type { ReplicaStore } from '../replica-store.js';
 import { mergeAcrossModes, toObject } from '../replica-store.js';
 import type { SpanHasher } from './span-hasher.js';
 import type { Span, TokenRange } from './token-ranges.js';
-import { ringRanges, splitSpan, withinOneLeaf } from './token-ranges.js';
+import { dcRanges, splitSpan, withinOneLeaf } from './token-ranges.js';
 
 export interface RepairStats {
   startedAt: string;
@@ -97,7 +98,8 @@ export class AntiEntropy {
     private readonly store: ReplicaStore,
     private readonly hasher: SpanHasher,
     private readonly membership: Membership,
-    private readonly ring: () => { ring: Ring; n: number },
+    /** The ring to repair on, and this node's data center (only its replicas are compared). */
+    private readonly ring: () => { ring: Ring; dc: string },
     private readonly transport: Transport,
     private readonly log: Logger,
     private readonly o: AntiEntropyOptions,
@@ -188,7 +190,7 @@ export class AntiEntropy {
   }
 
   private address(id: string): string {
-    return this.membership.get(id)!.address;
+    return this.membership.addressOf(this.membership.get(id)!);
   }
 
   /**
@@ -229,8 +231,8 @@ export class AntiEntropy {
     let ranges: TokenRange[];
     if (explicit) ranges = explicit;
     else {
-      const { ring, n } = this.ring();
-      ranges = ringRanges(ring, n).filter((r) => {
+      const { ring, dc } = this.ring();
+      ranges = dcRanges(ring, dc).filter((r) => {
         if (!r.replicas.includes(self)) return false;
         if (scope === 'all' || overlapsSuspect(r)) return true;
         return r.replicas.find((x) => this.isLive(x)) === self;

@@ -10,6 +10,7 @@
 // applied-op window are folded by a later pass).
 
 import type { Ring } from '../../sdk/ring.js';
+import { dcOf } from '../../sdk/membership.js';
 import { UnavailableError } from '../../sdk/errors.js';
 import type { Transport } from '../../sdk/transport.js';
 import type { StoredObject } from '../../sdk/versioning/index.js';
@@ -41,7 +42,14 @@ export interface FoldPassDeps {
   store: ReplicaStore;
   membership: Membership;
   transport: Transport;
-  ring: () => { ring: Ring; n: number };
+  /**
+   * The ring, and this node's data center: a pass folds only the actors of nodes that left
+   * this data center, over this data center's replicas. Each data center folds its own
+   * gone nodes once; the folded state reaches the others by cross-DC replication, where
+   * the fold's context drops the gone node's entries (two data centers folding the same
+   * node would each count its entries under their own actor).
+   */
+  ring: () => { ring: Ring; dc: string };
   log: Logger;
   requestTimeoutMs: number;
   /** Keys handled per batch of requests. Default 200. */
@@ -70,15 +78,15 @@ export class FoldPass {
     const started = Date.now();
     const self = this.d.membership.selfId;
     const members = this.d.membership.members();
-    const gone = new Set(members.filter((m) => m.state === 'left').map((m) => m.id));
+    const { ring, dc } = this.d.ring();
+    const gone = new Set(members.filter((m) => m.state === 'left' && dcOf(m) === dc).map((m) => m.id));
     const stats: FoldStats = { startedAt: new Date(started).toISOString(), durationMs: 0, gone: [...gone], keysScanned: 0, candidates: 0, folded: 0, remaining: 0 };
     if (gone.size === 0) return this.done(stats, started);
     // One survivor per key, and the survivor must reach every replica: only while every
     // member but those gone is up, so that all nodes agree on the preference lists and no
     // replica (nor a hint waiting for one) holds entries the survivor cannot see.
-    const notUp = members.filter((m) => m.state !== 'up' && m.state !== 'left');
+    const notUp = members.filter((m) => m.state !== 'up' && m.state !== 'left' && dcOf(m) === dc);
     if (notUp.length > 0) throw new UnavailableError(`fold pass: waiting for ${notUp.map((m) => `${m.id} (${m.state})`).join(', ')}`);
-    const { ring, n } = this.d.ring();
     const isGone = (actor: string) => gone.has(nodeOfActor(actor));
     let batch: { key: Buffer; replicas: string[] }[] = [];
     for await (const e of this.d.store.scan(0, 0xffffffff)) {
@@ -89,7 +97,7 @@ export class FoldPass {
         continue; // reported by reads and repair, not here
       }
       if (obj.mode !== 'crdt') continue;
-      const replicas = ring.preferenceList(e.key, n);
+      const replicas = [...ring.replicasInDc(e.key, dc)];
       if (replicas[0] !== self) continue;
       stats.keysScanned++;
       if (!holdsEntriesOf(obj, isGone)) continue;

@@ -12,7 +12,7 @@ export type Span = readonly [from: number, to: number];
 
 export const MAX_TOKEN = 0xffffffff;
 
-/** A range of the ring with its replicas (the preference list of its end token). */
+/** A range of the ring with its replicas (the placement of its end token). */
 export interface TokenRange {
   /** Exclusive start (the previous vnode token). */
   start: number;
@@ -23,8 +23,12 @@ export interface TokenRange {
   replicas: string[];
 }
 
-/** Every range of `ring` with its N replicas, in token order. */
-export function ringRanges(ring: Ring, n: number): TokenRange[] {
+/**
+ * Every range of `ring` with its replicas, in token order: the ring's placement (every data
+ * center's replicas; the ring must have replication settings), or with `n`, the flat
+ * preference list of N (ring-balance figures).
+ */
+export function ringRanges(ring: Ring, n?: number): TokenRange[] {
   const tokens = ring.tokens();
   const out: TokenRange[] = [];
   for (let i = 0; i < tokens.length; i++) {
@@ -38,9 +42,14 @@ export function ringRanges(ring: Ring, n: number): TokenRange[] {
       if (start < MAX_TOKEN) spans.push([start + 1, MAX_TOKEN]);
       spans.push([0, end]);
     } else spans = [[start + 1, end]];
-    out.push({ start, end, spans, replicas: ring.preferenceListForToken(end, n) });
+    out.push({ start, end, spans, replicas: n === undefined ? [...ring.replicasForToken(end)] : ring.preferenceListForToken(end, n) });
   }
   return out;
+}
+
+/** The ranges of `ring` with their replicas in data center `dc` only (anti-entropy, streaming and full sync work within one). */
+export function dcRanges(ring: Ring, dc: string): TokenRange[] {
+  return ringRanges(ring).map((r) => ({ ...r, replicas: [...ring.replicasInDcForToken(r.end, dc)] }));
 }
 
 /** Number of tokens in a span. */

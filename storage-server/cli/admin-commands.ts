@@ -5,7 +5,8 @@
 
 import type { Command } from 'commander';
 import { HttpTransport } from '../../sdk/transport.js';
-import type { MembersView } from '../../sdk/membership.js';
+import type { MemberInfo, MembersView } from '../../sdk/membership.js';
+import { addressFrom, dcOf, replicationOf } from '../../sdk/membership.js';
 import { Ring } from '../../sdk/ring.js';
 import { InvalidArgumentError, UnavailableError } from '../../sdk/errors.js';
 import type { AdminRequest, MerkleRequest, MerkleResponse } from '../../sdk/wire/protocol.js';
@@ -23,7 +24,8 @@ export async function fetchView(t: HttpTransport, seeds: string[], timeoutMs = 3
   for (const s of seeds) {
     try {
       const view = await t.call<MembersView>(s, Routes.members, undefined, { timeoutMs });
-      const modes = new Map(view.members.map((m) => [m.address, m.tls ?? 'off' as const]));
+      const modes = new Map<string, 'off' | 'transitional' | 'required'>();
+      for (const m of view.members) for (const a of [m.address, m.remoteAddress]) if (a) modes.set(a, m.tls ?? 'off');
       t.setPeerTlsMode((address) => modes.get(address));
       return view;
     } catch (err) {
@@ -31,6 +33,25 @@ export async function fetchView(t: HttpTransport, seeds: string[], timeoutMs = 3
     }
   }
   throw lastErr instanceof Error ? lastErr : new UnavailableError('no seed answered');
+}
+
+/**
+ * How the CLI reaches the members of a view: as the answering node does (members of its data
+ * center at their address, the others at their remoteAddress) — the seeds are given in the
+ * operator's data center.
+ */
+export function reachFrom(view: MembersView): (m: MemberInfo) => string {
+  const self = view.members.find((x) => x.id === view.self);
+  const dc = self ? dcOf(self) : undefined;
+  return (m) => addressFrom(m, dc);
+}
+
+/** The ring of a view's members (placement settings included). */
+export function ringOfView(view: MembersView): Ring {
+  return new Ring(
+    view.members.filter(inRing).map((m) => ({ id: m.id, weight: m.weight, ...(m.dc !== undefined ? { dc: m.dc } : {}), ...(m.rack !== undefined ? { rack: m.rack } : {}) })),
+    { vnodesPerNode: view.settings.vnodesPerNode, replication: replicationOf(view.settings) },
+  );
 }
 
 export interface RangeCheck {
@@ -42,18 +63,28 @@ export interface RangeCheck {
   unreachable: string[];
 }
 
-/** Compares the Merkle root of every range across its replicas. */
-export async function repairCheck(seeds: string[], timeoutMs = 30_000, creds?: Credentials): Promise<{ ranges: RangeCheck[]; allAgree: boolean }> {
-  const t = cliTransport(creds);
+/**
+ * Compares the Merkle root of every range across its replicas: within each data center (what
+ * anti-entropy keeps in step), or with `acrossDcs` across every replica of every data center
+ * (what cross-DC replication and full sync converge to).
+ */
+export async function repairCheck(
+  seeds: string[],
+  timeoutMs = 30_000,
+  opts: { acrossDcs?: boolean; creds?: Credentials } = {},
+): Promise<{ ranges: RangeCheck[]; allAgree: boolean }> {
+  const t = cliTransport(opts.creds);
   try {
     const view = await fetchView(t, seeds);
     const members = view.members.filter(inRing);
-    const ring = new Ring(
-      members.map((m) => ({ id: m.id, weight: m.weight })),
-      { vnodesPerNode: view.settings.vnodesPerNode },
-    );
-    const ranges = ringRanges(ring, view.settings.replicationFactor);
-    const address = new Map(view.members.map((m) => [m.id, m.address]));
+    const ring = ringOfView(view);
+    const all = ringRanges(ring);
+    // One entry per range and data center (or per range, across them).
+    const ranges: TokenRange[] = opts.acrossDcs
+      ? all
+      : all.flatMap((r) => ring.dataCenters.map((dc) => ({ ...r, replicas: [...ring.replicasInDcForToken(r.end, dc)] })).filter((x) => x.replicas.length > 0));
+    const reach = reachFrom(view);
+    const address = new Map(view.members.map((m) => [m.id, reach(m)]));
     // For each node, the hashes of the spans of every range it replicates.
     const hashes = new Map<string, Map<TokenRange, string>>();
     let refused: unknown;
@@ -106,11 +137,12 @@ export async function runRepair(
   const t = cliTransport(creds);
   try {
     const view = await fetchView(t, seeds);
+    const reach = reachFrom(view);
     const nodes: { node: string; repair?: RepairStats; error?: string }[] = [];
     for (const m of view.members.filter((x) => x.state === 'up')) {
       const started = Date.now();
       try {
-        const r = await withProgress(t, m.address, adminCall<{ repair: RepairStats }>(t, m.address, { action: 'repair' }, timeoutMs), (st) => {
+        const r = await withProgress(t, reach(m), adminCall<{ repair: RepairStats }>(t, reach(m), { action: 'repair' }, timeoutMs), (st) => {
           const cur = st.repairing as RepairStats | null;
           if (!cur) return undefined;
           const secs = Math.max(0.001, (Date.now() - Date.parse(cur.startedAt)) / 1000);
@@ -149,7 +181,7 @@ export function registerAdminCommands(program: Command): void {
       const seeds = seedsFrom(o.seeds);
       const creds = credentialsFrom(o);
       if (o.check) {
-        const res = await repairCheck(seeds, 30_000, creds);
+        const res = await repairCheck(seeds, 30_000, { creds });
         if (o.json) process.stdout.write(`${JSON.stringify(res)}\n`);
         else {
           for (const r of res.ranges) {
@@ -216,7 +248,7 @@ export function registerAdminCommands(program: Command): void {
       try {
         const view = await fetchView(t, seedsFrom(o.seeds));
         for (const m of view.members.filter((x) => x.state === 'up')) {
-          const r = await adminCall<{ dropped: number }>(t, m.address, { action: 'drop-hints', ...(o.node ? { node: o.node } : {}) }, 60_000);
+          const r = await adminCall<{ dropped: number }>(t, reachFrom(view)(m), { action: 'drop-hints', ...(o.node ? { node: o.node } : {}) }, 60_000);
           process.stdout.write(`${m.id}: dropped ${r.dropped} hints\n`);
         }
       } finally {
@@ -269,8 +301,9 @@ export function registerMembershipCommands(program: Command): void {
         const view = await fetchView(t, seedsFrom(o.seeds));
         const m = view.members.find((x) => x.id === node);
         if (!m) throw new InvalidArgumentError(`no member ${node}`);
-        process.stderr.write(`decommissioning ${node} (${m.address})...\n`);
-        const r = await withProgress(t, m.address, adminCall<{ decommission: { ranges: number; keys: number; bytes: number; durationMs: number; repairedKeys: number } }>(t, m.address, { action: 'decommission' }, 6 * 3600_000), movingLine);
+        const address = reachFrom(view)(m);
+        process.stderr.write(`decommissioning ${node} (${address})...\n`);
+        const r = await withProgress(t, address, adminCall<{ decommission: { ranges: number; keys: number; bytes: number; durationMs: number; repairedKeys: number } }>(t, address, { action: 'decommission' }, 6 * 3600_000), movingLine);
         const d = r.decommission;
         process.stdout.write(
           `${node} left the ring: ${d.ranges} ranges, ${d.keys} keys (${(d.bytes / 1048576).toFixed(1)} MiB) streamed in ${d.durationMs} ms; ` +
@@ -294,12 +327,13 @@ export function registerMembershipCommands(program: Command): void {
         const view = await fetchView(t, seeds);
         const coordinator = view.members.find((x) => x.state === 'up' && x.id !== node);
         if (!coordinator) throw new UnavailableError('no live node to coordinate the removal');
-        await adminCall(t, coordinator.address, { action: 'removenode', node }, 10_000);
+        const reach = reachFrom(view);
+        await adminCall(t, reach(coordinator), { action: 'removenode', node }, 10_000);
         // Wait until every live node sees it gone, so their rings agree before repairing.
         const deadline = Date.now() + 30_000;
         for (;;) {
           const views = await Promise.all(
-            view.members.filter((x) => x.state === 'up' && x.id !== node).map((x) => t.call<MembersView>(x.address, Routes.members, undefined, { timeoutMs: 2000 }).catch(() => undefined)),
+            view.members.filter((x) => x.state === 'up' && x.id !== node).map((x) => t.call<MembersView>(reach(x), Routes.members, undefined, { timeoutMs: 2000 }).catch(() => undefined)),
           );
           if (views.every((v) => v?.members.find((x) => x.id === node)?.state === 'left')) break;
           if (Date.now() > deadline) throw new UnavailableError(`not every node sees ${node} as left yet`);
@@ -325,7 +359,7 @@ export function registerMembershipCommands(program: Command): void {
         const view = await fetchView(t, seedsFrom(o.seeds));
         let total = 0;
         for (const m of view.members.filter((x) => x.state === 'up')) {
-          const r = await adminCall<{ cleanup: { scanned: number; dropped: number } }>(t, m.address, { action: 'cleanup' }, 3600_000);
+          const r = await adminCall<{ cleanup: { scanned: number; dropped: number } }>(t, reachFrom(view)(m), { action: 'cleanup' }, 3600_000);
           total += r.cleanup.dropped;
           process.stdout.write(`${m.id}: dropped ${r.cleanup.dropped} keys it no longer owns\n`);
         }

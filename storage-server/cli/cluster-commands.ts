@@ -1,7 +1,9 @@
-// `ringkv cluster up` (a local development cluster of N server processes, logs to the
-// terminal, Ctrl-C stops it cleanly; `--tls` makes certificates when missing and runs it
-// with TLS required; `--auth` adds authentication and makes the first admin) and `ringkv status` (each member's state, address, TLS mode, keys,
-// pending hints and when it was last heard from; `--json` for scripts).
+// `ringkv cluster up` (a local development cluster of N server processes — or of D data
+// centers of N each — logs to the terminal, Ctrl-C stops it cleanly; `--tls` makes
+// certificates when missing and runs it with TLS required; `--auth` adds authentication and
+// makes the first admin) and `ringkv status` (each member's data center, rack, state,
+// address, TLS mode, keys, pending hints and when it was last heard from; `--json` for
+// scripts).
 
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -13,12 +15,12 @@ import type { Command } from 'commander';
 import { InvalidArgumentError, UnavailableError } from '../../sdk/errors.js';
 import type { MembersView } from '../../sdk/membership.js';
 import { PROTOCOL_VERSION, Routes } from '../../sdk/wire/protocol.js';
-import { inRing } from '../../sdk/membership.js';
-import { Ring } from '../../sdk/ring.js';
+import { DEFAULT_DC, dcOf } from '../../sdk/membership.js';
 import { ringRanges } from '../anti-entropy/token-ranges.js';
 import { addTlsOptions, cliTransport, credentialsFrom, seedsFrom } from './common.js';
 import type { Credentials, TlsFlags } from './common.js';
 import { certFiles, ensureCerts } from '../tls/cert-authority.js';
+import { reachFrom, ringOfView } from './admin-commands.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const LEVELS: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
@@ -41,6 +43,7 @@ export function formatLogLine(prefix: string, line: string): string {
 }
 
 export interface LocalClusterOptions {
+  /** Nodes in all; with `dcs`, split evenly between the data centers. */
   nodes: number;
   basePort: number;
   host: string;
@@ -49,6 +52,14 @@ export interface LocalClusterOptions {
   extraArgs?: string[];
   /** Extra CLI args of node `id` (its certificate, say). */
   nodeArgs?: (id: string) => string[];
+  /** Data centers `dc1`..`dcN` (default: one, unnamed); each holds min(3, its nodes) replicas. */
+  dcs?: number;
+}
+
+/** The data center of node `i` (0-based) of a local cluster, undefined for a cluster of one. */
+export function localDcOf(o: Pick<LocalClusterOptions, 'nodes' | 'dcs'>, i: number): string | undefined {
+  if (!o.dcs || o.dcs < 2) return undefined;
+  return `dc${Math.floor(i / (o.nodes / o.dcs)) + 1}`;
 }
 
 /** Starts `nodes` server processes; resolves once every one reported ready. */
@@ -56,8 +67,11 @@ export async function startLocalCluster(o: LocalClusterOptions, onLine: (line: s
   const addresses = Array.from({ length: o.nodes }, (_, i) => `${o.host}:${o.basePort + i}`);
   const children: ChildProcess[] = [];
   const ready: Promise<void>[] = [];
+  const dcs = o.dcs ?? 1;
+  const replication = Array.from({ length: dcs }, (_, d) => `dc${d + 1}:${Math.min(3, o.nodes / dcs)}`).join(',');
   for (let i = 0; i < o.nodes; i++) {
     const id = `n${i + 1}`;
+    const dc = localDcOf(o, i);
     const args = [
       path.join(here, 'ringkv.js'),
       'server',
@@ -73,6 +87,7 @@ export async function startLocalCluster(o: LocalClusterOptions, onLine: (line: s
       addresses.filter((_, j) => j !== i).join(','),
       '--log-level',
       o.logLevel,
+      ...(dc !== undefined ? ['--dc', dc, '--replication', replication] : []),
       ...(o.extraArgs ?? []),
       ...(o.nodeArgs?.(id) ?? []),
     ];
@@ -138,6 +153,8 @@ async function makeFirstAdmin(seed: string, certDir: string, tokenFile: string):
 interface NodeStatus {
   id: string;
   address: string;
+  dc: string;
+  rack?: string;
   state: string;
   incarnation: number;
   /** What the node accepts: off, transitional or required (storage-server/tls/README.md). */
@@ -186,7 +203,8 @@ export async function clusterStatus(seeds: string[], timeoutMs = 2000, creds?: C
       }
     }
     if (!view) throw lastErr instanceof Error ? lastErr : new UnavailableError('no seed answered');
-    const modes = new Map(view.members.map((m) => [m.address, m.tls ?? ('off' as const)]));
+    const modes = new Map<string, 'off' | 'transitional' | 'required'>();
+    for (const m of view.members) for (const a of [m.address, m.remoteAddress]) if (a) modes.set(a, m.tls ?? 'off');
     t.setPeerTlsMode((address) => modes.get(address));
     // The answering node's own record of when it last heard from each member.
     let heard: Record<string, number> = {};
@@ -196,23 +214,25 @@ export async function clusterStatus(seeds: string[], timeoutMs = 2000, creds?: C
     } catch {
       heard = {};
     }
-    // Effective ownership: the share of the token space each member stores a replica of.
-    const ringMembers = view.members.filter(inRing);
+    // Effective ownership: the share of the token space each member stores a replica of
+    // (within its data center, each of which holds every key).
+    const ring = ringOfView(view);
+    const reach = reachFrom(view);
     const owned = new Map<string, number>();
-    if (ringMembers.length > 0) {
-      const ring = new Ring(ringMembers.map((m) => ({ id: m.id, weight: m.weight })), { vnodesPerNode: view.settings.vnodesPerNode });
-      for (const r of ringRanges(ring, view.settings.replicationFactor)) {
+    if (ring.members.length > 0) {
+      for (const r of ringRanges(ring)) {
         const w = r.spans.reduce((a, x) => a + (x[1] - x[0] + 1), 0) / 2 ** 32;
         for (const x of r.replicas) owned.set(x, (owned.get(x) ?? 0) + w);
       }
     }
     const nodes = await Promise.all(
       view.members.map(async (m): Promise<NodeStatus> => {
-        const base: NodeStatus = { id: m.id, address: m.address, state: m.state, incarnation: m.incarnation, tls: m.tls ?? 'off', reachable: false };
+        const base: NodeStatus = { id: m.id, address: m.address, dc: dcOf(m), state: m.state, incarnation: m.incarnation, tls: m.tls ?? 'off', reachable: false };
+        if (m.rack !== undefined) base.rack = m.rack;
         if (owned.has(m.id)) base.ownership = owned.get(m.id)!;
         if (heard[m.id]) base.lastHeard = new Date(heard[m.id]!).toISOString();
         try {
-          const st = await t.call<Record<string, unknown>>(m.address, Routes.status, undefined, { timeoutMs });
+          const st = await t.call<Record<string, unknown>>(reach(m), Routes.status, undefined, { timeoutMs });
           return {
             ...base,
             keys: st.keys as number,
@@ -228,7 +248,7 @@ export async function clusterStatus(seeds: string[], timeoutMs = 2000, creds?: C
         }
       }),
     );
-    nodes.sort((a, b) => a.id.localeCompare(b.id));
+    nodes.sort((a, b) => a.dc.localeCompare(b.dc) || a.id.localeCompare(b.id));
     return { nodes, from };
   } finally {
     await t.close();
@@ -252,8 +272,9 @@ export function registerClusterCommands(program: Command): void {
   const cluster = program.command('cluster').description('local development clusters');
   cluster
     .command('up')
-    .description('start a local cluster of N nodes (Ctrl-C stops it cleanly)')
-    .option('--nodes <n>', 'number of nodes', '3')
+    .description('start a local cluster of N nodes, or of D data centers of N nodes each (Ctrl-C stops it cleanly)')
+    .option('--nodes <n>', 'number of nodes (per data center with --dcs)', '3')
+    .option('--dcs <d>', 'data centers dc1..dcD, each holding min(3, N) replicas of every key', '1')
     .option('--base-port <port>', 'port of the first node; the others follow', '7001')
     .option('--host <host>', 'address to bind', '127.0.0.1')
     .option('--data <dir>', 'data directory (one folder per node)', './data')
@@ -261,11 +282,14 @@ export function registerClusterCommands(program: Command): void {
     .option('--tls', 'run with TLS required: certificates (CA, node-<id>, client-dev) are made in --tls-dir when missing')
     .option('--tls-dir <dir>', 'certificate directory for --tls (default <data>/tls)')
     .option('--auth', "with authentication on (implies --tls): the first admin's token is written to <data>/admin.token")
-    .action(async (o: { nodes: string; basePort: string; host: string; data: string; logLevel: string; tls?: boolean; tlsDir?: string; auth?: boolean }) => {
+    .action(async (o: { nodes: string; dcs: string; basePort: string; host: string; data: string; logLevel: string; tls?: boolean; tlsDir?: string; auth?: boolean }) => {
       if (o.auth) o.tls = true;
-      const nodes = Number(o.nodes);
+      const perDc = Number(o.nodes);
+      const dcs = Number(o.dcs);
       const basePort = Number(o.basePort);
-      if (!Number.isInteger(nodes) || nodes < 1 || nodes > 64) throw new InvalidArgumentError('--nodes must be 1..64');
+      if (!Number.isInteger(dcs) || dcs < 1 || dcs > 8) throw new InvalidArgumentError('--dcs must be 1..8');
+      if (!Number.isInteger(perDc) || perDc < 1 || perDc * dcs > 64) throw new InvalidArgumentError('--nodes must be 1..64 in all');
+      const nodes = perDc * dcs;
       if (!Number.isInteger(basePort) || basePort < 1 || basePort + nodes > 65535) throw new InvalidArgumentError('--base-port out of range');
       const ids = Array.from({ length: nodes }, (_, i) => `n${i + 1}`);
       const certDir = path.resolve(o.tlsDir ?? path.join(o.data, 'tls'));
@@ -282,6 +306,7 @@ export function registerClusterCommands(program: Command): void {
           dataDir: o.data,
           logLevel: o.logLevel,
           ...(o.auth ? { extraArgs: ['--auth'] } : {}),
+          dcs,
           ...(o.tls
             ? {
                 nodeArgs: (id: string) => [
@@ -300,8 +325,14 @@ export function registerClusterCommands(program: Command): void {
       if (o.auth) await makeFirstAdmin(`${o.host}:${basePort}`, certDir, tokenFile);
       const scheme = o.tls ? 'https' : 'http';
       const curl = o.tls ? `curl --cacert ${certFiles.caCert(certDir)}` : 'curl';
+      const layout =
+        dcs > 1
+          ? Array.from({ length: dcs }, (_, d) => `  dc${d + 1}: ${children.slice(d * perDc, (d + 1) * perDc).map((_, j) => `${o.host}:${basePort + d * perDc + j}`).join(', ')}\n`).join('') +
+            `  clients name their data center: connect({ seeds, localDc: 'dc1' }); ringkv repl status shows the replication lag\n`
+          : '';
       process.stdout.write(
         `\nringkv: ${nodes} nodes up at ${seeds}${o.tls ? ' (TLS required)' : ''}\n` +
+          layout +
           `  ${curl} -X PUT -H 'content-type: application/json' -d '{"value":"hello"}' ${scheme}://${o.host}:${basePort}/api/v1/kv/greeting\n` +
           `  ${curl} ${scheme}://${o.host}:${basePort}/api/v1/kv/greeting\n` +
           (o.auth ? `  the admin's token is in ${tokenFile}: add -H "authorization: Bearer $(cat ${tokenFile})" to curl, --token-file ${tokenFile} to ringkv\n` : '') +
@@ -337,9 +368,11 @@ export function registerClusterCommands(program: Command): void {
         process.stdout.write(`${JSON.stringify({ nodes })}\n`);
         return;
       }
+      const topology = nodes.some((n) => n.dc !== DEFAULT_DC || n.rack !== undefined);
       const rows = [
-        ['ID', 'ADDRESS', 'STATE', 'TLS', 'LOAD', 'OWNS (effective)', 'KEYS', 'HINTS', 'ENGINE', 'SUSPECT', 'UPTIME', 'LAST HEARD'],
+        [...(topology ? ['DC', 'RACK'] : []), 'ID', 'ADDRESS', 'STATE', 'TLS', 'LOAD', 'OWNS (effective)', 'KEYS', 'HINTS', 'ENGINE', 'SUSPECT', 'UPTIME', 'LAST HEARD'],
         ...nodes.map((n) => [
+          ...(topology ? [n.dc, n.rack ?? '-'] : []),
           n.id,
           n.address,
           n.state,

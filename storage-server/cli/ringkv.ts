@@ -18,6 +18,7 @@ import { registerExportImportCommands } from './export-import-commands.js';
 import { registerSnapshotCommands } from './snapshot-commands.js';
 import { registerAdminCommands, registerMembershipCommands } from './admin-commands.js';
 import { registerHotKeysCommand } from './hotkeys-command.js';
+import { registerReplCommands } from './repl-commands.js';
 import { runServer } from './server-command.js';
 import { registerCertsCommand } from './certs-command.js';
 import { registerAuthCommands } from './auth-commands.js';
@@ -37,11 +38,14 @@ program
   .option('--host <host>', 'address to bind and advertise (default 127.0.0.1)')
   .option('--port <port>', 'HTTP port (default 7001)')
   .option('--advertise <host:port>', 'address peers and clients use, when it differs from host:port')
+  .option('--advertise-remote <host:port>', 'address the nodes and clients of other data centers use (public/NAT address, inter-DC gateway)')
+  .option('--dc <name>', 'data center of this node (env RINGKV_DC; default: the one data center "default")')
+  .option('--rack <name>', 'rack of this node within its data center (env RINGKV_RACK)')
   .option('--data <dir>', 'data directory (default ./data/<id>)')
   .option('--seeds <list>', 'comma-separated host:port of other nodes (env RINGKV_SEEDS)')
   .option('--weight <w>', 'virtual-node weight (default 1)')
   .option('--vnodes <n>', 'virtual nodes per member at weight 1; the same on every node (default 128)')
-  .option('--replication <n>', 'replicas per key; the same on every node (default 3)')
+  .option('--replication <n|dc:n,...>', 'replicas per key, or per data center (east:3,west:3); the same on every node (default 3)')
   .addOption(new Option('--sync <policy>', 'WAL durability (default batch)').choices(['always', 'batch', 'none']))
   .option('--join', 'join an existing cluster (through --seeds): stream the ranges this node will own, then serve')
   .addOption(new Option('--tls-mode <mode>', 'transport security: off (default), transitional (plain and TLS), required (env RINGKV_TLS_MODE)').choices(['off', 'transitional', 'required']))
@@ -79,6 +83,7 @@ registerMembershipCommands(program);
 registerCertsCommand(program);
 registerAuthCommands(program);
 registerHotKeysCommand(program);
+registerReplCommands(program);
 
 async function main(): Promise<void> {
   try {

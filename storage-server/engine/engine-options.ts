@@ -109,6 +109,13 @@ export interface EngineOptions {
    */
   tombstoneGraceMs?: number;
   /**
+   * Asked at the start of each compaction: tombstones (and expired values) deleted at or
+   * after the time it returns (ms since the epoch) are kept whatever tombstoneGraceMs says.
+   * The server's cross-DC replication holds deletes back until the other data centers have
+   * them. Returning undefined (the default) leaves it to the grace period.
+   */
+  tombstoneHorizon?: () => number | undefined;
+  /**
    * Largest key accepted. Default 256 (the data model's limit); internal stores whose keys
    * wrap a user key (hints) raise it. Default 256.
    */
@@ -155,7 +162,7 @@ export type ResolvedEngineOptions = Required<EngineOptions>;
 
 const MiB = 1024 * 1024;
 
-export const engineDefaults: Omit<ResolvedEngineOptions, 'fs' | 'clock' | 'logger'> = {
+export const engineDefaults: Omit<ResolvedEngineOptions, 'fs' | 'clock' | 'logger' | 'tombstoneHorizon'> = {
   sync: 'batch',
   memtableSizeBytes: 8 * MiB,
   memtableJitterPercent: 25,
@@ -245,8 +252,13 @@ export function resolveEngineOptions(o: EngineOptions = {}): ResolvedEngineOptio
     createIfMissing: bool('createIfMissing', o.createIfMissing ?? d.createIfMissing),
     errorIfExists: bool('errorIfExists', o.errorIfExists ?? d.errorIfExists),
     flushOnClose: bool('flushOnClose', o.flushOnClose ?? d.flushOnClose),
+    tombstoneHorizon: o.tombstoneHorizon ?? noHorizon,
     fs: o.fs ?? new NodeFileSystem(),
     clock: o.clock ?? systemClock,
     logger: o.logger ?? pino({ level: 'silent' }),
   };
+}
+
+function noHorizon(): undefined {
+  return undefined;
 }

@@ -1285,7 +1285,7 @@ export class Engine {
         blockSizeBytes: this.options.blockSizeBytes,
         bloomBitsPerKey: this.options.bloomBitsPerKey,
         nowMs: now,
-        tombstoneGraceMs: this.options.tombstoneGraceMs,
+        tombstoneGraceMs: graceAt(now, this.options.tombstoneGraceMs, this.options.tombstoneHorizon()),
       };
       let outcome: CompactionOutcome;
       try {
@@ -1557,4 +1557,13 @@ function asBuffer(v: unknown, what: string): Buffer {
   if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
   if (typeof v === 'string') return Buffer.from(v, 'utf8');
   throw new InvalidArgumentError(`${what} must be a Buffer, Uint8Array or string`);
+}
+
+/**
+ * The grace period of a compaction starting at `nowMs`: tombstoneGraceMs, lengthened so that
+ * nothing deleted at or after `horizonMs` is dropped.
+ */
+function graceAt(nowMs: number, graceMs: number, horizonMs: number | undefined): number {
+  if (horizonMs === undefined || !Number.isFinite(horizonMs)) return graceMs;
+  return Math.max(graceMs, nowMs - horizonMs + 1);
 }

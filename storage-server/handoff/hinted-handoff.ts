@@ -35,8 +35,8 @@ export class HintedHandoff {
     private readonly transport: Transport,
     private readonly log: Logger,
     private readonly o: HintedHandoffOptions,
-    /** The current replicas of a key: hints for a node that left go to them instead. */
-    private readonly replicasOf?: (key: Buffer) => string[],
+    /** The current replicas of a key in the data center of `target`: hints for a node that left go to them instead. */
+    private readonly replicasOf?: (key: Buffer, target: string) => readonly string[],
   ) {}
 
   start(): void {
@@ -91,7 +91,7 @@ export class HintedHandoff {
       const t0 = Date.now();
       let res: BatchResponse;
       try {
-        res = await this.transport.call<BatchResponse>(m.address, Routes.batch, req, { timeoutMs: this.o.requestTimeoutMs });
+        res = await this.transport.call<BatchResponse>(this.membership.addressOf(m), Routes.batch, req, { timeoutMs: this.o.requestTimeoutMs });
       } catch (err) {
         this.counters.failures++;
         this.log.debug({ target, err: (err as Error).message }, 'hint delivery failed; will retry');
@@ -122,7 +122,7 @@ export class HintedHandoff {
       if (batch.length === 0) return;
       const byNode = new Map<string, typeof batch>();
       for (const h of batch) {
-        for (const r of this.replicasOf!(h.key)) {
+        for (const r of this.replicasOf!(h.key, target)) {
           if (r === target) continue;
           let l = byNode.get(r);
           if (!l) byNode.set(r, (l = []));
@@ -138,7 +138,7 @@ export class HintedHandoff {
         }
         const req: BatchRequest = { v: PROTOCOL_VERSION, from: this.membership.selfId, ops: hints.map((h) => ({ t: OpType.Merge, key: h.key, obj: h.obj })) };
         try {
-          const res = await this.transport.call<BatchResponse>(m.address, Routes.batch, req, { timeoutMs: this.o.requestTimeoutMs });
+          const res = await this.transport.call<BatchResponse>(this.membership.addressOf(m), Routes.batch, req, { timeoutMs: this.o.requestTimeoutMs });
           hints.forEach((h, i) => {
             if (!res.results[i]?.ok) failed.add(h.key.toString('latin1'));
           });

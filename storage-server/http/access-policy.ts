@@ -37,7 +37,8 @@ export type PeerIdentity =
  * endpoints SDK clients and the CLI call (batch, members, status, hot keys, the near
  * cache's invalidation streams): a client or node certificate;
  * `node` the endpoints only nodes call (gossip, failure detection, hints, anti-entropy,
- * streaming, ring fences, the user table, admin): a node certificate.
+ * streaming, ring fences, the user table, admin, shipping between data centers): a node
+ * certificate.
  */
 export type EndpointClass = 'open' | 'public' | 'data' | 'node';
 
@@ -80,6 +81,8 @@ const INTERNAL: Record<string, EndpointRule> = {
   // Operator actions: a node certificate, or (authentication on) a token with admin.
   [Routes.admin]: { cls: 'node', auth: 'admin' },
   [Routes.authAdmin]: { cls: 'node', auth: 'admin' },
+  // Objects shipped from another data center: only its nodes send them.
+  [Routes.replApply]: { cls: 'node', auth: 'node' },
 };
 
 /**

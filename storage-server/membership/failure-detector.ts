@@ -141,12 +141,14 @@ export class FailureDetector {
     }
     if (m.address !== msg.address) throw new InvalidArgumentError(`ping-req: ${m.id} is at ${m.address}, not ${JSON.stringify(msg.address).slice(0, 80)}`);
     const timeoutMs = Math.min(Math.max(1, Number(msg.timeoutMs) || 500), 5000);
-    return { ok: await this.ping(m.address, timeoutMs, m.id) };
+    return { ok: await this.ping(this.membership.addressOf(m), timeoutMs, m.id) };
   }
 
+  /** Probes member `id`, whose gossiped address is `address` (reached at the address this node uses for it). */
   private async probe(id: string, address: string): Promise<void> {
     this.counters.probes++;
-    if (await this.ping(address, this.o.probeTimeoutMs, id)) return this.alive(id);
+    const m = this.membership.get(id);
+    if (await this.ping(m ? this.membership.addressOf(m) : address, this.o.probeTimeoutMs, id)) return this.alive(id);
     this.counters.directFailures++;
     // Indirect: ask k other reachable members to ping it for us.
     const self = this.membership.selfId;
@@ -160,7 +162,7 @@ export class FailureDetector {
       const answers = await Promise.all(
         helpers.map((h) =>
           this.transport
-            .call<{ ok: boolean }>(h.address, Routes.pingReq, req, { timeoutMs: this.o.probeTimeoutMs * 2 })
+            .call<{ ok: boolean }>(this.membership.addressOf(h), Routes.pingReq, req, { timeoutMs: this.o.probeTimeoutMs * 2 })
             .then((r) => r?.ok === true)
             .catch(() => false),
         ),

@@ -10,8 +10,9 @@
 
 import type { Clock } from '../../sdk/clock.js';
 import type { ClusterSettings, MemberInfo, MembersView, MemberState } from '../../sdk/membership.js';
-import { MAX_MEMBER_COUNTER, MAX_MEMBER_WEIGHT, MEMBER_STATES } from '../../sdk/membership.js';
+import { addressFrom, dcOf, MAX_MEMBER_COUNTER, MAX_MEMBER_WEIGHT, MEMBER_STATES } from '../../sdk/membership.js';
 import { reachable, ringVersionOf, supersedes } from '../../sdk/membership.js';
+import { TOPOLOGY_NAME } from '../../sdk/ring.js';
 import type { ReplicaRing } from '../../sdk/ring-epoch.js';
 import { changesRing, isFencingChange, ringStampOf } from '../../sdk/ring-epoch.js';
 import type { Transport } from '../../sdk/transport.js';
@@ -119,6 +120,19 @@ export class Membership {
 
   get settings(): ClusterSettings {
     return this.o.settings;
+  }
+
+  /** This node's data center. */
+  get selfDc(): string {
+    return dcOf(this.o.self);
+  }
+
+  /**
+   * The address this node reaches member `m` at: its address within this node's data
+   * center, its remoteAddress (when it has one) from another.
+   */
+  addressOf(m: Pick<MemberInfo, 'dc' | 'address' | 'remoteAddress'>): string {
+    return addressFrom(m, this.selfDc);
   }
 
   members(): MemberEntry[] {
@@ -258,7 +272,7 @@ export class Membership {
     }
     if (ringVersionOf(m) < ringVersionOf(s)) return false;
     if (m.state === 'left' || m.incarnation < s.incarnation) return false;
-    if (m.incarnation === s.incarnation && m.state === s.state && m.address === s.address && m.weight === s.weight && m.tls === s.tls) return false;
+    if (m.incarnation === s.incarnation && m.state === s.state && samePlace(m, s)) return false;
     if (m.incarnation >= Number.MAX_SAFE_INTEGER) {
       this.o.log.error({ claimedState: m.state, incarnation: m.incarnation }, 'cannot refute news about this node: no incarnation left above it');
       return false;
@@ -309,7 +323,7 @@ export class Membership {
   private applyNews(m: MemberInfo, force: boolean): boolean {
     const now = this.o.clock.nowMs();
     const cur = this.entries.get(m.id);
-    if (cur && !force && !supersedes(m, cur) && cur.address === m.address && cur.weight === m.weight) return false;
+    if (cur && !force && !supersedes(m, cur) && samePlace(cur, m)) return false;
     if (cur && !force && !supersedes(m, cur)) {
       // Same news except address/weight (a restarted node on a new port): take it only with an incarnation as high.
       if (m.incarnation < cur.incarnation) return false;
@@ -366,7 +380,7 @@ export class Membership {
   private gossipTargets(): string[] {
     const peers = this.members()
       .filter((m) => m.id !== this.selfId && m.state !== 'left')
-      .map((m) => m.address);
+      .map((m) => this.addressOf(m));
     const self = this.self.address;
     const seeds = this.o.seeds.filter((s) => s !== self && !peers.includes(s));
     return [...peers, ...seeds];
@@ -377,7 +391,7 @@ export class Membership {
     if (!this.running || this.roundInFlight) return;
     this.roundInFlight = true;
     try {
-      const live = this.members().filter((m) => m.id !== this.selfId && reachable(m)).map((m) => m.address);
+      const live = this.members().filter((m) => m.id !== this.selfId && reachable(m)).map((m) => this.addressOf(m));
       const all = this.gossipTargets();
       // Mostly live peers; now and then anyone (down members, seeds) so partitions heal.
       const pool = live.length > 0 && Math.random() < 0.8 ? live : all;
@@ -402,13 +416,27 @@ export function publicInfo(m: MemberInfo): MemberInfo {
   if (m.state === 'left' && m.removedAtMs !== undefined) out.removedAtMs = m.removedAtMs;
   // Additive: only members that accept TLS carry the field (absent = off).
   if (m.tls === 'transitional' || m.tls === 'required') out.tls = m.tls;
+  if (m.dc !== undefined) out.dc = m.dc;
+  if (m.rack !== undefined) out.rack = m.rack;
+  if (m.remoteAddress !== undefined) out.remoteAddress = m.remoteAddress;
   return out;
 }
 
+/** True when two records of a member give it the same addresses, weight, data center and rack. */
+function samePlace(a: MemberInfo, b: MemberInfo): boolean {
+  return a.address === b.address && a.weight === b.weight && a.tls === b.tls && a.remoteAddress === b.remoteAddress && a.dc === b.dc && a.rack === b.rack;
+}
+
+/** A host:port of at most 261 characters with a port in 0..65535. */
+function isHostPort(a: unknown): a is string {
+  return typeof a === 'string' && a.length <= 261 && /^[^\s:/]{1,255}:(\d{1,5})$/.test(a) && Number(a.slice(a.lastIndexOf(':') + 1)) <= 65535;
+}
+
 /**
- * A member record this node accepts from gossip: an id like a configured one, a host:port
- * address, a bounded weight (vnodes are built from it: 1e6 would make 128 million), and
- * counters that stay exact integers with room to refute above them.
+ * A member record this node accepts from gossip: an id like a configured one, host:port
+ * addresses, a bounded weight (vnodes are built from it: 1e6 would make 128 million),
+ * data center and rack names like configured ones (1-64 characters: they key maps and enter
+ * the ring digest), and counters that stay exact integers with room to refute above them.
  */
 export function validMember(m: unknown): m is MemberInfo {
   const x = m as MemberInfo;
@@ -416,10 +444,10 @@ export function validMember(m: unknown): m is MemberInfo {
     !!x &&
     typeof x.id === 'string' &&
     /^[A-Za-z0-9._-]{1,64}$/.test(x.id) &&
-    typeof x.address === 'string' &&
-    x.address.length <= 261 &&
-    /^[^\s:/]{1,255}:(\d{1,5})$/.test(x.address) &&
-    Number(x.address.slice(x.address.lastIndexOf(':') + 1)) <= 65535 &&
+    isHostPort(x.address) &&
+    (x.remoteAddress === undefined || isHostPort(x.remoteAddress)) &&
+    (x.dc === undefined || (typeof x.dc === 'string' && TOPOLOGY_NAME.test(x.dc))) &&
+    (x.rack === undefined || (typeof x.rack === 'string' && TOPOLOGY_NAME.test(x.rack))) &&
     typeof x.weight === 'number' &&
     Number.isFinite(x.weight) &&
     x.weight > 0 &&

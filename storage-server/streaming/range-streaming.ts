@@ -28,7 +28,7 @@ import type { ReplicaStore } from '../replica-store.js';
 import { toObject } from '../replica-store.js';
 import type { AntiEntropy } from '../anti-entropy/anti-entropy.js';
 import type { Span, TokenRange } from '../anti-entropy/token-ranges.js';
-import { ringRanges } from '../anti-entropy/token-ranges.js';
+import { dcRanges, ringRanges } from '../anti-entropy/token-ranges.js';
 
 export interface StreamStats {
   ranges: number;
@@ -44,8 +44,8 @@ export interface StreamingDeps {
   membership: Membership;
   transport: Transport;
   antiEntropy: AntiEntropy;
-  /** The current ring and the one to come, N, and the stamp of the table they come from. */
-  rings: () => { current: Ring; pending: Ring; n: number; stamp: RingStamp };
+  /** The current ring and the one to come, this node's data center, and the stamp of the table they come from. */
+  rings: () => { current: Ring; pending: Ring; dc: string; stamp: RingStamp };
   log: Logger;
   rateBytesPerSec: number;
   requestTimeoutMs: number;
@@ -77,13 +77,17 @@ export async function serveStream(store: ReplicaStore, req: StreamRequest): Prom
   return { v: PROTOCOL_VERSION, entries, bytes };
 }
 
-/** The ranges `node` replicates in `pending` but not in `current`, with their current replicas. */
-export function gainedRanges(current: Ring, pending: Ring, n: number, node: string): { range: TokenRange; sources: string[] }[] {
+/**
+ * The ranges `node` replicates in `pending` but not in `current`, with their current
+ * replicas in data center `dc` (node's own: placement is per data center, so a join takes
+ * its ranges from replicas of its own data center only).
+ */
+export function gainedRanges(current: Ring, pending: Ring, dc: string, node: string): { range: TokenRange; sources: string[] }[] {
   const out: { range: TokenRange; sources: string[] }[] = [];
-  const cur = ringRanges(current, n);
+  const cur = dcRanges(current, dc);
   // Ranges of the pending ring can straddle current ranges; split every pending range at
   // the current ring's tokens by intersecting the two range lists.
-  for (const pr of ringRanges(pending, n)) {
+  for (const pr of dcRanges(pending, dc)) {
     if (!pr.replicas.includes(node)) continue;
     for (const cr of cur) {
       if (cr.replicas.includes(node)) continue;
@@ -116,8 +120,8 @@ function isLive(membership: Membership, id: string): boolean {
 export async function bootstrap(d: StreamingDeps): Promise<StreamStats> {
   const started = Date.now();
   const self = d.membership.selfId;
-  const { current, pending, n } = d.rings();
-  const gained = gainedRanges(current, pending, n, self);
+  const { current, pending, dc } = d.rings();
+  const gained = gainedRanges(current, pending, dc, self);
   const limiter = new RateLimiter(d.rateBytesPerSec);
   const stats: StreamStats = { ranges: gained.length, keys: 0, bytes: 0, durationMs: 0, repairedKeys: 0 };
   d.onStart?.('bootstrap', stats);
@@ -146,13 +150,14 @@ export async function bootstrap(d: StreamingDeps): Promise<StreamStats> {
 }
 
 async function pull(d: StreamingDeps, source: string, spans: Span[], limiter: RateLimiter, stats: StreamStats): Promise<void> {
-  const address = d.membership.get(source)!.address;
+  const address = d.membership.addressOf(d.membership.get(source)!);
   let after: StreamRequest['after'];
   for (;;) {
     const req: StreamRequest = { v: PROTOCOL_VERSION, spans: spans.map((s) => [s[0], s[1]]), limit: PAGE_ENTRIES, ...(after ? { after } : {}) };
     const page = await d.transport.call<StreamResponse>(address, Routes.stream, req, { timeoutMs: d.requestTimeoutMs * 5 });
     await limiter.consume(page.bytes);
-    await Promise.all(page.entries.map((e) => d.store.merge(Buffer.from(e.key), e.obj)));
+    // Data moving within a data center: not queued for the others again.
+    await Promise.all(page.entries.map((e) => d.store.merge(Buffer.from(e.key), e.obj, undefined, { shipped: true })));
     stats.keys += page.entries.length;
     stats.bytes += page.bytes;
     if (!page.next) return;
@@ -164,27 +169,28 @@ async function pull(d: StreamingDeps, source: string, spans: Span[], limiter: Ra
 export async function decommission(d: StreamingDeps): Promise<StreamStats> {
   const started = Date.now();
   const self = d.membership.selfId;
-  const { current, pending, n, stamp } = d.rings();
+  const { current, pending, dc, stamp } = d.rings();
   const limiter = new RateLimiter(d.rateBytesPerSec);
   const stats: StreamStats = { ranges: 0, keys: 0, bytes: 0, durationMs: 0, repairedKeys: 0 };
   d.onStart?.('decommission', stats);
   const handedOver: TokenRange[] = [];
-  for (const r of ringRanges(current, n)) {
+  for (const r of dcRanges(current, dc)) {
     if (!r.replicas.includes(self)) continue;
-    const newOwners = pending.preferenceListForToken(r.end, n).filter((x) => !r.replicas.includes(x));
+    const newOwners = pending.replicasInDcForToken(r.end, dc).filter((x) => !r.replicas.includes(x));
     if (newOwners.length === 0) continue;
     stats.ranges++;
     handedOver.push({ ...r, replicas: [self, ...newOwners] });
     for (const target of newOwners) {
-      const address = d.membership.get(target)?.address;
-      if (!address) continue;
+      const m = d.membership.get(target);
+      if (!m) continue;
+      const address = d.membership.addressOf(m);
       for (const span of r.spans) {
         let batch: { key: Buffer; obj: StoredObject }[] = [];
         let batchBytes = 0;
         const flush = async () => {
           if (batch.length === 0) return;
           await limiter.consume(batchBytes);
-          const req: BatchRequest = { v: PROTOCOL_VERSION, from: self, ring: stamp, ops: batch.map((b) => ({ t: OpType.Merge, key: b.key, obj: b.obj })) };
+          const req: BatchRequest = { v: PROTOCOL_VERSION, from: self, ring: stamp, ops: batch.map((b) => ({ t: OpType.Merge, key: b.key, obj: b.obj, shipped: true })) };
           const res = await d.transport.call<BatchResponse>(address, Routes.batch, req, { timeoutMs: d.requestTimeoutMs * 5 });
           const failed = res.results.filter((x) => !x.ok).length;
           if (failed > 0) throw new UnavailableError(`${target} refused ${failed} streamed keys`);
@@ -215,10 +221,10 @@ export async function decommission(d: StreamingDeps): Promise<StreamStats> {
  * Drops the keys this node does not replicate in `ring` (a stable ring: nobody joining or
  * leaving). Local purge only; nothing is sent anywhere. Resolves with the count dropped.
  */
-export async function cleanup(store: ReplicaStore, ring: Ring, n: number, self: string): Promise<{ scanned: number; dropped: number }> {
+export async function cleanup(store: ReplicaStore, ring: Ring, self: string): Promise<{ scanned: number; dropped: number }> {
   let scanned = 0;
   let dropped = 0;
-  for (const r of ringRanges(ring, n)) {
+  for (const r of ringRanges(ring)) {
     if (r.replicas.includes(self)) continue;
     for (const span of r.spans) {
       const victims: { key: Buffer; version: Buffer }[] = [];
