@@ -245,18 +245,18 @@ export class ClusterView {
   }
 
   private async doRefresh(): Promise<void> {
-    const candidates = [
-      ...this.members()
-        .filter(reachable)
-        .map((m) => this.addressOfMember(m)),
-      ...this.o.seeds,
-    ];
+    // Members of the client's own data center (and the seeds) first: a client does not poll
+    // membership across data centers while its own answers.
+    const local = this.o.localDc;
+    const live = this.members().filter(reachable);
+    const near = [...live.filter((m) => local === undefined || dcOf(m) === local).map((m) => this.addressOfMember(m)), ...this.o.seeds];
+    const far = live.filter((m) => local !== undefined && dcOf(m) !== local).map((m) => this.addressOfMember(m));
+    // Start from a random one so that clients spread their polling.
+    const start = Math.floor(Math.random() * Math.max(1, near.length));
+    const candidates = [...near.slice(start), ...near.slice(0, start), ...far];
     const tried = new Set<string>();
     let lastErr: unknown;
-    // Start from a random member so that clients spread their polling.
-    const start = Math.floor(Math.random() * Math.max(1, candidates.length));
-    for (let i = 0; i < candidates.length; i++) {
-      const address = candidates[(start + i) % candidates.length]!;
+    for (const address of candidates) {
       if (tried.has(address)) continue;
       tried.add(address);
       try {

@@ -60,6 +60,12 @@ export interface TestClusterOptions {
    * plain HTTP, or TLS to nodes that answer TLS_REQUIRED, presenting this certificate.
    */
   tls?: { ca: Buffer; cert: Buffer; key: Buffer };
+  /** Extra CLI args of one node from its record (its data center, say), on every start of it, after `nodeArgs`. */
+  nodeArgsOf?: (node: TestNode) => string[];
+  /** The seeds of a node (default: every other node's address). */
+  seedsOf?: (node: TestNode, all: readonly TestNode[]) => string[];
+  /** Called once the nodes have their ports, before any starts (e.g. to open proxies to them). */
+  prepare?: (nodes: readonly TestNode[]) => Promise<void>;
 }
 
 /** A free TCP port on `host` (default 127.0.0.1). */
@@ -137,6 +143,7 @@ export class TestCluster {
         const port = await freePort(host);
         c.nodes.push({ id, host, port, address: `${host}:${port}`, dataDir: o.dataDirOf?.(id) ?? path.join(c.dir, id), child: undefined, log: [] });
       }
+      await o.prepare?.(c.nodes);
       await Promise.all(c.nodes.map((node) => c.spawnNode(node)));
       await c.waitForMembers(n, 'up', 20_000);
     } catch (err) {
@@ -168,7 +175,7 @@ export class TestCluster {
   }
 
   private spawnNode(node: TestNode, extraArgs: string[] = [], extraEnv: Record<string, string> = {}): Promise<void> {
-    const seeds = this.nodes.filter((x) => x !== node).map((x) => x.address);
+    const seeds = this.o.seedsOf?.(node, this.nodes) ?? this.nodes.filter((x) => x !== node).map((x) => x.address);
     const args = [
       CLI,
       'server',
@@ -185,6 +192,7 @@ export class TestCluster {
       ...(seeds.length > 0 ? ['--seeds', seeds.join(',')] : []),
       ...(this.o.args ?? []),
       ...(this.o.nodeArgs?.(node.id) ?? []),
+      ...(this.o.nodeArgsOf?.(node) ?? []),
       ...extraArgs,
     ];
     const child = spawn(process.execPath, args, {

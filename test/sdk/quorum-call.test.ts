@@ -438,7 +438,7 @@ for (const c of cases) {
       const a = c.answers[nodes.indexOf(node)]!;
       return a === 'ok' ? { ok: true, obj: obj(node) } : { ok: false, code: a, msg: `${node}: ${a}` };
     };
-    const run = quorumCall('get', nodes, c.r, 5000, send, c.initial, c.withExcuse === false ? undefined : excuse(c.r));
+    const run = quorumCall('get', nodes, c.r, 5000, send, c.initial, undefined, c.withExcuse === false ? undefined : excuse(c.r));
     if (c.want === 'QUORUM_NOT_MET') {
       await t.rejects(run, { code: 'QUORUM_NOT_MET' });
     } else {

@@ -1,0 +1,112 @@
+// A cluster of several data centers for tests: real server processes on 127.0.0.1 (a
+// TestCluster), each started with --dc and the replication per data center, and one
+// InterDcLink through which every connection from one data center to another goes: each node
+// advertises its own address to its data center and, as --advertise-remote, a listener of
+// the link that forwards to it — so the link can be cut or delayed while each data center's
+// own traffic goes on. (Deployments do the same with a public or NAT address, or a port of an
+// inter-region gateway, as the remote address.) Stopped at the test's teardown.
+
+import type { Test } from 'tap';
+import { connect } from '../../sdk/client.js';
+import type { ConnectOptions, RingkvClient } from '../../sdk/client.js';
+import type { TestNode } from './cluster.js';
+import { metricSum, TestCluster } from './cluster.js';
+import { InterDcLink } from './inter-dc-link.js';
+
+export interface DcSpec {
+  name: string;
+  nodes: number;
+  /** Replicas per key in this data center (default min(3, nodes)). */
+  rf?: number;
+  /** Rack of each node (by index), if any. */
+  racks?: string[];
+}
+
+export interface DcClusterOptions {
+  dcs: DcSpec[];
+  /** Extra CLI args for every node. */
+  args?: string[];
+  /** Extra environment for every node. */
+  env?: Record<string, string>;
+  /** Extra environment of the nodes of one data center. */
+  dcEnv?: Record<string, Record<string, string>>;
+  logLevel?: string;
+}
+
+export class DcCluster {
+  private readonly clients: RingkvClient<unknown>[] = [];
+  /** Node id -> data center. */
+  readonly dcOf = new Map<string, string>();
+  /** Node id -> the address the other data centers reach it at (a listener of the link). */
+  readonly remoteAddress = new Map<string, string>();
+
+  private constructor(
+    readonly cluster: TestCluster,
+    readonly link: InterDcLink,
+    readonly spec: DcClusterOptions,
+  ) {}
+
+  static async start(t: Test, o: DcClusterOptions): Promise<DcCluster> {
+    const link = new InterDcLink();
+    t.teardown(() => link.close());
+    const dcOf = new Map<string, string>();
+    const rack = new Map<string, string>();
+    let i = 0;
+    for (const dc of o.dcs) {
+      for (let j = 0; j < dc.nodes; j++) {
+        const id = `n${++i}`;
+        dcOf.set(id, dc.name);
+        if (dc.racks?.[j]) rack.set(id, dc.racks[j]!);
+      }
+    }
+    const replication = o.dcs.map((d) => `${d.name}:${d.rf ?? Math.min(3, d.nodes)}`).join(',');
+    const remote = new Map<string, string>();
+    const cluster = await TestCluster.start(t, {
+      nodes: i,
+      ...(o.logLevel ? { logLevel: o.logLevel } : {}),
+      args: o.args ?? [],
+      env: o.env ?? {},
+      nodeEnv: (id) => o.dcEnv?.[dcOf.get(id)!] ?? {},
+      prepare: async (nodes) => {
+        for (const n of nodes) remote.set(n.id, await link.forward(n.address));
+      },
+      nodeArgsOf: (node) => [
+        '--dc',
+        dcOf.get(node.id)!,
+        ...(rack.has(node.id) ? ['--rack', rack.get(node.id)!] : []),
+        '--replication',
+        replication,
+        '--advertise-remote',
+        remote.get(node.id)!,
+      ],
+      // Its own data center at their addresses, the others through the link.
+      seedsOf: (node, all) => all.filter((x) => x !== node).map((x) => (dcOf.get(x.id) === dcOf.get(node.id) ? x.address : remote.get(x.id)!)),
+    });
+    const c = new DcCluster(cluster, link, o);
+    for (const [id, dc] of dcOf) c.dcOf.set(id, dc);
+    for (const [id, a] of remote) c.remoteAddress.set(id, a);
+    t.teardown(() => c.closeClients());
+    return c;
+  }
+
+  /** The nodes of data center `dc`. */
+  nodesOf(dc: string): TestNode[] {
+    return this.cluster.nodes.filter((n) => this.dcOf.get(n.id) === dc);
+  }
+
+  /** A client in data center `dc` (seeds: its nodes; localDc: it); closed at teardown. */
+  async client<V = Buffer>(dc: string, o: Partial<ConnectOptions<V>> = {}): Promise<RingkvClient<V>> {
+    const c = (await connect({ seeds: this.nodesOf(dc).map((n) => n.address), localDc: dc, timeoutMs: 3000, ...o } as ConnectOptions<Buffer>)) as unknown as RingkvClient<V>;
+    this.clients.push(c as RingkvClient<unknown>);
+    return c;
+  }
+
+  /** Sum over the nodes of `from` of a metric's samples labelled with destination `dc` (and `match`). */
+  async metricOver(from: string, name: string, dc: string): Promise<number[]> {
+    return Promise.all(this.nodesOf(from).map(async (n) => metricSum(await this.cluster.metrics(n.id), name, { dc })));
+  }
+
+  private async closeClients(): Promise<void> {
+    await Promise.all(this.clients.map((c) => c.close().catch(() => undefined)));
+  }
+}
