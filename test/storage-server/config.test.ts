@@ -68,3 +68,43 @@ t.test('a config file that is not a JSON object is refused', async (t) => {
   t.throws(() => configFromFile(file), { code: 'INVALID_ARGUMENT', message: /not a JSON object/ });
   t.throws(() => configFromFile(path.join(dir, 'missing.json')), { code: 'INVALID_ARGUMENT', message: /cannot read/ });
 });
+
+t.test('data centers: --dc, --rack, --advertise-remote and replication per data center', async (t) => {
+  const one = resolveServerConfig({ id: 'n1' });
+  t.equal(one.dc, 'default');
+  t.equal(one.rack, '');
+  t.same(one.replication, { default: 3 }, 'a plain number: one data center, this node\'s');
+  const east = resolveServerConfig({ id: 'n1', dc: 'east', replicationFactor: 5 });
+  t.same(east.replication, { east: 5 });
+  const env = configFromEnv({ RINGKV_DC: 'east', RINGKV_RACK: 'r1', RINGKV_REPLICATION_FACTOR: 'east:3,west:2', RINGKV_ADVERTISE_REMOTE: 'gw.example:9001' });
+  const c = resolveServerConfig({ id: 'n1' }, env);
+  t.same([c.dc, c.rack, c.advertiseRemote], ['east', 'r1', 'gw.example:9001']);
+  t.same(c.replication, { east: 3, west: 2 });
+  t.equal(c.replicationFactor, 5, 'replicationFactor is the sum');
+  const file = resolveServerConfig({ id: 'n1', dc: 'west', replicationFactor: { east: 3, west: 3 } });
+  t.same(file.replication, { east: 3, west: 3 }, 'a map in the config file');
+  const bad: [Record<string, unknown>, RegExp][] = [
+    [{ dc: 'east coast' }, /dc must be/],
+    [{ rack: 'x'.repeat(65) }, /rack must be/],
+    [{ dc: 'east', replicationFactor: 'west:3' }, /no replicas for this node's data center east/],
+    [{ replicationFactor: 'east:3,west:3' }, /data center default/],
+    [{ dc: 'east', replicationFactor: 'east:3,east:2' }, /twice/],
+    [{ dc: 'east', replicationFactor: 'east:0' }, /1\.\.64/],
+    [{ dc: 'east', replicationFactor: 'east=3' }, /not a number or dc:n/],
+    [{ advertiseRemote: 'nope' }, /advertiseRemote/],
+    [{ replQueueMaxBytes: 10 }, /replQueueMaxBytes/],
+  ];
+  for (const [raw, re] of bad) t.throws(() => resolveServerConfig({ id: 'n1', ...raw }), re, JSON.stringify(raw));
+});
+
+t.test('with several data centers a delete outlives the full sync interval plus the lag bound', async (t) => {
+  const base = { id: 'n1', dc: 'east', replicationFactor: 'east:3,west:3' };
+  t.throws(
+    () => resolveServerConfig({ ...base, tombstoneGraceMs: 10 * 3600_000, fullSyncIntervalMs: 6 * 3600_000, replQueueMaxAgeMs: 6 * 3600_000 }),
+    /tombstoneGraceMs .* must exceed fullSyncIntervalMs .* plus replQueueMaxAgeMs/,
+  );
+  t.ok(resolveServerConfig({ ...base, tombstoneGraceMs: 13 * 3600_000, fullSyncIntervalMs: 6 * 3600_000, replQueueMaxAgeMs: 6 * 3600_000 }), 'a longer grace is fine');
+  t.ok(resolveServerConfig({ id: 'n1', tombstoneGraceMs: 11 * 60_000, replQueueMaxAgeMs: 24 * 3600_000 }), 'one data center: the rule does not apply');
+  const d = resolveServerConfig(base);
+  t.ok(d.tombstoneGraceMs > d.fullSyncIntervalMs + d.replQueueMaxAgeMs, 'the defaults satisfy it');
+});

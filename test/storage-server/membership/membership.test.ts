@@ -80,6 +80,14 @@ t.test('gossip records out of bounds are ignored: a weight that would build mill
     { id: 'bigport', address: 'h:99999', weight: 1, state: 'up', incarnation: 1 },
     { id: 'url', address: 'http://h:1', weight: 1, state: 'up', incarnation: 1 },
     { id: 'ringv', address: 'r:1', weight: 1, state: 'up', incarnation: 1, ringVersion: 2 ** 53 },
+    // Data centers and racks key maps and enter the ring digest: bounded like configured names.
+    { id: 'dclong', address: 'd:1', weight: 1, state: 'up', incarnation: 1, dc: 'd'.repeat(65) },
+    { id: 'dcspace', address: 'd:2', weight: 1, state: 'up', incarnation: 1, dc: 'east coast' },
+    { id: 'dcnum', address: 'd:3', weight: 1, state: 'up', incarnation: 1, dc: 7 as unknown as string },
+    { id: 'rackempty', address: 'd:4', weight: 1, state: 'up', incarnation: 1, rack: '' },
+    { id: 'racklong', address: 'd:5', weight: 1, state: 'up', incarnation: 1, rack: 'r'.repeat(100) },
+    { id: 'remoteurl', address: 'd:6', weight: 1, state: 'up', incarnation: 1, remoteAddress: 'http://gw:1' },
+    { id: 'remoteport', address: 'd:7', weight: 1, state: 'up', incarnation: 1, remoteAddress: 'gw:70000' },
   ];
   a.membership.mergeList(bad);
   t.same(
@@ -89,6 +97,9 @@ t.test('gossip records out of bounds are ignored: a weight that would build mill
   );
   a.membership.mergeList([{ id: 'ok.node-1', address: '10.0.0.1:7001', weight: MAX_MEMBER_WEIGHT, state: 'up', incarnation: 1 }]);
   t.ok(a.membership.get('ok.node-1'), 'a record within bounds is taken');
+  a.membership.mergeList([{ id: 'ok.dc', address: '10.0.0.2:7001', remoteAddress: 'gw.example:9002', dc: 'eu-west_1', rack: 'r.2', weight: 1, state: 'up', incarnation: 1 }]);
+  const dc = a.membership.get('ok.dc');
+  t.same([dc?.dc, dc?.rack, dc?.remoteAddress], ['eu-west_1', 'r.2', 'gw.example:9002'], 'a data center, rack and remote address within bounds are taken');
 });
 
 t.test("a live node refutes 'left' that it did not cause, at any ring version; a removal during its outage it accepts", async (t) => {
