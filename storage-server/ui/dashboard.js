@@ -4,8 +4,11 @@
 //   - every member's status and Prometheus metrics, once a second (CORS allows it):
 //     GET /internal/v1/status, GET /metrics
 // From those it draws the ring (recomputed here: ring.js), each node's state, operations
-// per second and p99 (deltas between polls: metrics.js), pending hints, the last repair, and
-// the cluster's hot keys (every node's status lists its own; merged here by key).
+// per second and p99 (deltas between polls: metrics.js), pending hints, the last repair, the
+// cluster's hot keys (every node's status lists its own; merged here by key), and with
+// several data centers each node's data center and rack and the replication between them
+// (queued and dropped writes, lag, last full sync). Members of another data center than the
+// page's node are reached at their remote address.
 // With authentication on (a node answers 401), it asks for a user's token, keeps it in this
 // tab's sessionStorage and sends it as `Authorization: Bearer` with every request (the
 // nodes allow that header cross-origin for these GETs).
@@ -13,7 +16,7 @@
 
 import { bucketDelta, quantileBetween, ratePerSec, summarize } from './metrics.js';
 import { murmur3 } from './murmur3.js';
-import { compareIds, inRing, ownership, ringArcs, ringTokens, TOKEN_SPACE } from './ring.js';
+import { compareIds, inRing, ownership, placement, ringArcs, ringTokens, TOKEN_SPACE } from './ring.js';
 
 const POLL_INTERVAL_MS = 1000;
 const FETCH_TIMEOUT_MS = 2000;
@@ -113,6 +116,27 @@ async function getJson(address, path, signal) {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** The data center of a member (members of a cluster of one name none). */
+function dcOf(m) {
+  return m?.dc ?? 'default';
+}
+
+/** Replicas per data center of the view's settings. */
+function replicationOf(view) {
+  return view.settings.replication ?? { default: view.settings.replicationFactor };
+}
+
+/** True when the cluster has several data centers. */
+function multiDc(view) {
+  return Object.keys(replicationOf(view)).length > 1;
+}
+
+/** Where the page reaches a member: as the node that serves the members list does (its remote address from another data center). */
+function addressOf(m) {
+  const self = state.view?.members.find((x) => x.id === state.view.self);
+  return self && dcOf(self) !== dcOf(m) && m.remoteAddress ? m.remoteAddress : m.address;
+}
+
 // -----------------------------------------------------------------------------------------
 // Membership: a long-poll that answers as soon as the view changes
 
@@ -138,7 +162,7 @@ async function watchMembers() {
       // This node stopped answering: ask the next member we know of (epochs are per node).
       state.connected = false;
       render();
-      const others = (state.view?.members ?? []).filter((m) => m.state !== 'left').map((m) => m.address);
+      const others = (state.view?.members ?? []).filter((m) => m.state !== 'left').map((m) => addressOf(m));
       const candidates = [originNode, ...others.filter((a) => a !== originNode)];
       address = candidates[(candidates.indexOf(address) + 1) % candidates.length];
       since = 0;
@@ -180,8 +204,8 @@ async function pollNode(member) {
   try {
     const signal = AbortSignal.timeout(FETCH_TIMEOUT_MS);
     const [status, text] = await Promise.all([
-      getJson(member.address, '/internal/v1/status', signal),
-      authFetch(member.address, '/metrics', { signal }).then((r) => r.text()),
+      getJson(addressOf(member), '/internal/v1/status', signal),
+      authFetch(addressOf(member), '/metrics', { signal }).then((r) => r.text()),
     ]);
     const now = Date.now();
     n.status = status;
@@ -485,14 +509,27 @@ function renderNeedle() {
   }
   const token = murmur3(key, 0);
   const a = angleOf(token);
-  const replicas = preferenceList(token, state.view.settings.replicationFactor);
   const [x1, y1] = xy(140, a);
   const [x2, y2] = xy(192, a);
   g.innerHTML = `<line class="needle" x1="${x1}" y1="${y1}" x2="${x2}" y2="${y2}"/><circle class="needle-dot" cx="${x2}" cy="${y2}" r="4"/>`;
-  out.innerHTML =
-    `token <code>${token.toString(16).padStart(8, '0')}</code> → ` +
+  const pills = (replicas) =>
     replicas
       .map((id, i) => `<span class="pill" style="border-color:${colorOf(id, ringModel.ids)}">${esc(id)}${i === 0 ? ' <small>primary</small>' : ''}</span>`)
+      .join(' ');
+  const head = `token <code>${token.toString(16).padStart(8, '0')}</code> → `;
+  const view = state.view;
+  const settings = replicationOf(view);
+  const racks = view.members.some((m) => m.rack);
+  if (!multiDc(view) && !racks) {
+    out.innerHTML = head + pills(preferenceList(token, view.settings.replicationFactor));
+    return;
+  }
+  // Per data center, on distinct racks (ring.js placement, as sdk/ring.ts).
+  const members = view.members.filter(inRing);
+  out.innerHTML =
+    head +
+    placement(members, view.settings.vnodesPerNode, settings, token)
+      .map((p) => `<span class="muted">${esc(p.dc)}:</span> ${pills(p.replicas)}`)
       .join(' ');
 }
 
@@ -532,7 +569,7 @@ function renderNodes() {
       return `<article class="node state-${esc(m.state)}" data-node="${esc(m.id)}" data-state="${esc(m.state)}" style="--node-color:${colorOf(m.id, ids)}">
   <header>
     <span class="swatch"></span>
-    <div class="ident"><h3>${esc(m.id)}</h3><div class="addr">${esc(m.address)}</div></div>
+    <div class="ident"><h3>${esc(m.id)}</h3><div class="addr">${esc(m.address)}${m.dc || m.rack ? ` · <span class="topology" data-role="topology">${esc(dcOf(m))}${m.rack ? ` / ${esc(m.rack)}` : ''}</span>` : ''}</div></div>
     <span class="badge state-${esc(m.state)}" data-role="state">${esc(STATE_LABELS[m.state] ?? m.state)}</span>
   </header>
   ${moving}
@@ -577,7 +614,44 @@ function renderSummary() {
     <div class="tile"><div class="label">operations / s</div><div class="value">${haveOps ? fmtRate(ops) : '–'}</div></div>
     <div class="tile"><div class="label">worst node p99</div><div class="value">${fmtSecondsHtml(p99)}</div></div>
     <div class="tile ${hints > 0 ? 'warn' : ''}"><div class="label">hints pending</div><div class="value">${hints.toLocaleString('en-US')}</div></div>
-    <div class="tile"><div class="label" title="replicas per key (N) and virtual nodes per node of weight 1">replicas · vnodes</div><div class="value">N = ${view.settings.replicationFactor} · ${view.settings.vnodesPerNode}</div></div>`;
+    <div class="tile"><div class="label" title="replicas per key (N, per data center) and virtual nodes per node of weight 1">replicas · vnodes</div><div class="value">${
+      multiDc(view)
+        ? Object.entries(replicationOf(view))
+            .map(([dc, n]) => `${esc(dc)}:${n}`)
+            .join(' ')
+        : `N = ${view.settings.replicationFactor}`
+    } · ${view.settings.vnodesPerNode}</div></div>`;
+}
+
+/** The replication between data centers: per node and destination, from the nodes' status. */
+function renderReplication() {
+  const view = state.view;
+  const card = document.getElementById('repl-card');
+  const body = document.getElementById('repl');
+  if (!view || !card || !body) return;
+  if (!multiDc(view)) {
+    card.hidden = true;
+    return;
+  }
+  card.hidden = false;
+  const rows = [];
+  const members = view.members.filter((m) => m.state !== 'left').sort((a, b) => compareIds(dcOf(a), dcOf(b)) || compareIds(a.id, b.id));
+  for (const m of members) {
+    const n = nodeState(m.id);
+    for (const r of n.status?.repl ?? []) {
+      const warn = r.dropped > 0 || r.shipper?.state === 'backing-off';
+      rows.push(`<tr data-node="${esc(m.id)}" data-dest="${esc(r.dc)}" class="${warn ? 'warn' : ''}">
+  <td><b>${esc(m.id)}</b> <span class="muted">${esc(dcOf(m))}</span></td>
+  <td>→ ${esc(r.dc)}</td>
+  <td class="num" data-role="pending" title="${fmtBytes(r.pendingBytes)} queued">${fmtCount(r.pending)}</td>
+  <td class="num${r.dropped > 0 ? ' warn' : ''}" data-role="dropped" title="writes dropped from the queue (over its bound or its age limit): they arrive with the next full sync">${fmtCount(r.dropped)}</td>
+  <td class="num" data-role="lag" data-value="${r.lagMs}">${fmtSecondsHtml(r.lagMs / 1000)}</td>
+  <td title="${esc(r.shipper?.lastError ?? '')}">${esc(r.fullSyncRunning ? `${r.shipper?.state}, full sync running` : (r.shipper?.state ?? ''))}</td>
+  <td>${r.lastOkFullSyncAt ? fmtAgo(Date.parse(r.lastOkFullSyncAt)) : '<span class="muted">none since start</span>'}</td>
+</tr>`);
+    }
+  }
+  body.innerHTML = `<thead><tr><th>node</th><th>to</th><th>queued</th><th>dropped</th><th>lag</th><th>shipping</th><th>last full sync</th></tr></thead><tbody>${rows.join('')}</tbody>`;
 }
 
 /**
@@ -661,6 +735,7 @@ function render() {
   renderRing();
   renderNodes();
   renderHotKeys();
+  renderReplication();
   renderEvents();
   document.body.dataset.ready = state.view ? 'true' : 'false';
 }

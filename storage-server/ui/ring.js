@@ -80,3 +80,45 @@ export function ringArcs(tokens) {
   }
   return arcs;
 }
+
+/**
+ * The replicas of `token` per data center, as sdk/ring.ts Ring.replicas places them: for each
+ * data center of `replication` ({dc: rf}, in name order), walking clockwise over its members'
+ * vnodes from the first at or after `token`, a member on a rack not taken yet first, the
+ * ones set aside once every rack has one. `members` are {id, weight, dc?, rack?}; a member
+ * without dc is in `default`. (test/ui/ring-math.test.ts checks it against the SDK.)
+ * @returns {{dc: string, replicas: string[]}[]}
+ */
+export function placement(members, vnodesPerNode, replication, token) {
+  const out = [];
+  for (const dc of Object.keys(replication).sort(compareIds)) {
+    const inDc = members.filter((m) => (m.dc ?? 'default') === dc);
+    const tokens = ringTokens(inDc, vnodesPerNode);
+    const want = Math.min(replication[dc], inDc.length);
+    const rackOf = new Map(inDc.map((m) => [m.id, m.rack ?? '']));
+    const rackCount = new Set(rackOf.values()).size;
+    const replicas = [];
+    if (tokens.length > 0 && want > 0) {
+      let i = tokens.findIndex((x) => x.token >= token);
+      if (i < 0) i = 0;
+      const seen = new Set();
+      const racks = new Set();
+      const aside = [];
+      for (let k = 0; k < tokens.length && replicas.length < want; k++, i++) {
+        const id = tokens[i % tokens.length].node;
+        if (seen.has(id)) continue;
+        seen.add(id);
+        const rack = rackOf.get(id);
+        if (!racks.has(rack)) {
+          racks.add(rack);
+          replicas.push(id);
+          if (racks.size === rackCount) while (aside.length > 0 && replicas.length < want) replicas.push(aside.shift());
+        } else if (racks.size === rackCount) replicas.push(id);
+        else aside.push(id);
+      }
+      while (aside.length > 0 && replicas.length < want) replicas.push(aside.shift());
+    }
+    out.push({ dc, replicas });
+  }
+  return out;
+}

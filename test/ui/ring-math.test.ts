@@ -13,6 +13,8 @@ interface UiMember {
   id: string;
   weight?: number;
   state?: string;
+  dc?: string;
+  rack?: string;
 }
 interface Murmur3Module {
   murmur3(input: string | Uint8Array, seed?: number): number;
@@ -23,6 +25,7 @@ interface RingModule {
   ringTokens(members: UiMember[], vnodesPerNode: number): { token: number; node: string }[];
   ownership(members: UiMember[], vnodesPerNode: number): Map<string, number>;
   ringArcs(tokens: { token: number; node: string }[]): { node: string; start: number; end: number }[];
+  placement(members: UiMember[], vnodesPerNode: number, replication: Record<string, number>, token: number): { dc: string; replicas: string[] }[];
 }
 
 const ui = (name: string) => new URL(`../../storage-server/ui/${name}`, import.meta.url).href;
@@ -104,5 +107,30 @@ t.test('the arcs tile the circle and agree with the shares', async (t) => {
 t.test('which members are in the ring', async (t) => {
   for (const [state, expected] of [['up', true], ['suspect', true], ['down', true], ['leaving', true], ['joining', false], ['left', false]] as const) {
     t.equal(ring.inRing({ state }), expected, `${state}: ${expected ? 'in' : 'out of'} the ring`);
+  }
+});
+
+t.test('the placement per data center and rack matches sdk/ring.ts', async (t) => {
+  for (let round = 0; round < 8; round++) {
+    const members: UiMember[] = [];
+    const replication: Record<string, number> = {};
+    const dcs = 1 + rnd.int(3);
+    for (let d = 0; d < dcs; d++) {
+      const dc = d === 0 && round % 2 === 0 ? 'default' : `dc${d}`;
+      replication[dc] = 1 + rnd.int(4);
+      const racks = 1 + rnd.int(3);
+      for (let i = 0; i < 1 + rnd.int(6); i++) {
+        members.push({ id: `${dc}-n${i}`, ...(dc !== 'default' ? { dc } : {}), ...(racks > 1 ? { rack: `r${rnd.int(racks)}` } : {}), weight: rnd.pick([0.5, 1, 1.5]) });
+      }
+    }
+    const vnodes = 8 + rnd.int(32);
+    const sdk = new Ring(members.map((m) => ({ id: m.id, weight: m.weight!, ...(m.dc ? { dc: m.dc } : {}), ...(m.rack ? { rack: m.rack } : {}) })), { vnodesPerNode: vnodes, replication });
+    let mismatches = 0;
+    for (let i = 0; i < 300; i++) {
+      const token = rnd.uint32();
+      const mine = ring.placement(members, vnodes, replication, token).flatMap((p) => p.replicas);
+      if (mine.join() !== sdk.replicasForToken(token).join()) mismatches++;
+    }
+    t.equal(mismatches, 0, `round ${round}: ${JSON.stringify(replication)}, 300 tokens agree`);
   }
 });
