@@ -3,7 +3,8 @@
 //   PUT    /api/v1/kv/{key}   JSON {"value", "ttl"?} or a raw body (application/octet-stream)
 //   GET    /api/v1/kv/{key}   → JSON {"key", "value", "version", ...} or the raw bytes
 //   DELETE /api/v1/kv/{key}   → 204 (a tombstone is written)
-// with a `Consistency` header (linearizable | strong | eventual | all | r=2,w=1) and an
+// with a `Consistency` header (linearizable | strong | eventual | all | quorum | localQuorum |
+// localOne | eachQuorum | r=2,w=1; local levels are the node's own data center) and an
 // optional `X-Ringkv-Timeout-Ms`. Bad input gets a 4xx JSON error with a stable code and
 // nothing is written. Stateless; safe for concurrent requests.
 
