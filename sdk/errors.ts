@@ -94,6 +94,12 @@ export const ErrorCodes = {
    * (connect's `localDc`), or named one the cluster does not have: it is never guessed.
    */
   LOCAL_DC_REQUIRED: 'LOCAL_DC_REQUIRED',
+  /**
+   * A node's cluster-wide settings (vnodes per node, replicas per data center) differ from
+   * its peer's: they must be the same on every node. Gossip between them is refused, and a
+   * node that finds it at start refuses to start.
+   */
+  SETTINGS_MISMATCH: 'SETTINGS_MISMATCH',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -136,6 +142,7 @@ export const httpStatusForCode: Record<ErrorCode, number> = {
   WRITE_REFUSED: 503,
   SUSPECT_RANGE: 503,
   LOCAL_DC_REQUIRED: 400,
+  SETTINGS_MISMATCH: 409,
 };
 
 /** Base class of every ringkv error. Match on `code`. */
@@ -267,6 +274,13 @@ export class LocalDcRequiredError extends RingkvError {
         : `localDc ${JSON.stringify(given)} is not a data center of the cluster (${dcs.join(', ')})`,
       given === undefined ? { dcs: [...dcs] } : { dcs: [...dcs], localDc: given },
     );
+  }
+}
+
+/** Two nodes' cluster-wide settings differ (they must be the same on every node). */
+export class SettingsMismatchError extends RingkvError {
+  constructor(message: string, details?: Record<string, unknown>) {
+    super(ErrorCodes.SETTINGS_MISMATCH, message, details);
   }
 }
 

@@ -104,6 +104,20 @@ export interface ClusterSettings {
   replication?: Record<string, number>;
 }
 
+/** The settings in one line, for messages: `vnodes 128, replication east:3,west:3`. */
+export function describeSettings(s: ClusterSettings): string {
+  const r = replicationOf(s);
+  return `vnodes ${s.vnodesPerNode}, replication ${Object.keys(r)
+    .sort()
+    .map((dc) => `${dc}:${r[dc]}`)
+    .join(',')}`;
+}
+
+/** True when two nodes' cluster-wide settings are the same (they must be on every node). */
+export function sameSettings(a: ClusterSettings, b: ClusterSettings): boolean {
+  return a.vnodesPerNode === b.vnodesPerNode && a.replicationFactor === b.replicationFactor && describeSettings(a) === describeSettings(b);
+}
+
 /** The answer of GET /internal/v1/members. */
 export interface MembersView {
   v: number;

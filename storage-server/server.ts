@@ -13,7 +13,7 @@ import pino from 'pino';
 import type { Clock } from '../sdk/clock.js';
 import { systemClock } from '../sdk/clock.js';
 import { RingkvClient } from '../sdk/client.js';
-import { ClosedError, InvalidArgumentError, MalformedRequestError, OverloadedError, PayloadTooLargeError, RingkvError, UnavailableError } from '../sdk/errors.js';
+import { ClosedError, InvalidArgumentError, MalformedRequestError, OverloadedError, PayloadTooLargeError, RingkvError, SettingsMismatchError, UnavailableError } from '../sdk/errors.js';
 import type { MembersView } from '../sdk/membership.js';
 import type { HttpTransportOptions, Transport } from '../sdk/transport.js';
 import { HttpTransport } from '../sdk/transport.js';
@@ -22,7 +22,7 @@ import type { StoredObject } from '../sdk/versioning/index.js';
 import { checkProtocolVersion, decodeMessage, MSGPACK_CONTENT_TYPE, OpType, PROTOCOL_VERSION, Routes } from '../sdk/wire/protocol.js';
 import type { RingStamp } from '../sdk/ring-epoch.js';
 import { checkRouted, isRingStamp } from '../sdk/ring-epoch.js';
-import { DEFAULT_DC, dcOf, reachable } from '../sdk/membership.js';
+import { DEFAULT_DC, dcOf, describeSettings, reachable, sameSettings } from '../sdk/membership.js';
 import type { ClusterSettings } from '../sdk/membership.js';
 import type { ServerConfig } from './config.js';
 import { engineSettings } from './config.js';
@@ -417,6 +417,7 @@ export class StorageServer {
       server.startHeartbeat();
       await server.listen();
       await server.startClient();
+      await server.checkSettingsWithSeeds();
       server.membership.start();
       server.detector.start();
       server.handoff.start();
@@ -551,6 +552,35 @@ export class StorageServer {
       }
       this.config.port = addr.port;
       this.membership.setSelfAddress(this.config.advertise);
+    }
+  }
+
+  /**
+   * Refuses to start (SETTINGS_MISMATCH) when a seed that answers has other cluster-wide
+   * settings (vnodes per node, replicas per data center) than this node was given: it would
+   * place keys where the cluster does not. Seeds that do not answer within 2 s (the first
+   * node of a cluster, a data center out of reach) are not waited for; gossip refuses a
+   * mismatched peer later all the same (membership.ts).
+   */
+  async checkSettingsWithSeeds(): Promise<void> {
+    const own = this.membership.settings;
+    const timeoutMs = Math.min(2000, this.config.requestTimeoutMs);
+    const seeds = this.config.seeds.filter((s) => s !== this.config.advertise);
+    const answers = await Promise.all(
+      seeds.map((seed) =>
+        this.transport.call<MembersView>(seed, Routes.members, undefined, { timeoutMs }).then(
+          (view) => ({ seed, view }),
+          () => undefined,
+        ),
+      ),
+    );
+    for (const a of answers) {
+      const theirs = a?.view?.settings;
+      if (!a || !theirs || sameSettings(theirs, own)) continue;
+      throw new SettingsMismatchError(
+        `seed ${a.seed} (node ${String(a.view.self)}) has the cluster settings ${describeSettings(theirs)}, this node ${describeSettings(own)}: they must be the same on every node`,
+        { seed: a.seed, theirs, ours: own },
+      );
     }
   }
 

@@ -11,7 +11,8 @@
 import type { Clock } from '../../sdk/clock.js';
 import type { ClusterSettings, MemberInfo, MembersView, MemberState } from '../../sdk/membership.js';
 import { addressFrom, dcOf, MAX_MEMBER_COUNTER, MAX_MEMBER_WEIGHT, MEMBER_STATES } from '../../sdk/membership.js';
-import { reachable, ringVersionOf, supersedes } from '../../sdk/membership.js';
+import { describeSettings, reachable, ringVersionOf, sameSettings, supersedes } from '../../sdk/membership.js';
+import { SettingsMismatchError } from '../../sdk/errors.js';
 import { TOPOLOGY_NAME } from '../../sdk/ring.js';
 import type { ReplicaRing } from '../../sdk/ring-epoch.js';
 import { changesRing, isFencingChange, ringStampOf } from '../../sdk/ring-epoch.js';
@@ -31,6 +32,8 @@ export interface GossipMessage {
   v: number;
   from: string;
   members: MemberInfo[];
+  /** The sender's cluster-wide settings (protocol 4): a receiver with others refuses the gossip. */
+  settings?: ClusterSettings;
 }
 
 export interface MembershipOptions {
@@ -79,7 +82,7 @@ export class Membership {
   private ringValue: ReplicaRing;
   private syncedValue: boolean;
   /** Gossip rounds done and failed (for metrics). */
-  readonly counters = { rounds: 0, roundFailures: 0, refutations: 0 };
+  readonly counters = { rounds: 0, roundFailures: 0, refutations: 0, settingsMismatches: 0 };
 
   constructor(private readonly o: MembershipOptions) {
     const now = o.clock.nowMs();
@@ -181,9 +184,37 @@ export class Membership {
 
   /** Merges gossip received from a peer; answers with this node's view (push-pull). */
   handleGossip(msg: GossipMessage): GossipMessage {
+    this.checkSettings(msg);
     this.mergeList(msg.members, msg.from);
     this.syncedValue = true;
-    return { v: PROTOCOL_VERSION, from: this.selfId, members: this.members().map(publicInfo) };
+    return this.gossipMessage();
+  }
+
+  /** What this node gossips: its member table and its settings. */
+  gossipMessage(): GossipMessage {
+    return { v: PROTOCOL_VERSION, from: this.selfId, members: this.members().map(publicInfo), settings: this.o.settings };
+  }
+
+  /** Merges the answer of a gossip this node sent (refused when the peer's settings differ). */
+  takeGossipReply(reply: GossipMessage): void {
+    this.checkSettings(reply);
+    this.mergeList(reply.members ?? [], reply.from);
+    this.syncedValue = true;
+  }
+
+  /**
+   * Throws SETTINGS_MISMATCH when a peer's gossip carries other cluster-wide settings than
+   * this node's: the two would place keys differently, so neither takes the other's table
+   * (gossip from nodes of protocol 3 carries none and is not checked).
+   */
+  private checkSettings(msg: GossipMessage): void {
+    const s = msg.settings;
+    if (s === undefined || s === null || sameSettings(s, this.o.settings)) return;
+    this.counters.settingsMismatches++;
+    throw new SettingsMismatchError(
+      `node ${String(msg.from)} has other cluster settings (${describeSettings(s)}) than ${this.selfId} (${describeSettings(this.o.settings)}): they must be the same on every node`,
+      { from: msg.from, theirs: s, ours: this.o.settings },
+    );
   }
 
   /** Records that `id` was heard from directly (a ping answered, a request served). */
@@ -397,14 +428,14 @@ export class Membership {
       const pool = live.length > 0 && Math.random() < 0.8 ? live : all;
       if (pool.length === 0) return;
       const target = pool[Math.floor(Math.random() * pool.length)]!;
-      const msg: GossipMessage = { v: PROTOCOL_VERSION, from: this.selfId, members: this.members().map(publicInfo) };
-      const reply = await this.o.transport.call<GossipMessage>(target, Routes.gossip, msg, { timeoutMs: this.o.requestTimeoutMs });
-      this.mergeList(reply.members ?? [], reply.from);
-      this.syncedValue = true;
+      const reply = await this.o.transport.call<GossipMessage>(target, Routes.gossip, this.gossipMessage(), { timeoutMs: this.o.requestTimeoutMs });
+      this.takeGossipReply(reply);
       this.counters.rounds++;
     } catch (err) {
       this.counters.roundFailures++;
-      this.o.log.debug({ err: (err as Error).message }, 'gossip round failed');
+      // A misconfigured peer is an operator's problem to see, not a transient failure.
+      if ((err as { code?: string }).code === 'SETTINGS_MISMATCH') this.o.log.error({ err: (err as Error).message }, 'gossip refused: cluster settings differ');
+      else this.o.log.debug({ err: (err as Error).message }, 'gossip round failed');
     } finally {
       this.roundInFlight = false;
     }

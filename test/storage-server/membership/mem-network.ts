@@ -7,9 +7,9 @@
 
 import { ManualClock } from '../../../sdk/clock.js';
 import { NodeUnavailableError, TimeoutError } from '../../../sdk/errors.js';
-import type { MemberInfo } from '../../../sdk/membership.js';
+import type { ClusterSettings, MemberInfo } from '../../../sdk/membership.js';
 import type { CallOptions, Transport } from '../../../sdk/transport.js';
-import { decodeMessage, encodeMessage, PROTOCOL_VERSION, Routes } from '../../../sdk/wire/protocol.js';
+import { decodeMessage, encodeMessage, Routes } from '../../../sdk/wire/protocol.js';
 import type { Logger } from '../../../storage-server/logger.js';
 import type { FailureDetectorOptions, PingMessage, PingReqMessage } from '../../../storage-server/membership/failure-detector.js';
 import { FailureDetector } from '../../../storage-server/membership/failure-detector.js';
@@ -62,6 +62,7 @@ export class MemNetwork {
       /** The node's last outage (its previous life's last heartbeat to this start). */
       outage?: { fromMs: number; toMs: number };
       selfLeft?: boolean;
+      settings?: ClusterSettings;
     } = {},
   ): SimNode {
     const address = o.address ?? `${id}:7000`;
@@ -69,7 +70,7 @@ export class MemNetwork {
     const transport = this.transportFrom(address);
     const membership = new Membership({
       self: { id, address, weight: 1, state: 'up', incarnation: o.incarnation ?? 1000 },
-      settings: { vnodesPerNode: 8, replicationFactor: 3 },
+      settings: o.settings ?? { vnodesPerNode: 8, replicationFactor: 3 },
       seeds: [],
       transport,
       clock,
@@ -123,9 +124,8 @@ export class MemNetwork {
 
   /** One push-pull gossip exchange from `a` to `b`, as Membership's round does it. */
   async gossip(a: SimNode, b: SimNode): Promise<void> {
-    const msg: GossipMessage = { v: PROTOCOL_VERSION, from: a.id, members: a.membership.members().map(publicInfo) };
-    const reply = await this.transportFrom(a.address).call<GossipMessage>(b.address, Routes.gossip, msg, { timeoutMs: 500 });
-    a.membership.mergeList(reply.members, reply.from);
+    const reply = await this.transportFrom(a.address).call<GossipMessage>(b.address, Routes.gossip, a.membership.gossipMessage(), { timeoutMs: 500 });
+    a.membership.takeGossipReply(reply);
   }
 
   transportFrom(from: string): Transport {

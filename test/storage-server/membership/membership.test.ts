@@ -188,3 +188,33 @@ t.test("a restarted node refutes its previous life's 'leaving' at the same incar
   t.same(b2.membership.self.state, 'left', 'b keeps its own decommission');
   t.same(stateIn(a, 'b')?.[0], 'left', 'and stays out of the ring');
 });
+
+t.test('gossip between nodes with other cluster settings is refused both ways; the same settings, or none (protocol 3), are taken', async (t) => {
+  const net = new MemNetwork();
+  const clock = new ManualClock();
+  const a = net.add('a', { clock, settings: { vnodesPerNode: 8, replicationFactor: 6, replication: { east: 3, west: 3 } } });
+  const b = net.add('b', { clock, settings: { vnodesPerNode: 8, replicationFactor: 5, replication: { east: 3, west: 2 } } });
+  const c = net.add('c', { clock, settings: { vnodesPerNode: 8, replicationFactor: 6, replication: { west: 3, east: 3 } } });
+  const d = net.add('d', { clock, settings: { vnodesPerNode: 16, replicationFactor: 6, replication: { east: 3, west: 3 } } });
+  for (const [x, y] of [
+    [a, b],
+    [b, a],
+    [a, d],
+  ] as const) {
+    await t.rejects(net.gossip(x, y), { code: 'SETTINGS_MISMATCH' }, `${x.id} -> ${y.id}: refused`);
+    t.equal(x.membership.get(y.id), undefined, `${x.id} did not take ${y.id}'s table`);
+    t.equal(y.membership.get(x.id), undefined, `${y.id} did not take ${x.id}'s table`);
+  }
+  t.equal(b.membership.counters.settingsMismatches, 1, 'b counted the gossip it refused');
+  t.equal(a.membership.counters.settingsMismatches, 1, 'a counted the gossip it refused');
+  // An answer with other settings (a peer that does not check, say) is refused too.
+  t.throws(() => a.membership.takeGossipReply(d.membership.gossipMessage()), { code: 'SETTINGS_MISMATCH' });
+  t.equal(a.membership.get('d'), undefined, "a did not take d's answer");
+  t.equal(a.membership.counters.settingsMismatches, 2);
+  // The same settings (in another key order) are taken.
+  await net.gossip(a, c);
+  t.ok(a.membership.get('c') && c.membership.get('a'), 'a and c took each other');
+  // A node of protocol 3 sends no settings: not checked.
+  a.membership.handleGossip({ v: 3, from: 'e', members: [{ id: 'e', address: 'e:7000', weight: 1, state: 'up', incarnation: 1 }] });
+  t.ok(a.membership.get('e'), 'gossip without settings is taken');
+});
