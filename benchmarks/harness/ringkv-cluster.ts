@@ -34,6 +34,12 @@ export interface RingkvClusterOptions {
    * the others is not competing with them for a core. Linux only; taskset must exist.
    */
   cpus?: string;
+  /** Extra server flags of one node (its data center, say), after `args`. */
+  nodeArgs?: (node: ClusterNode) => string[];
+  /** The seeds of a node (default: every other node's address). */
+  seedsOf?: (node: ClusterNode, all: readonly ClusterNode[]) => string[];
+  /** Called once the nodes have their ports, before any starts (e.g. to open proxies to them). */
+  prepare?: (nodes: readonly ClusterNode[]) => Promise<void>;
 }
 
 export interface ClusterNode {
@@ -75,6 +81,7 @@ export class RingkvCluster {
         const port = await freePort();
         c.nodes.push({ id: `n${i + 1}`, port, address: `127.0.0.1:${port}`, dataDir: path.join(c.dir, `n${i + 1}`), proc: undefined });
       }
+      await o.prepare?.(c.nodes);
       await Promise.all(c.nodes.map((n) => c.spawnNode(n)));
       await c.waitForMembers(o.nodes, 'up', 30_000);
     } catch (err) {
@@ -105,7 +112,7 @@ export class RingkvCluster {
   }
 
   private spawnNode(node: ClusterNode, extraArgs: string[] = []): Promise<void> {
-    const seeds = this.nodes.filter((x) => x !== node).map((x) => x.address);
+    const seeds = this.o.seedsOf?.(node, this.nodes) ?? this.nodes.filter((x) => x !== node).map((x) => x.address);
     const nodeArgs = this.o.profileDir ? ['--cpu-prof', '--cpu-prof-dir', this.o.profileDir, '--cpu-prof-name', `server-${node.id}-${Date.now()}.cpuprofile`] : [];
     const args = [
       ...nodeArgs,
@@ -121,6 +128,7 @@ export class RingkvCluster {
       this.o.logLevel ?? 'warn',
       ...(seeds.length > 0 ? ['--seeds', seeds.join(',')] : []),
       ...(this.o.args ?? []),
+      ...(this.o.nodeArgs?.(node) ?? []),
       ...extraArgs,
     ];
     // taskset execs node in place: the pid (kill -9, SIGSTOP) is the server's own.

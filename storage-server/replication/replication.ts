@@ -281,7 +281,7 @@ export class Replication {
       perDc((dc) => (this.fullSync.lastOk.get(dc)?.finishedAtMs ?? 0) / 1000),
     );
     m.gauge('ringkv_repl_received_total', 'Objects shipped here from other data centers and written into this one since start', () => this.counters.received);
-    const hist = m.histogram('ringkv_repl_applied_lag_seconds', 'Apply time minus origin hybrid time of each write another data center applied', ['dc'], [0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]);
+    const hist = m.histogram('ringkv_repl_applied_lag_seconds', 'Apply time minus origin hybrid time of each write another data center applied', ['dc'], [0.005, 0.01, 0.025, 0.05, 0.06, 0.075, 0.1, 0.125, 0.15, 0.2, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]);
     this.onApplied((dc, lagMs) => hist.observe({ dc }, lagMs / 1000));
   }
 }

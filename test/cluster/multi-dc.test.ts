@@ -1,6 +1,6 @@
 // Two data centers of three real server processes each (east and west, 3 replicas in each),
 // with the link between them through a user-space proxy the test cuts and delays
-// (test/helpers/inter-dc-link.ts). Checks: a client must name its data center; local levels
+// (benchmarks/harness/inter-dc-link.ts). Checks: a client must name its data center; local levels
 // never touch the link, a remote level pays its delay and the replication lag is at least
 // the delay; with the link cut, local-quorum writes succeed on both sides while each-quorum
 // fails with a typed error and the lag grows and is reported; after healing every

@@ -11,7 +11,7 @@ import { connect } from '../../sdk/client.js';
 import type { ConnectOptions, RingkvClient } from '../../sdk/client.js';
 import type { TestNode } from './cluster.js';
 import { metricSum, TestCluster } from './cluster.js';
-import { InterDcLink } from './inter-dc-link.js';
+import { InterDcLink } from '../../benchmarks/harness/inter-dc-link.js';
 
 export interface DcSpec {
   name: string;

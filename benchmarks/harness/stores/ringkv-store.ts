@@ -19,7 +19,7 @@ export class RingkvStore implements KvStore {
     this.writeOpts = { consistency };
   }
 
-  /** `client`: more SDK options (hedging, the near cache) for the tail benchmark. */
+  /** `client`: more connect options (hedging and the near cache for the tail benchmark, `localDc` in a cluster of several data centers). */
   static async open(seeds: string[], consistency: Consistency, timeoutMs = 5000, client: Partial<ConnectOptions<Buffer>> = {}): Promise<RingkvStore> {
     const kv = await connect({ ...client, seeds, valueEncoding: 'bytes', timeoutMs });
     return new RingkvStore(kv, consistency);

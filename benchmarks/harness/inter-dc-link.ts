@@ -1,6 +1,6 @@
-// The link between two data centers in tests: a user-space TCP proxy on 127.0.0.1 with one
-// listener per node (the node's remoteAddress, what the nodes and clients of the other data
-// center connect to), all sharing one state — up, cut, or up with a one-way delay. Cutting
+// The link between two data centers in tests and in the dc benchmark: a user-space TCP proxy
+// on 127.0.0.1 with one listener per node (the node's remoteAddress, what the nodes and
+// clients of the other data center connect to), all sharing one state — up, cut, or up with a one-way delay. Cutting
 // it resets the connections through it and holds new ones unanswered until it heals (a
 // partition: requests time out), so traffic between the data centers stops while each data
 // center's own traffic, which never goes through it, goes on. A delay holds every chunk for
