@@ -1,5 +1,6 @@
 // `ringkv get | put | del`: data commands through the SDK. `get` prints the value alone on
-// stdout (so it pipes); `put` takes the value as an argument or from stdin.
+// stdout (so it pipes); `put` takes the value as an argument or from stdin. With several
+// data centers they need `--local-dc` (or RINGKV_LOCAL_DC), as any client: never guessed.
 
 import type { Command } from 'commander';
 import { Option } from 'commander';
@@ -11,7 +12,18 @@ import { addTlsOptions, credentialsFrom, seedsFrom } from './common.js';
 import type { TlsFlags } from './common.js';
 
 function consistencyOption(): Option {
-  return new Option('--consistency <level>', 'linearizable | strong | eventual | all').default('strong');
+  return new Option('--consistency <level>', 'linearizable | strong | eventual | all | quorum | localQuorum | localOne | eachQuorum | r=2,w=1').default('strong');
+}
+
+function localDcOption(): Option {
+  return new Option('--local-dc <name>', 'the data center this command runs in: required when the cluster has several (env RINGKV_LOCAL_DC)');
+}
+
+/** connect's options of a data command: seeds, TLS, token, and the caller's data center when given. */
+function connectOptions(o: { seeds?: string; localDc?: string } & TlsFlags) {
+  const { tls, token } = credentialsFrom(o);
+  const localDc = o.localDc ?? (process.env.RINGKV_LOCAL_DC || undefined);
+  return { seeds: seedsFrom(o.seeds), ...(tls ? { tls } : {}), ...(token ? { auth: { token } } : {}), ...(localDc ? { localDc } : {}) };
 }
 
 async function readStdin(): Promise<Buffer> {
@@ -27,11 +39,11 @@ export function registerDataCommands(program: Command): void {
     .argument('<key>')
     .option('--seeds <list>', 'host:port of any node (env RINGKV_SEEDS)')
     .addOption(consistencyOption())
+    .addOption(localDcOption())
     .option('--json', 'print {"value", "version", ...} as JSON')
-    .action(async (key: string, o: { seeds?: string; consistency: string; json?: boolean } & TlsFlags) => {
+    .action(async (key: string, o: { seeds?: string; consistency: string; json?: boolean } & { localDc?: string } & TlsFlags) => {
       const consistency: Consistency = parseConsistency(o.consistency);
-      const { tls, token } = credentialsFrom(o);
-      const kv = await connect({ seeds: seedsFrom(o.seeds), ...(tls ? { tls } : {}), ...(token ? { auth: { token } } : {}) });
+      const kv = await connect(connectOptions(o));
       try {
         const r = await kv.get(key, { consistency });
         if (!r) throw new NotFoundError(`key ${JSON.stringify(key)} not found`);
@@ -56,13 +68,13 @@ export function registerDataCommands(program: Command): void {
     .argument('[value]')
     .option('--seeds <list>', 'host:port of any node (env RINGKV_SEEDS)')
     .addOption(consistencyOption())
+    .addOption(localDcOption())
     .option('--ttl <seconds>', 'expire after this many seconds')
     .option('--content-type <type>', 'content type to store with the value')
-    .action(async (key: string, value: string | undefined, o: { seeds?: string; consistency: string; ttl?: string; contentType?: string } & TlsFlags) => {
+    .action(async (key: string, value: string | undefined, o: { seeds?: string; consistency: string; ttl?: string; contentType?: string } & { localDc?: string } & TlsFlags) => {
       const consistency = parseConsistency(o.consistency);
       const bytes = value !== undefined ? Buffer.from(value, 'utf8') : await readStdin();
-      const { tls, token } = credentialsFrom(o);
-      const kv = await connect({ seeds: seedsFrom(o.seeds), ...(tls ? { tls } : {}), ...(token ? { auth: { token } } : {}) });
+      const kv = await connect(connectOptions(o));
       try {
         const r = await kv.put(key, bytes, {
           consistency,
@@ -82,10 +94,10 @@ export function registerDataCommands(program: Command): void {
     .argument('<key>')
     .option('--seeds <list>', 'host:port of any node (env RINGKV_SEEDS)')
     .addOption(consistencyOption())
-    .action(async (key: string, o: { seeds?: string; consistency: string } & TlsFlags) => {
+    .addOption(localDcOption())
+    .action(async (key: string, o: { seeds?: string; consistency: string } & { localDc?: string } & TlsFlags) => {
       const consistency = parseConsistency(o.consistency);
-      const { tls, token } = credentialsFrom(o);
-      const kv = await connect({ seeds: seedsFrom(o.seeds), ...(tls ? { tls } : {}), ...(token ? { auth: { token } } : {}) });
+      const kv = await connect(connectOptions(o));
       try {
         await kv.delete(key, { consistency });
       } finally {
