@@ -160,6 +160,23 @@ t.test('two data centers: locality, a cut link, overflow, full sync', async (t) 
     );
     t.ok(errRead && (errRead.code === 'QUORUM_NOT_MET' || errRead.code === 'TIMEOUT'), `an eachQuorum read fails typed too (${errRead?.code})`);
     t.equal(await west.get('cut:e:0', { consistency: 'localQuorum' }), undefined, 'west does not have east\'s write yet (localQuorum never falls over to east)');
+    // The same over HTTP: the Consistency header takes the names (case-insensitive), and a
+    // node's public API coordinates in its own data center.
+    const eastHttp = dc.nodesOf('east')[0]!.address;
+    const put = (consistency: string) =>
+      fetch(`http://${eastHttp}/api/v1/kv/http:cut`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json', Consistency: consistency, 'X-Ringkv-Timeout-Ms': '1500' },
+        body: JSON.stringify({ value: consistency }),
+      });
+    const local = await put('localQuorum');
+    t.ok(local.status === 200 || local.status === 201, `HTTP PUT at Consistency: localQuorum succeeds during the cut (${local.status})`);
+    const each = await put('EACH_QUORUM');
+    const eachBody = (await each.json()) as { error?: { code?: string }; code?: string };
+    const eachCode = eachBody.error?.code ?? eachBody.code;
+    t.ok((each.status === 503 || each.status === 504) && (eachCode === 'QUORUM_NOT_MET' || eachCode === 'TIMEOUT'), `HTTP PUT at Consistency: EACH_QUORUM fails typed (${each.status} ${eachCode})`);
+    const bogus = await put('localquorumish');
+    t.equal(bogus.status, 400, 'an unknown level is refused with 400');
     await waitFor(
       'the lag to west reported past 3 s',
       async () => {
