@@ -57,6 +57,8 @@ t.test('token rules per endpoint (auth on)', async (t) => {
     [Routes.merkle, 'UNAUTHENTICATED', 'UNAUTHENTICATED', 'PERMISSION_DENIED', 'ok'],
     [Routes.stream, 'PERMISSION_DENIED', 'PERMISSION_DENIED', 'PERMISSION_DENIED', 'PERMISSION_DENIED'],
     [Routes.authSync, 'PERMISSION_DENIED', 'PERMISSION_DENIED', 'PERMISSION_DENIED', 'PERMISSION_DENIED'],
+    // Objects shipped between data centers: nodes only, whatever token a client has.
+    [Routes.replApply, 'PERMISSION_DENIED', 'PERMISSION_DENIED', 'PERMISSION_DENIED', 'PERMISSION_DENIED'],
     ['/api/v1/kv/app:1', 'UNAUTHENTICATED', 'UNAUTHENTICATED', 'ok', 'ok'],
   ];
   for (const [path, ...want] of rows) {
