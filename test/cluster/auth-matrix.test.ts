@@ -180,6 +180,8 @@ t.test('authorization table', { skip }, async (t) => {
       stream: nodeOnly({ v, spans: [[0, 1000]], limit: 10 }),
       ringFence: nodeOnly({ v }),
       authSync: nodeOnly({ v, from: 'evil', records: [] }),
+      // Shipping between data centers: a client must not write objects as if another data center sent them.
+      replApply: nodeOnly({ v, from: 'evil', fromDc: 'west', ops: [] }),
       merkle: adminOnly({ v, spans: [[0, 1000]] }),
       admin: adminOnly({ v, action: 'no-such-action' }),
       authAdmin: adminOnly({ v, action: 'role-list' }),
