@@ -168,7 +168,7 @@ export class FullSync {
           let remote: MerkleResponse;
           try {
             const req: MerkleRequest = { v: PROTOCOL_VERSION, spans: chunk.map((i) => [i.span[0], i.span[1]]) };
-            remote = await d.transport.call<MerkleResponse>(this.address(peer), Routes.merkle, req, { timeoutMs: d.requestTimeoutMs });
+            remote = await this.callPeer<MerkleResponse>(peer, Routes.merkle, req, { timeoutMs: d.requestTimeoutMs });
             if (!remote.ready) throw new UnavailableError(`${peer} is still building its leaf hashes`);
           } catch (err) {
             stats.errors++;
@@ -200,7 +200,7 @@ export class FullSync {
         let remote: MerkleKeysResponse;
         try {
           const req: MerkleKeysRequest = { v: PROTOCOL_VERSION, spans: chunk.map((i) => [i.span[0], i.span[1]]), limit: 1_000_000 };
-          remote = await d.transport.call<MerkleKeysResponse>(this.address(peer), Routes.merkleKeys, req, { timeoutMs: d.requestTimeoutMs * 5 });
+          remote = await this.callPeer<MerkleKeysResponse>(peer, Routes.merkleKeys, req, { timeoutMs: d.requestTimeoutMs * 5 });
         } catch (err) {
           stats.errors++;
           for (const i of chunk) failedRanges.add(i.range);
@@ -247,11 +247,25 @@ export class FullSync {
     return stats;
   }
 
+  /**
+   * A request to the peer, sent again once after 250 ms when it fails: a link that just healed
+   * resets the connections that were held while it was cut, and one reset must not fail a run
+   * of hours. Every request of a full sync is idempotent (reads, and merges of the same object).
+   */
+  private async callPeer<T>(peer: string, route: string, body: unknown, opts: { timeoutMs: number }): Promise<T> {
+    try {
+      return await this.d.transport.call<T>(this.address(peer), route, body, opts);
+    } catch {
+      await new Promise((r) => setTimeout(r, 250));
+      return this.d.transport.call<T>(this.address(peer), route, body, opts);
+    }
+  }
+
   /** Reads each key on both sides, merges, and writes the result where it was missing. */
   private async reconcile(peer: string, batch: Buffer[], stats: FullSyncStats): Promise<void> {
     const d = this.d;
     const get: BatchRequest = { v: PROTOCOL_VERSION, from: d.selfId, ops: batch.map((key) => ({ t: OpType.Get, key })) };
-    const res = await d.transport.call<BatchResponse>(this.address(peer), Routes.batch, get, { timeoutMs: d.requestTimeoutMs });
+    const res = await this.callPeer<BatchResponse>(peer, Routes.batch, get, { timeoutMs: d.requestTimeoutMs });
     const toRemote: { key: Buffer; obj: StoredObject }[] = [];
     const toLocal: { key: Buffer; obj: StoredObject }[] = [];
     for (let i = 0; i < batch.length; i++) {
@@ -275,7 +289,7 @@ export class FullSync {
     }
     if (toRemote.length > 0) {
       const req: ReplApplyRequest = { v: PROTOCOL_VERSION, from: d.selfId, fromDc: d.selfDc, ops: toRemote, timeoutMs: d.requestTimeoutMs * 5 };
-      const ans = await d.transport.call<ReplApplyResponse>(this.address(peer), Routes.replApply, req, { timeoutMs: d.requestTimeoutMs * 5 + 1000 });
+      const ans = await this.callPeer<ReplApplyResponse>(peer, Routes.replApply, req, { timeoutMs: d.requestTimeoutMs * 5 + 1000 });
       for (let i = 0; i < toRemote.length; i++) {
         if (ans.results[i]?.ok) stats.keysToRemote++;
         else stats.errors++;
