@@ -32,7 +32,7 @@ export interface GossipMessage {
   v: number;
   from: string;
   members: MemberInfo[];
-  /** The sender's cluster-wide settings (protocol 4): a receiver with others refuses the gossip. */
+  /** The sender's cluster-wide settings (protocol 5): a receiver with others refuses the gossip. */
   settings?: ClusterSettings;
 }
 
@@ -205,7 +205,7 @@ export class Membership {
   /**
    * Throws SETTINGS_MISMATCH when a peer's gossip carries other cluster-wide settings than
    * this node's: the two would place keys differently, so neither takes the other's table
-   * (gossip from nodes of protocol 3 carries none and is not checked).
+   * (gossip from nodes of protocol 4 or earlier carries none and is not checked).
    */
   private checkSettings(msg: GossipMessage): void {
     const s = msg.settings;

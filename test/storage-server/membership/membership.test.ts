@@ -189,7 +189,7 @@ t.test("a restarted node refutes its previous life's 'leaving' at the same incar
   t.same(stateIn(a, 'b')?.[0], 'left', 'and stays out of the ring');
 });
 
-t.test('gossip between nodes with other cluster settings is refused both ways; the same settings, or none (protocol 3), are taken', async (t) => {
+t.test('gossip between nodes with other cluster settings is refused both ways; the same settings, or none (protocol 4 or earlier), are taken', async (t) => {
   const net = new MemNetwork();
   const clock = new ManualClock();
   const a = net.add('a', { clock, settings: { vnodesPerNode: 8, replicationFactor: 6, replication: { east: 3, west: 3 } } });
@@ -214,7 +214,7 @@ t.test('gossip between nodes with other cluster settings is refused both ways; t
   // The same settings (in another key order) are taken.
   await net.gossip(a, c);
   t.ok(a.membership.get('c') && c.membership.get('a'), 'a and c took each other');
-  // A node of protocol 3 sends no settings: not checked.
+  // A node of protocol 4 or earlier sends no settings: not checked.
   a.membership.handleGossip({ v: 3, from: 'e', members: [{ id: 'e', address: 'e:7000', weight: 1, state: 'up', incarnation: 1 }] });
   t.ok(a.membership.get('e'), 'gossip without settings is taken');
 });
