@@ -1,9 +1,10 @@
 // Shared pieces of the CLI: exit codes, seeds from flags or RINGKV_SEEDS, the credentials of
-// the commands that talk to a cluster (TLS options and a user's token), and the mapping from
+// the commands that talk to a cluster (TLS options, a user's token, the local data center), and the mapping from
 // errors to exit codes.
 
 import fs from 'node:fs';
 import type { Command } from 'commander';
+import { Option } from 'commander';
 import { InvalidArgumentError, RingkvError } from '../../sdk/errors.js';
 import type { TlsOptions } from '../../sdk/transport-security.js';
 import { transportTlsFromOptions } from '../../sdk/transport-security.js';
@@ -118,4 +119,15 @@ export function exitCodeFor(err: unknown): number {
     return EXIT.cluster;
   }
   return EXIT.cluster;
+}
+
+/** `--local-dc NAME`: the data center a client command runs in (env RINGKV_LOCAL_DC); needed once the cluster has several. */
+export function localDcOption(): Option {
+  return new Option('--local-dc <name>', 'the data center this command runs in: required when the cluster has several (env RINGKV_LOCAL_DC)');
+}
+
+/** connect's `localDc` from `--local-dc` or RINGKV_LOCAL_DC ({} when neither is given: never guessed). */
+export function localDcFrom(o: { localDc?: string }, env: NodeJS.ProcessEnv = process.env): { localDc?: string } {
+  const localDc = o.localDc ?? (env.RINGKV_LOCAL_DC || undefined);
+  return localDc ? { localDc } : {};
 }

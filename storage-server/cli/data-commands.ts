@@ -8,22 +8,17 @@ import { connect } from '../../sdk/client.js';
 import type { Consistency } from '../../sdk/consistency.js';
 import { parseConsistency } from '../../sdk/consistency.js';
 import { NotFoundError } from '../../sdk/errors.js';
-import { addTlsOptions, credentialsFrom, seedsFrom } from './common.js';
+import { addTlsOptions, credentialsFrom, localDcFrom, localDcOption, seedsFrom } from './common.js';
 import type { TlsFlags } from './common.js';
 
 function consistencyOption(): Option {
   return new Option('--consistency <level>', 'linearizable | strong | eventual | all | quorum | localQuorum | localOne | eachQuorum | r=2,w=1').default('strong');
 }
 
-function localDcOption(): Option {
-  return new Option('--local-dc <name>', 'the data center this command runs in: required when the cluster has several (env RINGKV_LOCAL_DC)');
-}
-
 /** connect's options of a data command: seeds, TLS, token, and the caller's data center when given. */
 function connectOptions(o: { seeds?: string; localDc?: string } & TlsFlags) {
   const { tls, token } = credentialsFrom(o);
-  const localDc = o.localDc ?? (process.env.RINGKV_LOCAL_DC || undefined);
-  return { seeds: seedsFrom(o.seeds), ...(tls ? { tls } : {}), ...(token ? { auth: { token } } : {}), ...(localDc ? { localDc } : {}) };
+  return { seeds: seedsFrom(o.seeds), ...(tls ? { tls } : {}), ...(token ? { auth: { token } } : {}), ...localDcFrom(o) };
 }
 
 async function readStdin(): Promise<Buffer> {

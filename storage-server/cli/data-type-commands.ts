@@ -9,20 +9,21 @@ import type { RingkvClient } from '../../sdk/client.js';
 import { parseConsistency } from '../../sdk/consistency.js';
 import { InvalidArgumentError, NotFoundError } from '../../sdk/errors.js';
 import { dataTypeView } from '../../sdk/data-types.js';
-import { seedsFrom } from './common.js';
+import { localDcFrom, localDcOption, seedsFrom } from './common.js';
 
 interface CommonFlags {
   seeds?: string;
+  localDc?: string;
   consistency: string;
   opId?: string;
 }
 
 function consistencyOption(): Option {
-  return new Option('--consistency <level>', 'strong | eventual | all | r=N,w=N (linearizable does not apply to data types)').default('strong');
+  return new Option('--consistency <level>', 'strong | eventual | all | quorum | localQuorum | localOne | eachQuorum | r=N,w=N (linearizable does not apply to data types)').default('strong');
 }
 
 async function withClient<T>(o: CommonFlags, fn: (kv: RingkvClient<Buffer>) => Promise<T>): Promise<T> {
-  const kv = await connect({ seeds: seedsFrom(o.seeds) });
+  const kv = await connect({ seeds: seedsFrom(o.seeds), ...localDcFrom(o) });
   try {
     return await fn(kv);
   } finally {
@@ -53,6 +54,7 @@ export function registerDataTypeCommands(program: Command): void {
       .argument('[n]')
       .option('--seeds <list>', 'host:port of any node (env RINGKV_SEEDS)')
       .addOption(consistencyOption())
+      .addOption(localDcOption())
       .option('--op-id <id>', 'operation id: the same id again (a retry) is applied once')
       .action(async (key: string, n: string | undefined, o: CommonFlags) => {
         const consistency = parseConsistency(o.consistency);
@@ -71,6 +73,7 @@ export function registerDataTypeCommands(program: Command): void {
     .argument('<members...>')
     .option('--seeds <list>', 'host:port of any node (env RINGKV_SEEDS)')
     .addOption(consistencyOption())
+    .addOption(localDcOption())
     .option('--op-id <id>', 'operation id: the same id again (a retry) is applied once')
     .action(async (key: string, members: string[], o: CommonFlags) => {
       const consistency = parseConsistency(o.consistency);
@@ -86,6 +89,7 @@ export function registerDataTypeCommands(program: Command): void {
     .argument('<members...>')
     .option('--seeds <list>', 'host:port of any node (env RINGKV_SEEDS)')
     .addOption(consistencyOption())
+    .addOption(localDcOption())
     .option('--context <token>', 'the context printed by `ringkv dt get KEY --json`')
     .option('--op-id <id>', 'operation id: the same id again (a retry) is applied once')
     .action(async (key: string, members: string[], o: CommonFlags & { context?: string }) => {
@@ -107,6 +111,7 @@ export function registerDataTypeCommands(program: Command): void {
     .argument('<key>')
     .option('--seeds <list>', 'host:port of any node (env RINGKV_SEEDS)')
     .addOption(consistencyOption())
+    .addOption(localDcOption())
     .option('--json', 'print {"type", "value", "context"}')
     .action(async (key: string, o: CommonFlags & { json?: boolean }) => {
       const consistency = parseConsistency(o.consistency);

@@ -10,7 +10,7 @@ import { connect } from '../../sdk/client.js';
 import { parseConsistency } from '../../sdk/consistency.js';
 import { InvalidArgumentError, MalformedRequestError, RingkvError } from '../../sdk/errors.js';
 import type { PutOptions } from '../../sdk/client.js';
-import { addTlsOptions, seedsFrom, tlsFrom, tokenFrom } from './common.js';
+import { addTlsOptions, localDcFrom, localDcOption, seedsFrom, tlsFrom, tokenFrom } from './common.js';
 import type { TlsFlags } from './common.js';
 
 /** The first line of an export. */
@@ -39,10 +39,11 @@ export function registerExportImportCommands(program: Command): void {
     .option('--seeds <list>', 'host:port of any node (env RINGKV_SEEDS)')
     .option('--prefix <prefix>', 'only keys that start with this')
     .option('--cursor <cursor>', 'resume where an interrupted export said it stood')
-    .action(async (o: { seeds?: string; prefix?: string; cursor?: string } & TlsFlags) => {
+    .addOption(localDcOption())
+    .action(async (o: { seeds?: string; prefix?: string; cursor?: string; localDc?: string } & TlsFlags) => {
       const tls = tlsFrom(o);
       const token = tokenFrom(o);
-      const kv = await connect({ seeds: seedsFrom(o.seeds), ...(tls ? { tls } : {}), ...(token ? { auth: { token } } : {}) });
+      const kv = await connect({ seeds: seedsFrom(o.seeds), ...(tls ? { tls } : {}), ...(token ? { auth: { token } } : {}), ...localDcFrom(o) });
       const listing = kv.entries({ ...(o.prefix !== undefined ? { prefix: o.prefix } : {}), ...(o.cursor !== undefined ? { cursor: o.cursor } : {}) });
       let count = 0;
       try {
@@ -67,12 +68,13 @@ export function registerExportImportCommands(program: Command): void {
   addTlsOptions(program.command('import'))
     .description('write the keys of an export (newline-delimited JSON on stdin) into the cluster (progress on stderr)')
     .option('--seeds <list>', 'host:port of any node (env RINGKV_SEEDS)')
-    .option('--consistency <level>', 'linearizable | strong | eventual | all', 'strong')
-    .action(async (o: { seeds?: string; consistency: string } & TlsFlags) => {
+    .option('--consistency <level>', 'linearizable | strong | eventual | all | quorum | localQuorum | localOne | eachQuorum', 'strong')
+    .addOption(localDcOption())
+    .action(async (o: { seeds?: string; consistency: string; localDc?: string } & TlsFlags) => {
       const consistency = parseConsistency(o.consistency);
       const tls = tlsFrom(o);
       const token = tokenFrom(o);
-      const kv = await connect({ seeds: seedsFrom(o.seeds), retry: { attempts: 4, backoffMs: 100 }, ...(tls ? { tls } : {}), ...(token ? { auth: { token } } : {}) });
+      const kv = await connect({ seeds: seedsFrom(o.seeds), retry: { attempts: 4, backoffMs: 100 }, ...(tls ? { tls } : {}), ...(token ? { auth: { token } } : {}), ...localDcFrom(o) });
       let imported = 0;
       let failed = 0;
       let expired = 0;

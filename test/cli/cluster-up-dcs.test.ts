@@ -119,6 +119,15 @@ t.test('cluster up --dcs 2 --nodes 3: two data centers to try', async (t) => {
   }
   t.equal(read.stdout, 'hello', "dc2 reads dc1's write (RINGKV_LOCAL_DC)");
 
+  // The data-type and export commands name their data center too.
+  const incrGuessed = await ringkv(['counter', 'incr', 'visits', '2', ...seeds]);
+  t.match(incrGuessed.stderr, /LOCAL_DC_REQUIRED/, 'counter incr without --local-dc: LOCAL_DC_REQUIRED');
+  const incr = await ringkv(['counter', 'incr', 'visits', '2', '--local-dc', 'dc1', '--consistency', 'localQuorum', ...seeds]);
+  t.equal(incr.stdout.trim(), '2', `counter incr --local-dc dc1 (${incr.stderr.trim()})`);
+  const exported = await ringkv(['export', '--local-dc', 'dc1', ...seeds]);
+  t.equal(exported.code, 0, `export --local-dc dc1 (${exported.stderr.trim().split('\n').pop()})`);
+  t.match(exported.stdout, /"key":"greeting"/, 'the export holds the key written');
+
   // repl status / fullsync / check.
   const st = await ringkv(['repl', 'status', '--json', ...seeds]);
   t.equal(st.code, 0, 'repl status');
