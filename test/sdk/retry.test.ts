@@ -4,7 +4,7 @@
 
 import t from 'tap';
 import { backoffDelayMs, DEFAULT_RETRY, isRetryableError, resolveRetry, withRetry } from '../../sdk/retry.js';
-import { InvalidArgumentError, KeyTooLargeError, NodeUnavailableError, QuorumNotMetError } from '../../sdk/errors.js';
+import { InvalidArgumentError, KeyTooLargeError, LocalDcRequiredError, NodeUnavailableError, QuorumNotMetError, SettingsMismatchError } from '../../sdk/errors.js';
 import { monotonicNowMs } from '../../sdk/batcher.js';
 
 t.test('options', async (t) => {
@@ -29,6 +29,11 @@ t.test('which errors are retried', async (t) => {
   t.notOk(isRetryableError(new KeyTooLargeError(300, 256)));
   t.notOk(isRetryableError(new InvalidArgumentError('x')));
   t.notOk(isRetryableError(new Error('not a ringkv error')));
+  // Several data centers: a data center short of its quorum may answer later; a client that
+  // named no (or an unknown) data center, or nodes with other settings, would fail again.
+  t.ok(isRetryableError(new QuorumNotMetError('put', 2, 1, 1, undefined, 'west')));
+  t.notOk(isRetryableError(new LocalDcRequiredError(['east', 'west'])));
+  t.notOk(isRetryableError(new SettingsMismatchError('other replication')));
 });
 
 t.test('the loop', async (t) => {
