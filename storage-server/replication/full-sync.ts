@@ -248,16 +248,20 @@ export class FullSync {
   }
 
   /**
-   * A request to the peer, sent again once after 250 ms when it fails: a link that just healed
-   * resets the connections that were held while it was cut, and one reset must not fail a run
-   * of hours. Every request of a full sync is idempotent (reads, and merges of the same object).
+   * A request to the peer, sent again when it fails — at most 3 more times, after 250, 500
+   * and 1000 ms: a link that just healed resets the connections that were held while it was
+   * cut (each stale pooled connection fails one request), and a busy peer may time out once;
+   * neither may fail a run of hours. Every request of a full sync is idempotent (reads, and
+   * merges of the same object). The last error is thrown.
    */
   private async callPeer<T>(peer: string, route: string, body: unknown, opts: { timeoutMs: number }): Promise<T> {
-    try {
-      return await this.d.transport.call<T>(this.address(peer), route, body, opts);
-    } catch {
-      await new Promise((r) => setTimeout(r, 250));
-      return this.d.transport.call<T>(this.address(peer), route, body, opts);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.d.transport.call<T>(this.address(peer), route, body, opts);
+      } catch (err) {
+        if (attempt >= 3) throw err;
+        await new Promise((r) => setTimeout(r, 250 * 2 ** attempt));
+      }
     }
   }
 
