@@ -108,9 +108,13 @@ export class FullSync {
     return this.running.has(dc);
   }
 
+  /**
+   * A member worth asking: up, leaving, or only suspected (a suspicion under load or right
+   * after a link heals is often wrong; a request that fails is retried, then counted).
+   */
   private isLive(id: string): boolean {
     const m = this.d.member(id);
-    return !!m && (m.state === 'up' || m.state === 'leaving');
+    return !!m && (m.state === 'up' || m.state === 'leaving' || m.state === 'suspect');
   }
 
   private address(id: string): string {
