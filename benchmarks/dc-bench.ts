@@ -13,7 +13,7 @@
 //
 //   npm run bench:dc -- --delay-ms 50 --duration 20
 
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import path from 'node:path';
 import { connect } from '../sdk/index.js';
 import type { RingkvClient } from '../sdk/index.js';
@@ -29,12 +29,7 @@ import type { ClusterNode } from './harness/ringkv-cluster.js';
 import { RingkvCluster } from './harness/ringkv-cluster.js';
 import { RingkvStore } from './harness/stores/ringkv-store.js';
 import { parseWorkload, WORKLOADS } from './harness/workloads.js';
-
-const num = (name: string, min = 0) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < min) throw new InvalidArgumentError(`${name} must be a number >= ${min}`);
-  return n;
-};
+import { num } from './harness/cli-options.js';
 
 const program = new Command()
   .name('dc-bench')

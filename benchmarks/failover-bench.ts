@@ -21,12 +21,7 @@ import { RingkvCluster } from './harness/ringkv-cluster.js';
 import { RingkvStore } from './harness/stores/ringkv-store.js';
 import { timelineChart } from './harness/svg-chart.js';
 import { parseWorkload, WORKLOADS } from './harness/workloads.js';
-
-const num = (name: string, min = 0) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < min) throw new InvalidArgumentError(`${name} must be a number >= ${min}`);
-  return n;
-};
+import { num } from './harness/cli-options.js';
 
 const program = new Command()
   .name('failover-bench')

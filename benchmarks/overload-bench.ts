@@ -10,7 +10,7 @@
 //
 //   npm run bench:overload -- --duration 20 --overload 2
 
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,12 +25,7 @@ import { CpuLimit } from './harness/cpu-limit.js';
 import { RingkvCluster } from './harness/ringkv-cluster.js';
 import { RingkvStore } from './harness/stores/ringkv-store.js';
 import { parseWorkload, WORKLOADS } from './harness/workloads.js';
-
-const num = (name: string, min = 0) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < min) throw new InvalidArgumentError(`${name} must be a number >= ${min}`);
-  return n;
-};
+import { num } from './harness/cli-options.js';
 
 const program = new Command()
   .name('overload-bench')

@@ -42,6 +42,7 @@ import { mergeAcrossModes, toObject } from '../replica-store.js';
 import type { SpanHasher } from './span-hasher.js';
 import type { Span, TokenRange } from './token-ranges.js';
 import { dcRanges, splitSpan, withinOneLeaf } from './token-ranges.js';
+import { chunks, groupBy } from '../collections.js';
 
 export interface RepairStats {
   startedAt: string;
@@ -543,21 +544,4 @@ export class AntiEntropy {
     }
     return written;
   }
-}
-
-function groupBy<T>(items: T[], key: (t: T) => string): Map<string, T[]> {
-  const m = new Map<string, T[]>();
-  for (const it of items) {
-    const k = key(it);
-    let l = m.get(k);
-    if (!l) m.set(k, (l = []));
-    l.push(it);
-  }
-  return m;
-}
-
-function chunks<T>(items: T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
 }

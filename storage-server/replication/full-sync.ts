@@ -34,6 +34,7 @@ import { dcRanges, splitSpan, withinOneLeaf } from '../anti-entropy/token-ranges
 import type { Logger } from '../logger.js';
 import type { ReplicaStore } from '../replica-store.js';
 import { mergeAcrossModes } from '../replica-store.js';
+import { chunks, groupBy } from '../collections.js';
 
 export interface FullSyncStats {
   dc: string;
@@ -304,21 +305,4 @@ export class FullSync {
       }
     }
   }
-}
-
-function groupBy<T>(items: T[], key: (t: T) => string): Map<string, T[]> {
-  const m = new Map<string, T[]>();
-  for (const it of items) {
-    const k = key(it);
-    let l = m.get(k);
-    if (!l) m.set(k, (l = []));
-    l.push(it);
-  }
-  return m;
-}
-
-function chunks<T>(items: T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
 }
