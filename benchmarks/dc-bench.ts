@@ -223,7 +223,7 @@ async function main(): Promise<number> {
   // east n1..n3, west n4..n6; each node's remote address is its listener on the link.
   const dcOf = (n: ClusterNode) => (Number(n.id.slice(1)) <= 3 ? 'east' : 'west');
   const remote = new Map<string, string>();
-  const c = await RingkvCluster.start({
+  const c = await new RingkvCluster({
     nodes: 6,
     group,
     prepare: async (nodes) => {
@@ -231,7 +231,7 @@ async function main(): Promise<number> {
     },
     nodeArgs: (n) => ['--dc', dcOf(n), '--replication', 'east:3,west:3', '--advertise-remote', remote.get(n.id)!],
     seedsOf: (n, all) => all.filter((x) => x !== n).map((x) => (dcOf(x) === dcOf(n) ? x.address : remote.get(x.id)!)),
-  });
+  }).launch();
   const eastSeeds = c.nodes.filter((n) => dcOf(n) === 'east').map((n) => n.address);
   const westSeeds = c.nodes.filter((n) => dcOf(n) === 'west').map((n) => n.address);
   const eastProbe = await connect({ seeds: eastSeeds, localDc: 'east', valueEncoding: 'utf8', timeoutMs: f.timeoutMs });
@@ -371,7 +371,7 @@ async function main(): Promise<number> {
     log(`\nsaved ${files.map((x) => path.relative(process.cwd(), x)).join(', ')}`);
     line.resultsFile = path.relative(REPO_ROOT, files[0]!);
   }
-  await c.stop();
+  await c.stopAll();
   await link.close();
   await group.stopAll();
   uninstall();

@@ -79,7 +79,7 @@ async function main(): Promise<number> {
     `failover-bench: workload ${workload.name} at ${f.consistency}, ${f.rate} ops/s open loop for ${f.duration} s; ` +
       `kill -9 ${f.node} at ${f.killAt} s, restart at ${f.restartAt} s; ${machine.cores} cores, node ${machine.node}`,
   );
-  const cluster = await RingkvCluster.start({ nodes: 3, group });
+  const cluster = await new RingkvCluster({ nodes: 3, group }).launch();
   if (!cluster.nodes.some((n) => n.id === f.node)) throw new InvalidArgumentError(`no node ${f.node} (n1..n3)`);
   const store = await RingkvStore.open(cluster.addresses, f.consistency, f.timeoutMs);
   const params = {
@@ -109,7 +109,7 @@ async function main(): Promise<number> {
   const t0 = performance.now();
   const pollHints = async () => {
     while (polling) {
-      const live = cluster.nodes.filter((n) => cluster.isRunning(n.id));
+      const live = cluster.nodes.filter((n) => cluster.running(n.id));
       const st = await Promise.all(live.map((n) => cluster.status(n.id, 1000).then((s) => s.hintsPending, () => 0)));
       hints.push({ atMs: performance.now() - t0, pending: st.reduce((a, b) => a + b, 0) });
       await sleep(250);
@@ -154,7 +154,7 @@ async function main(): Promise<number> {
     polling = false;
     await poller;
     await store.close();
-    await cluster.stop();
+    await cluster.stopAll();
     throw chaosError;
   }
   // Wait for the hints to drain (the poller keeps sampling).
@@ -234,7 +234,7 @@ async function main(): Promise<number> {
     log(`\nsaved ${files.map((x) => path.relative(process.cwd(), x)).join(', ')}`);
     line.resultsFile = path.relative(REPO_ROOT, files[0]!);
   }
-  await cluster.stop();
+  await cluster.stopAll();
   await group.stopAll();
   uninstall();
   log(JSON.stringify(line));

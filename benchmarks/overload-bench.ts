@@ -149,7 +149,7 @@ async function main(): Promise<number> {
   let maxPerSec = 0;
   for (const shedding of [true, false]) {
     // Admission control is a server setting: the comparison cluster is started with it off.
-    const c = await RingkvCluster.start({ nodes: 3, group, ...(pinned ? { cpus: pinned.servers } : {}), ...(shedding ? {} : { env: { RINGKV_LOAD_SHEDDING: 'false' } }) });
+    const c = await new RingkvCluster({ nodes: 3, group, ...(pinned ? { cpus: pinned.servers } : {}), ...(shedding ? {} : { env: { RINGKV_LOAD_SHEDDING: 'false' } }) }).launch();
     if (limit) for (const n of c.nodes) if (n.proc?.child.pid) limit.add(n.proc.child.pid);
     const store = await RingkvStore.open(c.addresses, f.consistency, f.timeoutMs);
     await loadRecords(store, data.keys, data.values, 128);
@@ -195,7 +195,7 @@ async function main(): Promise<number> {
       log(`   ${shedding ? 'shedding on ' : 'shedding off'} ${label}: offered ${rate}/s, goodput ${p.goodputPerSec}/s, p99 ${p.p99Ms} ms, ${p.errors} failed ${JSON.stringify(p.errorCodes)}`);
     }
     await store.close();
-    await c.stop();
+    await c.stopAll();
   }
   log('');
   log(

@@ -79,7 +79,7 @@ async function main(): Promise<void> {
     `scaling-bench: ${f.nodes} nodes + 1 joining at ${f.joinAt} s; ${f.records} records x ${f.valueSize} B; ` +
       `${workload.name} at ${f.consistency}, ${f.rate} ops/s open loop for ${f.duration} s; ${machine.cores} cores`,
   );
-  const cluster = await RingkvCluster.start({ nodes: f.nodes, group });
+  const cluster = await new RingkvCluster({ nodes: f.nodes, group }).launch();
   const store = await RingkvStore.open(cluster.addresses, f.consistency, f.timeoutMs);
   const params = {
     workload,
@@ -214,7 +214,7 @@ async function main(): Promise<void> {
     log(`\nsaved ${files.map((x) => path.relative(process.cwd(), x)).join(', ')}`);
     line.resultsFile = path.relative(REPO_ROOT, files[0]!);
   }
-  await cluster.stop();
+  await cluster.stopAll();
   await group.stopAll();
   uninstall();
   log(JSON.stringify(line));

@@ -168,7 +168,7 @@ async function main(): Promise<number> {
       (hedge ? `open loop at ${f.rate} ops/s, ${f.node} paused ${f.pauseMs} ms every ${f.pauseEveryMs} ms` : `closed loop x ${f.concurrency}, cache ${f.cacheEntries} entries, ttl ${f.cacheTtlMs} ms`) +
       `; phases ${phases.join(', ')} of ${f.duration} s (+${f.warmup} s warm-up); ${machine.cores} cores, load average ${machine.loadAverage.join(' ')}`,
   );
-  const cluster = await RingkvCluster.start({ nodes: 3, group });
+  const cluster = await new RingkvCluster({ nodes: 3, group }).launch();
   const params = {
     workload,
     distribution: f.distribution,
@@ -285,7 +285,7 @@ async function main(): Promise<number> {
       }
     }
   } finally {
-    await cluster.stop();
+    await cluster.stopAll();
     await group.stopAll();
     uninstall();
   }

@@ -1,7 +1,7 @@
-// The processes a benchmark starts (storage servers, Redis, etcd), kept in one group so
-// that every one of them is stopped: on a normal end, on SIGINT/SIGTERM, and (with
-// SIGKILL, synchronously) when the benchmark process exits anyway. Also free ports, the
-// lookup of executables on PATH, and polling. Single-threaded.
+// The processes a benchmark or a test starts (storage servers, Redis, etcd), kept in one
+// group so that every one of them is stopped: on a normal end (stopAll, or a test's
+// teardown), on SIGINT/SIGTERM, and (with SIGKILL, synchronously) when the process exits
+// anyway. Also free ports, the lookup of executables on PATH, and polling. Single-threaded.
 
 import { spawn } from 'node:child_process';
 import type { ChildProcess, SpawnOptions } from 'node:child_process';
@@ -29,12 +29,22 @@ export interface Started {
   log: string[];
 }
 
+export interface ProcessGroupOptions {
+  /** Echo every line the processes write to stderr, prefixed with their label. Default: when RINGKV_BENCH_LOGS is set. */
+  echoLogs?: boolean;
+}
+
 export class ProcessGroup {
   private readonly live = new Set<Started>();
+  private readonly echoLogs: boolean;
   /** Every pid this group started, in order (the smoke test checks they are all gone). */
   readonly pids: number[] = [];
 
-  /** Starts `command`; stdout and stderr are kept (last 200 lines), not printed. */
+  constructor(o: ProcessGroupOptions = {}) {
+    this.echoLogs = o.echoLogs ?? !!process.env.RINGKV_BENCH_LOGS;
+  }
+
+  /** Starts `command`; stdout and stderr are kept (last 200 lines), printed only with `echoLogs`. */
   spawn(label: string, command: string, args: string[], opts: SpawnOptions = {}): Started {
     const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
     const s: Started = { child, label, log: [] };
@@ -45,7 +55,7 @@ export class ProcessGroup {
       readline.createInterface({ input: stream }).on('line', (line) => {
         s.log.push(line);
         if (s.log.length > 200) s.log.shift();
-        if (process.env.RINGKV_BENCH_LOGS) process.stderr.write(`${label} | ${line}\n`);
+        if (this.echoLogs) process.stderr.write(`${label} | ${line}\n`);
       });
     }
     child.once('exit', () => this.live.delete(s));
@@ -106,16 +116,52 @@ export class ProcessGroup {
   }
 }
 
-/** A free TCP port on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * The kernel's ephemeral port range (Linux), from which it also picks the source ports of
+ * outgoing connections; undefined when unknown.
+ */
+function ephemeralRange(): [number, number] | undefined {
+  try {
+    const [lo, hi] = fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    return lo !== undefined && hi !== undefined && lo > 0 ? [lo, hi] : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Listens on `port` (0: any) of `host` and closes again; resolves with the port, or undefined when it is taken. */
+function tryListen(port: number, host: string): Promise<number | undefined> {
+  return new Promise((resolve) => {
     const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
+    s.once('error', () => resolve(undefined));
+    s.listen(port, host, () => {
+      const got = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(got));
     });
   });
+}
+
+/**
+ * A port free on `host` (default 127.0.0.1) now, for a server to listen on next. Picked at
+ * random below the kernel's ephemeral range: a port from bind(0) comes from that range, where
+ * any outgoing connection of the processes running beside this one (thousands per cluster
+ * test) can take it between this check and the server's listen — which failed cluster tests
+ * with EADDRINUSE on a busy machine. Falls back to bind(0) when the range is unknown or
+ * leaves no room.
+ */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  const range = ephemeralRange();
+  const lowest = 20_000;
+  if (range && range[0] - lowest >= 2048) {
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const port = lowest + Math.floor(Math.random() * (range[0] - lowest));
+      const got = await tryListen(port, host);
+      if (got !== undefined) return got;
+    }
+  }
+  const got = await tryListen(0, host);
+  if (got === undefined) throw new Error(`no free port on ${host}`);
+  return got;
 }
 
 /** The full path of `name` on PATH (also /usr/sbin and /usr/bin), or undefined. */

@@ -1,15 +1,21 @@
-// A local ringkv cluster for benchmarks: N storage-server processes of the compiled CLI
-// (dist/, built by `npm run build`) on free loopback ports with data in a temp directory.
-// Nodes can be killed (-9) and restarted on the same port and data (the failover run).
-// With `profileDir`, each server runs under `node --cpu-prof` and writes its profile there
-// when it stops. All processes belong to the caller's ProcessGroup.
+// A local ringkv cluster of real processes, the one the tests (test/helpers/cluster.ts) and
+// the benchmarks share: N storage-server processes of the compiled CLI (dist/, built by
+// `npm run build`), each on a free port of its loopback address (127.0.0.1 unless `hosts`
+// says otherwise) with its own data directory. Nodes can be killed (-9), paused (SIGSTOP),
+// resumed, stopped, restarted on the same port and data, and added. With `profileDir`,
+// each server runs under `node --cpu-prof`. Every process belongs to a ProcessGroup (the
+// caller's, or the cluster's own) and stopAll() stops them all and removes the data.
+// Single-threaded: one caller drives a cluster; its methods may overlap on different nodes.
 
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ProcessGroup, Started } from './processes.js';
-import { REPO_ROOT, freePort, waitUntil } from './processes.js';
+import type { MembersView } from '../../sdk/membership.js';
+import { HttpTransport } from '../../sdk/transport.js';
+import { Routes } from '../../sdk/wire/protocol.js';
+import type { Started } from './processes.js';
+import { ProcessGroup, REPO_ROOT, freePort, waitUntil } from './processes.js';
 
 /**
  * The server CLI of the same build as this file: compiled, the dist/ this file is in (so a
@@ -19,35 +25,68 @@ export const RINGKV_CLI = fileURLToPath(import.meta.url).endsWith('.js')
   ? path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../storage-server/cli/ringkv.js')
   : path.join(REPO_ROOT, 'dist/storage-server/cli/ringkv.js');
 
+/**
+ * How long a node may take to report 'ready' before its start counts as failed. A bound, not
+ * a pause: 'ready' usually comes within a second, but on a 2-core machine shared with other
+ * test runs (load 20-30) a start took more than 15 s; a node that never starts still fails,
+ * with its log.
+ */
+export const NODE_START_BOUND_MS = 60_000;
+
+/** How long a new cluster's nodes may take to see each other up (a bound, polled). */
+export const CLUSTER_CONVERGE_BOUND_MS = 30_000;
+
+export interface ClusterNode {
+  id: string;
+  /** The address it binds, advertises and connects to its peers from. */
+  host: string;
+  port: number;
+  address: string;
+  dataDir: string;
+  /** The running (or last) process of the node, with the last lines of its log. */
+  proc: Started | undefined;
+}
+
 export interface RingkvClusterOptions {
-  nodes: number;
-  group: ProcessGroup;
-  /** Write a CPU profile per server into this directory. */
-  profileDir?: string;
+  /** Number of nodes. Default 3. */
+  nodes?: number;
+  /** The group the processes belong to. Default: the cluster's own. */
+  group?: ProcessGroup;
   /** Extra server flags for every node. */
   args?: string[];
   /** Extra environment of every node (RINGKV_* settings without a flag). */
   env?: Record<string, string>;
+  /** Log level of the nodes. Default warn. */
   logLevel?: string;
+  /** Address each node binds (by index). Default 127.0.0.1 for all, each on its own port. */
+  hosts?: string[];
+  /** Data directory of a node. Default `<cluster dir>/<id>`; e.g. a small tmpfs. */
+  dataDirOf?: (id: string) => string;
+  /** Extra environment of one node (on every start of it), over `env`. */
+  nodeEnv?: (node: ClusterNode) => Record<string, string>;
+  /** Extra server flags of one node (its data center, its certificate), on every start of it, after `args`. */
+  nodeArgs?: (node: ClusterNode) => string[];
+  /** The seeds of a node. Default: every other node's address. */
+  seedsOf?: (node: ClusterNode, all: readonly ClusterNode[]) => string[];
+  /** Called once the nodes have their ports, before any starts (e.g. to open proxies to them). */
+  prepare?: (nodes: readonly ClusterNode[]) => Promise<void>;
+  /** Write a CPU profile per server into this directory (when it stops gracefully). */
+  profileDir?: string;
   /**
    * Run every server on these CPUs (`taskset -c`, e.g. "0"), so a load generator pinned to
    * the others is not competing with them for a core. Linux only; taskset must exist.
    */
   cpus?: string;
-  /** Extra server flags of one node (its data center, say), after `args`. */
-  nodeArgs?: (node: ClusterNode) => string[];
-  /** The seeds of a node (default: every other node's address). */
-  seedsOf?: (node: ClusterNode, all: readonly ClusterNode[]) => string[];
-  /** Called once the nodes have their ports, before any starts (e.g. to open proxies to them). */
-  prepare?: (nodes: readonly ClusterNode[]) => Promise<void>;
-}
-
-export interface ClusterNode {
-  id: string;
-  port: number;
-  address: string;
-  dataDir: string;
-  proc: Started | undefined;
+  /**
+   * TLS material of the cluster's own requests (membership views, internal calls): it speaks
+   * plain HTTP, or TLS to nodes that answer TLS_REQUIRED, presenting this certificate.
+   */
+  tls?: { ca: Buffer; cert: Buffer; key: Buffer };
+  /**
+   * How stopAll() ends the nodes: SIGTERM (graceful, so profiles get written; SIGKILL after
+   * 20 s) or SIGKILL (at once). Default SIGTERM.
+   */
+  stopSignal?: 'SIGTERM' | 'SIGKILL';
 }
 
 /** GET /internal/v1/status of a node, as JSON. */
@@ -66,29 +105,35 @@ export async function fetchJson<T>(url: string, timeoutMs = 2000): Promise<T> {
 
 export class RingkvCluster {
   readonly nodes: ClusterNode[] = [];
+  /** The temp directory holding the nodes' data (unless `dataDirOf` puts it elsewhere). */
   readonly dir: string;
+  readonly group: ProcessGroup;
+  /** The transport of the cluster's own requests (views, internal calls). */
+  protected readonly transport: HttpTransport;
 
-  private constructor(private readonly o: RingkvClusterOptions) {
-    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringkv-bench-'));
+  constructor(protected readonly o: RingkvClusterOptions = {}) {
+    if (!fs.existsSync(RINGKV_CLI)) throw new Error(`${RINGKV_CLI} is missing: run npm run build first`);
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringkv-cluster-'));
+    this.group = o.group ?? new ProcessGroup();
+    this.transport = new HttpTransport({ connectTimeoutMs: 500, tls: o.tls ? { ...o.tls, policy: 'transitional' } : undefined });
   }
 
-  /** Starts the nodes and waits until every one sees all of them up. */
-  static async start(o: RingkvClusterOptions): Promise<RingkvCluster> {
-    if (!fs.existsSync(RINGKV_CLI)) throw new Error(`${RINGKV_CLI} is missing: run npm run build first`);
-    const c = new RingkvCluster(o);
+  /**
+   * Starts the nodes and waits until every node sees every other one up. When it throws it
+   * has stopped what it started.
+   */
+  async launch(): Promise<this> {
     try {
-      for (let i = 0; i < o.nodes; i++) {
-        const port = await freePort();
-        c.nodes.push({ id: `n${i + 1}`, port, address: `127.0.0.1:${port}`, dataDir: path.join(c.dir, `n${i + 1}`), proc: undefined });
-      }
-      await o.prepare?.(c.nodes);
-      await Promise.all(c.nodes.map((n) => c.spawnNode(n)));
-      await c.waitForMembers(o.nodes, 'up', 30_000);
+      const n = this.o.nodes ?? 3;
+      for (let i = 0; i < n; i++) this.nodes.push(await this.newNode());
+      await this.o.prepare?.(this.nodes);
+      await Promise.all(this.nodes.map((node) => this.spawnNode(node)));
+      await this.waitForMembers(n, 'up', CLUSTER_CONVERGE_BOUND_MS);
     } catch (err) {
-      await c.stop();
+      await this.stopAll().catch(() => undefined);
       throw err;
     }
-    return c;
+    return this;
   }
 
   get addresses(): string[] {
@@ -101,45 +146,56 @@ export class RingkvCluster {
     return n;
   }
 
-  /** Adds a node (started with `extraArgs`, e.g. ['--join']) that learns the cluster from the others. */
+  /** Adds and starts one more node (with `extraArgs`, e.g. ['--join']) that learns the cluster from the others. */
   async addNode(extraArgs: string[] = []): Promise<ClusterNode> {
-    const port = await freePort();
-    const id = `n${this.nodes.length + 1}`;
-    const node: ClusterNode = { id, port, address: `127.0.0.1:${port}`, dataDir: path.join(this.dir, id), proc: undefined };
+    const node = await this.newNode();
     this.nodes.push(node);
     await this.spawnNode(node, extraArgs);
     return node;
   }
 
-  private spawnNode(node: ClusterNode, extraArgs: string[] = []): Promise<void> {
-    const seeds = this.o.seedsOf?.(node, this.nodes) ?? this.nodes.filter((x) => x !== node).map((x) => x.address);
-    const nodeArgs = this.o.profileDir ? ['--cpu-prof', '--cpu-prof-dir', this.o.profileDir, '--cpu-prof-name', `server-${node.id}-${Date.now()}.cpuprofile`] : [];
+  /** The record of the next node: its id, a free port on its host, its data directory. */
+  private async newNode(): Promise<ClusterNode> {
+    const i = this.nodes.length;
+    const id = `n${i + 1}`;
+    const host = this.o.hosts?.[i] ?? '127.0.0.1';
+    const port = await freePort(host);
+    return { id, host, port, address: `${host}:${port}`, dataDir: this.o.dataDirOf?.(id) ?? path.join(this.dir, id), proc: undefined };
+  }
+
+  /** Starts the node's process; resolves when it reports 'ready', rejects (with its log) when it exits first or takes longer than NODE_START_BOUND_MS. */
+  private spawnNode(node: ClusterNode, extraArgs: string[] = [], extraEnv: Record<string, string> = {}): Promise<void> {
+    const o = this.o;
+    const seeds = o.seedsOf?.(node, this.nodes) ?? this.nodes.filter((x) => x !== node).map((x) => x.address);
+    const profile = o.profileDir ? ['--cpu-prof', '--cpu-prof-dir', o.profileDir, '--cpu-prof-name', `server-${node.id}-${Date.now()}.cpuprofile`] : [];
     const args = [
-      ...nodeArgs,
+      ...profile,
       RINGKV_CLI,
       'server',
       '--id',
       node.id,
+      '--host',
+      node.host,
       '--port',
       String(node.port),
       '--data',
       node.dataDir,
       '--log-level',
-      this.o.logLevel ?? 'warn',
+      o.logLevel ?? 'warn',
       ...(seeds.length > 0 ? ['--seeds', seeds.join(',')] : []),
-      ...(this.o.args ?? []),
-      ...(this.o.nodeArgs?.(node) ?? []),
+      ...(o.args ?? []),
+      ...(o.nodeArgs?.(node) ?? []),
       ...extraArgs,
     ];
     // taskset execs node in place: the pid (kill -9, SIGSTOP) is the server's own.
-    const [command, commandArgs] = this.o.cpus ? ['taskset', ['-c', this.o.cpus, process.execPath, ...args]] : [process.execPath, args];
-    const proc = this.o.group.spawn(`ringkv-${node.id}`, command, commandArgs, {
+    const [command, commandArgs] = o.cpus ? ['taskset', ['-c', o.cpus, process.execPath, ...args]] : [process.execPath, args];
+    const proc = this.group.spawn(node.id, command, commandArgs, {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-      ...(this.o.env ? { env: { ...process.env, ...this.o.env } } : {}),
+      env: { ...process.env, ...o.env, ...o.nodeEnv?.(node), ...extraEnv },
     });
     node.proc = proc;
     return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`node ${node.id} did not start in 20 s:\n${proc.log.join('\n')}`)), 20_000);
+      const timer = setTimeout(() => reject(new Error(`node ${node.id} did not start in ${NODE_START_BOUND_MS / 1000} s:\n${proc.log.join('\n')}`)), NODE_START_BOUND_MS);
       proc.child.on('message', (m: { type?: string }) => {
         if (m?.type === 'ready') {
           clearTimeout(timer);
@@ -153,43 +209,84 @@ export class RingkvCluster {
     });
   }
 
-  isRunning(id: string): boolean {
+  /** True while the node's process runs (or is paused). */
+  running(id: string): boolean {
     const c = this.node(id).proc?.child;
     return !!c && c.exitCode === null && c.signalCode === null;
   }
 
-  /** kill -9 one node. */
+  /** The last lines (up to 200) the node's current or last process wrote, for failure messages. */
+  log(id: string): string[] {
+    return this.node(id).proc?.log ?? [];
+  }
+
+  /** kill -9 a node; resolves when it has exited. */
   async kill(id: string): Promise<void> {
     const p = this.node(id).proc;
-    if (p) await this.o.group.stop(p, 'SIGKILL');
+    if (p) await this.group.stop(p, 'SIGKILL');
   }
 
-  /** Starts a killed or stopped node again on the same port and data. */
-  async restart(id: string): Promise<void> {
+  /** SIGSTOP a node (a paused process: its sockets stay open but nothing answers). */
+  pause(id: string): void {
+    this.node(id).proc?.child.kill('SIGSTOP');
+  }
+
+  resume(id: string): void {
+    this.node(id).proc?.child.kill('SIGCONT');
+  }
+
+  /** Graceful stop (SIGTERM; SIGKILL after 15 s) of one node. */
+  async stop(id: string): Promise<void> {
+    const p = this.node(id).proc;
+    if (p) await this.group.stop(p, 'SIGTERM', 15_000);
+  }
+
+  /** Starts a stopped or killed node (killed first if it runs) again on the same port and data directory, with `extraArgs` and `extraEnv` (over the cluster's env). */
+  async restart(id: string, extraArgs: string[] = [], extraEnv: Record<string, string> = {}): Promise<void> {
     await this.kill(id);
-    await this.spawnNode(this.node(id));
+    await this.spawnNode(this.node(id), extraArgs, extraEnv);
   }
 
+  /** Graceful restart (SIGTERM, wait, start) with `extraArgs` (a rolling restart's step). */
+  async restartGraceful(id: string, extraArgs: string[] = []): Promise<void> {
+    await this.stop(id);
+    await this.spawnNode(this.node(id), extraArgs);
+  }
+
+  /** The membership view of one node. */
+  async view(id: string): Promise<MembersView> {
+    return this.transport.call<MembersView>(this.node(id).address, Routes.members, undefined, { timeoutMs: 1000 });
+  }
+
+  /** Calls an internal route on one node. */
+  call<T>(id: string, route: string, body: unknown, timeoutMs = 2000): Promise<T> {
+    return this.transport.call<T>(this.node(id).address, route, body, { timeoutMs });
+  }
+
+  /** GET /internal/v1/status of one node (plain HTTP). */
   async status(id: string, timeoutMs = 2000): Promise<NodeStatus> {
     return fetchJson<NodeStatus>(`http://${this.node(id).address}/internal/v1/status`, timeoutMs);
   }
 
-  /** Waits until every running node sees `count` members in `state`. */
+  /** Waits until every running node sees `count` members in `state`; the error says what they saw last. */
   async waitForMembers(count: number, state: string, timeoutMs: number): Promise<void> {
     await waitUntil(
-      `${count} members ${state}`,
+      `members to converge to ${count} ${state}`,
       async () => {
-        const live = this.nodes.filter((n) => this.isRunning(n.id));
-        const views = await Promise.all(live.map((n) => fetchJson<{ members: { state: string }[] }>(`http://${n.address}/internal/v1/members`, 1000)));
-        return views.every((v) => v.members.filter((m) => m.state === state).length === count);
+        const live = this.nodes.filter((n) => this.running(n.id));
+        const views = await Promise.all(live.map((n) => this.view(n.id)));
+        if (views.every((v) => v.members.filter((m) => m.state === state).length === count)) return true;
+        throw new Error(JSON.stringify(views.map((v) => ({ self: v.self, members: v.members.map((m) => `${m.id}:${m.state}`) }))));
       },
       timeoutMs,
     );
   }
 
-  /** Stops every node gracefully (so profiles get written) and removes the data. */
-  async stop(): Promise<void> {
-    await Promise.all(this.nodes.map((n) => (n.proc ? this.o.group.stop(n.proc, 'SIGTERM', 20_000) : undefined)));
+  /** Stops every node (by `stopSignal`), closes the cluster's transport and removes its directory. */
+  async stopAll(): Promise<void> {
+    const signal = this.o.stopSignal ?? 'SIGTERM';
+    await Promise.all(this.nodes.map((n) => (n.proc ? this.group.stop(n.proc, signal, 20_000) : undefined)));
+    await this.transport.close();
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }

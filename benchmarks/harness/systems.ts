@@ -62,12 +62,12 @@ const ringkv: SystemSpec = {
     let cluster: RingkvCluster | undefined;
     let seeds = o.seeds;
     if (!seeds) {
-      cluster = await RingkvCluster.start({
+      cluster = await new RingkvCluster({
         nodes: o.nodes,
         group: o.group,
         ...(o.profileDir ? { profileDir: o.profileDir } : {}),
         ...(o.serverArgs ? { args: o.serverArgs } : {}),
-      });
+      }).launch();
       seeds = cluster.addresses;
     }
     try {
@@ -78,11 +78,11 @@ const ringkv: SystemSpec = {
         settings: { nodes: cluster ? o.nodes : seeds.length, seeds: o.seeds ?? 'started by the benchmark', consistency: o.consistency, sync: 'batch (group commit + fdatasync)', serverArgs: o.serverArgs ?? [] },
         async stop() {
           await store.close().catch(() => undefined);
-          await cluster?.stop();
+          await cluster?.stopAll();
         },
       };
     } catch (err) {
-      await cluster?.stop();
+      await cluster?.stopAll();
       throw err;
     }
   },

@@ -23,7 +23,7 @@ async function rawGet(c: TestCluster, id: string, key: string): Promise<StoredOb
 async function holders(c: TestCluster, key: string): Promise<string[]> {
   const out: string[] = [];
   for (const n of c.nodes) {
-    if (!n.child || n.child.exitCode !== null || n.child.signalCode !== null) continue;
+    if (!c.running(n.id)) continue;
     const obj = await rawGet(c, n.id, key).catch(() => null);
     if (obj && liveSiblings(obj, Date.now()).length > 0) out.push(n.id);
   }

@@ -161,7 +161,7 @@ t.test('a corrupt block on one replica: reads go around it, one repair round res
 
   await restartN3(c);
   t.pass('n3 started and built its Merkle leaves despite the corrupt block');
-  const log = c.node('n3').log.join('\n');
+  const log = c.log('n3').join('\n');
   t.match(log, new RegExp(`${path.basename(bad.file)}.*"offset":${bad.offset}|"offset":${bad.offset}.*${path.basename(bad.file)}`), 'its log names the file and the offset');
   let st = await c.call<Status>('n3', Routes.status, undefined);
   t.same(st.quarantine.map((q) => [path.basename(q.file), q.offset, q.repaired]), [[path.basename(bad.file), bad.offset, false]], 'its status lists the quarantined block');

@@ -65,7 +65,7 @@ t.test('a full disk on one replica: writes go on through the others, it resumes 
     env: { RINGKV_MEMTABLE_SIZE_BYTES: String(MiB), RINGKV_REPAIR_INTERVAL_MS: '0' },
   });
   const n3 = c.node('n3');
-  const pid = n3.child!.pid;
+  const pid = n3.proc!.child.pid;
   const kv = await c.client<string>({ valueEncoding: 'utf8', timeoutMs: 20_000, readRepair: false });
   const value = (k: string) => `${k}:`.padEnd(2048, 'x');
 
@@ -127,8 +127,8 @@ t.test('a full disk on one replica: writes go on through the others, it resumes 
     back = await health(n3.address);
   }
   t.equal(back.code, 200, `n3 takes writes again (engine ${back.body.engine})`);
-  t.equal(n3.child!.pid, pid, 'the same process: no restart');
-  t.equal(n3.child!.exitCode, null, 'which never exited');
+  t.equal(n3.proc!.child.pid, pid, 'the same process: no restart');
+  t.equal(n3.proc!.child.exitCode, null, 'which never exited');
   const after = Array.from({ length: 100 }, (_, i) => `df-after-${i}`);
   await Promise.all(after.map((k) => kv.put(k, value(k), { consistency: 'all' })));
   for (const k of after) acked.set(k, value(k));

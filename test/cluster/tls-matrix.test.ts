@@ -56,7 +56,7 @@ t.test('TLS: connection matrix, public API, SDK, transitional port, metrics', { 
   const c = await TestCluster.start(t, {
     nodes: 2,
     args: ['--replication', '2'],
-    nodeArgs: (id) => tlsArgs(certs, id, id === 'n1' ? 'required' : 'transitional'),
+    nodeArgs: ({ id }) => tlsArgs(certs, id, id === 'n1' ? 'required' : 'transitional'),
     tls: { ca: certs.ca, ...certs.node('n2') },
   });
   const n1 = c.node('n1').address;

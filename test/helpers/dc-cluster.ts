@@ -9,7 +9,7 @@
 import type { Test } from 'tap';
 import { connect } from '../../sdk/client.js';
 import type { ConnectOptions, RingkvClient } from '../../sdk/client.js';
-import type { TestNode } from './cluster.js';
+import type { ClusterNode } from './cluster.js';
 import { metricSum, TestCluster } from './cluster.js';
 import { InterDcLink } from '../../benchmarks/harness/inter-dc-link.js';
 
@@ -66,11 +66,11 @@ export class DcCluster {
       ...(o.logLevel ? { logLevel: o.logLevel } : {}),
       args: o.args ?? [],
       env: o.env ?? {},
-      nodeEnv: (id) => o.dcEnv?.[dcOf.get(id)!] ?? {},
+      nodeEnv: (node) => o.dcEnv?.[dcOf.get(node.id)!] ?? {},
       prepare: async (nodes) => {
         for (const n of nodes) remote.set(n.id, await link.forward(n.address));
       },
-      nodeArgsOf: (node) => [
+      nodeArgs: (node) => [
         '--dc',
         dcOf.get(node.id)!,
         ...(rack.has(node.id) ? ['--rack', rack.get(node.id)!] : []),
@@ -90,7 +90,7 @@ export class DcCluster {
   }
 
   /** The nodes of data center `dc`. */
-  nodesOf(dc: string): TestNode[] {
+  nodesOf(dc: string): ClusterNode[] {
     return this.cluster.nodes.filter((n) => this.dcOf.get(n.id) === dc);
   }
 

@@ -37,7 +37,7 @@ export async function startSecureCluster(t: Test, o: { nodes?: number; env?: Rec
     ...(o.args ? { args: o.args } : {}),
     ...(o.env ? { env: o.env } : {}),
     ...(o.logLevel ? { logLevel: o.logLevel } : {}),
-    nodeArgs: (id) => [...tlsArgs(certs, id, 'required'), '--auth'],
+    nodeArgs: (node) => [...tlsArgs(certs, node.id, 'required'), '--auth'],
     // The helper's own requests (views, internal calls) present n1's node certificate.
     tls: { ca: certs.ca, ...certs.node('n1') },
   });

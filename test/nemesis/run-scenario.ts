@@ -130,7 +130,7 @@ export async function runScenario(sc: Scenario, o: RunOptions): Promise<Scenario
       logLevel: 'error',
       ...(o.inNamespace ? { hosts: Array.from({ length: nodes }, (_, i) => serverAddress(i)) } : {}),
       ...(mounted ? { dataDirOf: (id: string) => (id === target ? path.join(mounted!, 'data') : path.join(dir, id)) } : {}),
-      nodeEnv: (id) => (id === target ? faketimeEnv : {}),
+      nodeEnv: ({ id }) => (id === target ? faketimeEnv : {}),
     });
     const runStartEpochMs = performance.timeOrigin + performance.now();
     const workerAddresses = Array.from({ length: WORKERS }, (_, i) => (o.inNamespace ? clientAddress(i) : '127.0.0.1'));
@@ -225,7 +225,7 @@ export async function runScenario(sc: Scenario, o: RunOptions): Promise<Scenario
     if (cluster) {
       // The nodes' last log lines (level error and up), for reading a failure afterwards.
       fs.mkdirSync(o.resultsDir, { recursive: true });
-      fs.writeFileSync(path.join(o.resultsDir, `${fileName(sc)}.nodes.log`), cluster.nodes.map((n) => n.log.map((l) => `${n.id} | ${l}\n`).join('')).join(''));
+      fs.writeFileSync(path.join(o.resultsDir, `${fileName(sc)}.nodes.log`), cluster.nodes.map((n) => cluster!.log(n.id).map((l) => `${n.id} | ${l}\n`).join('')).join(''));
       await cluster.stopAll().catch(() => undefined);
     }
     if (mounted) spawnSync('umount', ['-l', mounted]);
