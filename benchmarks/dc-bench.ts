@@ -17,6 +17,7 @@ import { Command, Option } from 'commander';
 import path from 'node:path';
 import { connect } from '../sdk/index.js';
 import type { RingkvClient } from '../sdk/index.js';
+import { dcLayout } from './harness/dc-layout.js';
 import { InterDcLink } from './harness/inter-dc-link.js';
 import { makeChooser } from './harness/key-chooser.js';
 import { summarize } from './harness/latency-recorder.js';
@@ -221,17 +222,12 @@ async function main(): Promise<number> {
   );
 
   // east n1..n3, west n4..n6; each node's remote address is its listener on the link.
-  const dcOf = (n: ClusterNode) => (Number(n.id.slice(1)) <= 3 ? 'east' : 'west');
-  const remote = new Map<string, string>();
-  const c = await new RingkvCluster({
-    nodes: 6,
-    group,
-    prepare: async (nodes) => {
-      for (const n of nodes) remote.set(n.id, await link.forward(n.address));
-    },
-    nodeArgs: (n) => ['--dc', dcOf(n), '--replication', 'east:3,west:3', '--advertise-remote', remote.get(n.id)!],
-    seedsOf: (n, all) => all.filter((x) => x !== n).map((x) => (dcOf(x) === dcOf(n) ? x.address : remote.get(x.id)!)),
-  }).launch();
+  const layout = dcLayout(link, [
+    { name: 'east', nodes: 3 },
+    { name: 'west', nodes: 3 },
+  ]);
+  const dcOf = (n: ClusterNode) => layout.dcOf.get(n.id)!;
+  const c = await new RingkvCluster({ ...layout.options, group }).launch();
   const eastSeeds = c.nodes.filter((n) => dcOf(n) === 'east').map((n) => n.address);
   const westSeeds = c.nodes.filter((n) => dcOf(n) === 'west').map((n) => n.address);
   const eastProbe = await connect({ seeds: eastSeeds, localDc: 'east', valueEncoding: 'utf8', timeoutMs: f.timeoutMs });

@@ -1,5 +1,6 @@
 // A cluster of several data centers for tests: real server processes on 127.0.0.1 (a
-// TestCluster), each started with --dc and the replication per data center, and one
+// TestCluster laid out by benchmarks/harness/dc-layout.ts, as the dc benchmark's is), each
+// started with --dc and the replication per data center, and one
 // InterDcLink through which every connection from one data center to another goes: each node
 // advertises its own address to its data center and, as --advertise-remote, a listener of
 // the link that forwards to it — so the link can be cut or delayed while each data center's
@@ -11,16 +12,11 @@ import { connect } from '../../sdk/client.js';
 import type { ConnectOptions, RingkvClient } from '../../sdk/client.js';
 import type { ClusterNode } from './cluster.js';
 import { metricSum, TestCluster } from './cluster.js';
+import { dcLayout } from '../../benchmarks/harness/dc-layout.js';
+import type { DcSpec } from '../../benchmarks/harness/dc-layout.js';
 import { InterDcLink } from '../../benchmarks/harness/inter-dc-link.js';
 
-export interface DcSpec {
-  name: string;
-  nodes: number;
-  /** Replicas per key in this data center (default min(3, nodes)). */
-  rf?: number;
-  /** Rack of each node (by index), if any. */
-  racks?: string[];
-}
+export type { DcSpec } from '../../benchmarks/harness/dc-layout.js';
 
 export interface DcClusterOptions {
   dcs: DcSpec[];
@@ -49,42 +45,17 @@ export class DcCluster {
   static async start(t: Test, o: DcClusterOptions): Promise<DcCluster> {
     const link = new InterDcLink();
     t.teardown(() => link.close());
-    const dcOf = new Map<string, string>();
-    const rack = new Map<string, string>();
-    let i = 0;
-    for (const dc of o.dcs) {
-      for (let j = 0; j < dc.nodes; j++) {
-        const id = `n${++i}`;
-        dcOf.set(id, dc.name);
-        if (dc.racks?.[j]) rack.set(id, dc.racks[j]!);
-      }
-    }
-    const replication = o.dcs.map((d) => `${d.name}:${d.rf ?? Math.min(3, d.nodes)}`).join(',');
-    const remote = new Map<string, string>();
+    const layout = dcLayout(link, o.dcs);
     const cluster = await TestCluster.start(t, {
-      nodes: i,
+      ...layout.options,
       ...(o.logLevel ? { logLevel: o.logLevel } : {}),
       args: o.args ?? [],
       env: o.env ?? {},
-      nodeEnv: (node) => o.dcEnv?.[dcOf.get(node.id)!] ?? {},
-      prepare: async (nodes) => {
-        for (const n of nodes) remote.set(n.id, await link.forward(n.address));
-      },
-      nodeArgs: (node) => [
-        '--dc',
-        dcOf.get(node.id)!,
-        ...(rack.has(node.id) ? ['--rack', rack.get(node.id)!] : []),
-        '--replication',
-        replication,
-        '--advertise-remote',
-        remote.get(node.id)!,
-      ],
-      // Its own data center at their addresses, the others through the link.
-      seedsOf: (node, all) => all.filter((x) => x !== node).map((x) => (dcOf.get(x.id) === dcOf.get(node.id) ? x.address : remote.get(x.id)!)),
+      nodeEnv: (node) => o.dcEnv?.[layout.dcOf.get(node.id)!] ?? {},
     });
     const c = new DcCluster(cluster, link, o);
-    for (const [id, dc] of dcOf) c.dcOf.set(id, dc);
-    for (const [id, a] of remote) c.remoteAddress.set(id, a);
+    for (const [id, dc] of layout.dcOf) c.dcOf.set(id, dc);
+    for (const [id, a] of layout.remoteAddress) c.remoteAddress.set(id, a);
     t.teardown(() => c.closeClients());
     return c;
   }
