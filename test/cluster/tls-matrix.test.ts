@@ -15,6 +15,7 @@ import { decodeMessage, encodeMessage, PROTOCOL_VERSION, Routes } from '../../sd
 import { httpsRequest, makeTestCerts, skipWithoutOpenssl, tlsArgs } from '../helpers/certs.js';
 import type { Answer, TestCerts } from '../helpers/certs.js';
 import { metricSum, TestCluster } from '../helpers/cluster.js';
+import { codeOf } from '../helpers/secure-cluster.js';
 import { opensslPath } from '../../storage-server/tls/cert-authority.js';
 
 t.setTimeout(120_000);
@@ -34,18 +35,6 @@ function plainRequest(address: string, path: string): Promise<Answer> {
       resolve({ status: Number(/^HTTP\/1\.1 (\d+)/.exec(head)?.[1] ?? 0), headers: { raw: head }, body: Buffer.from(text.slice(head.length + 4), 'latin1') });
     });
   });
-}
-
-function codeOf(a: Answer): string | undefined {
-  try {
-    return decodeMessage<{ code?: string }>(a.body).code;
-  } catch {
-    try {
-      return (JSON.parse(a.body.toString()) as { code?: string }).code;
-    } catch {
-      return undefined;
-    }
-  }
 }
 
 t.test('TLS: connection matrix, public API, SDK, transitional port, metrics', { skip }, async (t) => {
