@@ -30,7 +30,9 @@ interface Report {
 if (process.argv[2] === 'worker') {
   // One worker process: its own client, its share of the likes and tags.
   const [, , , id, likesKey, tagsKey] = process.argv as [string, string, string, string, string, string];
-  const kv = await connect({ seeds });
+  // The 120 increments of one counter queue on its coordinating replica (one key is applied
+  // one update at a time there), so a worker allows them more than the default 2 s.
+  const kv = await connect({ seeds, timeoutMs: 15_000 });
   try {
     // Likes arrive concurrently, as from many requests of a web server.
     await Promise.all(Array.from({ length: LIKES_PER_WORKER }, () => kv.counter(likesKey).increment()));
