@@ -28,6 +28,13 @@ export interface NodeState {
    */
   dc?: string;
   rack?: string;
+  /**
+   * Set by `ringkv restore --whole-cluster` (snapshot.ts): when. Every node was restored to
+   * snapshots of one time, so no peer holds data newer than this node's and none collected a
+   * delete it missed: the next start does not recover however old `lastAliveMs` is. That
+   * start writes the state afresh, without it (it counts once).
+   */
+  wholeClusterRestoreMs?: number;
   /** Start of the outage this life began after (the previous life's last heartbeat); not stored. */
   previousLastAliveMs?: number;
 }
@@ -53,6 +60,7 @@ export function readNodeState(file: string): NodeState | undefined {
     !Number.isSafeInteger(v.lastAliveMs) ||
     (v.recoveringSinceMs !== undefined && !Number.isSafeInteger(v.recoveringSinceMs)) ||
     (v.leftAtMs !== undefined && !Number.isSafeInteger(v.leftAtMs)) ||
+    (v.wholeClusterRestoreMs !== undefined && !Number.isSafeInteger(v.wholeClusterRestoreMs)) ||
     (v.dc !== undefined && typeof v.dc !== 'string') ||
     (v.rack !== undefined && typeof v.rack !== 'string')
   ) {

@@ -473,6 +473,8 @@ export class StorageServer {
     if (prior?.recoveringSinceMs !== undefined) {
       log.warn({ outageStart: new Date(prior.recoveringSinceMs).toISOString() }, 'this node had not finished recovering: it recovers before serving reads');
       state.recoveringSinceMs = prior.recoveringSinceMs;
+    } else if (prior?.wholeClusterRestoreMs !== undefined) {
+      log.info({ lastAlive: new Date(prior.lastAliveMs).toISOString(), restored: new Date(prior.wholeClusterRestoreMs).toISOString() }, 'restored with the whole cluster: no recovery from the peers');
     } else if (prior && nowMs - prior.lastAliveMs > config.tombstoneGraceMs) {
       log.warn(
         { lastAlive: new Date(prior.lastAliveMs).toISOString(), outageMs: nowMs - prior.lastAliveMs, tombstoneGraceMs: config.tombstoneGraceMs },

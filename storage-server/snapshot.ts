@@ -4,7 +4,8 @@
 // node's data at one point (consistent per node); FORMAT and NODE-STATE copied; never ACTOR
 // (a restored node must be a new vector-clock actor, data-format.md) nor hints. A restore
 // copies a snapshot into an empty data directory; the node then catches up on what it
-// missed since from its peers (hints, read repair, and anti-entropy: `ringkv repair`).
+// missed since from its peers (hints, read repair, and anti-entropy: `ringkv repair`), or,
+// when every node is restored (`wholeCluster`), starts without recovering from them.
 // One snapshot at a time per name; the directory appears only once complete (a rename).
 
 import fs from 'node:fs';
@@ -14,6 +15,7 @@ import type { Engine } from './engine/index.js';
 import { NodeFileSystem } from './engine/index.js';
 import { writeManifest } from './engine/manifest.js';
 import { DATA_FORMAT, prepareDataDir } from './data-dir.js';
+import { readNodeState, writeNodeState } from './node-state.js';
 
 export const SNAPSHOTS_DIR = 'snapshots';
 const NAME_RE = /^[A-Za-z0-9._-]{1,64}$/;
@@ -54,11 +56,25 @@ export async function takeSnapshot(dataDir: string, engine: Engine, name: unknow
   return { name, dir, tables, bytes };
 }
 
+export interface RestoreOptions {
+  /**
+   * Every node of the cluster is restored from snapshots of one name: the restored
+   * NODE-STATE is marked (`wholeClusterRestoreMs`) so that the node's next start does not
+   * recover from its peers, which hold the same point in time (all of them would otherwise
+   * wait, `recovering`, for a peer that is up, when the snapshots are older than
+   * tombstoneGraceMs). Never for one node restored among running peers: they may have
+   * collected deletes it missed since its snapshot.
+   */
+  wholeCluster?: boolean;
+  /** The restore's time (ms since the epoch). Default now. */
+  nowMs?: number;
+}
+
 /**
  * Restores a snapshot directory (or a copy of one) into `dataDir`, which must be missing
  * or empty: the node must be stopped. Returns the files copied.
  */
-export function restoreSnapshot(snapshotDir: string, dataDir: string): number {
+export async function restoreSnapshot(snapshotDir: string, dataDir: string, o: RestoreOptions = {}): Promise<number> {
   const format = path.join(snapshotDir, 'FORMAT');
   if (!fs.existsSync(format) || fs.readFileSync(format, 'utf8').trim() !== DATA_FORMAT) {
     throw new InvalidArgumentError(`${snapshotDir} is not a ringkv snapshot (no FORMAT "${DATA_FORMAT}")`);
@@ -67,6 +83,12 @@ export function restoreSnapshot(snapshotDir: string, dataDir: string): number {
   if (fs.existsSync(dataDir) && fs.readdirSync(dataDir).length > 0) throw new InvalidArgumentError(`${dataDir} is not empty: stop the node and move its data away first`);
   fs.mkdirSync(dataDir, { recursive: true });
   let files = 0;
-  fs.cpSync(snapshotDir, dataDir, { recursive: true, filter: (src) => (files++, true) });
+  fs.cpSync(snapshotDir, dataDir, { recursive: true, filter: () => (files++, true) });
+  if (o.wholeCluster) {
+    const layout = prepareDataDir(dataDir);
+    // A snapshot without NODE-STATE (an older ringkv) starts as not recovering anyway.
+    const state = readNodeState(layout.nodeStateFile);
+    if (state) await writeNodeState(layout.nodeStateFile, layout.nodeStateTempFile, { ...state, wholeClusterRestoreMs: o.nowMs ?? Date.now() });
+  }
   return files;
 }

@@ -259,7 +259,7 @@ export class AntiEntropy {
             throw new UnavailableError(`cannot recover yet: replica ${peer} is ${m?.state ?? 'unknown'} (the other replicas of this node's ranges must be up or recovering)`);
           }
         }
-        if (n === 0) throw new UnavailableError(`cannot recover yet: range (${r.start}, ${r.end}] has no other replica up`);
+        if (n === 0) throw new UnavailableError(`cannot recover yet: range (${r.start}, ${r.end}] has no other replica up (a whole cluster restored from snapshots is restored with ringkv restore --whole-cluster: README "Backups")`);
       }
     }
 

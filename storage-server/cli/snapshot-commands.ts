@@ -46,8 +46,9 @@ export function registerSnapshotCommands(program: Command): void {
     .description('copy a snapshot into the empty data directory of a stopped node (then start it and run ringkv repair)')
     .requiredOption('--from <dir>', 'the snapshot directory (or a copy of it)')
     .requiredOption('--data <dir>', "the node's data directory: missing or empty")
-    .action((o: { from: string; data: string }) => {
-      const files = restoreSnapshot(o.from, o.data);
+    .option('--whole-cluster', 'every node is restored from snapshots of one name: the node does not recover from its peers when it starts (never for one node among running peers)')
+    .action(async (o: { from: string; data: string; wholeCluster?: boolean }) => {
+      const files = await restoreSnapshot(o.from, o.data, { wholeCluster: o.wholeCluster === true });
       process.stdout.write(`restored ${files} files into ${o.data}; start the node, then run ringkv repair\n`);
     });
 }
