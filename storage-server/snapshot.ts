@@ -1,8 +1,9 @@
 // Snapshots of a node's data and their restore. A snapshot is `<data>/snapshots/<name>/`:
 // the replica engine's tables hard-linked (no copy: tables are immutable) with a manifest
 // naming exactly them, taken between two manifest changes after a flush, so it is the
-// node's data at one point (consistent per node); FORMAT and NODE-STATE copied; never ACTOR
-// (a restored node must be a new vector-clock actor, data-format.md) nor hints. A restore
+// node's data at one point (consistent per node); FORMAT, NODE-STATE and AUTH (the user
+// table) copied; never ACTOR (a restored node must be a new vector-clock actor,
+// data-format.md) nor hints. A restore
 // copies a snapshot into an empty data directory; the node then catches up on what it
 // missed since from its peers (hints, read repair, and anti-entropy: `ringkv repair`), or,
 // when every node is restored (`wholeCluster`), starts without recovering from them.
@@ -52,6 +53,10 @@ export async function takeSnapshot(dataDir: string, engine: Engine, name: unknow
   });
   fs.copyFileSync(path.join(dataDir, 'FORMAT'), path.join(tmp, 'FORMAT'));
   if (fs.existsSync(layout.nodeStateFile)) fs.copyFileSync(layout.nodeStateFile, path.join(tmp, path.basename(layout.nodeStateFile)));
+  // The user table is replaced by renames: a copy is one whole version of it. A node restored
+  // alone merges it with its peers' (their removals win; a snapshot older than the removals'
+  // retention is dropped by the recovery); a whole cluster restored has only these copies.
+  if (fs.existsSync(layout.authFile)) fs.copyFileSync(layout.authFile, path.join(tmp, path.basename(layout.authFile)));
   fs.renameSync(tmp, dir);
   return { name, dir, tables, bytes };
 }
