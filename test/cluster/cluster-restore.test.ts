@@ -81,6 +81,7 @@ t.test('restore a whole cluster from snapshots of one name', async (t) => {
   t.equal(wrote.filter((o) => o.ok).length, 300, '300 keys written at strong');
   const deleted = await kv.deleteMany(keys.slice(0, 40), { consistency: 'strong' });
   t.equal(deleted.filter((o) => o.ok).length, 40, '40 of them deleted at strong');
+  const deletedAt = Date.now();
   await kv.counter('cr:counter').increment(5, { consistency: 'strong' });
   await kv.set('cr:set').add('a', 'b', { consistency: 'strong' });
 
@@ -175,8 +176,9 @@ t.test('restore a whole cluster from snapshots of one name', async (t) => {
   t.equal(await kv2.counter('cr:counter').value({ consistency: 'all' }), 5, 'the counter reads its snapshot value');
   t.same(await kv2.set('cr:set').members({ consistency: 'all' }), ['a', 'b'], 'the set reads its snapshot members');
 
-  // The deletes are older than the grace now: a compaction collects their tombstones, and
+  // Once the deletes are older than the grace, a compaction collects their tombstones, and
   // they must stay deleted.
+  await waitFor('the deletes to be older than the tombstone grace', () => Date.now() - deletedAt > GRACE_MS + 200, GRACE_MS + 5000);
   const compact = await ringkv(['compact', ...seeds]);
   t.equal(compact.code, 0, 'ringkv compact', { stdout: compact.stdout, stderr: compact.stderr });
   const tombstonesLeft: string[] = [];
