@@ -296,9 +296,14 @@ export class NodeUnavailableError extends RingkvError {
   }
 }
 
+/**
+ * The two sides speak no common protocol version. `details` (when known): `min`/`max`, the
+ * versions the refusing side speaks; from the SDK meeting an older node, `node`, `address`,
+ * `route`, `needsProtocol` and `nodeProtocol` (sdk/protocol-support.ts).
+ */
 export class ProtocolMismatchError extends RingkvError {
-  constructor(message: string) {
-    super(ErrorCodes.PROTOCOL_MISMATCH, message);
+  constructor(message: string, details?: Record<string, unknown>) {
+    super(ErrorCodes.PROTOCOL_MISMATCH, message, details);
   }
 }
 

@@ -33,7 +33,7 @@ export { quorumFor, parseConsistency } from './consistency.js';
 export * from './errors.js';
 export { MAX_KEY_BYTES, MAX_VALUE_BYTES } from './limits.js';
 export { Ring } from './ring.js';
-export type { RingMember, RingOptions } from './ring.js';
+export type { RingArc, RingMember, RingOptions } from './ring.js';
 export type { Clock } from './clock.js';
 export { systemClock, ManualClock, SkewedClock } from './clock.js';
 export type { Transport, CallOptions as TransportCallOptions, Fault } from './transport.js';

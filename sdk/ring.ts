@@ -52,6 +52,13 @@ interface Placement {
   byDc: readonly (readonly string[])[];
 }
 
+/** An inclusive token span [from, to] whose every token has `node` as its first owner (Ring.arcs). */
+export interface RingArc {
+  node: string;
+  from: number;
+  to: number;
+}
+
 /** Default number of virtual nodes per member of weight 1.0. */
 export const DEFAULT_VNODES_PER_NODE = 128;
 
@@ -409,6 +416,35 @@ export class Ring {
       const id = this.#ids[this.#owners[i]!]!;
       out.set(id, out.get(id)! + width / TOKEN_SPACE);
     }
+    return out;
+  }
+
+  /**
+   * The ring as arcs of first ownership, for drawing it and for operators: in ascending
+   * token order, each arc an inclusive token span [from, to] whose every token has `node` as
+   * its first owner (the first replica of the flat preference list). Together they tile
+   * 0 .. 2^32 - 1 exactly once; adjacent vnode ranges of one owner are joined. The range
+   * that wraps past 2^32 - 1 is cut at 0, so the first and last arcs may have the same owner.
+   * Each member's arcs add up to its share in ownership(). An empty ring has no arcs.
+   */
+  arcs(): RingArc[] {
+    const tokens = this.#tokens;
+    const len = tokens.length;
+    const out: RingArc[] = [];
+    if (len === 0) return out;
+    const push = (owner: number, from: number, to: number) => {
+      const node = this.#ids[owner]!;
+      const last = out[out.length - 1];
+      if (last && last.node === node) last.to = to;
+      else out.push({ node, from, to });
+    };
+    // Vnode i owns (tokens[i - 1], tokens[i]]; the first one also owns the wrapping range.
+    push(this.#owners[0]!, 0, tokens[0]!);
+    for (let i = 1; i < len; i++) {
+      // A second vnode on the same token owns nothing (the first of equal tokens is met first).
+      if (tokens[i]! !== tokens[i - 1]!) push(this.#owners[i]!, tokens[i - 1]! + 1, tokens[i]!);
+    }
+    if (tokens[len - 1]! < TOKEN_SPACE - 1) push(this.#owners[0]!, tokens[len - 1]! + 1, TOKEN_SPACE - 1);
     return out;
   }
 

@@ -72,6 +72,7 @@ import { bootstrap, cleanup, decommission, serveStream } from './streaming/range
 import { AntiEntropy } from './anti-entropy/anti-entropy.js';
 import { FoldPass } from './anti-entropy/fold-pass.js';
 import { serveScan } from './streaming/range-scan.js';
+import { ringAnswer } from './http/ring-api.js';
 import { takeSnapshot } from './snapshot.js';
 import type { ScanRequest } from '../sdk/wire/protocol.js';
 import type { AdminRequest, MergeOp, MerkleKeysRequest, MerkleRequest, ReplApplyRequest, StreamRequest } from '../sdk/wire/protocol.js';
@@ -740,6 +741,9 @@ export class StorageServer {
       } else if (p === Routes.status) {
         route = 'status';
         sendMsgpackOrJson(req, res, this.status());
+      } else if (p === Routes.ring) {
+        route = 'ring';
+        sendMsgpackOrJson(req, res, ringAnswer(this.client?.cluster, this.id, url.searchParams));
       } else if (p === Routes.invalidations) {
         route = 'invalidations';
         work = this.onSubscribe(req, res);
@@ -1723,7 +1727,7 @@ function kvBudgetMs(req: IncomingMessage, defaultMs: number): number {
 }
 
 /** The GET routes the dashboard reads on every node (CORS from any origin, with a token when authentication is on). */
-const MONITOR_ROUTES = new Set<string>([Routes.status, Routes.members, Routes.whoami, Routes.hotKeys, '/metrics', '/health']);
+const MONITOR_ROUTES = new Set<string>([Routes.status, Routes.ring, Routes.members, Routes.whoami, Routes.hotKeys, '/metrics', '/health']);
 
 /** Most token spans in one merkle, merkle-keys or stream request. */
 export const MAX_SPANS_PER_REQUEST = 4096;

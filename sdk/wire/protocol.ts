@@ -22,9 +22,16 @@ import type { RingStamp } from '../ring-epoch.js';
  * stream answers), `won: false` in a Merge answer whose data type lost to another type.
  * 5: data centers — members' `dc`, `rack` and `remoteAddress`, the settings' `replication`,
  * a Merge's `shipped`, the repl-apply route, the `fullsync` admin action.
+ * 6: routes a client reads — the scan route (listing: the SDK's keys() and entries()) and
+ * the ring route (the dashboard's arcs, shares and key placement). No message changed shape.
  */
-export const PROTOCOL_VERSION = 5;
+export const PROTOCOL_VERSION = 6;
 export const MIN_PROTOCOL_VERSION = 1;
+/**
+ * The protocol version that brought a route, for the routes a node of an older version
+ * answers 404 ROUTE_NOT_FOUND (sdk/protocol-support.ts names such a node in its error).
+ */
+export const PROTOCOL_OF_ROUTE = { scan: 6, ring: 6 } as const;
 
 export const MSGPACK_CONTENT_TYPE = 'application/msgpack';
 /** Request header carrying the sender's protocol version. */
@@ -50,8 +57,10 @@ export const Routes = {
   authSync: '/internal/v1/auth/sync',
   /** Who the caller is: its user, roles and grants, or its node. */
   whoami: '/internal/v1/auth/whoami',
-  /** Listing (the SDK's keys() and entries()): a page of one replica's keys in token spans. Clients may call it. */
+  /** Listing (the SDK's keys() and entries()): a page of one replica's keys in token spans. Clients may call it (protocol 6). */
   scan: '/internal/v1/scan',
+  /** GET: the ring as this node sees it — arcs, shares, vnodes — or, with `?key=`, the key's replicas (protocol 6; the dashboard). */
+  ring: '/internal/v1/ring',
   /** GET: the keys the node served most in its hot-key window (`?k=`; storage-server/hot-keys.ts). */
   hotKeys: '/internal/v1/hot-keys',
   /** POST: the near cache's invalidation stream (./invalidation-stream.ts). */
@@ -296,6 +305,56 @@ export interface ScanResponse {
   next?: { span: number; key: Buffer };
 }
 
+/**
+ * GET Routes.ring (protocol 6): the ring of the answering node's view, computed by
+ * sdk/ring.ts, so that the dashboard draws it without re-implementing it.
+ */
+export interface RingAnswer {
+  v: number;
+  /** The answering node. */
+  node: string;
+  /** The stamp of the member table the ring comes from (sdk/ring-epoch.ts). */
+  ringEpoch: number;
+  ringDigest: number;
+  /** Tokens are 0 .. tokenSpace - 1 (2^32). */
+  tokenSpace: number;
+  vnodesPerNode: number;
+  /** Replicas per data center. */
+  replication: Record<string, number>;
+  /** Every member but those that left, by id: its vnodes and primary share in the ring now and, while members join or leave, in the ring to come. */
+  members: RingAnswerMember[];
+  /** Ring.arcs() of the current ring: inclusive token spans tiling the token space, in token order. */
+  arcs: { node: string; from: number; to: number }[];
+  /** True while members join or leave (the members then carry `pendingShare`). */
+  moving: boolean;
+}
+
+export interface RingAnswerMember {
+  id: string;
+  state: string;
+  dc: string;
+  rack?: string;
+  weight: number;
+  /** Vnodes in the current ring (0 for a member not in it: joining). */
+  vnodes: number;
+  /** Fraction of the token space it owns first (0 when not in the ring); the members' shares sum to 1. */
+  share: number;
+  /** Its share once the joins and leaves under way are done (only while `moving`). */
+  pendingShare?: number;
+}
+
+/** GET Routes.ring?key=<UTF-8 key> (protocol 6): where the key lives, as the SDK places it. */
+export interface RingKeyAnswer {
+  v: number;
+  node: string;
+  ringEpoch: number;
+  ringDigest: number;
+  key: string;
+  token: number;
+  /** Per data center of the replication settings (name order): its replicas, in preference order. */
+  replicas: { dc: string; nodes: string[] }[];
+}
+
 /** Operator actions on one node: POST Routes.admin. */
 export interface AdminRequest {
   v: number;
@@ -354,8 +413,9 @@ export function decodeMessage<T>(buf: Uint8Array): T {
 /** Throws ProtocolMismatchError unless `v` is a protocol version this side speaks. */
 export function checkProtocolVersion(v: unknown): void {
   if (typeof v !== 'number' || v < MIN_PROTOCOL_VERSION || v > PROTOCOL_VERSION) {
-    throw new ProtocolMismatchError(
-      `protocol version ${String(v)} is not supported (this side speaks ${MIN_PROTOCOL_VERSION}..${PROTOCOL_VERSION})`,
-    );
+    throw new ProtocolMismatchError(`protocol version ${String(v)} is not supported (this side speaks ${MIN_PROTOCOL_VERSION}..${PROTOCOL_VERSION})`, {
+      min: MIN_PROTOCOL_VERSION,
+      max: PROTOCOL_VERSION,
+    });
   }
 }

@@ -34,7 +34,7 @@ export type PeerIdentity =
 /**
  * Endpoint classes by certificate (TLS): `open` anyone (health, metrics, dashboard files);
  * `public` the public API, any TLS identity but a refused one; `data` the internal
- * endpoints SDK clients and the CLI call (batch, members, status, hot keys, the near
+ * endpoints SDK clients and the CLI call (batch, members, status, ring, hot keys, the near
  * cache's invalidation streams): a client or node certificate;
  * `node` the endpoints only nodes call (gossip, failure detection, hints, anti-entropy,
  * streaming, ring fences, the user table, admin, shipping between data centers): a node
@@ -59,6 +59,8 @@ const INTERNAL: Record<string, EndpointRule> = {
   [Routes.batch]: { cls: 'data', auth: 'key' },
   [Routes.members]: { cls: 'data', auth: 'token' },
   [Routes.status]: { cls: 'data', auth: 'token' },
+  // The ring the dashboard draws (arcs, shares, a key's replicas): what the status and members show.
+  [Routes.ring]: { cls: 'data', auth: 'token' },
   [Routes.whoami]: { cls: 'data', auth: 'token' },
   // Listing (keys(), entries(), ringkv export): a client's read of one replica's keys; a
   // user's page holds only the keys it may read (storage-server/streaming/range-scan.ts).

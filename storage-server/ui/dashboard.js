@@ -3,7 +3,11 @@
 //     when that one stops answering): GET /internal/v1/members?since=<epoch>&waitMs=...
 //   - every member's status and Prometheus metrics, once a second (CORS allows it):
 //     GET /internal/v1/status, GET /metrics
-// From those it draws the ring (recomputed here: ring.js), each node's state, operations
+//   - the ring, from the node the member list came from, whenever the list's ring stamp
+//     changes: GET /internal/v1/ring (arcs, vnodes and shares computed by sdk/ring.ts on the
+//     node: the page does not re-implement the ring), and a typed key's replicas:
+//     GET /internal/v1/ring?key=...
+// From those it draws the ring, each node's state, operations
 // per second and p99 (deltas between polls: metrics.js), pending hints, the last repair, the
 // cluster's hot keys (every node's status lists its own; merged here by key), and with
 // several data centers each node's data center and rack and the replication between them
@@ -15,8 +19,6 @@
 // Single-threaded like any page: each node has at most one poll in flight.
 
 import { bucketDelta, quantileBetween, ratePerSec, summarize } from './metrics.js';
-import { murmur3 } from './murmur3.js';
-import { compareIds, inRing, ownership, placement, ringArcs, ringTokens, TOKEN_SPACE } from './ring.js';
 
 const POLL_INTERVAL_MS = 1000;
 const FETCH_TIMEOUT_MS = 2000;
@@ -26,6 +28,11 @@ const LONG_POLL_WAIT_MS = 10_000;
 const P99_WINDOW_MS = 10_000;
 const HISTORY_POINTS = 60;
 const MAX_EVENTS = 50;
+
+/** The ring's route (sdk/wire/protocol.ts Routes.ring, protocol 6). */
+const RING_PATH = '/internal/v1/ring';
+/** Wait after the last keystroke before asking where the typed key lives. */
+const LOCATE_DEBOUNCE_MS = 120;
 
 const NODE_COLORS = ['#3b82f6', '#f59e0b', '#14b8a6', '#8b5cf6', '#ec4899', '#84cc16', '#06b6d4', '#f97316', '#6366f1', '#10b981'];
 const STATE_LABELS = { up: 'up', suspect: 'suspect', down: 'down', joining: 'joining', leaving: 'leaving', left: 'left' };
@@ -47,7 +54,14 @@ const state = {
   /** Per node id: {status, statusAtMs, triedAtMs, error, summaries: [], opsHistory: [], inFlight}. */
   nodes: new Map(),
   events: [],
+  /** The last ring answer (GET /internal/v1/ring), the address it came from, and why the last fetch failed. */
+  ring: undefined,
+  ringFrom: undefined,
+  ringError: undefined,
+  ringInFlight: false,
   locatedKey: undefined,
+  /** The ring's answer for the located key: {key, token, replicas: [{dc, nodes}]}. */
+  located: undefined,
 };
 
 function nodeState(id) {
@@ -115,6 +129,17 @@ async function getJson(address, path, signal) {
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Code-unit order, as the SDK sorts ids (not localeCompare). */
+function compareIds(a, b) {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Why a node's ring route failed, for the page: a node of a release before it answers 404. */
+function ringFailure(err, address) {
+  if (err instanceof AuthError) return 'token refused';
+  return /HTTP 404/.test(String(err?.message)) ? `${address} does not serve the ring (a release before protocol 6)` : `${address}: ${err?.name === 'TimeoutError' ? 'no answer' : 'unreachable'}`;
+}
 
 /** The data center of a member (members of a cluster of one name none). */
 function dcOf(m) {
@@ -184,6 +209,48 @@ function applyView(view, from) {
   state.viewFrom = from;
   state.viewAtMs = Date.now();
   render();
+  void refreshRing();
+}
+
+/** True when the ring shown is not the one of the member list's ring stamp. */
+function ringStale() {
+  const v = state.view;
+  return v !== undefined && (state.ring === undefined || state.ring.ringEpoch !== v.ringEpoch || state.ring.ringDigest !== v.ringDigest || state.ringFrom !== state.viewFrom);
+}
+
+/** Fetches the ring from the node the member list came from, when it is stale (one fetch at a time; the poll loop tries again). */
+async function refreshRing() {
+  if (state.ringInFlight || !ringStale()) return;
+  state.ringInFlight = true;
+  const from = state.viewFrom;
+  try {
+    const ring = await getJson(from, RING_PATH, AbortSignal.timeout(FETCH_TIMEOUT_MS));
+    state.ring = ring;
+    state.ringFrom = from;
+    state.ringError = undefined;
+  } catch (err) {
+    state.ringError = ringFailure(err, from);
+  } finally {
+    state.ringInFlight = false;
+  }
+  render();
+  // The located key's replicas may have moved with the ring.
+  if (state.locatedKey !== undefined) void locate(state.locatedKey);
+}
+
+/** Asks the node the member list came from where `key` lives (the latest key typed wins). */
+async function locate(key) {
+  const from = state.viewFrom;
+  if (!from) return;
+  try {
+    const answer = await getJson(from, `${RING_PATH}?key=${encodeURIComponent(key)}`, AbortSignal.timeout(FETCH_TIMEOUT_MS));
+    if (state.locatedKey !== key) return;
+    state.located = answer;
+  } catch (err) {
+    if (state.locatedKey !== key) return;
+    state.located = { key, error: /HTTP 400/.test(String(err?.message)) ? 'not a valid key (1 to 256 bytes)' : ringFailure(err, from) };
+  }
+  renderNeedle();
 }
 
 function addEvent(node, text, kind, seenBy) {
@@ -235,6 +302,7 @@ async function pollLoop() {
     const started = Date.now();
     const members = (state.view?.members ?? []).filter((m) => m.state !== 'left');
     await Promise.race([Promise.allSettled(members.map(pollNode)), sleep(FETCH_TIMEOUT_MS)]);
+    void refreshRing();
     render();
     await sleep(Math.max(100, POLL_INTERVAL_MS - (Date.now() - started)));
   }
@@ -345,12 +413,12 @@ function describeRepair(status) {
 // -----------------------------------------------------------------------------------------
 // Colours
 
-const colorCache = new Map();
+/** A node's colour by its place in the id order: the palette, then hues a golden angle apart. */
 function colorOf(id, allIds) {
   const i = allIds.indexOf(id);
-  if (i >= 0 && i < NODE_COLORS.length) return NODE_COLORS[i];
-  if (!colorCache.has(id)) colorCache.set(id, `hsl(${murmur3(id) % 360} 65% 52%)`);
-  return colorCache.get(id);
+  if (i < 0) return '#9ca3af';
+  if (i < NODE_COLORS.length) return NODE_COLORS[i];
+  return `hsl(${Math.round((i * 137.508) % 360)} 65% 52%)`;
 }
 
 // -----------------------------------------------------------------------------------------
@@ -360,10 +428,12 @@ const SVG_NS = 'http://www.w3.org/2000/svg';
 const CX = 200;
 const CY = 200;
 let ringSignature = '';
-let ringModel = { tokens: [], members: [], ids: [] };
+/** The ids in order, for colours (every member of the view). */
+let ringIds = [];
 
-function angleOf(token) {
-  return (token / TOKEN_SPACE) * 2 * Math.PI;
+/** The angle of a token (or of the end of a span, to + 1) on the ring's circle. */
+function angleOf(token, tokenSpace) {
+  return (token / tokenSpace) * 2 * Math.PI;
 }
 
 function xy(r, a) {
@@ -388,40 +458,42 @@ function renderRing() {
   const view = state.view;
   const svg = document.getElementById('ring');
   const legend = document.getElementById('legend');
+  const note = document.getElementById('ring-note');
   if (!view) return;
-  const vnodes = view.settings.vnodesPerNode;
   const all = [...view.members].sort((a, b) => compareIds(a.id, b.id));
   const ids = all.map((m) => m.id);
-  const ringMembers = all.filter(inRing);
-  const sig = `${vnodes}|${all.map((m) => `${m.id}:${m.weight}:${m.state}`).join(',')}`;
+  ringIds = ids;
+  note.textContent = state.ringError ? `${state.ringError}${state.ring ? ' — showing the ring last read' : ''}` : '';
+  note.hidden = !state.ringError;
+  const ring = state.ring;
+  if (!ring) return;
+  const sig = `${ring.node}|${ring.ringEpoch}|${ring.ringDigest}|${all.map((m) => `${m.id}:${m.weight}:${m.state}`).join(',')}`;
   if (sig === ringSignature) return;
   ringSignature = sig;
 
-  const tokens = ringTokens(ringMembers, vnodes);
-  const shares = ownership(ringMembers, vnodes);
-  // While nodes join or leave, the shares once the move is done.
-  const pendingMembers = all.filter((m) => m.state !== 'left' && m.state !== 'leaving');
-  const moving = all.some((m) => m.state === 'joining' || m.state === 'leaving');
-  const pendingShares = moving ? ownership(pendingMembers, vnodes) : undefined;
-  ringModel = { tokens, members: all, ids };
+  // The ring as the node computed it; each node's state as the member list says now.
+  const byId = new Map(ring.members.map((m) => [m.id, m]));
+  for (const m of all) byId.set(m.id, { ...byId.get(m.id), ...m, share: byId.get(m.id)?.share ?? 0, vnodes: byId.get(m.id)?.vnodes ?? 0 });
+  const space = ring.tokenSpace;
+  const ringMembers = [...byId.values()].filter((m) => m.vnodes > 0).sort((a, b) => compareIds(a.id, b.id));
+  const vnodeTotal = ringMembers.reduce((n, m) => n + m.vnodes, 0);
+  const stateOf = (id) => byId.get(id)?.state ?? 'up';
 
-  const byId = new Map(all.map((m) => [m.id, m]));
   let paths = '';
-  // Outer ring: every vnode range, coloured by its owner (runs of one owner merged).
-  for (const arc of ringArcs(tokens)) {
-    const m = byId.get(arc.node);
-    const fill = m.state === 'down' ? `url(#hatch-${cssId(arc.node)})` : colorOf(arc.node, ids);
-    paths += `<path class="arc state-${esc(m.state)}" data-node="${esc(arc.node)}" d="${sectorPath(150, 182, angleOf(arc.start), angleOf(arc.end))}" fill="${fill}"><title>${esc(arc.node)} (${esc(m.state)})</title></path>`;
+  // Outer ring: the arcs (runs of vnode ranges with one first owner), coloured by owner.
+  for (const arc of ring.arcs) {
+    const st = stateOf(arc.node);
+    const fill = st === 'down' ? `url(#hatch-${cssId(arc.node)})` : colorOf(arc.node, ids);
+    paths += `<path class="arc state-${esc(st)}" data-node="${esc(arc.node)}" d="${sectorPath(150, 182, angleOf(arc.from, space), angleOf(arc.to + 1, space))}" fill="${fill}"><title>${esc(arc.node)} (${esc(st)})</title></path>`;
   }
   // Inner ring: each node's total share, in id order.
   let a = 0;
   let labels = '';
   for (const m of ringMembers) {
-    const share = shares.get(m.id) ?? 0;
-    const a1 = a + share * 2 * Math.PI;
+    const a1 = a + m.share * 2 * Math.PI;
     const fill = m.state === 'down' ? `url(#hatch-${cssId(m.id)})` : colorOf(m.id, ids);
-    paths += `<path class="arc share state-${esc(m.state)}" data-node="${esc(m.id)}" d="${sectorPath(92, 136, a, a1)}" fill="${fill}"><title>${esc(m.id)}: ${(share * 100).toFixed(1)}% of the keys as primary</title></path>`;
-    if (share > 0.06) {
+    paths += `<path class="arc share state-${esc(m.state)}" data-node="${esc(m.id)}" d="${sectorPath(92, 136, a, a1)}" fill="${fill}"><title>${esc(m.id)}: ${(m.share * 100).toFixed(1)}% of the keys as primary</title></path>`;
+    if (m.share > 0.06) {
       const mid = (a + a1) / 2;
       const [x, y] = xy(114, mid);
       labels += `<text class="share-label" x="${x}" y="${y}" dominant-baseline="central" text-anchor="middle">${esc(m.id)}</text>`;
@@ -452,20 +524,22 @@ function renderRing() {
   svg.innerHTML =
     `<defs>${hatches}</defs>${paths}${labels}${ticks}` +
     `<text class="center-big" x="${CX}" y="${CY - 8}" text-anchor="middle">${ringMembers.length} node${ringMembers.length === 1 ? '' : 's'}</text>` +
-    `<text class="center-small" x="${CX}" y="${CY + 14}" text-anchor="middle">${tokens.length.toLocaleString('en-US')} vnodes · N = ${view.settings.replicationFactor}</text>` +
+    `<text class="center-small" x="${CX}" y="${CY + 14}" text-anchor="middle">${vnodeTotal.toLocaleString('en-US')} vnodes · N = ${view.settings.replicationFactor}</text>` +
     `<g id="needle"></g>`;
   svg.setAttribute('aria-label', `ring of ${ringMembers.length} nodes`);
 
+  // While nodes join or leave, the shares once the move is done.
+  const moving = ring.moving;
   legend.innerHTML =
     `<thead><tr><th>node</th><th>vnodes</th><th>share</th>${moving ? '<th>after move</th>' : ''}</tr></thead><tbody>` +
     all
-      .map((m) => {
-        const share = inRing(m) ? (shares.get(m.id) ?? 0) : 0;
-        const count = inRing(m) ? Math.max(1, Math.round(vnodes * (m.weight ?? 1))) : 0;
-        const after = pendingShares ? `<td class="num">${((pendingShares.get(m.id) ?? 0) * 100).toFixed(1)}%</td>` : '';
+      .map((v) => {
+        const m = byId.get(v.id);
+        const share = m.share;
+        const after = moving ? `<td class="num">${((m.pendingShare ?? 0) * 100).toFixed(1)}%</td>` : '';
         return (
           `<tr data-node="${esc(m.id)}" data-share="${share}"><td><span class="swatch" style="background:${colorOf(m.id, ids)}"></span>${esc(m.id)}` +
-          `${m.weight !== 1 ? ` <span class="muted">×${m.weight}</span>` : ''}</td><td class="num">${count}</td>` +
+          `${m.weight !== 1 ? ` <span class="muted">×${m.weight}</span>` : ''}</td><td class="num">${m.vnodes}</td>` +
           `<td class="num"><span class="bar"><span style="width:${(share * 100).toFixed(1)}%;background:${colorOf(m.id, ids)}"></span></span>${(share * 100).toFixed(1)}%</td>${after}</tr>`
         );
       })
@@ -478,59 +552,39 @@ function cssId(id) {
   return String(id).replace(/[^A-Za-z0-9_-]/g, (c) => `_${c.charCodeAt(0).toString(16)}`);
 }
 
-/** The first `n` distinct nodes clockwise from `token` (the key's preference list). */
-function preferenceList(token, n) {
-  const tokens = ringModel.tokens;
-  if (tokens.length === 0) return [];
-  let lo = 0;
-  let hi = tokens.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (tokens[mid].token < token) lo = mid + 1;
-    else hi = mid;
-  }
-  const out = [];
-  for (let k = 0; k < tokens.length && out.length < n; k++) {
-    const node = tokens[(lo + k) % tokens.length].node;
-    if (!out.includes(node)) out.push(node);
-  }
-  return out;
-}
-
 function renderNeedle() {
   const g = document.getElementById('needle');
   const out = document.getElementById('locate-result');
   const key = state.locatedKey;
   if (!g || !out) return;
-  if (!key || !state.view) {
+  const located = state.located;
+  if (!key || !state.view || !located || located.key !== key) {
     g.innerHTML = '';
     out.textContent = '';
+    delete out.dataset.key;
     return;
   }
-  const token = murmur3(key, 0);
-  const a = angleOf(token);
+  if (located.error) {
+    g.innerHTML = '';
+    out.innerHTML = `<span class="problem">${esc(located.error)}</span>`;
+    out.dataset.key = key;
+    return;
+  }
+  const a = angleOf(located.token, state.ring?.tokenSpace ?? 2 ** 32);
   const [x1, y1] = xy(140, a);
   const [x2, y2] = xy(192, a);
   g.innerHTML = `<line class="needle" x1="${x1}" y1="${y1}" x2="${x2}" y2="${y2}"/><circle class="needle-dot" cx="${x2}" cy="${y2}" r="4"/>`;
   const pills = (replicas) =>
-    replicas
-      .map((id, i) => `<span class="pill" style="border-color:${colorOf(id, ringModel.ids)}">${esc(id)}${i === 0 ? ' <small>primary</small>' : ''}</span>`)
-      .join(' ');
-  const head = `token <code>${token.toString(16).padStart(8, '0')}</code> → `;
-  const view = state.view;
-  const settings = replicationOf(view);
-  const racks = view.members.some((m) => m.rack);
-  if (!multiDc(view) && !racks) {
-    out.innerHTML = head + pills(preferenceList(token, view.settings.replicationFactor));
-    return;
-  }
-  // Per data center, on distinct racks (ring.js placement, as sdk/ring.ts).
-  const members = view.members.filter(inRing);
+    replicas.map((id, i) => `<span class="pill" style="border-color:${colorOf(id, ringIds)}">${esc(id)}${i === 0 ? ' <small>primary</small>' : ''}</span>`).join(' ');
+  const head = `token <code>${located.token.toString(16).padStart(8, '0')}</code> → `;
+  // One data center without racks: the preference list; else per data center, on distinct racks.
+  const racks = state.view.members.some((m) => m.rack);
   out.innerHTML =
     head +
-    placement(members, view.settings.vnodesPerNode, settings, token)
-      .map((p) => `<span class="muted">${esc(p.dc)}:</span> ${pills(p.replicas)}`)
-      .join(' ');
+    (located.replicas.length === 1 && !racks
+      ? pills(located.replicas[0].nodes)
+      : located.replicas.map((p) => `<span class="muted">${esc(p.dc)}:</span> ${pills(p.nodes)}`).join(' '));
+  out.dataset.key = key;
 }
 
 // -----------------------------------------------------------------------------------------
@@ -724,7 +778,7 @@ function renderEvents() {
   ol.innerHTML = state.events
     .map(
       (e) =>
-        `<li><time>${fmtTime(e.atMs)}</time><span class="swatch" style="background:${colorOf(e.node, ringModel.ids)}"></span><b>${esc(e.node)}</b> <span class="badge state-${esc(e.kind)}">${esc(e.text)}</span> <span class="muted">seen by ${esc(e.seenBy)}</span></li>`,
+        `<li><time>${fmtTime(e.atMs)}</time><span class="swatch" style="background:${colorOf(e.node, ringIds)}"></span><b>${esc(e.node)}</b> <span class="badge state-${esc(e.kind)}">${esc(e.text)}</span> <span class="muted">seen by ${esc(e.seenBy)}</span></li>`,
     )
     .join('');
 }
@@ -755,9 +809,12 @@ function wire() {
     el.addEventListener('mouseleave', () => focus(undefined));
   }
   const input = document.getElementById('locate');
+  let locateTimer;
   input.addEventListener('input', () => {
     state.locatedKey = input.value || undefined;
     renderNeedle();
+    clearTimeout(locateTimer);
+    if (state.locatedKey !== undefined) locateTimer = setTimeout(() => void locate(state.locatedKey), LOCATE_DEBOUNCE_MS);
   });
   // Relative times ("12 s ago") move on between polls too.
   setInterval(renderConnection, 1000);

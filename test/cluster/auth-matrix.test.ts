@@ -136,7 +136,7 @@ t.test('authorization table', { skip }, async (t) => {
   });
 
   await t.test('monitoring endpoints need any valid token; files and health need none', async (t) => {
-    for (const path of [Routes.members, Routes.status, Routes.whoami, Routes.hotKeys, '/metrics']) {
+    for (const path of [Routes.members, Routes.status, Routes.ring, `${Routes.ring}?key=app%3Ak`, Routes.whoami, Routes.hotKeys, '/metrics']) {
       for (const name of who) {
         const a = await s.request('n2', { path, token: tokens[name], headers: { accept: 'application/json' } });
         const want = ['none', 'garbage', 'removed'].includes(name) ? 401 : 200;
@@ -167,6 +167,8 @@ t.test('authorization table', { skip }, async (t) => {
       scan: { method: 'POST', msg: { v, spans: [[0, 1000]], limit: 10 }, want: [U, U, 'ok', 'ok', 'ok'] },
       members: anyToken,
       status: anyToken,
+      // The ring the dashboard draws: what status and members show, to the same callers.
+      ring: anyToken,
       whoami: anyToken,
       hotKeys: anyToken,
       // A near cache's stream; v 0 (an unsupported protocol) gets past authorization and is

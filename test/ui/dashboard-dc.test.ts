@@ -49,6 +49,8 @@ if (!fs.existsSync(CHROMIUM)) {
 
     // The key locator: the replicas per data center, as the SDK writes them.
     await page.fill('#locate', 'user:42');
+    // The page asks the node where the key lives (GET /internal/v1/ring?key=).
+    await page.waitForSelector('#locate-result[data-key="user:42"]', { timeout: 10_000 });
     const located = await page.$$eval('#locate-result .pill', (els) => els.map((e) => e.firstChild?.textContent?.trim()));
     t.same(located, east.replicasOf('user:42'), 'the key locator names the replicas of each data center the SDK writes to');
 

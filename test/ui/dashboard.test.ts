@@ -74,7 +74,8 @@ if (!fs.existsSync(CHROMIUM)) {
     );
     t.equal(await page.textContent('#nodes-up'), '3 / 3');
 
-    // The ring: the shares the page computed are the SDK's.
+    // The ring: the shares the page shows (the node's ring route) are the SDK's.
+    await page.waitForSelector('#legend tr[data-node]', { timeout: 10_000 });
     const view = await cluster.view('n1');
     const sdkShares = new Ring(view.members.map((m) => ({ id: m.id, weight: m.weight })), { vnodesPerNode: view.settings.vnodesPerNode }).ownership();
     const pageShares = await page.$$eval('#legend tr[data-node]', (rows) => rows.map((r) => [r.getAttribute('data-node')!, Number(r.getAttribute('data-share'))] as const));
@@ -85,6 +86,8 @@ if (!fs.existsSync(CHROMIUM)) {
     // Where a key lives: the page's preference list is the SDK's.
     const kv = await cluster.client<string>({ valueEncoding: 'utf8' });
     await page.fill('#locate', 'user:42');
+    // The page asks the node where the key lives (GET /internal/v1/ring?key=).
+    await page.waitForSelector('#locate-result[data-key="user:42"]', { timeout: 10_000 });
     const located = await page.$$eval('#locate-result .pill', (els) => els.map((e) => e.firstChild?.textContent?.trim()));
     t.same(located, kv.replicasOf('user:42'), 'the key locator names the replicas the SDK writes to');
 
@@ -166,6 +169,8 @@ if (!fs.existsSync(CHROMIUM)) {
         { timeout: 15_000 },
       );
       t.pass('the status and metrics of every node are read with the token');
+      await page.waitForFunction(`document.querySelectorAll('#ring path.arc').length > 3`, undefined, { timeout: 15_000 });
+      t.pass("the ring is read with the token and drawn");
       await page.reload();
       await page.waitForFunction(`document.querySelectorAll('.node[data-state="up"]').length === 3`, undefined, { timeout: 15_000 });
       t.equal(await page.$eval('#auth', (e) => (e as unknown as { hidden: boolean }).hidden), true, 'after a reload the kept token is used: no prompt');
