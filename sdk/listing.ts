@@ -5,14 +5,18 @@
 // stood. The position is (token, key): everything handed out so far lies at or before it,
 // so nothing is handed out twice (a replica taking over, or a resumed cursor, starts after
 // it) and a listing resumes from its cursor on another client, or after a ring change.
+// A replica of a release without the scan route of protocol 6 (404, or PROTOCOL_MISMATCH)
+// fails the listing at once with a ProtocolMismatchError naming it and its version: the
+// servers are to be upgraded before their clients (sdk/protocol-support.ts).
 // One Listing is one iteration; it is not safe to iterate it twice at once.
 
 import { Ring } from './ring.js';
 import type { ClusterView } from './cluster-view.js';
 import type { Transport } from './transport.js';
 import type { ScanRequest, ScanResponse } from './wire/protocol.js';
-import { PROTOCOL_VERSION, Routes } from './wire/protocol.js';
+import { PROTOCOL_OF_ROUTE, PROTOCOL_VERSION, Routes } from './wire/protocol.js';
 import { AbortedError, InvalidArgumentError, QuorumNotMetError } from './errors.js';
+import { olderNodeError } from './protocol-support.js';
 import type { StoredObject } from './versioning/index.js';
 
 const MAX_TOKEN = 0xffffffff;
@@ -123,9 +127,13 @@ export class Listing<T> implements AsyncIterable<T> {
       if (prefix) req.prefix = prefix;
       if (this.keysOnly) req.keysOnly = true;
       let page: ScanResponse;
+      const address = d.view.addressOf(node);
       try {
-        page = await d.transport.call<ScanResponse>(d.view.addressOf(node), Routes.scan, req, { timeoutMs });
+        page = await d.transport.call<ScanResponse>(address, Routes.scan, req, { timeoutMs });
       } catch (err) {
+        // A node of an older release: say which, rather than list around it.
+        const older = olderNodeError(err, { node, address, route: Routes.scan, what: 'listing', sentProtocol: req.v, routeProtocol: PROTOCOL_OF_ROUTE.scan });
+        if (older) throw older;
         // Another replica of this span goes on from the same position.
         failed.add(node);
         lastErr = err;
