@@ -395,3 +395,37 @@ t.test('placement table (test/sdk/ring-cases.json)', async (t) => {
     }
   }
 });
+
+t.test('arcs: inclusive spans tiling the token space, owned as lookups route, adding up to the shares', async (t) => {
+  const SPACE = 2 ** 32;
+  const rnd = new SeededRandom(seed ^ 0x4a4c);
+  t.same(new Ring([], { vnodesPerNode: 8 }).arcs(), [], 'an empty ring: no arcs');
+  t.same(new Ring([{ id: 'solo' }], { vnodesPerNode: 8 }).arcs(), [{ node: 'solo', from: 0, to: SPACE - 1 }], 'one node: one arc, the whole space');
+  // Two vnodes on one token (tie-19576#0 and tie-59420#0): the second owns nothing.
+  const tie = new Ring([{ id: 'tie-19576' }, { id: 'tie-59420' }], { vnodesPerNode: 1 });
+  t.same(tie.arcs(), [{ node: 'tie-19576', from: 0, to: SPACE - 1 }], 'a vnode on a token already taken owns no arc');
+  for (const [name, ring] of [
+    ['5 nodes, 64 vnodes, weights', new Ring([...nodes(4), { id: 'heavy', weight: 2.5 }], { vnodesPerNode: 64 })],
+    ['2 nodes, 3 vnodes', new Ring(nodes(2), { vnodesPerNode: 3 })],
+  ] as const) {
+    const arcs = ring.arcs();
+    const problems: string[] = [];
+    if (arcs[0]!.from !== 0 || arcs[arcs.length - 1]!.to !== SPACE - 1) problems.push('does not span 0 .. 2^32 - 1');
+    const width = new Map<string, number>();
+    arcs.forEach((a, i) => {
+      if (a.to < a.from) problems.push(`arc ${i} reversed`);
+      if (i > 0 && (a.from !== arcs[i - 1]!.to + 1 || a.node === arcs[i - 1]!.node)) problems.push(`arc ${i}: gap, overlap or not joined`);
+      for (const token of [a.from, a.to, a.from + Math.floor((a.to - a.from) / 2)]) {
+        if (ring.preferenceListForToken(token, 1)[0] !== a.node) problems.push(`token ${token} routed elsewhere than arc ${i}`);
+      }
+      width.set(a.node, (width.get(a.node) ?? 0) + (a.to - a.from + 1));
+    });
+    for (let i = 0; i < 2000; i++) {
+      const token = rnd.uint32();
+      const arc = arcs.find((a) => a.from <= token && token <= a.to);
+      if (arc?.node !== ring.preferenceListForToken(token, 1)[0]) problems.push(`random token ${token}`);
+    }
+    for (const [id, share] of ring.ownership()) if (Math.abs((width.get(id) ?? 0) / SPACE - share) > 1e-12) problems.push(`${id}: arcs do not add up to its share`);
+    t.same(problems.slice(0, 10), [], `${name}: ${arcs.length} arcs`);
+  }
+});
