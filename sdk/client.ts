@@ -10,18 +10,17 @@
 import crypto from 'node:crypto';
 import { systemClock } from './clock.js';
 import { ClusterView } from './cluster-view.js';
-import type { Consistency } from './consistency.js';
 import { planFor } from './consistency.js';
 import { Batcher, monotonicNowMs } from './batcher.js';
-import { ClosedError, InvalidArgumentError, InvalidConsistencyError, RingkvError, WrongTypeError } from './errors.js';
+import { ClosedError, InvalidArgumentError, RingkvError, WrongTypeError } from './errors.js';
 import type { CrdtOp, CrdtState, CrdtType } from './crdt/crdt-state.js';
-import { crdtStateOf, crdtTypeOf } from './crdt/crdt-object.js';
+import { crdtTypeOf } from './crdt/crdt-object.js';
 import type { DataTypeUpdateOptions } from './data-types.js';
 import { CounterHandle, MapHandle, RegisterHandle, SetHandle, opIdOf } from './data-types.js';
 import type { CounterOptions } from './sharded-counter.js';
 import { ShardedCounterHandle, shardsOf } from './sharded-counter.js';
 import { HybridLogicalClock } from './hlc.js';
-import { ClusterClock } from './cluster-clock.js';
+import { ClusterClock, followServerClocks } from './cluster-clock.js';
 import { checkTtl } from './limits.js';
 import type { Transport } from './transport.js';
 import { HttpTransport } from './transport.js';
@@ -52,7 +51,7 @@ import { retrying, retryingWrite } from './call-retry.js';
 import { ClientCore } from './client-core.js';
 import type { ClientCounters } from './client-core.js';
 import { Routing } from './routing.js';
-import { coordinatedWrite } from './coordinated-write.js';
+import { dataTypeLevel, fetchDataType, updateDataType } from './data-type-calls.js';
 import { ReadPath } from './read-path.js';
 import type { ReadOpts } from './read-path.js';
 import { ReadRepair } from './read-repair.js';
@@ -94,18 +93,8 @@ export class RingkvClient<V = Buffer> {
     this.clientId = o.clientId ?? `c-${crypto.randomBytes(6).toString('hex')}`;
     this.clock = new ClusterClock(o.clock ?? systemClock);
     this.hlc = new HybridLogicalClock(this.clock, { maxLeadMs: opts.maxClockSkewMs });
-    // Servers report their clock in every answer: the client follows their median when its
-    // own is far off, and its hybrid clock observes readings that are not ahead of it by
-    // more than a second (a server whose clock runs fast must not drag every client along).
-    const serverClock = {
-      localNowMs: () => this.clock.localNowMs(),
-      onServerClock: (server: string, serverNowMs: unknown, sentAtMs: number, receivedAtMs: number) => {
-        this.clock.sample(server, serverNowMs, sentAtMs, receivedAtMs);
-        if (typeof serverNowMs === 'number' && Number.isSafeInteger(serverNowMs) && serverNowMs > 0 && serverNowMs - this.clock.nowMs() <= 1000) {
-          this.hlc.observe(serverNowMs * 1000);
-        }
-      },
-    };
+    // The servers' clocks, reported in every answer, correct the client's (sdk/cluster-clock.ts).
+    const serverClock = followServerClocks(this.clock, this.hlc);
     this.health = new NodeHealth(this.clock, {
       failuresToAvoid: o.health?.failuresToAvoid ?? 3,
       backoffMs: o.health?.backoffMs ?? 1000,
@@ -434,15 +423,7 @@ export class RingkvClient<V = Buffer> {
     const level = dataTypeLevel(opts.consistency ?? this.opts.consistency);
     const plan = this.core.planOf(level);
     const call = this.callCtx('fetch', opts);
-    const obj = await abortable(this.reads.readWithRetries(k, plan, call), call.signal, 'fetch');
-    if (!obj) return undefined;
-    if (obj.mode !== 'crdt') {
-      if (liveSiblings(obj, this.clock.nowMs()).length === 0) return undefined;
-      throw new WrongTypeError('plain value', expected ?? 'data type', 'fetch');
-    }
-    const state = crdtStateOf(obj);
-    if (expected !== undefined && state.type !== expected) throw new WrongTypeError(state.type, expected, 'fetch');
-    return { state };
+    return abortable(fetchDataType(this.core, this.reads, k, expected, plan, call), call.signal, 'fetch');
   }
 
   /**
@@ -462,11 +443,7 @@ export class RingkvClient<V = Buffer> {
     const id = opIdOf(opts.opId);
     const call = this.callCtx('update', opts);
     const wire: WireOp = { t: OpType.DtUpdate, key: k, op, id };
-    const run = coordinatedWrite(this.core, k, wire, `${String(op.type)} update`, plan.write, call, countHints, (node, res) =>
-      res.ok && res.won === false ? { ok: false, code: 'WRONG_TYPE', msg: `${node} holds another data type under this key, which wins over this one` } : res,
-    );
-    const { obj } = await abortable(run, call.signal, 'update');
-    return { state: crdtStateOf(obj) };
+    return abortable(updateDataType(this.core, k, wire, `${String(op.type)} update`, plan, countHints, call), call.signal, 'update');
   }
 
   /** @internal A hybrid-logical-clock stamp for a register assignment. */
@@ -507,21 +484,6 @@ export class RingkvClient<V = Buffer> {
     await withTimeout(this.drain(), this.opts.timeoutMs).catch(() => undefined);
     if (this.ownsTransport) await this.transport.close();
   }
-}
-
-/**
- * The consistency of a data-type call: any level but `linearizable`, which does not apply
- * (data-type updates are merged, never ordered: there is no newest version to read from a
- * majority or to stamp a write above; sdk/crdt/README.md).
- */
-function dataTypeLevel(level: Consistency): Consistency {
-  if (level === 'linearizable') {
-    const e = new InvalidConsistencyError('linearizable');
-    e.message =
-      "consistency 'linearizable' does not apply to data types: their updates are merged, not ordered (use strong, eventual, all or {r, w}; strong reads see every update acknowledged at strong)";
-    throw e;
-  }
-  return level;
 }
 
 /**

@@ -5,6 +5,7 @@
 // instead of its own. Synchronous and cheap; one instance per client, shared by its calls.
 
 import type { Clock } from './clock.js';
+import type { HybridLogicalClock } from './hlc.js';
 
 export interface ClusterClockOptions {
   /**
@@ -84,4 +85,21 @@ export class ClusterClock implements Clock {
     const median = offsets.length % 2 === 1 ? offsets[mid]! : (offsets[mid - 1]! + offsets[mid]!) / 2;
     this.#correctionMs = Math.abs(median) >= this.#thresholdMs ? Math.round(median) : 0;
   }
+}
+
+/**
+ * Where a client's transport layers report the servers' clocks: the client follows their
+ * median when its own is far off, and its hybrid clock observes readings that are not ahead
+ * of it by more than a second (a server whose clock runs fast must not drag every client along).
+ */
+export function followServerClocks(clock: ClusterClock, hlc: Pick<HybridLogicalClock, 'observe'>): ServerClockSink {
+  return {
+    localNowMs: () => clock.localNowMs(),
+    onServerClock: (server: string, serverNowMs: unknown, sentAtMs: number, receivedAtMs: number) => {
+      clock.sample(server, serverNowMs, sentAtMs, receivedAtMs);
+      if (typeof serverNowMs === 'number' && Number.isSafeInteger(serverNowMs) && serverNowMs > 0 && serverNowMs - clock.nowMs() <= 1000) {
+        hlc.observe(serverNowMs * 1000);
+      }
+    },
+  };
 }
