@@ -8,7 +8,7 @@
 //   over, waits for its hints to drain, then announces itself left.
 // - cleanup: drops (locally, no tombstones) the keys of ranges this node no longer owns.
 // While a join or leave runs, clients write to both the current and the future replicas
-// (sdk/client.ts), so writes made during the move are not lost; the server fences the ring
+// (sdk/write-path.ts, pendingTargets in sdk/routing.ts), so writes made during the move are not lost; the server fences the ring
 // before any data moves (server.ts awaitRingFence), so from then on no replica takes a write
 // routed on the ring from before the move. A decommission's pushes carry the ring they were
 // routed on: a receiver that knows a newer one refuses them and the decommission fails
