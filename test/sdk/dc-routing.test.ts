@@ -153,6 +153,8 @@ t.test('a hint for a local replica stays in its data center', async (t) => {
   const hinted = net.requests.filter((r) => r.hintFor !== undefined);
   t.ok(hinted.length >= 1, 'the write for the unreachable replica was handed to a hint holder');
   for (const h of hinted) t.ok(h.node.startsWith('e') && h.hintFor === replicas[0], `the hint holder ${h.node} is in east`);
+  // Sloppy quorum (sdk/sloppy-quorum.ts hintHolders): the node beyond the preference list, not another replica.
+  for (const h of hinted) t.notOk(replicas.includes(h.node), `the hint holder ${h.node} is beyond the key's replicas (${replicas.join(', ')})`);
 });
 
 t.test('eachQuorum and quorum reach the other data center at its remote addresses', async (t) => {
