@@ -55,6 +55,16 @@ export interface EngineOptions {
   maxImmutableMemtables?: number;
   /** Most bytes one group commit writes at once. Default 4 MiB. */
   maxGroupCommitBytes?: number;
+  /**
+   * WAL segments whose memtable is flushed that are kept for reuse as later segments
+   * (RocksDB's recycle_log_file_num) instead of deleted. When above 0, every new segment
+   * is written in the recyclable log format 3 (log-format.md) into a retired segment's
+   * file, renamed, or — none at hand — into a new file filled with zeros up to
+   * memtableSizeBytes (written once and synced): within that size a group commit's
+   * fdatasync overwrites allocated blocks and commits no file-size metadata. 0 (off):
+   * segments are new, growing files of format 2, deleted once flushed. 0..64. Default 0.
+   */
+  walRecycleSegments?: number;
   /** Target size of a table data block before its trailer. Default 4096. */
   blockSizeBytes?: number;
   /** Capacity of the block cache (parsed data blocks). Default 32 MiB. */
@@ -168,6 +178,7 @@ export const engineDefaults: Omit<ResolvedEngineOptions, 'fs' | 'clock' | 'logge
   memtableJitterPercent: 25,
   maxImmutableMemtables: 2,
   maxGroupCommitBytes: 4 * MiB,
+  walRecycleSegments: 0,
   blockSizeBytes: 4096,
   blockCacheSizeBytes: 32 * MiB,
   blockReadMode: 'auto',
@@ -227,6 +238,7 @@ export function resolveEngineOptions(o: EngineOptions = {}): ResolvedEngineOptio
     memtableJitterPercent: int('memtableJitterPercent', o.memtableJitterPercent ?? d.memtableJitterPercent, 0, 90),
     maxImmutableMemtables: int('maxImmutableMemtables', o.maxImmutableMemtables ?? d.maxImmutableMemtables, 1, 64),
     maxGroupCommitBytes: int('maxGroupCommitBytes', o.maxGroupCommitBytes ?? d.maxGroupCommitBytes, 4096),
+    walRecycleSegments: int('walRecycleSegments', o.walRecycleSegments ?? d.walRecycleSegments, 0, 64),
     blockSizeBytes: int('blockSizeBytes', o.blockSizeBytes ?? d.blockSizeBytes, 256, 1024 * 1024),
     blockCacheSizeBytes: int('blockCacheSizeBytes', o.blockCacheSizeBytes ?? d.blockCacheSizeBytes, 0),
     bloomBitsPerKey: int('bloomBitsPerKey', o.bloomBitsPerKey ?? d.bloomBitsPerKey, 1, 40),

@@ -36,7 +36,7 @@ import type { EngineOptions, ResolvedEngineOptions } from './engine-options.js';
 import { resolveEngineOptions } from './engine-options.js';
 import type { FileLock } from './file-system.js';
 import { NodeFileSystem } from './file-system.js';
-import { LOCK_FILE, parseFileName, tableFile, walFile } from './filenames.js';
+import { LOCK_FILE, parseFileName, tableFile, walFile, walTempFile } from './filenames.js';
 import type { Manifest } from './manifest.js';
 import { MANIFEST_FORMAT_VERSION, readManifest, writeManifest } from './manifest.js';
 import { Memtable } from './memtable.js';
@@ -50,7 +50,7 @@ import { isLive, RecordSpan, recordSize, writeRecord } from './record.js';
 import type { BadBlock, BlockCache, ReadStats } from './table.js';
 import { createBlockCache, NEEDS_READ, TableBuilder, TableReader } from './table.js';
 import { TableSet } from './table-set.js';
-import { replayWal, WAL_FRAME_HEADER_BYTES, WAL_MAX_FRAME_BYTES, WalWriter } from './wal.js';
+import { replayWal, WAL_MAX_FRAME_BYTES, WAL_MAX_FRAME_HEADER_BYTES, WalWriter } from './wal.js';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -157,6 +157,12 @@ export interface EngineStats {
   corruptBlocksDropped: number;
   recoveredWalRecords: number;
   recoveredTornTailBytes: number;
+  /** WAL segments made from a retired segment's file (walRecycleSegments > 0). */
+  walSegmentsRecycled: number;
+  /** WAL segments made from a new file filled with zeros (walRecycleSegments > 0, none retired at hand). */
+  walSegmentsPreallocated: number;
+  /** Retired WAL segment files kept for reuse now. */
+  walSegmentsKept: number;
 }
 
 interface PendingWrite {
@@ -271,7 +277,14 @@ export class Engine {
     corruptBlocksDropped: 0,
     recoveredWalRecords: 0,
     recoveredTornTailBytes: 0,
+    walSegmentsRecycled: 0,
+    walSegmentsPreallocated: 0,
   };
+  /**
+   * Retired WAL segments kept for reuse (walRecycleSegments), oldest first: file numbers
+   * below the durable manifest's logNumber, so replay never looks at them.
+   */
+  private readonly walPool: number[] = [];
 
   private constructor(
     dir: string,
@@ -347,13 +360,17 @@ export class Engine {
         tables.push(await TableReader.open(await fs.open(file, 'read'), n, cache, stats));
       }
 
-      // Tables not in the manifest are leftovers of an interrupted flush or compaction.
+      // Tables not in the manifest are leftovers of an interrupted flush or compaction;
+      // segments below logNumber are retired (kept for reuse, up to walRecycleSegments).
       const live = new Set(manifest.tables);
-      for (const f of files) {
-        if ((f.kind === 'table' && !live.has(f.number)) || f.kind === 'manifest-temp' || (f.kind === 'wal' && f.number < manifest.logNumber)) {
+      const walPool: number[] = [];
+      for (const f of [...files].sort((a, b) => a.number - b.number)) {
+        if (f.kind === 'wal' && f.number < manifest.logNumber && walPool.length < o.walRecycleSegments) walPool.push(f.number);
+        else if ((f.kind === 'table' && !live.has(f.number)) || f.kind === 'manifest-temp' || f.kind === 'wal-temp' || (f.kind === 'wal' && f.number < manifest.logNumber)) {
           await fs.unlink(path.join(dir, f.name));
         }
       }
+      const counters = { walSegmentsRecycled: 0, walSegmentsPreallocated: 0 };
 
       // Replay WAL segments that are not yet in tables, oldest first.
       const logs = files.filter((f) => f.kind === 'wal' && f.number >= manifest.logNumber).sort((a, b) => a.number - b.number);
@@ -388,12 +405,18 @@ export class Engine {
         tableNumbers.push(n);
       }
       const walNumber = nextFile++;
-      const wal = await WalWriter.create(fs, walFile(dir, walNumber), walNumber);
+      const wal = await Engine.makeSegment(o, dir, walNumber, walPool, counters);
       await fs.syncDir(dir);
       await writeManifest(fs, dir, { format: MANIFEST_FORMAT_VERSION, nextFileNumber: nextFile, lastSeq: seq, logNumber: walNumber, tables: tableNumbers });
-      for (const l of logs) await fs.unlink(path.join(dir, l.name));
+      for (const l of logs) {
+        if (walPool.length < o.walRecycleSegments) walPool.push(l.number);
+        else await fs.unlink(path.join(dir, l.name));
+      }
 
       const engine = new Engine(dir, o, lock, cache, stats, tables, new Memtable(walNumber, o.memtableSizeBytes), wal, seq, nextFile);
+      engine.walPool.push(...walPool);
+      engine.counters.walSegmentsRecycled = counters.walSegmentsRecycled;
+      engine.counters.walSegmentsPreallocated = counters.walSegmentsPreallocated;
       engine.counters.recoveredWalRecords = walRecords;
       engine.counters.recoveredTornTailBytes = tornBytes;
       o.logger.info({ dir, tables: tables.length, walRecords, tornBytes, seq }, 'engine opened');
@@ -439,8 +462,8 @@ export class Engine {
         bytes += recordSize(r);
       }
       // (Sizes so far count a 1-byte sequence number; a real one takes up to 8.)
-      if (bytes + 7 * ops.length > WAL_MAX_FRAME_BYTES - WAL_FRAME_HEADER_BYTES) {
-        throw new InvalidArgumentError(`a write batch may hold at most ${WAL_MAX_FRAME_BYTES - WAL_FRAME_HEADER_BYTES} bytes of records, got ${bytes}`);
+      if (bytes + 7 * ops.length > WAL_MAX_FRAME_BYTES - WAL_MAX_FRAME_HEADER_BYTES) {
+        throw new InvalidArgumentError(`a write batch may hold at most ${WAL_MAX_FRAME_BYTES - WAL_MAX_FRAME_HEADER_BYTES} bytes of records, got ${bytes}`);
       }
       // Sequence numbers are assigned only once the whole batch validated.
       for (let i = 0; i < ops.length; i++) {
@@ -563,7 +586,7 @@ export class Engine {
         const group: PendingWrite[] = [];
         let bytes = 0;
         const limit = this.options.sync === 'always' ? 1 : Infinity;
-        const maxBytes = Math.min(this.options.maxGroupCommitBytes, WAL_MAX_FRAME_BYTES - WAL_FRAME_HEADER_BYTES);
+        const maxBytes = Math.min(this.options.maxGroupCommitBytes, WAL_MAX_FRAME_BYTES - WAL_MAX_FRAME_HEADER_BYTES);
         while (this.queue.length > 0 && group.length < limit) {
           const w = this.queue[0]!;
           if (w.kind !== 'write') break;
@@ -578,8 +601,8 @@ export class Engine {
         let frameBytes = 0;
         let phase: IoPhase = 'other';
         try {
-          const area = mem.reserve(WAL_FRAME_HEADER_BYTES + bytes);
-          const start = area.start + WAL_FRAME_HEADER_BYTES;
+          const area = mem.reserve(this.wal.frameHeaderBytes + bytes);
+          const start = area.start + this.wal.frameHeaderBytes;
           let end = start;
           for (const w of group) {
             for (let i = 0; i < w.records.length; i++) end = writeRecord(area.buf, end, w.records[i]!);
@@ -820,7 +843,7 @@ export class Engine {
         table.onBadBlock = this.onBadBlock;
       }
       const walNumber = this.nextFile++;
-      wal = await WalWriter.create(this.fs, walFile(this.dir, walNumber), walNumber);
+      wal = await Engine.makeSegment(this.options, this.dir, walNumber, this.walPool, this.counters);
       await this.withManifest(async () => {
         const tables = table ? [...this.current.tables, table] : [...this.current.tables];
         manifestWritten = true;
@@ -841,6 +864,34 @@ export class Engine {
     table?.unref();
     for (const n of segments) await this.fs.unlink(walFile(this.dir, n)).catch(() => undefined);
     this.log.info({ segments, records, table: table ? tableNumber : undefined }, 'replayed the durable WAL into a table');
+  }
+
+  /**
+   * Makes WAL segment `n` (its file is named; the caller syncs the directory). With
+   * walRecycleSegments 0: a new file, format 2. Otherwise format 3 (log-format.md), in the
+   * oldest retired segment's file taken from `pool` (renamed), or in a new file filled with
+   * zeros up to memtableSizeBytes: either way the file is already as large as a segment
+   * grows, so a group commit's fdatasync has no file size to commit.
+   */
+  private static async makeSegment(
+    o: ResolvedEngineOptions,
+    dir: string,
+    n: number,
+    pool: number[],
+    counters: { walSegmentsRecycled: number; walSegmentsPreallocated: number },
+  ): Promise<WalWriter> {
+    if (o.walRecycleSegments === 0) return WalWriter.create(o.fs, walFile(dir, n), n);
+    const k = pool.shift();
+    const wal = await WalWriter.createRecyclable(o.fs, {
+      file: walFile(dir, n),
+      number: n,
+      from: k === undefined ? walTempFile(dir) : walFile(dir, k),
+      recycled: k !== undefined,
+      preallocateBytes: o.memtableSizeBytes,
+    });
+    if (k === undefined) counters.walSegmentsPreallocated++;
+    else counters.walSegmentsRecycled++;
+    return wal;
   }
 
   /** A freezing size for the next memtable: memtableSizeBytes less up to memtableJitterPercent. */
@@ -884,7 +935,7 @@ export class Engine {
     const n = this.nextFile++;
     let wal: WalWriter | undefined;
     try {
-      wal = await WalWriter.create(this.fs, walFile(this.dir, n), n);
+      wal = await Engine.makeSegment(this.options, this.dir, n, this.walPool, this.counters);
       await this.fs.syncDir(this.dir);
     } catch (err) {
       if (wal) {
@@ -1092,8 +1143,10 @@ export class Engine {
         this.onFlushError(err);
         break;
       }
-      // The manifest no longer needs the segment; a failed unlink leaves it for open to delete.
-      await this.fs.unlink(walFile(this.dir, m.walNumber)).catch((err) => this.log.warn({ err }, 'could not delete a flushed WAL segment'));
+      // The manifest no longer needs the segment: kept for reuse, or deleted (a failed unlink
+      // leaves it for open to delete).
+      if (this.walPool.length < this.options.walRecycleSegments) this.walPool.push(m.walNumber);
+      else await this.fs.unlink(walFile(this.dir, m.walNumber)).catch((err) => this.log.warn({ err }, 'could not delete a flushed WAL segment'));
       this.counters.flushes++;
       this.counters.flushBytesWritten += built.sizeBytes;
       this.log.debug({ table: n, entries: m.size, bytes: built.sizeBytes }, 'memtable flushed');
@@ -1482,6 +1535,7 @@ export class Engine {
       blockCacheEntries: this.cache.size,
       ...this.readStats,
       ...this.counters,
+      walSegmentsKept: this.walPool.length,
     };
   }
 

@@ -1,11 +1,14 @@
 // The only place that makes and parses the engine's file names (see ./engine-format.md).
 // Numbered files share one counter: WAL segments NNNNNN.log, tables NNNNNN.sst.
+// (Retired WAL segments kept for reuse keep their names: numbers below the manifest's logNumber.)
 
 import path from 'node:path';
 
 export const LOCK_FILE = 'LOCK';
 export const MANIFEST_FILE = 'MANIFEST';
 export const MANIFEST_TEMP_FILE = 'MANIFEST.tmp';
+/** A WAL segment file being preallocated, renamed to its segment's name once its header is durable. */
+export const WAL_TEMP_FILE = 'WAL.tmp';
 
 function pad(n: number): string {
   return String(n).padStart(6, '0');
@@ -19,7 +22,11 @@ export function tableFile(dir: string, n: number): string {
   return path.join(dir, `${pad(n)}.sst`);
 }
 
-export type FileKind = 'wal' | 'table' | 'manifest' | 'manifest-temp' | 'lock' | 'other';
+export function walTempFile(dir: string): string {
+  return path.join(dir, WAL_TEMP_FILE);
+}
+
+export type FileKind = 'wal' | 'wal-temp' | 'table' | 'manifest' | 'manifest-temp' | 'lock' | 'other';
 
 /** Classifies a file name found in the data directory. */
 export function parseFileName(name: string): { kind: FileKind; number: number } {
@@ -27,6 +34,7 @@ export function parseFileName(name: string): { kind: FileKind; number: number } 
   if (m) return { kind: m[2] === 'log' ? 'wal' : 'table', number: Number(m[1]) };
   if (name === MANIFEST_FILE) return { kind: 'manifest', number: 0 };
   if (name === MANIFEST_TEMP_FILE) return { kind: 'manifest-temp', number: 0 };
+  if (name === WAL_TEMP_FILE) return { kind: 'wal-temp', number: 0 };
   if (name === LOCK_FILE) return { kind: 'lock', number: 0 };
   return { kind: 'other', number: 0 };
 }

@@ -9,7 +9,8 @@
 // at least every write acknowledged before the cut under 'always' and 'batch', at least
 // every write followed by a completed flush()/close() under 'none' (all it promises).
 // fast-check shrinks failures and prints the seed. RINGKV_SEED=<n> reruns a seed;
-// RINGKV_RUNS=<n> (default 120, about 10 s) runs more sequences.
+// RINGKV_RUNS=<n> (default 120, about 10 s) runs more sequences. Half the sequences run with
+// WAL segments preallocated and recycled (walRecycleSegments 2, log format 3).
 
 import fc from 'fast-check';
 import t from 'tap';
@@ -310,8 +311,9 @@ t.test('engine matches a Map model under random operations and power cuts, under
   t.comment(`seed ${seed} (rerun with RINGKV_SEED=${seed})`);
   const totals = { runs: 0, executed: 0, cuts: 0 };
   const perPolicy = { always: 0, batch: 0, none: 0 };
+  let recycledRuns = 0;
   await fc.assert(
-    fc.asyncProperty(fc.commands(commands, { maxCommands: 150, size: 'max' }), fc.constantFrom<SyncPolicy>('always', 'batch', 'none'), async (cmds, sync) => {
+    fc.asyncProperty(fc.commands(commands, { maxCommands: 150, size: 'max' }), fc.constantFrom<SyncPolicy>('always', 'batch', 'none'), fc.constantFrom(0, 2), async (cmds, sync, walRecycleSegments) => {
       const clock = new ManualClock();
       const fs = new MemoryFileSystem();
       await fs.mkdirp(DIR);
@@ -323,6 +325,7 @@ t.test('engine matches a Map model under random operations and power cuts, under
         compactionRateBytesPerSec: 0,
         blockSizeBytes: 256,
         tombstoneGraceMs: 3000,
+        walRecycleSegments,
       };
       const model: Model = { data: new Map(), history: [], acked: 0, durable: 0, clock };
       const real: Real = { fs, engine: await Engine.open(DIR, { ...opts, fs }), opts, sync, armed: undefined, cut: undefined, cuts: 0 };
@@ -343,10 +346,11 @@ t.test('engine matches a Map model under random operations and power cuts, under
       }
       totals.runs++;
       perPolicy[sync]++;
+      if (walRecycleSegments > 0) recycledRuns++;
     }),
     { seed, numRuns: Number(process.env.RINGKV_RUNS ?? 120) },
   );
-  t.ok(totals.runs > 0, `ran ${totals.runs} sequences (${JSON.stringify(perPolicy)})`);
+  t.ok(totals.runs > 0, `ran ${totals.runs} sequences (${JSON.stringify(perPolicy)}, ${recycledRuns} with WAL segments recycled)`);
   t.ok(totals.executed > totals.runs * 10, `ran ${totals.executed} commands`);
   t.ok(totals.cuts > totals.runs, `reopened after ${totals.cuts} power cuts`);
 });

@@ -191,12 +191,12 @@ t.test('the segment header: torn while being created, damaged, another segment, 
       /names segment/,
     ],
     [
-      'format version 3',
+      'format version 4',
       (raw) => {
-        raw.writeUInt32LE(3, 8);
+        raw.writeUInt32LE(4, 8);
         raw.writeUInt32LE(crc32(raw.subarray(0, 24)), 24);
       },
-      /format version 3 is not one this engine reads/,
+      /format version 4 is not one this engine reads/,
     ],
   ];
   for (const [what, damage, message] of cases) {

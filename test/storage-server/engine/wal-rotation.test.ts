@@ -2,6 +2,8 @@
 // of writes that roll segments and flush them, under each sync policy; a failed sync at
 // rotation; segments rolling at the memtable's size; replay across several segments; and
 // segments deleted only once their memtable is in a table and a durable manifest says so.
+// The power-cut runs go twice: with new segments (format 2) and with segments preallocated
+// and recycled (walRecycleSegments, format 3), whose files hold zeros or old frames past the log.
 // (The healing of write errors in general: error-recovery.test.ts.)
 
 import t from 'tap';
@@ -38,10 +40,10 @@ interface Snapshot {
  * flush() after put `flushAt`, and takes three power cuts before every file-system
  * operation: pessimistic, worst-tear (above) and seeded random.
  */
-async function cutEverywhere(sync: SyncPolicy, n: number, flushAt: number): Promise<Snapshot[]> {
+async function cutEverywhere(sync: SyncPolicy, n: number, flushAt: number, walRecycleSegments: number): Promise<Snapshot[]> {
   const fs = new MemoryFileSystem();
   await fs.mkdirp(DIR);
-  const e = await Engine.open(DIR, { ...small, sync, fs });
+  const e = await Engine.open(DIR, { ...small, sync, fs, walRecycleSegments });
   const snaps: Snapshot[] = [];
   let acked = 0;
   let issued = 0;
@@ -63,17 +65,18 @@ async function cutEverywhere(sync: SyncPolicy, n: number, flushAt: number): Prom
     }
   }
   fs.faultHook = undefined;
+  if (walRecycleSegments > 0 && e.stats().walSegmentsRecycled === 0) throw new Error('no segment was recycled: the runs do not test recycling');
   await e.close();
   return snaps;
 }
 
 /** Opens each snapshot and checks what survived: a prefix of the writes, at least `mustHave(s)` long. */
-async function checkSnapshots(t: Test, snaps: Snapshot[], n: number, mustHave: (s: Snapshot) => number): Promise<void> {
+async function checkSnapshots(t: Test, snaps: Snapshot[], n: number, mustHave: (s: Snapshot) => number, walRecycleSegments = 0): Promise<void> {
   let bad = 0;
   for (const s of snaps) {
     let e: Engine;
     try {
-      e = await Engine.open(DIR, { ...small, fs: s.fs });
+      e = await Engine.open(DIR, { ...small, fs: s.fs, walRecycleSegments });
     } catch (err) {
       if (bad++ < 5) t.fail(`${s.what}: open failed: ${(err as Error).message}`);
       continue;
@@ -94,19 +97,22 @@ async function checkSnapshots(t: Test, snaps: Snapshot[], n: number, mustHave: (
   t.equal(bad, 0, `${snaps.length} power cuts reopened to a prefix of the writes, none lost that had to survive`);
 }
 
-t.test("sync 'none': a power cut anywhere in a rotation leaves no torn segment before the last", async (t) => {
-  const n = 40;
-  const snaps = await cutEverywhere('none', n, 30);
-  // 'none' promises nothing of a write until a flush() (or close) after it has completed.
-  await checkSnapshots(t, snaps, n, (s) => s.flushed);
-});
-
-for (const sync of ['batch', 'always'] as const) {
-  t.test(`sync '${sync}': every acknowledged write survives a power cut anywhere across rotations and flushes`, async (t) => {
+for (const recycle of [0, 2]) {
+  const how = recycle ? ', segments recycled' : '';
+  t.test(`sync 'none'${how}: a power cut anywhere in a rotation leaves no torn segment before the last`, async (t) => {
     const n = 40;
-    const snaps = await cutEverywhere(sync, n, 30);
-    await checkSnapshots(t, snaps, n, (s) => s.acked);
+    const snaps = await cutEverywhere('none', n, 30, recycle);
+    // 'none' promises nothing of a write until a flush() (or close) after it has completed.
+    await checkSnapshots(t, snaps, n, (s) => s.flushed, recycle);
   });
+
+  for (const sync of ['batch', 'always'] as const) {
+    t.test(`sync '${sync}'${how}: every acknowledged write survives a power cut anywhere across rotations and flushes`, async (t) => {
+      const n = 40;
+      const snaps = await cutEverywhere(sync, n, 30, recycle);
+      await checkSnapshots(t, snaps, n, (s) => s.acked, recycle);
+    });
+  }
 }
 
 t.test("sync 'none': a failed sync of the old segment at rotation: never synced again, its writes kept by an internal reopen", async (t) => {
