@@ -1,6 +1,6 @@
 // The child process of crash.test.ts: opens an Engine on a real directory and writes
 // until it is SIGKILLed. Usage: node --import tsx crash-writer.ts <dir> <seed> <start,start,...>
-// (one start write number per writer). Reports to the parent on file descriptor 3, one
+// (one start write number per writer), then optionally <walRecycleSegments> (default 0). Reports to the parent on file descriptor 3, one
 // line each, written synchronously so a line is in the pipe before the next step:
 //   O                  about to open the engine
 //   R                  engine open, writers starting
@@ -42,7 +42,7 @@ function fail(err: unknown): never {
 }
 
 async function main(): Promise<void> {
-  const [dir, seedArg, startsArg] = process.argv.slice(2);
+  const [dir, seedArg, startsArg, recycleArg] = process.argv.slice(2);
   if (!dir || !seedArg || !startsArg) throw new Error('usage: crash-writer.ts <dir> <seed> <start,start,...>');
   const seed = Number(seedArg);
   const starts = startsArg.split(',').map(Number);
@@ -54,6 +54,7 @@ async function main(): Promise<void> {
     memtableSizeBytes: 64 * 1024,
     // Unthrottled, so compactions start and finish (and get interrupted) within a round.
     compactionRateBytesPerSec: 0,
+    walRecycleSegments: Number(recycleArg ?? 0),
   });
   report('R');
 

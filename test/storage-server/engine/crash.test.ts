@@ -11,7 +11,8 @@
 // fdatasync removed) — power cuts are engine-model.test.ts's and wal-rotation.test.ts's,
 // on memory-file-system.ts's model. Seeded: the seed fixes
 // the workload and the kill delays, prints itself, and RINGKV_SEED=<n> reruns it (the
-// exact kill point still depends on timing).
+// exact kill point still depends on timing). Odd rounds run with WAL segments preallocated
+// and recycled (walRecycleSegments 2), so the directory moves between log formats 2 and 3.
 
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -102,9 +103,12 @@ t.test('acknowledged writes survive SIGKILL at random moments, round after round
     for (const op of ops) model.set(op.key, { present: op.type === 'put', version: op.version });
   };
 
+  /** walRecycleSegments of this round's child and reopen: odd rounds recycle WAL segments (log format 3). */
+  let recycle = 0;
+
   /** Starts a child on `dir`, SIGKILLs it after the delay, and applies its acks to the model. */
   const runChild = async (mode: RoundMode, delayMs: number): Promise<ChildRun> => {
-    const c = spawn(process.execPath, ['--import', 'tsx', WRITER_SCRIPT, dir, String(seed), next.join(',')], {
+    const c = spawn(process.execPath, ['--import', 'tsx', WRITER_SCRIPT, dir, String(seed), next.join(','), String(recycle)], {
       cwd: REPO_ROOT,
       stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
     });
@@ -189,7 +193,7 @@ t.test('acknowledged writes survive SIGKILL at random moments, round after round
     const problems: string[] = [];
     let engine: Engine;
     try {
-      engine = await Engine.open(dir, { sync: 'batch', memtableSizeBytes: 64 * 1024 });
+      engine = await Engine.open(dir, { sync: 'batch', memtableSizeBytes: 64 * 1024, walRecycleSegments: recycle });
     } catch (err) {
       return { problems: [`Engine.open failed: ${(err as Error & { code?: string }).code ?? ''} ${(err as Error).stack}`], walRecords: 0, tornBytes: 0, tables: 0, live: 0 };
     }
@@ -256,6 +260,7 @@ t.test('acknowledged writes survive SIGKILL at random moments, round after round
   const started = performance.now();
   for (let round = 0; totals.writeKills < WRITE_KILLS; round++) {
     const phase = round % OPEN_KILL_EVERY;
+    recycle = round % 2 === 1 ? 2 : 0;
     const mode: RoundMode = phase === OPEN_KILL_EVERY - 1 ? 'open' : phase === COMPACTION_ROUND_AT ? 'compaction' : 'write';
     const delayMs =
       mode === 'open' ? rnd() * OPEN_KILL_MAX_MS : WRITE_KILL_MS[0] * Math.exp(rnd() * Math.log(WRITE_KILL_MS[1] / WRITE_KILL_MS[0]));
