@@ -276,12 +276,15 @@ async function main(): Promise<void> {
   }
   const loadAfter = os.loadavg().map((x) => Math.round(x * 100) / 100);
   say(`load average after: ${loadAfter.join(' ')}`);
-  const result = { bench: 'wal', date: new Date().toISOString(), machine, loadAverageAfter: loadAfter, params: o, summary, runs: all, rawSyncs: raw, printed: out };
+  const command = `npm run bench:wal -- ${process.argv.slice(2).join(' ')}`.trimEnd();
+  const json = { bench: 'wal', summary: summary.map((x) => ({ concurrency: x.concurrency, throughputRatio: x.throughputRatio, p99Ratio: x.p99Ratio, medianPairedRatio: x.medianPairedRatio })) };
+  const result = { ...json, date: new Date().toISOString(), command, machine, loadAverageAfter: loadAfter, params: o, summary, runs: all, rawSyncs: raw, printed: out };
+  let resultsFile: string | undefined;
   if (o.save) {
-    const files = saveResults(o.resultsDir, `${stamp()}-wal-${machine.cores}cores`, result);
-    say(`saved ${files.map((f) => path.relative(REPO_ROOT, f)).join(', ')}`);
+    resultsFile = saveResults(o.resultsDir, `${stamp()}-wal-${machine.cores}cores`, result)[0]!;
+    say(`saved ${path.relative(REPO_ROOT, resultsFile)}`);
   }
-  console.log(JSON.stringify({ bench: 'wal', summary: summary.map((s) => ({ concurrency: s.concurrency, throughputRatio: s.throughputRatio, p99Ratio: s.p99Ratio })) }));
+  console.log(JSON.stringify({ ...json, ...(resultsFile ? { resultsFile: path.relative(REPO_ROOT, resultsFile) } : {}) }));
 }
 
 main().catch((err) => {
