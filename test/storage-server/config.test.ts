@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { configFromEnv, configFromFile, resolveServerConfig, serverDefaults } from '../../storage-server/config.js';
+import { configFromEnv, configFromFile, engineSettings, resolveServerConfig, serverDefaults } from '../../storage-server/config.js';
 
 t.test('defaults', async (t) => {
   const c = resolveServerConfig({ id: 'n1' });
@@ -19,6 +19,8 @@ t.test('defaults', async (t) => {
   t.same(c.seeds, []);
   t.equal(c.join, false);
   t.equal(c.repairIntervalMs, serverDefaults.repairIntervalMs);
+  t.equal(c.walRecycleSegments, 0, 'WAL segments are not recycled unless asked');
+  t.equal(engineSettings(resolveServerConfig({ id: 'n1', walRecycleSegments: 4 })).walRecycleSegments, 4, 'the engine gets walRecycleSegments');
 });
 
 t.test('file < environment < flags', async (t) => {
@@ -53,6 +55,8 @@ t.test('bad settings are refused by name', async (t) => {
     // 0 would make every hinted write fail (or, stored with no time to live, vanish).
     [{ id: 'n1', maxHintAgeMs: 0 }, /maxHintAgeMs/],
     [{ id: 'n1', maxHintAgeMs: 1e300 }, /maxHintAgeMs/],
+    // Checked by the engine's own resolver.
+    [{ id: 'n1', walRecycleSegments: 65 }, /walRecycleSegments/],
   ];
   for (const [raw, msg] of bad) t.throws(() => resolveServerConfig(raw), { code: 'INVALID_ARGUMENT', message: msg }, JSON.stringify(raw));
   // A short grace is fine when repair rounds are off or frequent enough.
