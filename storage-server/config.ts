@@ -114,7 +114,7 @@ export interface ServerConfig {
   maxJsonBodyBytes: number;
   /** Engine durability. Default batch (group commit). */
   sync: SyncPolicy;
-  /** Engine memtable size. Default 8 MiB. */
+  /** Engine memtable size. Default 8 MiB; `ringkv server` under less than 256 MiB of memory (a cgroup limit): 1/32 of it (memory-budget.ts). */
   memtableSizeBytes: number;
   /** Each memtable freezes at a random size in [100 - this, 100]% of memtableSizeBytes, so replicas do not flush together. Default 25. */
   memtableJitterPercent: number;
@@ -123,7 +123,7 @@ export interface ServerConfig {
    * 3, the engine's walRecycleSegments: cheaper group-commit fdatasyncs). Default 0 (off).
    */
   walRecycleSegments: number;
-  /** Engine block cache. Default 64 MiB. */
+  /** Engine block cache. Default 64 MiB; `ringkv server` under less than 512 MiB of memory (a cgroup limit): 1/8 of it (memory-budget.ts). */
   blockCacheSizeBytes: number;
   /** Engine compaction rate limit (0 = unlimited). Default 64 MiB/s. */
   compactionRateBytesPerSec: number;

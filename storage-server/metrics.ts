@@ -99,6 +99,7 @@ export class ServerMetrics {
     gauge('ringkv_engine_memtable_bytes', 'Bytes in memtables', (e) => e.stats().memtableBytes);
     gauge('ringkv_engine_entries_approximate', 'Entries in memtables and tables (with shadowed versions)', (e) => e.stats().approximateEntries);
     gauge('ringkv_engine_block_cache_bytes', 'Bytes in the block cache', (e) => e.stats().blockCacheBytes);
+    gauge('ringkv_engine_pinned_bytes', 'Bytes the live SSTables keep in memory (bloom filters and block indexes)', (e) => e.stats().pinnedBytes);
     gauge('ringkv_engine_compactions', 'Compactions done since start', (e) => e.stats().compactions);
     gauge('ringkv_engine_compaction_bytes_written', 'Bytes written by compactions since start', (e) => e.stats().compactionBytesWritten);
     gauge('ringkv_engine_flushes', 'Memtable flushes since start', (e) => e.stats().flushes);

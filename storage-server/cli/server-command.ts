@@ -1,7 +1,9 @@
 // `ringkv server`: runs one storage server in this process until SIGTERM/SIGINT, then
 // stops it cleanly (stop accepting, finish in-flight requests, flush, close).
 
+import os from 'node:os';
 import { configFromEnv, configFromFile, resolveServerConfig } from '../config.js';
+import { availableMemoryBytes, engineMemoryDefaults } from '../memory-budget.js';
 import { StorageServer } from '../server.js';
 
 export async function runServer(flags: Record<string, string | boolean | undefined>): Promise<void> {
@@ -24,8 +26,12 @@ export async function runServer(flags: Record<string, string | boolean | undefin
     tls: { mode: flags.tlsMode, ca: flags.tlsCa, cert: flags.tlsCert, key: flags.tlsKey },
     auth: { enabled: flags.auth === true ? true : undefined },
   };
-  const cfg = resolveServerConfig(typeof flags.config === 'string' ? configFromFile(flags.config) : {}, configFromEnv(), fromFlags);
+  // The engine's memory defaults follow the memory this process may use (a cgroup limit).
+  const memoryBytes = availableMemoryBytes(process.constrainedMemory?.(), os.totalmem());
+  const memory = engineMemoryDefaults(memoryBytes);
+  const cfg = resolveServerConfig(memory, typeof flags.config === 'string' ? configFromFile(flags.config) : {}, configFromEnv(), fromFlags);
   const server = await StorageServer.start(cfg);
+  server.log.info({ memoryBytes, blockCacheSizeBytes: cfg.blockCacheSizeBytes, memtableSizeBytes: cfg.memtableSizeBytes }, 'engine memory');
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
