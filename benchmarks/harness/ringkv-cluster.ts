@@ -87,6 +87,11 @@ export interface RingkvClusterOptions {
    * 20 s) or SIGKILL (at once). Default SIGTERM.
    */
   stopSignal?: 'SIGTERM' | 'SIGKILL';
+  /**
+   * A command that runs the server of one node (e.g. a shell that enters a memory cgroup,
+   * then execs): `[...prefix, node, ...args]`. It must exec, so the pid stays the server's.
+   */
+  commandPrefix?: (node: ClusterNode) => string[];
 }
 
 /** GET /internal/v1/status of a node, as JSON. */
@@ -188,7 +193,8 @@ export class RingkvCluster {
       ...extraArgs,
     ];
     // taskset execs node in place: the pid (kill -9, SIGSTOP) is the server's own.
-    const [command, commandArgs] = o.cpus ? ['taskset', ['-c', o.cpus, process.execPath, ...args]] : [process.execPath, args];
+    const inner = o.cpus ? ['taskset', '-c', o.cpus, process.execPath, ...args] : [process.execPath, ...args];
+    const [command, ...commandArgs] = [...(o.commandPrefix?.(node) ?? []), ...inner] as [string, ...string[]];
     const proc = this.group.spawn(node.id, command, commandArgs, {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       env: { ...process.env, ...o.env, ...o.nodeEnv?.(node), ...extraEnv },
