@@ -123,7 +123,7 @@ export interface ServerConfig {
    * 3, the engine's walRecycleSegments: cheaper group-commit fdatasyncs). Default 0 (off).
    */
   walRecycleSegments: number;
-  /** Engine block cache. Default 64 MiB; `ringkv server` under less than 512 MiB of memory (a cgroup limit): 1/8 of it (memory-budget.ts). */
+  /** Engine block cache. Default 64 MiB; `ringkv server` under less than 1 GiB of memory (a cgroup limit): 1/16 of it (memory-budget.ts). */
   blockCacheSizeBytes: number;
   /** Engine compaction rate limit (0 = unlimited). Default 64 MiB/s. */
   compactionRateBytesPerSec: number;

@@ -7,7 +7,7 @@
 const MiB = 1024 * 1024;
 
 /** Share of the memory the block cache gets by default (at most the fixed 64 MiB). */
-export const BLOCK_CACHE_SHARE = 1 / 8;
+export const BLOCK_CACHE_SHARE = 1 / 16;
 /** Share of the memory each memtable gets by default (at most the fixed 8 MiB; up to 3 live at once). */
 export const MEMTABLE_SHARE = 1 / 32;
 
@@ -20,9 +20,10 @@ export function availableMemoryBytes(constrained: number | undefined, totalBytes
 }
 
 /**
- * blockCacheSizeBytes and memtableSizeBytes for `memoryBytes` of memory: 1/8 and 1/32 of it,
- * at least 1 MiB each and at most the fixed defaults — so a host of 512 MiB or more keeps
- * 64 MiB and 8 MiB, and a 128 MiB container gets 16 MiB and 4 MiB.
+ * blockCacheSizeBytes and memtableSizeBytes for `memoryBytes` of memory: 1/16 and 1/32 of it,
+ * at least 1 MiB each and at most the fixed defaults — so a host of 1 GiB or more keeps
+ * 64 MiB and 8 MiB, and a 128 MiB container gets 8 MiB and 4 MiB. (At 1/8, 16 MiB, a server
+ * holding 6.5x its 128 MiB was OOM-killed during a large compaction: bench:capacity.)
  */
 export function engineMemoryDefaults(memoryBytes: number): { blockCacheSizeBytes: number; memtableSizeBytes: number } {
   const clamp = (x: number, hi: number) => Math.max(MiB, Math.min(hi, Math.floor(x / MiB) * MiB));

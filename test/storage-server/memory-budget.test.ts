@@ -1,6 +1,6 @@
 // The engine's memory defaults follow the memory a server may use: the pure sizing, and a
 // real `ringkv server` started inside a 128 MiB memory cgroup (root only; skipped with the
-// reason otherwise) that logs a 16 MiB block cache and 4 MiB memtables — unless the
+// reason otherwise) that logs an 8 MiB block cache and 4 MiB memtables — unless the
 // environment sets them, which wins.
 
 import { spawn } from 'node:child_process';
@@ -15,10 +15,11 @@ import { availableMemoryBytes, engineMemoryDefaults } from '../../storage-server
 const MiB = 1024 * 1024;
 const CLI = path.resolve(import.meta.dirname, '../../dist/storage-server/cli/ringkv.js');
 
-t.test('sizing: 1/8 and 1/32 of the memory, between 1 MiB and the fixed defaults', async (t) => {
-  t.same(engineMemoryDefaults(128 * MiB), { blockCacheSizeBytes: 16 * MiB, memtableSizeBytes: 4 * MiB });
-  t.same(engineMemoryDefaults(64 * MiB), { blockCacheSizeBytes: 8 * MiB, memtableSizeBytes: 2 * MiB });
-  t.same(engineMemoryDefaults(512 * MiB), { blockCacheSizeBytes: 64 * MiB, memtableSizeBytes: 8 * MiB });
+t.test('sizing: 1/16 and 1/32 of the memory, between 1 MiB and the fixed defaults', async (t) => {
+  t.same(engineMemoryDefaults(128 * MiB), { blockCacheSizeBytes: 8 * MiB, memtableSizeBytes: 4 * MiB });
+  t.same(engineMemoryDefaults(64 * MiB), { blockCacheSizeBytes: 4 * MiB, memtableSizeBytes: 2 * MiB });
+  t.same(engineMemoryDefaults(512 * MiB), { blockCacheSizeBytes: 32 * MiB, memtableSizeBytes: 8 * MiB });
+  t.same(engineMemoryDefaults(1024 * MiB), { blockCacheSizeBytes: 64 * MiB, memtableSizeBytes: 8 * MiB });
   t.same(engineMemoryDefaults(24 * 1024 * MiB), { blockCacheSizeBytes: 64 * MiB, memtableSizeBytes: 8 * MiB }, 'a large host keeps the fixed defaults');
   t.same(engineMemoryDefaults(8 * MiB), { blockCacheSizeBytes: MiB, memtableSizeBytes: MiB });
   t.equal(availableMemoryBytes(128 * MiB, 24 * 1024 * MiB), 128 * MiB, 'a cgroup limit below the host');
@@ -56,7 +57,7 @@ t.test('a real server in a 128 MiB cgroup sizes its engine for it', { skip }, as
   t.teardown(() => limit.release());
   const m = await engineMemoryOf(limit, {});
   t.equal(m.memoryBytes, 128 * MiB, 'the server sees its limit');
-  t.equal(m.blockCacheSizeBytes, 16 * MiB);
+  t.equal(m.blockCacheSizeBytes, 8 * MiB);
   t.equal(m.memtableSizeBytes, 4 * MiB);
   const set = await engineMemoryOf(limit, { RINGKV_BLOCK_CACHE_SIZE_BYTES: String(48 * MiB) });
   t.equal(set.blockCacheSizeBytes, 48 * MiB, 'a setting given in the environment wins');
