@@ -148,6 +148,7 @@ async function main(): Promise<number> {
     nodes: f.nodes,
     group,
     args: ['--replication', String(replication)],
+    ...(f.mallocArenaMax > 0 ? { env: { MALLOC_ARENA_MAX: String(f.mallocArenaMax) } } : {}),
     ...(limits.length ? { commandPrefix: (n) => limits[Number(n.id.slice(1)) - 1]!.commandPrefix() } : {}),
   }).launch();
   const pids = cluster.nodes.map((n) => n.proc!.child.pid!);
@@ -335,6 +336,7 @@ async function main(): Promise<number> {
       machine,
       params: f,
       cgroup: limits.length ? { version: limits[0]!.version } : null,
+      serverEnv: { MALLOC_ARENA_MAX: f.mallocArenaMax > 0 ? String(f.mallocArenaMax) : (process.env.MALLOC_ARENA_MAX ?? null) },
       series,
       table: capacityTable(result).split('\n'),
       json: line,

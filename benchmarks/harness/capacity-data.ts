@@ -65,6 +65,7 @@ export interface CapacityFlags {
   rangeKeys: number;
   consistency: 'strong' | 'eventual';
   timeoutMs: number;
+  mallocArenaMax: number;
   seed: number;
   resultsDir: string;
   save: boolean;
@@ -87,6 +88,7 @@ export function capacityProgram(): Command {
     .option('--range-keys <n>', 'keys listed per range', num('range-keys', 1), 1000)
     .addOption(new Option('--consistency <level>', 'strong | eventual').choices(['strong', 'eventual']).default('strong'))
     .option('--timeout-ms <ms>', 'SDK per-call timeout', num('timeout-ms', 1), 30_000)
+    .option('--malloc-arena-max <n>', "glibc's MALLOC_ARENA_MAX for the servers (fewer malloc arenas, less memory kept by threads); 0: as this process's environment says", num('malloc-arena-max', 0), 0)
     .option('--seed <n>', 'seed of the values and samples', num('seed', 0), 42)
     .option('--results-dir <dir>', 'where results are saved', path.join(REPO_ROOT, 'benchmarks/results'))
     .option('--no-save', 'do not save results')

@@ -26,8 +26,9 @@ t.test('command line: defaults, flags, and bad numbers refused', async (t) => {
   t.equal(d.consistency, 'strong');
   t.equal(d.save, true);
   t.equal(d.requireLimit, true);
-  const o = parse(['--memory-mib', '64', '--data-multiple', '20', '--nodes', '3', '--no-save', '--no-require-limit', '--consistency', 'eventual']);
-  t.same([o.memoryMib, o.dataMultiple, o.nodes, o.save, o.requireLimit, o.consistency], [64, 20, 3, false, false, 'eventual']);
+  t.equal(d.mallocArenaMax, 0, 'the environment as it is unless asked');
+  const o = parse(['--memory-mib', '64', '--data-multiple', '20', '--nodes', '3', '--no-save', '--no-require-limit', '--consistency', 'eventual', '--malloc-arena-max', '2']);
+  t.same([o.memoryMib, o.dataMultiple, o.nodes, o.save, o.requireLimit, o.consistency, o.mallocArenaMax], [64, 20, 3, false, false, 'eventual', 2]);
   t.throws(() => parse(['--memory-mib', '0']), /memory-mib must be a number >= 16/);
   t.throws(() => parse(['--data-multiple', 'x']));
   t.throws(() => parse(['--consistency', 'all']));
