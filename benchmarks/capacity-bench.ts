@@ -71,6 +71,7 @@ async function phase(count: number, concurrency: number, bytesPerOp: number, op:
   const codes: Record<string, number> = {};
   let next = 0;
   let errors = 0;
+  let notRun = 0;
   const t0 = performance.now();
   let lastLog = t0;
   await Promise.all(
@@ -78,8 +79,9 @@ async function phase(count: number, concurrency: number, bytesPerOp: number, op:
       while (next < count) {
         if (stop()) {
           // A server died (OOM-killed, say): the rest of the phase would only fail.
-          codes['not-run'] = count - next;
-          errors += count - next;
+          notRun = count - next;
+          codes['not-run'] = notRun;
+          errors += notRun;
           next = count;
           break;
         }
@@ -106,7 +108,9 @@ async function phase(count: number, concurrency: number, bytesPerOp: number, op:
   );
   const seconds = (performance.now() - t0) / 1000;
   const s = summarize(h);
-  return { ops: count, seconds: Math.round(seconds * 10) / 10, opsPerSec: count / seconds, mibPerSec: (count * bytesPerOp) / MiB / seconds, p50Ms: s.p50Ms, p99Ms: s.p99Ms, maxMs: s.maxMs, errors, errorCodes: codes };
+  // Operations not run (a server died) count as errors, not in the rates.
+  const ran = count - notRun;
+  return { ops: ran, seconds: Math.round(seconds * 10) / 10, opsPerSec: ran / seconds, mibPerSec: (ran * bytesPerOp) / MiB / seconds, p50Ms: s.p50Ms, p99Ms: s.p99Ms, maxMs: s.maxMs, errors, errorCodes: codes };
 }
 
 async function main(): Promise<number> {
@@ -165,7 +169,7 @@ async function main(): Promise<number> {
       const r = processRss(pid);
       if (r) {
         rss = Math.max(rss, r.rssBytes);
-        mem.peakRss = Math.max(mem.peakRss, r.peakRssBytes);
+        if (Number.isFinite(r.peakRssBytes)) mem.peakRss = Math.max(mem.peakRss, r.peakRssBytes);
       }
       const l = limits[i];
       if (l) {
@@ -304,9 +308,9 @@ async function main(): Promise<number> {
       replication,
       keys,
       valueBytes: f.valueSize,
-      bytesWritten: keys * perKey,
+      bytesWritten: written * perKey,
       diskBytes,
-      dataMultipleOfLimit: limits.length ? Math.round(((keys * perKey) / limitBytes) * 10) / 10 : null,
+      dataMultipleOfLimit: limits.length ? Math.round(((written * perKey) / limitBytes) * 10) / 10 : null,
       write,
       readHit,
       readMiss,

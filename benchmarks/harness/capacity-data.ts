@@ -131,8 +131,10 @@ export interface MemoryFigures {
 export interface CapacityResult {
   nodes: number;
   replication: number;
+  /** Keys the run meant to write. */
   keys: number;
   valueBytes: number;
+  /** Key + value bytes of the writes acknowledged. */
   bytesWritten: number;
   /** Sum over the nodes of their data directories after the run. */
   diskBytes: number;
