@@ -59,7 +59,7 @@ export class TableBuilder {
   private writtenBytes = 0;
   // The index block, encoded as blocks finish (count written at finish): a few bytes per
   // data block, where a Buffer per block key cost ~100-200 bytes of heap — in a compaction
-  // writing one large table, memory that grew with the table (5% of its size).
+  // writing one large table, memory that grew with the table (~3% of its size).
   private index = Buffer.allocUnsafe(4096);
   private indexPos = 4;
   private indexCount = 0;
