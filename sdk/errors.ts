@@ -394,10 +394,14 @@ export class AbortedError extends RingkvError {
   }
 }
 
-/** The node refused a request it could not answer in time; nothing was done. Retry after `retryAfterSec`. */
+/**
+ * The node refused a request it could not answer in time, or the client's own queue for that
+ * node would have made it too late (then `details.sent` is false); nothing was done. Retry
+ * after `retryAfterSec` (the client's refusals may give a fraction of a second).
+ */
 export class OverloadedError extends RingkvError {
-  constructor(message: string, retryAfterSec: number) {
-    super(ErrorCodes.OVERLOADED, message, { retryAfterSec });
+  constructor(message: string, retryAfterSec: number, details?: Record<string, unknown>) {
+    super(ErrorCodes.OVERLOADED, message, { retryAfterSec, ...details });
   }
 }
 
