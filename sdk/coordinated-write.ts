@@ -9,8 +9,10 @@ import type { PutResult } from './client-types.js';
 import type { Requirement } from './consistency.js';
 import { QuorumNotMetError, RingkvError, TimeoutError, errorFromWire } from './errors.js';
 import { quorumCall } from './quorum-call.js';
+import type { ReplicaFailure } from './quorum-call.js';
 import { SUSPECT_CODES } from './read-path.js';
 import { resendRefused, ringRefused, routeAgain } from './ring-retry.js';
+import { overloadedIfShed } from './shed-verdict.js';
 import { hintHolders, writeReplica } from './sloppy-quorum.js';
 import type { Sibling, StoredObject, VersionVector } from './versioning/index.js';
 import { decodeContextToken, encodeContextToken, maxTs } from './versioning/index.js';
@@ -75,6 +77,7 @@ export async function coordinatedWrite(
         if (!coordinator || !obj) {
           let failures = 0;
           let lastErr: unknown;
+          const failed: ReplicaFailure[] = [];
           // Healthy replicas coordinate first; the others only when none of those answers.
           for (const node of routing.usableFirst(replicas)) {
             const left = remaining(call);
@@ -94,12 +97,18 @@ export async function coordinatedWrite(
               if (err instanceof RingkvError && !isRetryable(err)) throw err;
               // A replica that only refused to coordinate (SUSPECT_RANGE: its copy is
               // quarantined) still merges the result and counts toward W.
-              if (!(err instanceof RingkvError && SUSPECT_CODES.has(err.code))) failures++;
+              if (!(err instanceof RingkvError && SUSPECT_CODES.has(err.code))) {
+                failures++;
+                failed.push({ node, error: err as Error });
+              }
               lastErr = err;
               if (replicas.length - failures < w) break;
             }
           }
           if (!coordinator || !obj) {
+            // Short only because replicas shed load: OVERLOADED (sdk/shed-verdict.ts).
+            const shed = overloadedIfShed(opName, w, 0, replicas.length - failures, failed);
+            if (shed) throw shed;
             if (remaining(call) <= 0) throw new TimeoutError(opName, call.timeoutMs);
             throw new QuorumNotMetError(opName, w, 0, failures, lastErr);
           }
@@ -157,6 +166,8 @@ function isRetryable(err: RingkvError): boolean {
     err.code === 'INTERNAL' ||
     // The replica's engine refused (full disk, recovering) or its copy is quarantined: another coordinates.
     err.code === 'WRITE_REFUSED' ||
+    // It (or the client's queue for it) shed the write for load: another coordinates.
+    err.code === 'OVERLOADED' ||
     err.code === 'SUSPECT_RANGE'
   );
 }

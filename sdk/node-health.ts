@@ -1,8 +1,10 @@
 // The client's own passive failure detector. Every request outcome is reported here; a
 // node whose requests fail for reachability (unreachable, timed out) `failuresToAvoid`
 // times in a row is avoided for a back-off period (doubling per relapse up to
-// `maxBackoffMs`), then tried again. Membership from the servers is the other input: a
-// node is usable when membership says it is reachable and it is not being avoided.
+// `maxBackoffMs`), then tried again. A node that refused a request for load (503
+// OVERLOADED) is no failure: it is avoided for the Retry-After it asked, its failure count
+// untouched. Membership from the servers is the other input: a node is usable when
+// membership says it is reachable and it is not being avoided.
 
 import type { Clock } from './clock.js';
 import type { RingkvError } from './errors.js';
@@ -22,6 +24,8 @@ interface State {
   consecutive: number;
   avoidUntilMs: number;
   backoffMs: number;
+  /** Until when the node asked not to be sent to because it sheds load (0: it did not). */
+  overloadedUntilMs: number;
 }
 
 /** True for failures that say something about the node's reachability. */
@@ -44,6 +48,7 @@ export class NodeHealth {
       s.consecutive = 0;
       s.avoidUntilMs = 0;
       s.backoffMs = this.o.backoffMs;
+      s.overloadedUntilMs = 0;
     }
   }
 
@@ -51,7 +56,7 @@ export class NodeHealth {
     if (!isReachabilityFailure(err)) return;
     let s = this.states.get(node);
     if (!s) {
-      s = { consecutive: 0, avoidUntilMs: 0, backoffMs: this.o.backoffMs };
+      s = { consecutive: 0, avoidUntilMs: 0, backoffMs: this.o.backoffMs, overloadedUntilMs: 0 };
       this.states.set(node, s);
     }
     s.consecutive++;
@@ -69,11 +74,18 @@ export class NodeHealth {
   onOverloaded(node: string, retryAfterMs: number): void {
     let s = this.states.get(node);
     if (!s) {
-      s = { consecutive: 0, avoidUntilMs: 0, backoffMs: this.o.backoffMs };
+      s = { consecutive: 0, avoidUntilMs: 0, backoffMs: this.o.backoffMs, overloadedUntilMs: 0 };
       this.states.set(node, s);
     }
     const until = this.clock.nowMs() + Math.min(Math.max(retryAfterMs, 0), this.o.maxBackoffMs);
     if (until > s.avoidUntilMs) s.avoidUntilMs = until;
+    if (until > s.overloadedUntilMs) s.overloadedUntilMs = until;
+  }
+
+  /** Milliseconds the node still asked not to be sent to because it sheds load (0 when none). */
+  overloadedForMs(node: string): number {
+    const s = this.states.get(node);
+    return s ? Math.max(0, s.overloadedUntilMs - this.clock.nowMs()) : 0;
   }
 
   /** True while the node is in its back-off period. */

@@ -5,10 +5,13 @@
 // at once with that error: every replica would answer the same. With `hedge` (reads), a
 // request still outstanding past its replica's delay brings in the next node not asked yet
 // (of its own data center, with groups), once per call, when the hedge policy allows it
-// (sdk/hedging.ts). Per-call state only.
+// (sdk/hedging.ts). A call short only because replicas shed load (OVERLOADED, from them or
+// from the client's queue for them) fails with OVERLOADED, not QUORUM_NOT_MET or TIMEOUT
+// (sdk/shed-verdict.ts). Per-call state only.
 
 import type { RingkvError } from './errors.js';
 import { QuorumNotMetError, TimeoutError, errorFromWire } from './errors.js';
+import { overloadedIfShed } from './shed-verdict.js';
 import type { StoredObject } from './versioning/index.js';
 import type { WireResult } from './wire/protocol.js';
 
@@ -129,6 +132,9 @@ export function quorumCall(
       if (done) return;
       done = true;
       stopHedging();
+      // Replicas that shed were refused fast: had they answered, would the quorum be met?
+      const shed = overloadedIfShed(opName, required, answers.length, 0, failures);
+      if (shed) return reject(shed);
       reject(
         new TimeoutError(opName, timeoutMs, {
           required,
@@ -185,8 +191,11 @@ export function quorumCall(
         clearTimeout(timer);
         if (short !== undefined) {
           const inGroup = failures.filter((f) => groups!.of(f.node) === short);
-          reject(new QuorumNotMetError(opName, groups!.need.get(short)!, ok.get(short) ?? 0, inGroup.length, inGroup[0]?.error, short));
-        } else reject(new QuorumNotMetError(opName, required, answers.length, failures.length, failures[0]?.error));
+          const need = groups!.need.get(short)!;
+          const okInGroup = ok.get(short) ?? 0;
+          const openInGroup = (size.get(short) ?? 0) - okInGroup - inGroup.length;
+          reject(overloadedIfShed(opName, need, okInGroup, openInGroup, inGroup) ?? new QuorumNotMetError(opName, need, okInGroup, inGroup.length, inGroup[0]?.error, short));
+        } else reject(overloadedIfShed(opName, required, answers.length, open, failures) ?? new QuorumNotMetError(opName, required, answers.length, failures.length, failures[0]?.error));
       }
     };
     if (nodes.length < required) {

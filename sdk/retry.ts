@@ -6,6 +6,7 @@
 import type { ErrorCode } from './errors.js';
 import { InvalidArgumentError, RingkvError } from './errors.js';
 import { monotonicNowMs } from './batcher.js';
+import { isShed, retryAfterSecOf } from './shed-verdict.js';
 
 /** Retries of one call (or, given to connect(), of every call). */
 export interface RetryOptions {
@@ -80,6 +81,17 @@ export function backoffDelayMs(p: RetryPolicy, next: number, random: () => numbe
   return Math.floor(random() * bound);
 }
 
+/**
+ * The wait before attempt `next` after `err`: the jittered back-off, and after OVERLOADED at
+ * least the retry-after the refusal asked for (a node or the client's queue shedding load is
+ * given the time it said it needs; when that leaves no time for another attempt within the
+ * call's deadline, the loop fails at once with the OVERLOADED error).
+ */
+export function retryDelayMs(p: RetryPolicy, next: number, err: unknown, random: () => number = Math.random): number {
+  const backoff = backoffDelayMs(p, next, random);
+  return isShed(err) ? Math.max(backoff, Math.ceil(retryAfterSecOf(err) * 1000)) : backoff;
+}
+
 /** What the loop needs of a call: its deadline (monotonic ms) and cancellation. */
 export interface RetryCall {
   deadline: number;
@@ -106,7 +118,7 @@ export async function withRetry<T>(
       return await attempt(n);
     } catch (err) {
       if (n >= policy.attempts || !mayRetry(err) || call.signal?.aborted) throw err;
-      const waitMs = backoffDelayMs(policy, n + 1);
+      const waitMs = retryDelayMs(policy, n + 1, err);
       if (call.deadline - monotonicNowMs() < waitMs + MIN_ATTEMPT_MS) throw err;
       if (waitMs > 0) await sleep(waitMs, call.signal);
       if (call.signal?.aborted) throw err;

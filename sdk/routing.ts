@@ -72,6 +72,11 @@ export class Routing {
     return [...healthy, ...doubtful];
   }
 
+  /** Milliseconds `node` still asked not to be sent to because it sheds load (0 when none). */
+  overloadedForMs(node: string): number {
+    return this.health.overloadedForMs(node);
+  }
+
   /** `nodes`, the usable ones first (each part in its order). */
   usableFirst(nodes: readonly string[]): string[] {
     return [...nodes.filter((x) => this.isUsable(x)), ...nodes.filter((x) => !this.isUsable(x))];

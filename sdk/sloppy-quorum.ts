@@ -65,6 +65,11 @@ export async function writeReplica(
   if (!res.ok) return res;
   core.counters.hintedWrites++;
   if (countHints) return res;
+  // A replica avoided because it shed load is no down node: the write fails for load.
+  const overloadedMs = core.routing.overloadedForMs(node);
+  if (overloadedMs > 0) {
+    return { ok: false, code: 'OVERLOADED', msg: `${node} sheds load; the write is kept as a hint on ${holder}`, details: { retryAfterSec: overloadedMs / 1000 } };
+  }
   return { ok: false, code: 'NODE_UNAVAILABLE', msg: `${node} is down; the write is kept as a hint on ${holder}` };
 }
 

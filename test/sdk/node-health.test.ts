@@ -168,3 +168,21 @@ t.test('the defaults: 3 failures, 1 s first back-off, 30 s longest', async (t) =
   }
   t.same(periods, [1000, 2000, 4000, 8000, 16_000, 30_000, 30_000, 30_000]);
 });
+
+t.test('a refusal for load is no failure: avoided for its retry-after, the failure count untouched', async (t) => {
+  const clock = new ManualClock();
+  const h = new NodeHealth(clock, { failuresToAvoid: 2, backoffMs: 1000, maxBackoffMs: 30_000 });
+  h.onFailure('a', down());
+  h.onOverloaded('a', 500);
+  t.ok(h.isAvoided('a'), 'avoided while it asked');
+  t.equal(h.overloadedForMs('a'), 500, 'because it sheds load, for 500 ms');
+  clock.advance(501);
+  t.notOk(h.isAvoided('a'), 'then used again');
+  t.equal(h.overloadedForMs('a'), 0);
+  h.onOverloaded('a', 100);
+  clock.advance(101);
+  t.notOk(h.isAvoided('a'), 'two refusals after one failure: the count stayed at one (failuresToAvoid 2)');
+  h.onFailure('a', down());
+  t.ok(h.isAvoided('a'), 'the second real failure avoids it');
+  t.equal(h.overloadedForMs('a'), 0, 'for failing, not for load');
+});

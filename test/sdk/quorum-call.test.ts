@@ -5,7 +5,7 @@
 // copy) brings in the next replica and is excused above a majority only.
 
 import t from 'tap';
-import { ErrorCodes, NodeUnavailableError, QuorumNotMetError, RingkvError, TimeoutError } from '../../sdk/errors.js';
+import { ErrorCodes, NodeUnavailableError, OverloadedError, QuorumNotMetError, RingkvError, TimeoutError } from '../../sdk/errors.js';
 import type { QuorumExcuse, QuorumOutcome } from '../../sdk/quorum-call.js';
 import { quorumCall } from '../../sdk/quorum-call.js';
 import type { StoredObject } from '../../sdk/versioning/index.js';
@@ -207,6 +207,56 @@ t.test('TIMEOUT at timeoutMs, with what had succeeded and failed by then', async
   t.equal(err2.details?.failed, 2);
   t.equal(err2.details?.succeeded, 0);
   t.equal(timers(), base);
+});
+
+t.test('short only because replicas shed load: OVERLOADED with a retry-after, not QUORUM_NOT_MET or TIMEOUT', async (t) => {
+  // At all: one replica shed (the client's queue for it, say): no other failure could have
+  // made the quorum short, so the call fails with OVERLOADED at once.
+  const r = new Replicas();
+  const call = watch(quorumCall('put', ['a', 'b', 'c'], 3, 10_000, r.send));
+  r.ok('a');
+  r.fail('b', new OverloadedError('the queue for b is too long', 0.25, { sent: false }));
+  await flush();
+  t.equal(call.state, 'rejected', 'at once');
+  const err = call.error as RingkvError;
+  t.equal(err.code, ErrorCodes.OVERLOADED, 'OVERLOADED');
+  t.equal(err.details?.retryAfterSec, 0.25, 'with the shed replica\'s retry-after');
+  t.same(err.details?.shed, ['b'], 'naming the replica that shed');
+  r.ok('c');
+
+  // An OVERLOADED error result counts the same; with two shed, the hint is when enough of
+  // them take work again.
+  const r2 = new Replicas();
+  const call2 = watch(quorumCall('get', ['a', 'b', 'c'], 2, 10_000, r2.send));
+  r2.fail('a', new OverloadedError('node a sheds', 2));
+  r2.refuse('b', ErrorCodes.OVERLOADED);
+  await flush();
+  t.equal((call2.error as RingkvError).code, ErrorCodes.OVERLOADED);
+  t.equal((call2.error as RingkvError).details?.retryAfterSec, 1, 'c may still answer, so one of them is needed back: the sooner retry-after (the error result gave none: 1 s)');
+  r2.ok('c');
+
+  // Short even had the shed replica answered: QUORUM_NOT_MET, as before.
+  const r3 = new Replicas();
+  const call3 = watch(quorumCall('get', ['a', 'b', 'c'], 3, 10_000, r3.send));
+  r3.fail('a', new NodeUnavailableError('a', 'down'));
+  r3.fail('b', new OverloadedError('b sheds', 1));
+  await flush();
+  t.equal((call3.error as RingkvError).code, ErrorCodes.QUORUM_NOT_MET, 'a down replica makes `all` impossible anyway');
+  r3.ok('c');
+
+  // At the deadline: OVERLOADED when the shed replicas would have made up the quorum.
+  const r4 = new Replicas();
+  const p4 = quorumCall('get', ['a', 'b', 'c'], 2, 50, r4.send);
+  r4.ok('a');
+  r4.fail('b', new OverloadedError('b sheds', 1));
+  const err4 = (await p4.catch((e: unknown) => e)) as RingkvError;
+  t.equal(err4.code, ErrorCodes.OVERLOADED, 'c never answered, but b\'s answer would have met the quorum');
+  const r5 = new Replicas();
+  const p5 = quorumCall('get', ['a', 'b', 'c', 'd'], 3, 50, r5.send);
+  r5.ok('a');
+  r5.fail('b', new OverloadedError('b sheds', 1));
+  const err5 = (await p5.catch((e: unknown) => e)) as RingkvError;
+  t.equal(err5.code, ErrorCodes.TIMEOUT, '3 of 4 needed, c and d unanswered: b alone would not have met it');
 });
 
 t.test('serial fallback: with `initial` below the node count, each failure asks the next node not asked yet', async (t) => {

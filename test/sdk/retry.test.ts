@@ -3,8 +3,8 @@
 // at the attempt count, at the deadline and on abort.
 
 import t from 'tap';
-import { backoffDelayMs, DEFAULT_RETRY, isRetryableError, resolveRetry, withRetry } from '../../sdk/retry.js';
-import { InvalidArgumentError, KeyTooLargeError, LocalDcRequiredError, NodeUnavailableError, QuorumNotMetError, SettingsMismatchError } from '../../sdk/errors.js';
+import { backoffDelayMs, DEFAULT_RETRY, isRetryableError, resolveRetry, retryDelayMs, withRetry } from '../../sdk/retry.js';
+import { InvalidArgumentError, KeyTooLargeError, LocalDcRequiredError, NodeUnavailableError, OverloadedError, QuorumNotMetError, SettingsMismatchError } from '../../sdk/errors.js';
 import { monotonicNowMs } from '../../sdk/batcher.js';
 
 t.test('options', async (t) => {
@@ -57,4 +57,25 @@ t.test('the loop', async (t) => {
   const aborting = { deadline: monotonicNowMs() + 60_000, signal: ac.signal };
   await t.rejects(withRetry({ attempts: 10, backoffMs: 10_000, maxBackoffMs: 10_000 }, aborting, isRetryableError, async () => (n++, setTimeout(() => ac.abort(), 5), Promise.reject(new QuorumNotMetError('get', 2, 1, 1)))));
   t.equal(n, 1, 'an abort during the back-off ends the loop');
+});
+
+t.test('OVERLOADED: retried after at least its retry-after, or not at all when that leaves no time', async (t) => {
+  const p = { attempts: 5, backoffMs: 50, maxBackoffMs: 1000 };
+  t.equal(retryDelayMs(p, 2, new OverloadedError('busy', 0.3), () => 0.5), 300, 'the hint, above the jittered back-off (25)');
+  t.equal(retryDelayMs(p, 2, new OverloadedError('busy', 0.01), () => 0.5), 25, 'the back-off, above a shorter hint');
+  t.equal(retryDelayMs(p, 2, new QuorumNotMetError('get', 2, 1, 1), () => 0.5), 25, 'other errors: the back-off alone');
+  t.ok(isRetryableError(new OverloadedError('busy', 1)));
+  // The loop: a hint of 1 s within a call of 400 ms fails at once, with the OVERLOADED error.
+  let n = 0;
+  const call = { deadline: monotonicNowMs() + 400, signal: undefined };
+  const started = monotonicNowMs();
+  await t.rejects(withRetry(p, call, isRetryableError, async () => (n++, Promise.reject(new OverloadedError('busy', 1)))), { code: 'OVERLOADED' });
+  t.equal(n, 1, 'one attempt: the node asked for more time than the call has');
+  t.ok(monotonicNowMs() - started < 400, 'failed before its deadline, not at it');
+  // A hint that fits: the next attempt comes after it.
+  n = 0;
+  const times: number[] = [];
+  const roomy = { deadline: monotonicNowMs() + 10_000, signal: undefined };
+  t.equal(await withRetry(p, roomy, isRetryableError, async () => (times.push(monotonicNowMs()), ++n < 2 ? Promise.reject(new OverloadedError('busy', 0.2)) : 'ok')), 'ok');
+  t.ok(times[1]! - times[0]! >= 199, `the retry waited the 200 ms asked (${(times[1]! - times[0]!).toFixed(0)} ms)`);
 });
