@@ -189,8 +189,8 @@ export class RingkvClient<V = Buffer> {
     return this.view;
   }
 
-  /** Batch requests sent, operations they carried, operations dropped unsent (expired, aborted). */
-  get batchCounters(): { batches: number; ops: number; expired: number; aborted: number } {
+  /** Batch requests sent, operations they carried, operations dropped unsent (expired, aborted) or refused for load (shed). */
+  get batchCounters(): { batches: number; ops: number; expired: number; aborted: number; shed: number } {
     return this.batcher.counters;
   }
 
