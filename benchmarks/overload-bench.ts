@@ -1,8 +1,8 @@
 // The overload run (overload-and-faults issue): how a 3-node cluster behaves when offered
 // twice what it can do. It finds the closed-loop maximum M, then drives an open loop at M
 // (the baseline) and at `--overload` x M, first with admission control (the default) and
-// then on a fresh cluster with it turned off (loadShedding false), the peer in the same
-// run. For each phase: goodput (successful ops/s), p50/p99 of the operations that
+// then on a fresh cluster with it turned off (the servers' loadShedding false and the SDK
+// batcher's shedding false), the peer in the same run. For each phase: goodput (successful ops/s), p50/p99 of the operations that
 // succeeded, the errors by code and how fast they failed. With shedding the accepted
 // requests should keep a bounded p99 at about the sustainable rate and the rest fail fast
 // with OVERLOADED; without it everything queues and times out. A table, then one JSON line;
@@ -148,10 +148,11 @@ async function main(): Promise<number> {
   const phases: Phase[] = [];
   let maxPerSec = 0;
   for (const shedding of [true, false]) {
-    // Admission control is a server setting: the comparison cluster is started with it off.
+    // Admission control on the servers is their setting: the comparison cluster is started with it off.
     const c = await new RingkvCluster({ nodes: 3, group, ...(pinned ? { cpus: pinned.servers } : {}), ...(shedding ? {} : { env: { RINGKV_LOAD_SHEDDING: 'false' } }) }).launch();
     if (limit) for (const n of c.nodes) if (n.proc?.child.pid) limit.add(n.proc.child.pid);
-    const store = await RingkvStore.open(c.addresses, f.consistency, f.timeoutMs);
+    // The SDK's batcher sheds too (the queue the servers cannot see): off with the servers'.
+    const store = await RingkvStore.open(c.addresses, f.consistency, f.timeoutMs, shedding ? {} : { batch: { shedding: false } });
     await loadRecords(store, data.keys, data.values, 128);
     const chooser = (salt: number) => makeChooser('zipfian', f.records, f.seed + salt);
     if (shedding) {
