@@ -1,6 +1,7 @@
 // Sloppy quorum and hinted handoff, the client's side: a write whose replica is down (or
-// unreachable) is stored as a hint on the next healthy node beyond the key's preference
-// list, in the replica's data center, which hands it over later. Stateless between calls.
+// unreachable, or shed it for load) is stored as a hint on the next healthy node beyond the
+// key's preference list, in the replica's data center, which hands it over later. Stateless
+// between calls.
 
 import { monotonicNowMs } from './batcher.js';
 import type { CallCtx } from './call-context.js';
@@ -8,6 +9,7 @@ import type { ClientCore } from './client-core.js';
 import { QuorumNotMetError } from './errors.js';
 import { isReachabilityFailure } from './node-health.js';
 import type { RingStamp } from './ring-epoch.js';
+import { isShed, retryAfterSecOf } from './shed-verdict.js';
 import type { StoredObject } from './versioning/index.js';
 import type { WireOp, WireResult } from './wire/protocol.js';
 import { OpType } from './wire/protocol.js';
@@ -16,8 +18,8 @@ import { noteEffect, noteFailure } from './write-outcome.js';
 
 /**
  * Sends `obj` (a fresh write) to replica `node`; when the node is known down, or the write
- * fails for reachability, stores it as a hint on the next healthy node beyond the
- * preference list (sloppy quorum). A hinted write counts as an acknowledgement only when
+ * fails for reachability or is shed for load, stores it as a hint on the next healthy node
+ * beyond the preference list (sloppy quorum). A hinted write counts as an acknowledgement only when
  * `countHints`. Notes in `effects` whether the write may have been applied anywhere.
  */
 export async function writeReplica(
@@ -39,16 +41,22 @@ export async function writeReplica(
     : obj.mode === 'lww'
       ? { t: OpType.Put, key, obj }
       : { t: OpType.Merge, key, obj };
+  // A write the replica (or the client's queue for it) shed for load is kept as a hint too.
+  let shed: unknown;
   if (core.routing.isUsable(node)) {
     try {
       return noteEffect(effects, await core.send(node, op, call, ring));
     } catch (err) {
       noteFailure(effects, err);
-      if (!isReachabilityFailure(err)) throw err;
+      if (isShed(err)) shed = err;
+      else if (!isReachabilityFailure(err)) throw err;
     }
   }
   const holder = holders(node);
-  if (!holder) throw new QuorumNotMetError('hinted write', 1, 0, 1, new Error(`no healthy node can hold a hint for ${node}`));
+  if (!holder) {
+    if (shed !== undefined) throw shed;
+    throw new QuorumNotMetError('hinted write', 1, 0, 1, new Error(`no healthy node can hold a hint for ${node}`));
+  }
   // The hint gets at least the client's timeout from now: a request to a node that stopped
   // answering times out at the call's deadline, leaving the hint no time (it would expire
   // unsent, and the replica miss the write until anti-entropy). The call itself still ends
@@ -65,10 +73,12 @@ export async function writeReplica(
   if (!res.ok) return res;
   core.counters.hintedWrites++;
   if (countHints) return res;
-  // A replica avoided because it shed load is no down node: the write fails for load.
+  // A replica that shed the write, or is avoided because it sheds load, is no down node:
+  // the write fails there for load.
   const overloadedMs = core.routing.overloadedForMs(node);
-  if (overloadedMs > 0) {
-    return { ok: false, code: 'OVERLOADED', msg: `${node} sheds load; the write is kept as a hint on ${holder}`, details: { retryAfterSec: overloadedMs / 1000 } };
+  if (shed !== undefined || overloadedMs > 0) {
+    const retryAfterSec = shed !== undefined ? retryAfterSecOf(shed) : overloadedMs / 1000;
+    return { ok: false, code: 'OVERLOADED', msg: `${node} sheds load; the write is kept as a hint on ${holder}`, details: { retryAfterSec } };
   }
   return { ok: false, code: 'NODE_UNAVAILABLE', msg: `${node} is down; the write is kept as a hint on ${holder}` };
 }

@@ -2,11 +2,16 @@
 // (SIGSTOP) with writes piled up in the client's queue for it, calls whose replicas include
 // it and whose time is short fail at once with OVERLOADED — never sent to it, not waiting
 // out their deadline in the queue — a strong read is served by the other replicas without
-// waiting, the stopped node is not taken for failed by the client's failure detector, and
-// every queued write with time enough is done once the node runs again.
+// waiting, the stopped node is not taken for failed by the client's failure detector, every
+// queued write with time enough is done once the node runs again, and the writes it shed
+// reach it through hints.
 
 import t from 'tap';
 import { ErrorCodes, RingkvError } from '../../sdk/errors.js';
+import type { StoredObject } from '../../sdk/versioning/index.js';
+import { liveSiblings } from '../../sdk/versioning/index.js';
+import type { BatchResponse } from '../../sdk/wire/protocol.js';
+import { OpType, PROTOCOL_VERSION, Routes } from '../../sdk/wire/protocol.js';
 import { TestCluster } from '../helpers/cluster.js';
 
 t.setTimeout(180_000);
@@ -85,4 +90,23 @@ t.test('calls fail fast with OVERLOADED while a stopped node holds their queue',
   t.equal(notOk.length, 0, `every queued write with time enough was done once n1 ran again (${notOk.length} failed: ${[...new Set(notOk)].join(', ')})`);
   t.equal((await kv.get('fill-59', { consistency: 'all' }))?.value, 'f59', 'n1 holds the last of them too');
   t.notOk(kv.avoidedNodes.includes('n1'), 'n1 is not avoided afterwards');
+
+  // The writes shed for n1 were kept as hints on the others (sloppy quorum), as for a node
+  // that did not answer: n1 gets them without any read repairing it.
+  const shedWrites = Array.from({ length: 10 }, (_, i) => `short-${2 * i}`);
+  const deadline = Date.now() + 30_000;
+  let missing = shedWrites;
+  while (missing.length > 0 && Date.now() < deadline) {
+    const held = await Promise.all(missing.map((k) => rawGet(c, 'n1', k).catch(() => null)));
+    missing = missing.filter((_, i) => liveSiblings(held[i] ?? { mode: 'lww', siblings: [], context: {} }, Date.now())[0]?.value.toString() !== 'v');
+    if (missing.length > 0) await new Promise((r) => setTimeout(r, 200));
+  }
+  t.same(missing, [], 'n1 holds every write it shed, delivered by hints');
 });
+
+async function rawGet(c: TestCluster, id: string, key: string): Promise<StoredObject | null> {
+  const res = await c.call<BatchResponse>(id, Routes.batch, { v: PROTOCOL_VERSION, ops: [{ t: OpType.Get, key: Buffer.from(key) }] });
+  const r = res.results[0]!;
+  if (!r.ok) throw new Error(`${r.code}: ${r.msg}`);
+  return r.obj;
+}
