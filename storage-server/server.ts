@@ -34,6 +34,7 @@ import { DT_PREFIX, handleDataType } from './http/data-type-api.js';
 import { discardBody, readBody } from './http/read-body.js';
 import { sendError, sendJson, sendMsgpack } from './http/respond.js';
 import { ConnectionGuard } from './http/connection-guard.js';
+import { serveUi } from './http/static-ui.js';
 import { FrontDoor } from './http/front-door.js';
 import type { TokenCheck } from './http/access-policy.js';
 import { checkAccess, checkKeyAccess, checkTransport, peerIdentity } from './http/access-policy.js';
@@ -53,15 +54,13 @@ import type { PingMessage, PingReqMessage } from './membership/failure-detector.
 import { FailureDetector } from './membership/failure-detector.js';
 import { HintStore } from './handoff/hint-store.js';
 import { HintedHandoff } from './handoff/hinted-handoff.js';
-import path from 'node:path';
-import fs from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { ServerMetrics } from './metrics.js';
 import { HotKeys } from './hot-keys.js';
 import { InvalidationHub } from './invalidation-hub.js';
 import type { SubscribeRequest } from '../sdk/wire/invalidation-stream.js';
 import { ReplicaStore, REPLICA_ENGINE_MAX_KEY_BYTES } from './replica-store.js';
 import { SpanHasher } from './anti-entropy/span-hasher.js';
+import { MerkleLeafUpkeep } from './anti-entropy/merkle-leaf-upkeep.js';
 import { LEAF_COUNT, LEAF_SPAN } from './anti-entropy/leaf-hashes.js';
 import { prepareDataDir } from './data-dir.js';
 import { DotCounter } from './dot-counter.js';
@@ -104,7 +103,8 @@ export class StorageServer {
   readonly foldPass: FoldPass;
   /** Asynchronous replication to the other data centers (inactive with one). */
   readonly replication: Replication;
-  private leafTimer: NodeJS.Timeout | undefined;
+  /** The Merkle leaf hashes' rebuild at start and in the background (anti-entropy/merkle-leaf-upkeep.ts). */
+  readonly leafUpkeep: MerkleLeafUpkeep;
   private cleanupTimer: NodeJS.Timeout | undefined;
   private foldTimer: NodeJS.Timeout | undefined;
   /** The last bootstrap, decommission and cleanup (for status and the CLI). */
@@ -235,6 +235,7 @@ export class StorageServer {
       requestTimeoutMs: config.requestTimeoutMs,
     }, (key, target) => this.client!.cluster.ring.replicasInDc(key, this.membership.get(target) ? dcOf(this.membership.get(target)!) : config.dc));
     this.hasher = new SpanHasher(this.store);
+    this.leafUpkeep = new MerkleLeafUpkeep(this.store, log as Logger, config);
     this.antiEntropy = new AntiEntropy(
       this.store,
       this.hasher,
@@ -422,7 +423,7 @@ export class StorageServer {
       server.membership.start();
       server.detector.start();
       server.handoff.start();
-      server.startLeafRebuilds();
+      server.leafUpkeep.start();
       server.antiEntropy.start();
       server.auth?.start();
       // A node that starts (or restarts) takes the user table from the first peer it learns of.
@@ -1401,24 +1402,6 @@ export class StorageServer {
     });
   }
 
-  /** Builds the Merkle leaf hashes now and again every leafRebuildIntervalMs (the safety net). */
-  private startLeafRebuilds(): void {
-    const rebuild = () => {
-      const started = Date.now();
-      // The first build at start runs at full speed (repairs wait for it); later ones are throttled.
-      const rate = this.store.leaves.ready ? this.config.leafRebuildRateBytesPerSec : 0;
-      this.store
-        .rebuildLeaves(rate)
-        .then((n) => this.log.info({ entries: n, ms: Date.now() - started }, 'merkle leaf hashes rebuilt'))
-        .catch((err) => this.log.warn({ err: (err as Error).message }, 'merkle leaf rebuild failed'));
-    };
-    rebuild();
-    if (this.config.leafRebuildIntervalMs > 0) {
-      this.leafTimer = setInterval(rebuild, this.config.leafRebuildIntervalMs);
-      this.leafTimer.unref();
-    }
-  }
-
   private async onMerkle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const msg = decodeMessage<MerkleRequest>(await readBody(req, 16 * 1024 * 1024));
     checkProtocolVersion(msg?.v);
@@ -1665,7 +1648,7 @@ export class StorageServer {
     await this.replication.stop();
     if (this.cleanupTimer) clearTimeout(this.cleanupTimer);
     if (this.foldTimer) clearTimeout(this.foldTimer);
-    if (this.leafTimer) clearInterval(this.leafTimer);
+    this.leafUpkeep.stop();
     this.membership.stop();
     await this.auth?.stop();
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
@@ -1680,33 +1663,6 @@ export class StorageServer {
     await this.saveNodeState();
     this.log.info('storage server stopped');
   }
-}
-
-// From dist/storage-server/ the sources are two levels up; from storage-server/ (tsx) they are beside.
-const UI_DIR = [
-  path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../storage-server/ui'),
-  path.resolve(path.dirname(fileURLToPath(import.meta.url)), 'ui'),
-].find((d) => fs.existsSync(d)) ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), 'ui');
-const UI_TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.svg': 'image/svg+xml',
-};
-
-/** Serves the dashboard's static files from storage-server/ui (no backend of its own). */
-async function serveUi(req: IncomingMessage, res: ServerResponse, p: string): Promise<void> {
-  if (req.method !== 'GET' && req.method !== 'HEAD') throw new RingkvError('METHOD_NOT_ALLOWED', 'the dashboard is read-only');
-  const rel = p === '/ui' || p === '/ui/' ? 'index.html' : p.slice('/ui/'.length);
-  if (!/^[A-Za-z0-9._-]+$/.test(rel) || rel.startsWith('.')) throw new RingkvError('ROUTE_NOT_FOUND', `no dashboard file ${rel}`);
-  let body: Buffer;
-  try {
-    body = await fs.promises.readFile(path.join(UI_DIR, rel));
-  } catch {
-    throw new RingkvError('ROUTE_NOT_FOUND', `no dashboard file ${rel}`);
-  }
-  res.writeHead(200, { 'content-type': UI_TYPES[path.extname(rel)] ?? 'application/octet-stream', 'content-length': body.length, 'cache-control': 'no-cache' });
-  res.end(req.method === 'HEAD' ? undefined : body);
 }
 
 /**
