@@ -17,7 +17,7 @@ import { ClosedError, InvalidArgumentError, MalformedRequestError, OverloadedErr
 import type { MembersView } from '../sdk/membership.js';
 import type { HttpTransportOptions, Transport } from '../sdk/transport.js';
 import { HttpTransport } from '../sdk/transport.js';
-import type { BatchRequest, BatchResponse, RingFenceRequest, RingFenceResponse, WireOp, WireResult } from '../sdk/wire/protocol.js';
+import type { BatchRequest, BatchResponse, RingFenceRequest, WireOp, WireResult } from '../sdk/wire/protocol.js';
 import type { StoredObject } from '../sdk/versioning/index.js';
 import { checkProtocolVersion, decodeMessage, MSGPACK_CONTENT_TYPE, OpType, PROTOCOL_VERSION, Routes } from '../sdk/wire/protocol.js';
 import type { RingStamp } from '../sdk/ring-epoch.js';
@@ -49,7 +49,7 @@ import { loadNodeTls } from './tls/node-tls.js';
 import type { TlsMode } from '../sdk/transport-security.js';
 import { LoadShedder } from './http/load-shedder.js';
 import type { GossipMessage } from './membership/membership.js';
-import { MAX_GOSSIP_MEMBERS, Membership, publicInfo } from './membership/membership.js';
+import { MAX_GOSSIP_MEMBERS, Membership } from './membership/membership.js';
 import type { PingMessage, PingReqMessage } from './membership/failure-detector.js';
 import { FailureDetector } from './membership/failure-detector.js';
 import { HintStore } from './handoff/hint-store.js';
@@ -66,8 +66,7 @@ import { prepareDataDir } from './data-dir.js';
 import { DotCounter } from './dot-counter.js';
 import type { NodeState } from './node-state.js';
 import { readNodeState, writeNodeState } from './node-state.js';
-import type { StreamStats, StreamingDeps } from './streaming/range-streaming.js';
-import { bootstrap, cleanup, decommission, serveStream } from './streaming/range-streaming.js';
+import { serveStream } from './streaming/range-streaming.js';
 import { AntiEntropy } from './anti-entropy/anti-entropy.js';
 import { FoldPass } from './anti-entropy/fold-pass.js';
 import { serveScan } from './streaming/range-scan.js';
@@ -76,6 +75,8 @@ import { takeSnapshot } from './snapshot.js';
 import type { ScanRequest } from '../sdk/wire/protocol.js';
 import type { AdminRequest, MergeOp, MerkleKeysRequest, MerkleRequest, ReplApplyRequest, StreamRequest } from '../sdk/wire/protocol.js';
 import { ReplQueue } from './replication/repl-queue.js';
+import { MembershipChanges } from './membership-changes.js';
+import { AdmittedWrites, answerRingFence } from './membership/ring-fence.js';
 import { Replication } from './replication/replication.js';
 
 export interface ServerSeams {
@@ -105,13 +106,8 @@ export class StorageServer {
   readonly replication: Replication;
   /** The Merkle leaf hashes' rebuild at start and in the background (anti-entropy/merkle-leaf-upkeep.ts). */
   readonly leafUpkeep: MerkleLeafUpkeep;
-  private cleanupTimer: NodeJS.Timeout | undefined;
-  private foldTimer: NodeJS.Timeout | undefined;
-  /** The last bootstrap, decommission and cleanup (for status and the CLI). */
-  readonly moves: { bootstrap?: StreamStats; decommission?: StreamStats; cleanup?: { scanned: number; dropped: number; at: string } } = {};
-  private moving: Promise<unknown> | undefined;
-  /** The data move in progress (updated in place while it runs). */
-  private progress: { op: string; startedAt: string; stats: StreamStats } | undefined;
+  /** Joins, decommissions, removals, cleanups and fold passes run by this node (membership-changes.ts). */
+  readonly changes: MembershipChanges;
   readonly metrics: ServerMetrics;
   /** The keys this node serves most (storage-server/hot-keys.ts). */
   readonly hotKeys: HotKeys;
@@ -135,7 +131,7 @@ export class StorageServer {
   private idleWaiters: (() => void)[] = [];
   private readonly clock: Clock;
   /** Write batches being applied that were admitted under a ring stamp (ring fences wait for the older ones). */
-  private readonly admittedWrites = new Set<{ epoch: number; done: Promise<unknown> }>();
+  private readonly admittedWrites = new AdmittedWrites();
   /** Write operations refused with RING_CHANGED since start (for metrics). */
   private ringRefusals = 0;
   /** This node's NODE-STATE (node-state.ts): the last-alive heartbeat and, while recovering, the outage start. */
@@ -282,6 +278,23 @@ export class StorageServer {
       log: log.child({ component: 'replication' }),
       ring: () => this.client!.cluster.ring,
       mergeLocal: (key, obj, timeoutMs) => this.client!.mergeShipped(key, obj, { timeoutMs }),
+    });
+    this.changes = new MembershipChanges({
+      config,
+      store: this.store,
+      membership: this.membership,
+      transport,
+      antiEntropy: this.antiEntropy,
+      foldPass: this.foldPass,
+      hints,
+      handoff: this.handoff,
+      client: () => this.client!,
+      log,
+      stopping: () => this.stopping !== undefined,
+      markLeft: () => {
+        this.nodeState.leftAtMs = this.clock.nowMs();
+        return this.saveNodeState();
+      },
     });
     this.registerMetrics();
     this.http = http.createServer(
@@ -434,11 +447,7 @@ export class StorageServer {
         void server!.auth.pullOnce();
       });
       server.replication.start();
-      server.membership.onChange(() => server!.scheduleCleanup());
-      server.membership.onChange((entry, prev) => {
-        if (entry.state !== prev) server!.scheduleFold(cfg.cleanupDelayMs);
-      });
-      if (cfg.join) void server.runBootstrap();
+      server.changes.start();
       if (nodeState.recoveringSinceMs !== undefined) void server.runRecovery(nodeState.recoveringSinceMs);
       log.info({ address: cfg.advertise, dataDir: cfg.dataDir, seeds: cfg.seeds }, 'storage server started');
       return server;
@@ -1024,7 +1033,6 @@ export class StorageServer {
       }
     }
     const recovering = this.membership.self.state === 'recovering';
-    let admitted: { epoch: number; done: Promise<unknown> } | undefined;
     const resultsP = Promise.all(
       ops.map((op): Promise<WireResult> | WireResult => {
         if (refuse !== undefined && isWriteOp(op)) {
@@ -1043,14 +1051,8 @@ export class StorageServer {
         return this.store.apply(op, deadline);
       }),
     );
-    if (ring !== undefined && refuse === undefined && ops.some(isWriteOp)) {
-      // Writes admitted under a ring: a ring fence waits for them (see onRingFence).
-      admitted = { epoch: ring.epoch, done: resultsP };
-      this.admittedWrites.add(admitted);
-    }
-    const results = await resultsP.finally(() => {
-      if (admitted) this.admittedWrites.delete(admitted);
-    });
+    // Writes admitted under a ring: a ring fence waits for them (membership/ring-fence.ts).
+    const results = await (ring !== undefined && refuse === undefined && ops.some(isWriteOp) ? this.admittedWrites.track(ring.epoch, resultsP) : resultsP);
     const ms = performance.now() - started;
     const counts = new Map<string, number>();
     const kinds = new Set<string>();
@@ -1141,222 +1143,12 @@ export class StorageServer {
     sendMsgpack(res, 200, await this.detector.handlePingReq(msg));
   }
 
-  /**
-   * A node that changes the ring hands over its member table: merge it, wait until the write
-   * batches this node admitted under rings older than its floor have finished (bounded by
-   * their deadlines), and answer with the ring this node now knows. From this answer on, every
-   * write routed on an older ring is refused here.
-   */
+  /** A ring fence from the node that changes the ring (membership/ring-fence.ts). */
   private async onRingFence(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const msg = decodeMessage<RingFenceRequest>(await readBody(req, 4 * 1024 * 1024));
     if (!msg || typeof msg.from !== 'string' || !Array.isArray(msg.members)) throw new MalformedRequestError('ring-fence needs from and members');
     checkProtocolVersion(msg.v);
-    this.membership.handleGossip({ v: msg.v, from: msg.from, members: msg.members });
-    const floor = this.membership.ring.floor;
-    const older = [...this.admittedWrites].filter((w) => w.epoch < floor).map((w) => w.done.catch(() => undefined));
-    if (older.length > 0) {
-      await Promise.race([Promise.all(older), new Promise((r) => setTimeout(r, this.config.requestTimeoutMs * 2).unref())]);
-    }
-    const ring = this.membership.ring;
-    const answer: RingFenceResponse = {
-      v: PROTOCOL_VERSION,
-      from: this.id,
-      members: this.membership.members().map(publicInfo),
-      ringEpoch: ring.epoch,
-      ringDigest: ring.digest,
-      ringFloor: ring.floor,
-    };
-    sendMsgpack(res, 200, answer);
-  }
-
-  /**
-   * Waits until every live member (up, joining, leaving, recovering or suspect; not down or
-   * left) answers a ring fence with this node's ring or a newer one, and a floor at least this
-   * node's: from then on no member takes a write routed on a ring from before this node's last
-   * change. Members that are down are not waited for (they learn the ring on return, before
-   * taking routed writes: see Membership.synced). Throws UnavailableError after
-   * ringFenceTimeoutMs.
-   */
-  private async awaitRingFence(what: string): Promise<void> {
-    const started = Date.now();
-    const deadline = started + this.config.ringFenceTimeoutMs;
-    for (let round = 1; ; round++) {
-      const target = this.membership.ring;
-      const peers = this.membership.members().filter((m) => m.id !== this.id && reachable(m));
-      const req: RingFenceRequest = { v: PROTOCOL_VERSION, from: this.id, members: this.membership.members().map(publicInfo) };
-      const answers = await Promise.all(
-        peers.map((m) =>
-          this.transport
-            .call<RingFenceResponse>(this.membership.addressOf(m), Routes.ringFence, req, { timeoutMs: Math.max(1000, this.config.requestTimeoutMs * 3) })
-            .catch(() => undefined),
-        ),
-      );
-      for (const a of answers) if (a && Array.isArray(a.members)) this.membership.mergeList(a.members, a.from);
-      const behind = peers.filter((m, i) => {
-        const a = answers[i];
-        if (!a) return true;
-        if (a.ringFloor < target.floor) return true;
-        return a.ringEpoch < target.epoch || (a.ringEpoch === target.epoch && a.ringDigest !== target.digest);
-      });
-      if (behind.length === 0) {
-        this.log.info({ what, ringEpoch: target.epoch, members: peers.length, rounds: round, ms: Date.now() - started }, 'ring fence: every live member refuses writes routed on older rings');
-        return;
-      }
-      if (Date.now() >= deadline) {
-        throw new UnavailableError(
-          `${what}: ${behind.map((m) => m.id).join(', ')} did not acknowledge ring epoch ${target.epoch} within ${this.config.ringFenceTimeoutMs} ms`,
-        );
-      }
-      await new Promise((r) => setTimeout(r, Math.min(1000, 100 * round)));
-    }
-  }
-
-  /** Another member's join or leave in progress (one ring change at a time), or undefined. */
-  private otherRingChange(except?: string): string | undefined {
-    const m = this.membership.members().find((x) => x.id !== this.id && x.id !== except && (x.state === 'joining' || x.state === 'leaving'));
-    return m ? `${m.id} is ${m.state}` : undefined;
-  }
-
-  private streamingDeps(): StreamingDeps {
-    return {
-      store: this.store,
-      membership: this.membership,
-      transport: this.transport,
-      antiEntropy: this.antiEntropy,
-      rings: () => ({
-        current: this.client!.cluster.ring,
-        pending: this.client!.cluster.pendingRing,
-        dc: this.config.dc,
-        stamp: this.client!.cluster.ringStamp,
-      }),
-      log: this.log.child({ component: 'streaming' }) as Logger,
-      rateBytesPerSec: this.config.streamRateBytesPerSec,
-      requestTimeoutMs: this.config.requestTimeoutMs,
-      onStart: (op, stats) => {
-        this.progress = { op, startedAt: new Date().toISOString(), stats };
-      },
-    };
-  }
-
-  /** Joining: learn the cluster, stream the ranges to own, then announce `up`. Retries until it succeeds. */
-  private async runBootstrap(): Promise<void> {
-    const deadline = Date.now() + 60_000;
-    // Learn the members from the seeds first (the first gossip rounds).
-    while (!this.stopping && this.membership.members().filter((m) => m.state === 'up').length === 0 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    for (let attempt = 1; !this.stopping; attempt++) {
-      try {
-        while (!this.store.leaves.ready && !this.stopping) await new Promise((r) => setTimeout(r, 50));
-        // Before any data moves, every live member must refuse writes routed on a ring
-        // without this node: from then on every acknowledged write reaches this node too.
-        await this.awaitRingFence('join');
-        this.moving = bootstrap(this.streamingDeps());
-        this.moves.bootstrap = (await this.moving) as StreamStats;
-        this.membership.setSelfState('up');
-        this.log.info({ ...this.moves.bootstrap }, 'joined the cluster');
-        return;
-      } catch (err) {
-        this.log.warn({ attempt, err: (err as Error).message }, 'bootstrap failed; retrying');
-        await new Promise((r) => setTimeout(r, Math.min(10_000, 1000 * attempt)));
-      } finally {
-        this.moving = undefined;
-      }
-    }
-  }
-
-  /** Leaving: announce it, stream every range to its new owners, deliver hints, announce `left`. */
-  private async runDecommission(): Promise<StreamStats> {
-    if (this.membership.self.state !== 'up') throw new InvalidArgumentError(`cannot decommission a node that is ${this.membership.self.state}`);
-    // Placement is per data center: the ones left in this node's must hold its replicas.
-    const others = this.membership.members().filter((m) => m.id !== this.id && m.state === 'up' && dcOf(m) === this.config.dc);
-    const rf = this.config.replication[this.config.dc]!;
-    if (others.length < rf) {
-      throw new InvalidArgumentError(`decommission would leave ${others.length} nodes in data center ${this.config.dc} for ${rf} replicas`);
-    }
-    const busy = this.otherRingChange();
-    if (busy) throw new UnavailableError(`one ring change at a time: ${busy}`);
-    this.membership.setSelfState('leaving');
-    // Before the ranges are handed over, every live member must refuse writes routed on a
-    // ring where this node is not leaving: from then on every acknowledged write reaches the
-    // new owners too.
-    try {
-      await this.awaitRingFence('decommission');
-    } catch (err) {
-      this.membership.setSelfState('up');
-      throw err;
-    }
-    const stats = await decommission(this.streamingDeps());
-    const deadline = Date.now() + 60_000;
-    while (this.hints.totalPending > 0 && Date.now() < deadline) {
-      for (const [target] of this.hints.pendingByTarget()) void this.handoff.deliverTo(target);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    this.membership.setSelfState('left');
-    this.nodeState.leftAtMs = this.clock.nowMs();
-    await this.saveNodeState();
-    this.moves.decommission = stats;
-    this.log.info({ ...stats }, 'decommissioned: this node has left the ring and can be stopped');
-    return stats;
-  }
-
-  /** Drops data of ranges this node does not own, once the ring is stable for cleanupDelayMs. */
-  private scheduleCleanup(): void {
-    if (this.cleanupTimer) clearTimeout(this.cleanupTimer);
-    if (this.config.cleanupDelayMs <= 0 || this.stopping) return;
-    this.cleanupTimer = setTimeout(() => {
-      this.runCleanup().catch((err) => this.log.debug({ err: (err as Error).message }, 'automatic cleanup skipped'));
-    }, this.config.cleanupDelayMs);
-    this.cleanupTimer.unref();
-  }
-
-  /**
-   * Runs a fold pass after `delayMs` without a member state change (a stable ring), when some
-   * member has left; again while it leaves entries to fold (still in the applied-op window,
-   * or a replica that did not answer). cleanupDelayMs 0: only on the `fold` admin action.
-   */
-  private scheduleFold(delayMs: number): void {
-    if (this.foldTimer) clearTimeout(this.foldTimer);
-    if (this.config.cleanupDelayMs <= 0 || this.stopping) return;
-    if (!this.membership.members().some((m) => m.state === 'left')) return;
-    this.foldTimer = setTimeout(() => {
-      const again = Math.max(1000, Math.min(this.config.dataTypeOpWindowMs, this.config.cleanupDelayMs));
-      this.foldPass.run().then(
-        (stats) => {
-          if (stats.remaining > 0) this.scheduleFold(again);
-        },
-        (err) => {
-          this.log.debug({ err: (err as Error).message }, 'fold pass skipped');
-          this.scheduleFold(again);
-        },
-      );
-    }, delayMs);
-    this.foldTimer.unref();
-  }
-
-  private async runCleanup(): Promise<{ scanned: number; dropped: number }> {
-    const changing = this.membership.members().filter((m) => m.state === 'joining' || m.state === 'leaving');
-    if (changing.length > 0) throw new UnavailableError(`the ring is changing (${changing.map((m) => `${m.id} ${m.state}`).join(', ')}): cleanup later`);
-    if (this.membership.self.state !== 'up') throw new UnavailableError(`this node is ${this.membership.self.state}`);
-    const r = await cleanup(this.store, this.client!.cluster.ring, this.id);
-    this.moves.cleanup = { ...r, at: new Date().toISOString() };
-    this.log.info(r, 'cleanup: dropped the data of ranges this node no longer owns');
-    return r;
-  }
-
-  private async removeNode(node: string): Promise<void> {
-    const m = this.membership.get(node);
-    if (!m) throw new InvalidArgumentError(`no member ${node}`);
-    if (node === this.id) throw new InvalidArgumentError('a node cannot remove itself; use decommission');
-    if (m.state !== 'down' && m.state !== 'left') throw new InvalidArgumentError(`${node} is ${m.state}; only a down node can be removed (decommission a live one)`);
-    if (m.state === 'down') {
-      const busy = this.otherRingChange(node);
-      if (busy) throw new UnavailableError(`one ring change at a time: ${busy}`);
-    }
-    // Marking another member left raises its ring version (Membership.markState).
-    this.membership.markState(node, 'left');
-    this.log.warn({ node }, 'node removed from the ring by an operator; its ranges re-replicate through repair');
-    await this.awaitRingFence('removenode');
+    sendMsgpack(res, 200, await answerRingFence(msg, this.membership, this.admittedWrites, this.config.requestTimeoutMs * 2));
   }
 
   private registerMetrics(): void {
@@ -1473,23 +1265,15 @@ export class StorageServer {
     switch (msg.action) {
       case 'repair':
         return sendMsgpackOrJson(req, res, { v: PROTOCOL_VERSION, node: this.id, repair: await this.antiEntropy.repair('all') });
-      case 'decommission': {
-        if (this.moving) throw new UnavailableError('a join or decommission is already running on this node');
-        const run = this.runDecommission();
-        this.moving = run;
-        try {
-          return sendMsgpackOrJson(req, res, { v: PROTOCOL_VERSION, node: this.id, decommission: await run });
-        } finally {
-          this.moving = undefined;
-        }
-      }
+      case 'decommission':
+        return sendMsgpackOrJson(req, res, { v: PROTOCOL_VERSION, node: this.id, decommission: await this.changes.decommission() });
       case 'removenode': {
         if (typeof msg.node !== 'string') throw new InvalidArgumentError('removenode needs a node id');
-        await this.removeNode(msg.node);
+        await this.changes.removeNode(msg.node);
         return sendMsgpackOrJson(req, res, { v: PROTOCOL_VERSION, node: this.id, removed: msg.node });
       }
       case 'cleanup':
-        return sendMsgpackOrJson(req, res, { v: PROTOCOL_VERSION, node: this.id, cleanup: await this.runCleanup() });
+        return sendMsgpackOrJson(req, res, { v: PROTOCOL_VERSION, node: this.id, cleanup: await this.changes.cleanup() });
       case 'fold':
         return sendMsgpackOrJson(req, res, { v: PROTOCOL_VERSION, node: this.id, fold: await this.foldPass.run() });
       case 'drop-hints': {
@@ -1578,13 +1362,13 @@ export class StorageServer {
       hintsPending: this.hints.totalPending,
       lastRepair: this.antiEntropy.last ?? null,
       repairing: this.antiEntropy.current ?? null,
-      lastBootstrap: this.moves.bootstrap ?? null,
-      lastDecommission: this.moves.decommission ?? null,
-      lastCleanup: this.moves.cleanup ?? null,
+      lastBootstrap: this.changes.moves.bootstrap ?? null,
+      lastDecommission: this.changes.moves.decommission ?? null,
+      lastCleanup: this.changes.moves.cleanup ?? null,
       lastFold: this.foldPass.last ?? null,
       recovery: this.recovery ?? null,
       ring: { ...this.membership.ring, refusals: this.ringRefusals },
-      moving: this.moving && this.progress ? this.progress : null,
+      moving: this.changes.inProgress,
       merkleReady: this.hasher.ready,
       engine: this.engine.health(),
       quarantine: this.store.suspects(true).map((q) => ({
@@ -1646,8 +1430,7 @@ export class StorageServer {
     this.detector.stop();
     this.antiEntropy.stop();
     await this.replication.stop();
-    if (this.cleanupTimer) clearTimeout(this.cleanupTimer);
-    if (this.foldTimer) clearTimeout(this.foldTimer);
+    this.changes.stop();
     this.leafUpkeep.stop();
     this.membership.stop();
     await this.auth?.stop();
