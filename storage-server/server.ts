@@ -65,7 +65,8 @@ import { LEAF_COUNT, LEAF_SPAN } from './anti-entropy/leaf-hashes.js';
 import { prepareDataDir } from './data-dir.js';
 import { DotCounter } from './dot-counter.js';
 import type { NodeState } from './node-state.js';
-import { readNodeState, writeNodeState } from './node-state.js';
+import { readNodeState } from './node-state.js';
+import { NodeStateKeeper, OutageRecovery, startingNodeState } from './outage-recovery.js';
 import { serveStream } from './streaming/range-streaming.js';
 import { AntiEntropy } from './anti-entropy/anti-entropy.js';
 import { FoldPass } from './anti-entropy/fold-pass.js';
@@ -135,17 +136,15 @@ export class StorageServer {
   /** Write operations refused with RING_CHANGED since start (for metrics). */
   private ringRefusals = 0;
   /** This node's NODE-STATE (node-state.ts): the last-alive heartbeat and, while recovering, the outage start. */
-  private nodeState: NodeState;
-  private nodeStateWrite: Promise<void> = Promise.resolve();
-  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private readonly nodeState: NodeStateKeeper;
+  /** The recovery after an outage longer than the tombstone grace period (outage-recovery.ts). */
+  private readonly recovery: OutageRecovery;
   /**
    * The cluster's user table on this node (auth/README.md): kept and synchronized whenever the
    * node requires TLS (the table travels between node certificates only), used to check
    * tokens when auth.enabled.
    */
   readonly auth: AuthService | undefined;
-  /** The last recovery (a return after an outage longer than the tombstone grace period). */
-  private recovery: { since: string; attempts: number; lastError?: string; done?: string; keysDropped?: number; keysPulled?: number } | undefined;
 
   private constructor(
     config: ServerConfig,
@@ -156,13 +155,13 @@ export class StorageServer {
     log: pino.Logger,
     transport: Transport,
     clock: Clock,
-    private readonly nodeStateFiles: { file: string; tmp: string },
+    nodeStateFiles: { file: string; tmp: string },
     nodeState: NodeState,
     tlsMaterial: NodeTlsMaterial | undefined,
     authTable: AuthTable | undefined,
     private readonly replQueue: ReplQueue | undefined,
   ) {
-    this.nodeState = nodeState;
+    this.nodeState = new NodeStateKeeper(nodeState, nodeStateFiles, clock, log);
     this.config = config;
     this.engine = engine;
     this.hints = hints;
@@ -292,9 +291,19 @@ export class StorageServer {
       log,
       stopping: () => this.stopping !== undefined,
       markLeft: () => {
-        this.nodeState.leftAtMs = this.clock.nowMs();
-        return this.saveNodeState();
+        this.nodeState.state.leftAtMs = this.clock.nowMs();
+        return this.nodeState.save();
       },
+    });
+    this.recovery = new OutageRecovery({
+      keeper: this.nodeState,
+      store: this.store,
+      membership: this.membership,
+      antiEntropy: this.antiEntropy,
+      clock,
+      log,
+      maxClockSkewMs: config.maxClockSkewMs,
+      stopping: () => this.stopping !== undefined,
     });
     this.registerMetrics();
     this.http = http.createServer(
@@ -346,7 +355,7 @@ export class StorageServer {
     // Read (and checked) before anything is opened: bad TLS files fail the start at once.
     const tlsMaterial = config.tls.mode === 'off' ? undefined : loadNodeTls(config.tls, config.id);
     const layout = prepareDataDir(config.dataDir);
-    const nodeState = StorageServer.startingNodeState(config, readNodeState(layout.nodeStateFile), clock.nowMs(), log);
+    const nodeState = startingNodeState(config, readNodeState(layout.nodeStateFile), clock.nowMs(), log);
     const multiDc = Object.keys(config.replication).length > 1;
     // Deletes are kept until the other data centers have them (replication.ts); until the
     // server is up to say since when, all of them.
@@ -428,8 +437,8 @@ export class StorageServer {
       holder.server = server;
       const s = server;
       httpTransport?.setPeerTlsMode((address) => s.peerTlsModeAt(address));
-      await server.saveNodeState();
-      server.startHeartbeat();
+      await server.nodeState.save();
+      server.nodeState.startHeartbeat(cfg.tombstoneGraceMs);
       await server.listen();
       await server.startClient();
       await server.checkSettingsWithSeeds();
@@ -448,7 +457,7 @@ export class StorageServer {
       });
       server.replication.start();
       server.changes.start();
-      if (nodeState.recoveringSinceMs !== undefined) void server.runRecovery(nodeState.recoveringSinceMs);
+      if (nodeState.recoveringSinceMs !== undefined) void server.recovery.run(nodeState.recoveringSinceMs);
       log.info({ address: cfg.advertise, dataDir: cfg.dataDir, seeds: cfg.seeds }, 'storage server started');
       return server;
     } catch (err) {
@@ -459,91 +468,6 @@ export class StorageServer {
         await replQueue?.close().catch(() => undefined);
       }
       throw err;
-    }
-  }
-
-  /**
-   * The node state to start with: recovering when the last life ended (its last heartbeat)
-   * longer than tombstoneGraceMs ago — deletes made meanwhile may have been collected
-   * everywhere else — or when a recovery did not finish; else the same without a recovery.
-   */
-  private static startingNodeState(config: ServerConfig, prior: NodeState | undefined, nowMs: number, log: pino.Logger): NodeState {
-    const state: NodeState = { format: 1, lastAliveMs: nowMs };
-    if (config.dc !== DEFAULT_DC) state.dc = config.dc;
-    if (config.rack !== '') state.rack = config.rack;
-    if (prior) state.previousLastAliveMs = prior.lastAliveMs;
-    if (config.join) return state;
-    // The data was placed for one data center and rack: starting in another would serve
-    // ranges this node does not hold (Cassandra refuses the same).
-    if (prior && ((prior.dc ?? DEFAULT_DC) !== config.dc || (prior.rack ?? '') !== config.rack)) {
-      throw new InvalidArgumentError(
-        `this node's data was placed for data center ${prior.dc ?? DEFAULT_DC}${prior.rack ? ` rack ${prior.rack}` : ''}, not ${config.dc}${config.rack ? ` rack ${config.rack}` : ''}: to move a node, decommission it, wipe its data directory and --join it afresh`,
-      );
-    }
-    if (prior?.leftAtMs !== undefined) state.leftAtMs = prior.leftAtMs;
-    if (prior?.recoveringSinceMs !== undefined) {
-      log.warn({ outageStart: new Date(prior.recoveringSinceMs).toISOString() }, 'this node had not finished recovering: it recovers before serving reads');
-      state.recoveringSinceMs = prior.recoveringSinceMs;
-    } else if (prior?.wholeClusterRestoreMs !== undefined) {
-      log.info({ lastAlive: new Date(prior.lastAliveMs).toISOString(), restored: new Date(prior.wholeClusterRestoreMs).toISOString() }, 'restored with the whole cluster: no recovery from the peers');
-    } else if (prior && nowMs - prior.lastAliveMs > config.tombstoneGraceMs) {
-      log.warn(
-        { lastAlive: new Date(prior.lastAliveMs).toISOString(), outageMs: nowMs - prior.lastAliveMs, tombstoneGraceMs: config.tombstoneGraceMs },
-        'this node was down longer than the tombstone grace period: it serves no reads and repairs no one until it has been repaired from its peers',
-      );
-      state.recoveringSinceMs = prior.lastAliveMs;
-    }
-    return state;
-  }
-
-  /** Writes NODE-STATE (one write at a time; a failure is logged, the next heartbeat tries again). */
-  private saveNodeState(): Promise<void> {
-    const snapshot = { ...this.nodeState };
-    this.nodeStateWrite = this.nodeStateWrite.then(() =>
-      writeNodeState(this.nodeStateFiles.file, this.nodeStateFiles.tmp, snapshot).catch((err) => this.log.warn({ err: (err as Error).message }, 'could not write the node state')),
-    );
-    return this.nodeStateWrite;
-  }
-
-  /** The last-alive heartbeat: every quarter of the tombstone grace period, at most every 10 s. */
-  private startHeartbeat(): void {
-    const everyMs = Math.max(200, Math.min(10_000, Math.floor(this.config.tombstoneGraceMs / 4)));
-    this.heartbeatTimer = setInterval(() => {
-      this.nodeState.lastAliveMs = this.clock.nowMs();
-      void this.saveNodeState();
-    }, everyMs);
-    this.heartbeatTimer.unref();
-  }
-
-  /**
-   * Recovery after an outage longer than the tombstone grace period: pull-only repair rounds
-   * (anti-entropy.ts pullRepair) until one covers every range this node replicates, then
-   * `up`. Until then the node is `recovering`: clients do not read it, it answers reads
-   * UNAVAILABLE, it is no repair source, and it takes writes.
-   */
-  private async runRecovery(outageStartMs: number): Promise<void> {
-    this.recovery = { since: new Date(outageStartMs).toISOString(), attempts: 0 };
-    // A write stamped before the outage began carries at most maxClockSkewMs of lead.
-    const cutoffMs = outageStartMs + this.config.maxClockSkewMs;
-    for (let attempt = 1; !this.stopping; attempt++) {
-      this.recovery.attempts = attempt;
-      try {
-        while ((!this.store.leaves.ready || !this.membership.synced) && !this.stopping) await new Promise((r) => setTimeout(r, 50));
-        if (this.stopping) return;
-        const stats = await this.antiEntropy.pullRepair(cutoffMs);
-        delete this.nodeState.recoveringSinceMs;
-        this.nodeState.lastAliveMs = this.clock.nowMs();
-        await this.saveNodeState();
-        this.membership.setSelfState('up');
-        Object.assign(this.recovery, { done: new Date().toISOString(), keysDropped: stats.keysDropped ?? 0, keysPulled: stats.objectsWritten - (stats.keysDropped ?? 0) });
-        delete this.recovery.lastError;
-        this.log.warn({ attempts: attempt, keysDropped: stats.keysDropped, objectsWritten: stats.objectsWritten, ms: stats.durationMs }, 'recovered: repaired from the peers, serving reads again');
-        return;
-      } catch (err) {
-        this.recovery.lastError = (err as Error).message;
-        this.log.info({ attempt, err: (err as Error).message }, 'recovery pass did not complete; retrying');
-        await new Promise((r) => setTimeout(r, Math.min(5000, 250 * attempt)));
-      }
     }
   }
 
@@ -1366,7 +1290,7 @@ export class StorageServer {
       lastDecommission: this.changes.moves.decommission ?? null,
       lastCleanup: this.changes.moves.cleanup ?? null,
       lastFold: this.foldPass.last ?? null,
-      recovery: this.recovery ?? null,
+      recovery: this.recovery.status ?? null,
       ring: { ...this.membership.ring, refusals: this.ringRefusals },
       moving: this.changes.inProgress,
       merkleReady: this.hasher.ready,
@@ -1434,7 +1358,6 @@ export class StorageServer {
     this.leafUpkeep.stop();
     this.membership.stop();
     await this.auth?.stop();
-    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     await this.handoff.stop();
     await this.client?.close().catch(() => undefined);
     await this.transport.close().catch(() => undefined);
@@ -1442,8 +1365,7 @@ export class StorageServer {
     await this.hints.close();
     await this.replQueue?.close();
     // The last heartbeat: a clean stop is the start of the outage.
-    this.nodeState.lastAliveMs = this.clock.nowMs();
-    await this.saveNodeState();
+    await this.nodeState.stop();
     this.log.info('storage server stopped');
   }
 }
