@@ -91,3 +91,13 @@ export function readBody(req: IncomingMessage, limitBytes: number): Promise<Buff
     });
   });
 }
+
+/**
+ * A batch endpoint's body (batch, repl-apply): too large is PAYLOAD_TOO_LARGE, any other
+ * failure to read it MALFORMED_REQUEST.
+ */
+export function readBatchBody(req: IncomingMessage, limitBytes: number): Promise<Buffer> {
+  return readBody(req, limitBytes).catch((err) => {
+    throw err instanceof PayloadTooLargeError ? err : new MalformedRequestError((err as Error).message);
+  });
+}

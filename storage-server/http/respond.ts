@@ -1,7 +1,7 @@
 // Small helpers to answer HTTP requests: JSON, msgpack and error bodies. Every error
 // answer carries a stable code ({"code", "message"}) with the status of that code.
 
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ErrorCode } from '../../sdk/errors.js';
 import { RingkvError, httpStatusForCode } from '../../sdk/errors.js';
 import { encodeMessage, MSGPACK_CONTENT_TYPE } from '../../sdk/wire/protocol.js';
@@ -21,6 +21,13 @@ export function sendMsgpack(res: ServerResponse, status: number, body: unknown):
   const buf = encodeMessage(body);
   res.writeHead(status, { 'content-type': MSGPACK_CONTENT_TYPE, 'content-length': buf.length });
   res.end(buf);
+}
+
+/** Answers 200 in msgpack when the request accepts it, else JSON (the endpoints the CLI and the dashboard read). */
+export function sendMsgpackOrJson(req: IncomingMessage, res: ServerResponse, body: unknown): void {
+  const accept = req.headers.accept ?? '';
+  if (accept.includes('msgpack')) sendMsgpack(res, 200, body);
+  else sendJson(res, 200, body);
 }
 
 export function sendEmpty(res: ServerResponse, status: number, headers: Record<string, string> = {}): void {

@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RingkvError } from '../../sdk/errors.js';
+import type { Route } from './router.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 // Beside the sources (tsx runs storage-server/http/); from dist/storage-server/http/ the sources are three levels up.
@@ -18,9 +19,13 @@ const UI_TYPES: Record<string, string> = {
   '.svg': 'image/svg+xml',
 };
 
+/** The dashboard's route: /ui and /ui/<file>, read-only. */
+export function uiRoute(): Route {
+  return { name: 'ui', path: '/ui', prefix: '/ui/', methods: ['GET', 'HEAD'], handle: ({ req, res, path }) => serveUi(req, res, path) };
+}
+
 /** Serves the dashboard file at path `p` (/ui, /ui/ and /ui/index.html are the page). */
-export async function serveUi(req: IncomingMessage, res: ServerResponse, p: string): Promise<void> {
-  if (req.method !== 'GET' && req.method !== 'HEAD') throw new RingkvError('METHOD_NOT_ALLOWED', 'the dashboard is read-only');
+async function serveUi(req: IncomingMessage, res: ServerResponse, p: string): Promise<void> {
   const rel = p === '/ui' || p === '/ui/' ? 'index.html' : p.slice('/ui/'.length);
   if (!/^[A-Za-z0-9._-]+$/.test(rel) || rel.startsWith('.')) throw new RingkvError('ROUTE_NOT_FOUND', `no dashboard file ${rel}`);
   let body: Buffer;
