@@ -4,18 +4,13 @@
 // them, and stops them. start() binds and joins; stop() stops accepting, finishes in-flight
 // requests, flushes and closes. Where each mechanism lives: README.md "Where to find what".
 
-import http from 'node:http';
-import net from 'node:net';
-import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import type { Clock } from '../sdk/clock.js';
 import { systemClock } from '../sdk/clock.js';
 import { RingkvClient } from '../sdk/client.js';
 import { InvalidArgumentError } from '../sdk/errors.js';
 import { DEFAULT_DC, dcOf } from '../sdk/membership.js';
-import type { HttpTransportOptions, Transport } from '../sdk/transport.js';
-import { HttpTransport } from '../sdk/transport.js';
-import type { TlsMode } from '../sdk/transport-security.js';
+import type { Transport } from '../sdk/transport.js';
 import type { StoredObject } from '../sdk/versioning/index.js';
 import { AntiEntropy } from './anti-entropy/anti-entropy.js';
 import { FoldPass } from './anti-entropy/fold-pass.js';
@@ -33,10 +28,10 @@ import { HintedHandoff } from './handoff/hinted-handoff.js';
 import { HotKeys } from './hot-keys.js';
 import { Admission } from './http/admission.js';
 import { ConnectionGuard } from './http/connection-guard.js';
-import { FrontDoor } from './http/front-door.js';
+import { NodeHttpServer } from './http/node-http-server.js';
 import { LoadShedder } from './http/load-shedder.js';
 import { routeTable } from './http/route-table.js';
-import { answerClientError, Router } from './http/router.js';
+import { Router } from './http/router.js';
 import { InvalidationHub } from './invalidation-hub.js';
 import { LocalShortcutTransport } from './local-shortcut-transport.js';
 import type { Logger } from './logger.js';
@@ -52,6 +47,7 @@ import type { NodeState } from './node-state.js';
 import type { NodeStores } from './node-stores.js';
 import { closeNodeStores, openNodeStores } from './node-stores.js';
 import { NodeStateKeeper, OutageRecovery, startingNodeState } from './outage-recovery.js';
+import { PeerTlsModes, peerTransport } from './peer-transport.js';
 import { ReplicaStore } from './replica-store.js';
 import { Replication } from './replication/replication.js';
 import type { NodeTlsMaterial } from './tls/node-tls.js';
@@ -66,10 +62,9 @@ export interface ServerSeams {
 }
 
 export class StorageServer implements NodeParts {
-  readonly config: ServerConfig;
+  // The parts (node-parts.ts says what each is).
   readonly engine: Engine;
   readonly store: ReplicaStore;
-  /** This node's vector-clock actor and dot counter. */
   readonly dots: DotCounter;
   readonly membership: Membership;
   readonly detector: FailureDetector;
@@ -77,64 +72,44 @@ export class StorageServer implements NodeParts {
   readonly handoff: HintedHandoff;
   readonly hasher: SpanHasher;
   readonly antiEntropy: AntiEntropy;
-  /** The Merkle leaf hashes' rebuild at start and in the background (anti-entropy/merkle-leaf-upkeep.ts). */
   readonly leafUpkeep: MerkleLeafUpkeep;
-  /** Folds the counter entries of nodes that left into this node (the keys it is the first replica of). */
   readonly foldPass: FoldPass;
-  /** Asynchronous replication to the other data centers (inactive with one). */
   readonly replication: Replication;
-  /** Joins, decommissions, removals, cleanups and fold passes run by this node (membership-changes.ts). */
   readonly changes: MembershipChanges;
-  /** This node's NODE-STATE: the last-alive heartbeat and, while recovering, the outage start. */
-  readonly nodeState: NodeStateKeeper;
-  /** The recovery after an outage longer than the tombstone grace period (outage-recovery.ts). */
   readonly recovery: OutageRecovery;
-  /** Applies replica operation batches, from the batch endpoint and the local shortcut (batch-applier.ts). */
   readonly batches: BatchApplier;
-  /** Write batches admitted under a ring stamp (ring fences wait for the older ones). */
   readonly admittedWrites = new AdmittedWrites();
   readonly metrics: ServerMetrics;
-  /** The keys this node serves most (storage-server/hot-keys.ts). */
   readonly hotKeys: HotKeys;
-  /** The near cache's invalidation streams and the keys they track (storage-server/invalidation-hub.ts). */
   readonly invalidations: InvalidationHub;
-  /**
-   * The cluster's user table on this node (auth/README.md): kept and synchronized whenever the
-   * node requires TLS (the table travels between node certificates only), used to check
-   * tokens when auth.enabled.
-   */
   readonly auth: AuthService | undefined;
-  /** Admission control: refuses requests this node could not answer in time. */
   readonly shedder: LoadShedder;
   readonly admission: Admission;
-  /** Caps open connections (answers the one beyond with 503). */
   readonly connections: ConnectionGuard;
   readonly router: Router;
-  readonly log: pino.Logger;
-  readonly clock: Clock;
   readonly startedAtMs: number;
-  readonly transport: Transport;
   private readonly replQueue: NodeStores['replQueue'];
-  private readonly http: http.Server;
-  /** Sorts new connections into plain HTTP and TLS (tls mode transitional, required). */
-  private readonly frontDoor: FrontDoor;
-  /** address -> what the member there accepts; rebuilt after membership changes. */
-  private peerTls: Map<string, TlsMode> | undefined;
+  private readonly http: NodeHttpServer;
+  /** What each peer's address accepts (plain or TLS). */
+  private readonly peerTls: PeerTlsModes;
   private embedded: RingkvClient<Buffer> | undefined;
   private stopped: Promise<void> | undefined;
 
-  private constructor(config: ServerConfig, stores: NodeStores, log: pino.Logger, transport: Transport, clock: Clock, nodeState: NodeStateKeeper, tlsMaterial: NodeTlsMaterial | undefined) {
+  private constructor(
+    readonly config: ServerConfig,
+    stores: NodeStores,
+    readonly log: pino.Logger,
+    readonly transport: Transport,
+    readonly clock: Clock,
+    readonly nodeState: NodeStateKeeper,
+    tlsMaterial: NodeTlsMaterial | undefined,
+  ) {
     const { engine, hints, dots, authTable, replQueue } = stores;
     const state = nodeState.state;
-    this.config = config;
     this.engine = engine;
     this.hints = hints;
     this.dots = dots;
     this.replQueue = replQueue;
-    this.log = log;
-    this.clock = clock;
-    this.transport = transport;
-    this.nodeState = nodeState;
     this.startedAtMs = clock.nowMs();
     const component = (name: string) => log.child({ component: name }) as Logger;
     // Hints are kept only for current members: made-up node ids cannot fill the hint budget.
@@ -280,30 +255,9 @@ export class StorageServer implements NodeParts {
       log,
       stopping,
     });
-    this.http = http.createServer(
-      {
-        keepAliveTimeout: config.keepAliveTimeoutMs,
-        headersTimeout: config.headersTimeoutMs,
-        requestTimeout: config.requestReceiveTimeoutMs,
-        // How often Node checks the two timeouts above: a slow sender is cut within this of them.
-        connectionsCheckingInterval: Math.min(1000, Math.max(50, Math.floor(config.headersTimeoutMs / 4))),
-      },
-      this.router.handle,
-    );
-    this.frontDoor = new FrontDoor(this.http, {
-      mode: config.tls.mode,
-      material: tlsMaterial,
-      handshakeTimeoutMs: config.headersTimeoutMs,
-      onConnection: (transport) => this.metrics.connectionsAccepted.inc({ transport }),
-      onHandshakeFailure: (reason) => this.metrics.tlsHandshakeFailures.inc({ reason }),
-    });
+    this.http = new NodeHttpServer({ config, router: this.router, metrics: this.metrics, connections: this.connections, tlsMaterial, log });
     if (tlsMaterial) this.metrics.gauge('ringkv_tls_cert_expiry_seconds', "When this node's certificate expires (seconds since the epoch)", () => tlsMaterial.notAfter.getTime() / 1000);
-    this.membership.onChange(() => {
-      this.peerTls = undefined;
-    });
-    this.connections.attach(this.http, config.id);
-    // A request that was not received in time, or could not be parsed.
-    this.http.on('clientError', (err: NodeJS.ErrnoException, socket) => answerClientError(err, socket, this.log));
+    this.peerTls = new PeerTlsModes(this.membership);
   }
 
   /** Opens the engine, binds the HTTP port, starts gossip. */
@@ -328,13 +282,7 @@ export class StorageServer implements NodeParts {
     });
     // A node presents its node certificate to its peers, and speaks TLS to those that accept
     // it (all of them in required mode), by the rule every sender follows.
-    const httpTransport =
-      seams.transport === undefined
-        ? new HttpTransport({
-            ...outgoingTransportOptions(config.host),
-            tls: tlsMaterial && config.tls.mode !== 'off' ? { ca: tlsMaterial.ca, cert: tlsMaterial.cert, key: tlsMaterial.key, policy: config.tls.mode } : undefined,
-          })
-        : undefined;
+    const httpTransport = seams.transport === undefined ? peerTransport(config, tlsMaterial) : undefined;
     const transport = seams.transport ?? httpTransport!;
     let server: StorageServer | undefined;
     try {
@@ -343,7 +291,7 @@ export class StorageServer implements NodeParts {
       server = new StorageServer(cfg, stores, log, transport, clock, keeper, tlsMaterial);
       holder.server = server;
       const s = server;
-      httpTransport?.setPeerTlsMode((address) => s.peerTlsModeAt(address));
+      httpTransport?.setPeerTlsMode((address) => s.peerTls.at(address));
       await keeper.save();
       keeper.startHeartbeat(cfg.tombstoneGraceMs);
       await server.listen();
@@ -375,22 +323,14 @@ export class StorageServer implements NodeParts {
   }
 
   private async listen(): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: Error) => reject(new InvalidArgumentError(`cannot listen on ${this.config.host}:${this.config.port}: ${err.message}`));
-      this.http.once('error', onError);
-      this.http.listen(this.config.port, this.config.host, () => {
-        this.http.off('error', onError);
-        resolve();
-      });
-    });
-    const addr = this.http.address() as AddressInfo;
+    const port = await this.http.listen(this.config.host, this.config.port);
     if (this.config.port === 0) {
       // An ephemeral port: advertise the one we got.
       const advertisedPort = Number(this.config.advertise.split(':').pop());
       if (advertisedPort === 0) {
-        this.config.advertise = `${this.config.advertise.slice(0, this.config.advertise.lastIndexOf(':'))}:${addr.port}`;
+        this.config.advertise = `${this.config.advertise.slice(0, this.config.advertise.lastIndexOf(':'))}:${port}`;
       }
-      this.config.port = addr.port;
+      this.config.port = port;
       this.membership.setSelfAddress(this.config.advertise);
     }
   }
@@ -412,22 +352,6 @@ export class StorageServer implements NodeParts {
     await client.start();
     this.embedded = client;
     this.membership.onChange(() => client.cluster.apply(this.membership.view()));
-  }
-
-  /** What the member at `address` accepts (`off` when it advertises nothing); undefined for no member. */
-  peerTlsModeAt(address: string): TlsMode | undefined {
-    if (this.peerTls === undefined) {
-      const map = new Map<string, TlsMode>();
-      // A live member wins an address over a gone one that had it before.
-      for (const m of this.membership.members()) {
-        for (const a of [m.address, m.remoteAddress]) {
-          if (a === undefined || (m.state === 'left' && map.has(a))) continue;
-          map.set(a, m.tls ?? 'off');
-        }
-      }
-      this.peerTls = map;
-    }
-    return this.peerTls.get(address);
   }
 
   /** "host:port" clients and peers use. */
@@ -459,12 +383,7 @@ export class StorageServer implements NodeParts {
     this.log.info({ inFlight: this.router.requestsInFlight }, 'storage server stopping');
     // Invalidation streams never end by themselves: end them, clients flush and go elsewhere.
     this.invalidations.closeAll();
-    const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
-    this.http.closeIdleConnections();
-    await Promise.race([this.router.whenIdle(), new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref())]);
-    this.http.closeAllConnections();
-    this.frontDoor.closePending();
-    await closed;
+    await this.http.close(graceMs);
     this.detector.stop();
     this.antiEntropy.stop();
     await this.replication.stop();
@@ -482,16 +401,4 @@ export class StorageServer implements NodeParts {
     await this.nodeState.stop();
     this.log.info('storage server stopped');
   }
-}
-
-/**
- * Options of the transport a server talks to its peers with. A server bound to one
- * specific IP address (a multi-homed host, or one loopback address of several) connects
- * from that address too, so that peers and firewalls see the address it advertises; one
- * bound to every address (0.0.0.0, ::) or to a host name lets the system choose.
- */
-export function outgoingTransportOptions(host: string): HttpTransportOptions {
-  const family = net.isIP(host);
-  if (family === 0 || host === '0.0.0.0' || host === '::') return {};
-  return { localAddress: host };
 }

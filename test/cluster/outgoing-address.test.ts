@@ -5,7 +5,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import t from 'tap';
-import { outgoingTransportOptions } from '../../storage-server/server.js';
+import { outgoingTransportOptions } from '../../storage-server/peer-transport.js';
 import { TestCluster } from '../helpers/cluster.js';
 
 t.setTimeout(60_000);
