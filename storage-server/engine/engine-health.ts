@@ -36,6 +36,16 @@ export type ErrorSource = 'wal' | 'flush' | 'compaction' | 'recovery';
 /** What the engine was doing to a file when it failed (decides soft against hard). */
 export type IoPhase = 'append' | 'sync' | 'create' | 'other';
 
+/** A failure of the write path, with what was being done to the file (decides its severity). */
+export class IoFailure extends Error {
+  constructor(
+    readonly phase: IoPhase,
+    override readonly cause: unknown,
+  ) {
+    super((cause as Error)?.message ?? String(cause));
+  }
+}
+
 const SOFT_ERRNOS = new Set(['ENOSPC', 'EDQUOT', 'EMFILE', 'ENFILE']);
 const FATAL_ERRNOS = new Set(['EROFS', 'EACCES', 'EPERM']);
 

@@ -30,8 +30,9 @@ import { BlockReadGovernor } from './block-read-governor.js';
 import { bloomHash } from './bloom-filter.js';
 import { varintSize } from './coding.js';
 import { pickCompaction } from './compaction-picker.js';
-import type { EngineHealth, ErrorSource, IoPhase, RetryEpisode } from './engine-health.js';
-import { backoffMs, classifyIoError, ErrorLog } from './engine-health.js';
+import type { EngineHealth, ErrorSource, RetryEpisode } from './engine-health.js';
+import { backoffMs, classifyIoError, ErrorLog, IoFailure } from './engine-health.js';
+import { GroupCommit } from './group-commit.js';
 import type { EngineOptions, ResolvedEngineOptions } from './engine-options.js';
 import { resolveEngineOptions } from './engine-options.js';
 import type { FileLock } from './file-system.js';
@@ -46,7 +47,7 @@ import { CompactionThread } from './compaction-thread.js';
 import { mergeNewest } from './merge-iterator.js';
 import { RateLimiter } from './rate-limiter.js';
 import type { EngineRecord } from './record.js';
-import { isLive, RecordSpan, recordSize, writeRecord } from './record.js';
+import { isLive, RecordSpan, recordSize } from './record.js';
 import type { BadBlock, BlockCache, ReadStats } from './table.js';
 import { createBlockCache, NEEDS_READ, TableBuilder, TableReader } from './table.js';
 import { TableSet } from './table-set.js';
@@ -165,45 +166,10 @@ export interface EngineStats {
   walSegmentsKept: number;
 }
 
-interface PendingWrite {
-  kind: 'write';
-  records: EngineRecord[];
-  /** Encoded size of the records. */
-  bytes: number;
-  resolve: () => void;
-  reject: (err: Error) => void;
-}
-
-/** A marker in the write queue: rotates the memtable (when `rotate`), else only waits its turn. */
-interface PendingRotate {
-  kind: 'rotate';
-  rotate: boolean;
-  resolve: () => void;
-  reject: (err: Error) => void;
-}
-
-/** Work that needs the WAL to itself (a probe, a recovery), run by the leader in its turn. */
-interface PendingTask {
-  kind: 'task';
-  run: () => Promise<void>;
-  resolve: () => void;
-  reject: (err: Error) => void;
-}
-
 class CompactionAborted extends Error {}
 
 /** Compaction errors that quarantined the block they met (not retried as I/O errors). */
 const metCorruption = new WeakSet<object>();
-
-/** A failure of the write path, with what was being done to the file (decides its severity). */
-class IoFailure extends Error {
-  constructor(
-    readonly phase: IoPhase,
-    override readonly cause: unknown,
-  ) {
-    super((cause as Error)?.message ?? String(cause));
-  }
-}
 
 /** An open storage engine over one directory. Create with Engine.open(). */
 export class Engine {
@@ -234,8 +200,8 @@ export class Engine {
   private seq: number;
   private nextFile: number;
 
-  private queue: (PendingWrite | PendingRotate | PendingTask)[] = [];
-  private writing = false;
+  /** The write queue and its leader (group-commit.ts). */
+  private readonly commits: GroupCommit;
   /** Set when the engine gave up (state `failed`): every write fails with it until reopen. */
   private bgError: EngineError | undefined;
   private failedAtMs = 0;
@@ -319,6 +285,30 @@ export class Engine {
     this.limiter = new RateLimiter(o.compactionRateBytesPerSec);
     this.blockReads = new BlockReadGovernor(o.blockReadMode);
     this.thread = o.compactionThread === 'worker' && o.fs instanceof NodeFileSystem ? new CompactionThread(() => new CompactionAborted(), o.compactionThreadNice) : undefined;
+    // The leader's view of the engine: its memtable and WAL of the moment, the write path's errors.
+    const engine = this;
+    this.commits = new GroupCommit(
+      {
+        get mem() {
+          return engine.mem;
+        },
+        get wal() {
+          return engine.wal;
+        },
+        refusal: () => this.refusal(),
+        onWritePathError: (err) => this.onWritePathError(err),
+        full: () => this.mem.bytes >= this.memLimitBytes || this.wal.full,
+        rotate: (force) => this.rotate(force),
+        onSync: () => {
+          this.counters.walSyncs++;
+        },
+        onGroup: (frameBytes) => {
+          this.counters.walBytesWritten += frameBytes;
+          this.counters.writeGroups++;
+        },
+      },
+      { sync: o.sync, maxGroupCommitBytes: o.maxGroupCommitBytes },
+    );
   }
 
   /**
@@ -448,15 +438,15 @@ export class Engine {
    * typed error before anything is written.
    */
   write(ops: readonly WriteOp[]): Promise<void> {
-    let pending: PendingWrite;
+    let records: EngineRecord[];
+    let bytes = 0;
     try {
       if (this.closing) throw new ClosedError('engine');
       const refused = this.refusal();
       if (refused) throw refused;
       if (!Array.isArray(ops) || ops.length === 0) throw new InvalidArgumentError('write needs at least one operation');
       const now = this.clock.nowMs();
-      const records: EngineRecord[] = new Array(ops.length);
-      let bytes = 0;
+      records = new Array(ops.length);
       for (let i = 0; i < ops.length; i++) {
         const r = (records[i] = this.toRecord(ops[i]!, now, 0));
         bytes += recordSize(r);
@@ -471,17 +461,11 @@ export class Engine {
         (records[i] as { seq: number }).seq = seq;
         bytes += varintSize(seq) - 1;
       }
-      pending = { kind: 'write', records, bytes, resolve: noop, reject: noop };
     } catch (err) {
       return Promise.reject(err);
     }
     this.counters.writes += ops.length;
-    return new Promise<void>((resolve, reject) => {
-      pending.resolve = resolve;
-      pending.reject = reject;
-      this.queue.push(pending);
-      this.startLeader();
-    });
+    return this.commits.write(records, bytes);
   }
 
   private toRecord(op: WriteOp, now: number, seq: number): EngineRecord {
@@ -512,127 +496,6 @@ export class Engine {
       return { key, seq, tombstone: true, expiresAtMs: deletedAtMs, flags: 0, contentType: '', version, value: EMPTY };
     }
     throw new InvalidArgumentError(`unknown write operation type ${String((op as { type?: unknown }).type)}`);
-  }
-
-  /**
-   * Schedules the group-commit leader unless it is running or scheduled. It starts from
-   * setImmediate, not at once: the writes issued in this turn of the event loop (e.g. by
-   * every client whose previous write just resolved) join its first group, and I/O
-   * callbacks (flushes, compaction reads) get their turn between groups.
-   */
-  private startLeader(): void {
-    if (this.writing) return;
-    this.writing = true;
-    setImmediate(this.runLeader);
-  }
-
-  private readonly runLeader = (): void => void this.writeLoop();
-
-  /** The group-commit leader: drains the queue, one WAL write (+ sync) per group. */
-  private async writeLoop(): Promise<void> {
-    this.writing = true;
-    try {
-      while (this.queue.length > 0) {
-        const head = this.queue[0]!;
-        if (head.kind === 'task') {
-          this.queue.shift();
-          try {
-            await head.run();
-            head.resolve();
-          } catch (err) {
-            head.reject(err as Error);
-          }
-          continue;
-        }
-        if (head.kind === 'rotate') {
-          this.queue.shift();
-          try {
-            if (head.rotate && this.mem.size > 0) {
-              const refused = this.refusal();
-              if (refused) throw refused;
-              await this.rotate(false).catch((err: unknown) => {
-                throw this.onWritePathError(err);
-              });
-            }
-            head.resolve();
-          } catch (err) {
-            head.reject(err as Error);
-          }
-          continue;
-        }
-        // While writes are refused (a soft error being retried, a recovery, a failure), the
-        // queued writes fail at once; the markers and tasks behind them still run.
-        const refused = this.refusal();
-        if (refused) {
-          this.queue.shift();
-          head.reject(refused);
-          continue;
-        }
-        if (this.mem.bytes >= this.memLimitBytes || this.wal.full) {
-          try {
-            await this.rotate(false);
-          } catch (err) {
-            const e = this.onWritePathError(err);
-            // The writes queued now were not written: refused (the loop rejects them).
-            if (!this.refusal()) {
-              this.queue.shift();
-              head.reject(e);
-            }
-            continue;
-          }
-        }
-
-        // Form a group: everything queued, up to maxGroupCommitBytes (`always` takes one).
-        const group: PendingWrite[] = [];
-        let bytes = 0;
-        const limit = this.options.sync === 'always' ? 1 : Infinity;
-        const maxBytes = Math.min(this.options.maxGroupCommitBytes, WAL_MAX_FRAME_BYTES - WAL_MAX_FRAME_HEADER_BYTES);
-        while (this.queue.length > 0 && group.length < limit) {
-          const w = this.queue[0]!;
-          if (w.kind !== 'write') break;
-          if (group.length > 0 && bytes + w.bytes > maxBytes) break;
-          group.push(w);
-          bytes += w.bytes;
-          this.queue.shift();
-        }
-        // One WAL frame for the whole group (like LevelDB's merged batch: each batch stays
-        // atomic inside it), encoded once, straight into the memtable's arena.
-        const mem = this.mem;
-        let frameBytes = 0;
-        let phase: IoPhase = 'other';
-        try {
-          const area = mem.reserve(this.wal.frameHeaderBytes + bytes);
-          const start = area.start + this.wal.frameHeaderBytes;
-          let end = start;
-          for (const w of group) {
-            for (let i = 0; i < w.records.length; i++) end = writeRecord(area.buf, end, w.records[i]!);
-          }
-          if (end !== start + bytes) throw new Error(`group encoded to ${end - start} bytes, expected ${bytes}`);
-          const frame = this.wal.seal(area.buf, area.start, end);
-          frameBytes = frame.length;
-          phase = 'append';
-          const appending = this.wal.append(frame);
-          if (appending) await appending;
-          if (this.options.sync !== 'none') {
-            phase = 'sync';
-            await this.wal.sync();
-            this.counters.walSyncs++;
-          }
-          mem.commit(area.buf, start, end);
-        } catch (err) {
-          // The group is not acknowledged: refused when nothing of it can have been written
-          // (soft), of unknown outcome when it may be durable (hard, fatal).
-          const e = this.onWritePathError(new IoFailure(phase, err));
-          for (const w of group) w.reject(e);
-          continue;
-        }
-        this.counters.walBytesWritten += frameBytes;
-        this.counters.writeGroups++;
-        for (const w of group) w.resolve();
-      }
-    } finally {
-      this.writing = false;
-    }
   }
 
   /**
@@ -697,12 +560,9 @@ export class Engine {
     this.log.error({ err: cause }, 'engine failed: writes are refused until it is reopened');
   }
 
-  /** Runs `run` as a task of the leader (exclusive use of the WAL and memtables). */
+  /** Runs `run` as a task of the group-commit leader (exclusive use of the WAL and memtables). */
   private runTask(run: () => Promise<void>): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      this.queue.push({ kind: 'task', run, resolve, reject });
-      this.startLeader();
-    });
+    return this.commits.runTask(run);
   }
 
   /** A timer for a background retry that never keeps the process alive. */
@@ -1067,10 +927,7 @@ export class Engine {
     if (this.closed) throw new ClosedError('engine');
     const refused = this.refusal();
     if (refused) throw refused;
-    await new Promise<void>((resolve, reject) => {
-      this.queue.push({ kind: 'rotate', rotate: true, resolve, reject });
-      this.startLeader();
-    });
+    await this.commits.marker(true);
     while (this.imm.length > 0) {
       if (this.bgError) throw this.bgError;
       if (this.flushEpisode) throw this.flushFailedError();
@@ -1562,10 +1419,7 @@ export class Engine {
       if (ep) ep.timer = undefined;
     }
     this.thread?.abort();
-    await new Promise<void>((resolve) => {
-      this.queue.push({ kind: 'rotate', rotate: false, resolve, reject: () => resolve() });
-      this.startLeader();
-    });
+    await this.commits.marker(false).catch(() => undefined);
     if (this.options.flushOnClose && !this.bgError) {
       await this.flush().catch((err) => this.log.warn({ err }, 'flush on close failed'));
     }
@@ -1587,8 +1441,6 @@ export class Engine {
     await this.lock.release();
   }
 }
-
-function noop(): void {}
 
 function quarantinedOf(t: TableReader, b: BadBlock): QuarantinedBlock {
   return {
