@@ -41,7 +41,6 @@ import { Membership } from './membership/membership.js';
 import { AdmittedWrites } from './membership/ring-fence.js';
 import { ServerMetrics } from './metrics.js';
 import { registerNodeGauges } from './node-gauges.js';
-import type { NodeParts } from './node-parts.js';
 import { readNodeState } from './node-state.js';
 import type { NodeState } from './node-state.js';
 import type { NodeStores } from './node-stores.js';
@@ -61,31 +60,55 @@ export interface ServerSeams {
   logger?: pino.Logger;
 }
 
-export class StorageServer implements NodeParts {
-  // The parts (node-parts.ts says what each is).
+export class StorageServer {
   readonly engine: Engine;
+  /** Applies replica operations to the engine, per-key serialized; keeps the Merkle leaves (replica-store.ts). */
   readonly store: ReplicaStore;
+  /** This node's vector-clock actor and dot counter. */
   readonly dots: DotCounter;
+  /** The member table and gossip (membership/membership.ts). */
   readonly membership: Membership;
+  /** SWIM failure detection (membership/failure-detector.ts). */
   readonly detector: FailureDetector;
+  /** Hints held for other nodes (handoff/hint-store.ts) and their delivery (handoff/hinted-handoff.ts). */
   readonly hints: HintStore;
   readonly handoff: HintedHandoff;
+  /** Merkle hashes of token spans over the replica store's leaves (anti-entropy/span-hasher.ts). */
   readonly hasher: SpanHasher;
+  /** Repair rounds (anti-entropy/anti-entropy.ts). */
   readonly antiEntropy: AntiEntropy;
+  /** The Merkle leaf hashes' rebuild at start and in the background (anti-entropy/merkle-leaf-upkeep.ts). */
   readonly leafUpkeep: MerkleLeafUpkeep;
+  /** Folds the counter entries of nodes that left into this node (anti-entropy/fold-pass.ts). */
   readonly foldPass: FoldPass;
+  /** Asynchronous replication to the other data centers, inactive with one (replication/replication.ts). */
   readonly replication: Replication;
+  /** Joins, decommissions, removals, cleanups and fold passes run by this node (membership-changes.ts). */
   readonly changes: MembershipChanges;
+  /** The recovery after an outage longer than the tombstone grace period (outage-recovery.ts). */
   readonly recovery: OutageRecovery;
+  /** Applies replica operation batches, from the batch endpoint and the local shortcut (batch-applier.ts). */
   readonly batches: BatchApplier;
+  /** Write batches admitted under a ring stamp: ring fences wait for the older ones (membership/ring-fence.ts). */
   readonly admittedWrites = new AdmittedWrites();
+  /** Prometheus metrics (metrics.ts; the gauges in node-gauges.ts). */
   readonly metrics: ServerMetrics;
+  /** The keys this node serves most (hot-keys.ts). */
   readonly hotKeys: HotKeys;
+  /** The near cache's invalidation streams and the keys they track (invalidation-hub.ts). */
   readonly invalidations: InvalidationHub;
+  /**
+   * The cluster's user table on this node (auth/README.md): kept and synchronized whenever the
+   * node requires TLS (the table travels between node certificates only), used to check
+   * tokens when auth.enabled.
+   */
   readonly auth: AuthService | undefined;
+  /** Admission control: refuses requests this node could not answer in time (http/load-shedder.ts, http/admission.ts). */
   readonly shedder: LoadShedder;
   readonly admission: Admission;
+  /** Caps open connections, answering the one beyond with 503 (http/connection-guard.ts). */
   readonly connections: ConnectionGuard;
+  /** The route table and the checks before each handler (http/router.ts). */
   readonly router: Router;
   readonly startedAtMs: number;
   private readonly replQueue: NodeStores['replQueue'];
@@ -99,8 +122,10 @@ export class StorageServer implements NodeParts {
     readonly config: ServerConfig,
     stores: NodeStores,
     readonly log: pino.Logger,
+    /** The transport to peers (the real one, not the embedded client's local shortcut). */
     readonly transport: Transport,
     readonly clock: Clock,
+    /** This node's NODE-STATE: the last-alive heartbeat and, while recovering, the outage start (outage-recovery.ts). */
     readonly nodeState: NodeStateKeeper,
     tlsMaterial: NodeTlsMaterial | undefined,
   ) {

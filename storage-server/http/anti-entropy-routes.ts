@@ -7,13 +7,12 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { MalformedRequestError } from '../../sdk/errors.js';
 import type { MerkleKeysRequest, MerkleRequest } from '../../sdk/wire/protocol.js';
-import { checkProtocolVersion, decodeMessage, PROTOCOL_VERSION, Routes } from '../../sdk/wire/protocol.js';
+import { PROTOCOL_VERSION, Routes } from '../../sdk/wire/protocol.js';
 import { LEAF_COUNT, LEAF_SPAN } from '../anti-entropy/leaf-hashes.js';
 import type { NodeParts } from '../node-parts.js';
-import { readBody } from './read-body.js';
 import { sendMsgpack } from './respond.js';
 import type { Route } from './router.js';
-import { checkSpans } from './token-spans.js';
+import { readSpanRequest } from './token-spans.js';
 
 /** Most Merkle leaves one merkle request may make a node sum (four full rings). */
 export const MAX_MERKLE_LEAVES = 4 * LEAF_COUNT;
@@ -30,9 +29,7 @@ export function antiEntropyRoutes(n: Pick<NodeParts, 'hasher'>): Route[] {
       name: 'merkle',
       path: Routes.merkle,
       handle: async ({ req, res }) => {
-        const msg = decodeMessage<MerkleRequest>(await readBody(req, 16 * 1024 * 1024));
-        checkProtocolVersion(msg?.v);
-        const spans = checkSpans(msg.spans);
+        const { spans } = await readSpanRequest<MerkleRequest>(req, 16 * 1024 * 1024);
         // Bounded work: a request may make this node sum at most MAX_MERKLE_LEAVES leaf hashes
         // (four full rings; anti-entropy's own requests cover at most one), and the summing
         // yields to the event loop as it goes, so no request can stall the node.
@@ -51,9 +48,7 @@ export function antiEntropyRoutes(n: Pick<NodeParts, 'hasher'>): Route[] {
       name: 'merkle-keys',
       path: Routes.merkleKeys,
       handle: async ({ req, res }) => {
-        const msg = decodeMessage<MerkleKeysRequest>(await readBody(req, 16 * 1024 * 1024));
-        checkProtocolVersion(msg?.v);
-        const spans = checkSpans(msg.spans);
+        const { msg, spans } = await readSpanRequest<MerkleKeysRequest>(req, 16 * 1024 * 1024);
         const limit = Math.min(Math.max(1, Number(msg.limit) || 100_000), MAX_KEYS_PER_REQUEST);
         const keys: [Buffer, number, number][][] = [];
         const truncated: boolean[] = [];

@@ -5,14 +5,13 @@
 
 import { MalformedRequestError } from '../../sdk/errors.js';
 import type { ScanRequest, StreamRequest } from '../../sdk/wire/protocol.js';
-import { checkProtocolVersion, decodeMessage, Routes } from '../../sdk/wire/protocol.js';
+import { Routes } from '../../sdk/wire/protocol.js';
 import type { NodeParts } from '../node-parts.js';
 import { serveScan } from '../streaming/range-scan.js';
 import { serveStream } from '../streaming/range-streaming.js';
-import { readBody } from './read-body.js';
 import { sendMsgpack } from './respond.js';
 import type { Route } from './router.js';
-import { checkSpans } from './token-spans.js';
+import { readSpanRequest } from './token-spans.js';
 
 export function streamRoutes(n: Pick<NodeParts, 'store'>): Route[] {
   return [
@@ -20,9 +19,7 @@ export function streamRoutes(n: Pick<NodeParts, 'store'>): Route[] {
       name: 'stream',
       path: Routes.stream,
       handle: async ({ req, res }) => {
-        const msg = decodeMessage<StreamRequest>(await readBody(req, 16 * 1024 * 1024));
-        checkProtocolVersion(msg?.v);
-        const spans = checkSpans(msg.spans);
+        const { msg, spans } = await readSpanRequest<StreamRequest>(req, 16 * 1024 * 1024);
         if (msg.after !== undefined && (!msg.after || !(msg.after.key instanceof Uint8Array) || !Number.isInteger(msg.after.span))) {
           throw new MalformedRequestError('after must be {span, key}');
         }
@@ -34,11 +31,10 @@ export function streamRoutes(n: Pick<NodeParts, 'store'>): Route[] {
       name: 'scan',
       path: Routes.scan,
       handle: async ({ req, res, caller }) => {
-        const msg = decodeMessage<ScanRequest>(await readBody(req, 1024 * 1024));
-        checkProtocolVersion(msg?.v);
+        const { msg, spans } = await readSpanRequest<ScanRequest>(req, 1024 * 1024);
         // A user's page holds only the keys it may read (authentication on).
         const canRead = caller.kind === 'user' ? (key: Buffer) => caller.principal.can('read', key) : undefined;
-        sendMsgpack(res, 200, await serveScan(n.store, { ...msg, spans: checkSpans(msg.spans) }, canRead));
+        sendMsgpack(res, 200, await serveScan(n.store, { ...msg, spans }, canRead));
       },
     },
   ];
