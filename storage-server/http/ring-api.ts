@@ -38,12 +38,8 @@ function wholeRing(view: ClusterView, self: string): RingAnswer {
       if (pendingShares) out.pendingShare = pendingShares.get(m.id) ?? 0;
       return out;
     });
-  const stamp = view.ringStamp;
   return {
-    v: PROTOCOL_VERSION,
-    node: self,
-    ringEpoch: stamp.epoch,
-    ringDigest: stamp.digest,
+    ...answerHeader(view, self),
     tokenSpace: 2 ** 32,
     vnodesPerNode: view.settings.vnodesPerNode,
     replication: { ...view.replication },
@@ -53,17 +49,19 @@ function wholeRing(view: ClusterView, self: string): RingAnswer {
   };
 }
 
+/** What both answers start with: the protocol, the node asked, and the ring it answered from. */
+function answerHeader(view: ClusterView, self: string): { v: number; node: string; ringEpoch: number; ringDigest: number } {
+  const stamp = view.ringStamp;
+  return { v: PROTOCOL_VERSION, node: self, ringEpoch: stamp.epoch, ringDigest: stamp.digest };
+}
+
 function keyPlacement(view: ClusterView, self: string, key: string): RingKeyAnswer {
   const bytes = Buffer.from(key, 'utf8');
   checkKey(bytes);
   const ring = view.ring;
   const token = Ring.tokenOf(bytes);
-  const stamp = view.ringStamp;
   return {
-    v: PROTOCOL_VERSION,
-    node: self,
-    ringEpoch: stamp.epoch,
-    ringDigest: stamp.digest,
+    ...answerHeader(view, self),
     key,
     token,
     replicas: ring.dataCenters.map((dc) => ({ dc, nodes: [...ring.replicasInDcForToken(token, dc)] })),
