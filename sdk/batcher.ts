@@ -24,7 +24,7 @@ import pLimit from 'p-limit';
 import type { LimitFunction } from 'p-limit';
 import type { Transport } from './transport.js';
 import type { BatchRequest, BatchResponse, WireOp, WireResult } from './wire/protocol.js';
-import { PROTOCOL_VERSION, Routes } from './wire/protocol.js';
+import { MESSAGE_VERSION, Routes } from './wire/protocol.js';
 import { AbortedError, InternalError, InvalidArgumentError, OverloadedError, RingkvError, TimeoutError } from './errors.js';
 import { BatchShedder } from './batch-shedder.js';
 import type { ServerClockSink } from './cluster-clock.js';
@@ -309,7 +309,7 @@ export class Batcher {
     for (const it of items) if (it.deadline < deadline) deadline = it.deadline;
     if (items.length === 0) return;
     const timeoutMs = Math.max(1, Math.ceil(deadline - now));
-    const req: BatchRequest = { v: PROTOCOL_VERSION, ops: items.map((i) => i.op), timeoutMs };
+    const req: BatchRequest = { v: MESSAGE_VERSION.batch, ops: items.map((i) => i.op), timeoutMs };
     if (this.opts.from) req.from = this.opts.from;
     if (ring) req.ring = ring;
     this.counters.batches++;

@@ -11,7 +11,7 @@
 import type { RingkvError } from './errors.js';
 import type { Transport } from './transport.js';
 import type { InvalidationMessage, SubscribeRequest } from './wire/invalidation-stream.js';
-import { PROTOCOL_VERSION, Routes } from './wire/protocol.js';
+import { MESSAGE_VERSION, Routes } from './wire/protocol.js';
 
 export interface InvalidationSubscriberOptions {
   transport: Transport;
@@ -93,7 +93,7 @@ export class InvalidationSubscriber {
       st.status = 'connecting';
       let failure: unknown;
       try {
-        const req: SubscribeRequest = { v: PROTOCOL_VERSION, from: this.o.clientId, heartbeatMs: this.o.heartbeatMs };
+        const req: SubscribeRequest = { v: MESSAGE_VERSION.invalidations, from: this.o.clientId, heartbeatMs: this.o.heartbeatMs };
         await this.o.transport.stream!(address, Routes.invalidations, req, {
           signal: controller.signal,
           idleTimeoutMs: 3 * this.o.heartbeatMs + 1000,

@@ -14,7 +14,7 @@ import { Ring } from './ring.js';
 import type { ClusterView } from './cluster-view.js';
 import type { Transport } from './transport.js';
 import type { ScanRequest, ScanResponse } from './wire/protocol.js';
-import { PROTOCOL_OF_ROUTE, PROTOCOL_VERSION, Routes } from './wire/protocol.js';
+import { MESSAGE_VERSION, PROTOCOL_OF_ROUTE, Routes } from './wire/protocol.js';
 import { AbortedError, InvalidArgumentError, QuorumNotMetError } from './errors.js';
 import { olderNodeError } from './protocol-support.js';
 import type { StoredObject } from './versioning/index.js';
@@ -122,7 +122,7 @@ export class Listing<T> implements AsyncIterable<T> {
       while (end < groups.length && end - g < MAX_SPANS_PER_REQUEST && groups[end]!.replicas.includes(node)) end++;
       const spans: [number, number][] = groups.slice(g, end).map((x) => [x.from, x.to]);
       spans[0]![0] = Math.max(spans[0]![0], this.pos.token);
-      const req: ScanRequest = { v: PROTOCOL_VERSION, spans, limit: pageSize };
+      const req: ScanRequest = { v: MESSAGE_VERSION.scan, spans, limit: pageSize };
       if (this.pos.key && Ring.tokenOf(this.pos.key) === this.pos.token) req.after = { span: 0, key: this.pos.key };
       if (prefix) req.prefix = prefix;
       if (this.keysOnly) req.keysOnly = true;

@@ -16,7 +16,7 @@ export interface ProtocolNeed {
   route: string;
   /** What the application was doing, for the message ("listing"). */
   what: string;
-  /** The protocol version the request carried (`v`: PROTOCOL_VERSION). */
+  /** The protocol version the request carried (`v`: the route's MESSAGE_VERSION). */
   sentProtocol: number;
   /** The protocol version the route came with (PROTOCOL_OF_ROUTE). */
   routeProtocol: number;

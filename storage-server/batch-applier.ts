@@ -14,7 +14,7 @@ import type { RingStamp } from '../sdk/ring-epoch.js';
 import { checkRouted } from '../sdk/ring-epoch.js';
 import type { StoredObject } from '../sdk/versioning/index.js';
 import type { BatchResponse, MergeOp, WireOp, WireResult } from '../sdk/wire/protocol.js';
-import { OpType, PROTOCOL_VERSION, Routes } from '../sdk/wire/protocol.js';
+import { MESSAGE_VERSION, OpType, Routes } from '../sdk/wire/protocol.js';
 import type { NodeParts } from './node-parts.js';
 
 const OP_NAMES: Record<number, string> = { 1: 'get', 2: 'merge', 3: 'coordinated_put', 4: 'put', 5: 'dt_update' };
@@ -85,7 +85,7 @@ export class BatchApplier {
     }
     // The batch's duration stands for each kind it carried (operations run concurrently).
     for (const op of kinds) metrics.replicaOpLatency.observe({ op }, ms / 1000);
-    const response: BatchResponse = { v: PROTOCOL_VERSION, results, now: this.n.clock.nowMs() };
+    const response: BatchResponse = { v: MESSAGE_VERSION.batch, results, now: this.n.clock.nowMs() };
     if (refuse !== undefined) response.view = { ...membership.view(), now: response.now! };
     return response;
   }
@@ -128,7 +128,7 @@ export class BatchApplier {
     const denied = todo.length - allowed.length;
     if (denied > 0) this.n.metrics.authRefusals.inc({ code: 'PERMISSION_DENIED', what: 'operation' }, denied);
     if (denied === 0) return this.apply(allowed, deadline, ring);
-    const response = allowed.length > 0 ? await this.apply(allowed, deadline, ring) : { v: PROTOCOL_VERSION, results: [], now: this.n.clock.nowMs() };
+    const response = allowed.length > 0 ? await this.apply(allowed, deadline, ring) : { v: MESSAGE_VERSION.batch, results: [], now: this.n.clock.nowMs() };
     const results: WireResult[] = refused.map((r) => r!);
     idx.forEach((i, j) => {
       results[i] = response.results[j]!;
@@ -168,7 +168,7 @@ export class BatchApplier {
         await Promise.all(
           [...byAddress].map(async ([address, idx]) => {
             try {
-              const r = await transport.call<BatchResponse>(address, Routes.batch, { v: PROTOCOL_VERSION, from: id, ops: idx.map((i) => ({ t: OpType.Get, key: keys[i]! })), timeoutMs }, { timeoutMs });
+              const r = await transport.call<BatchResponse>(address, Routes.batch, { v: MESSAGE_VERSION.batch, from: id, ops: idx.map((i) => ({ t: OpType.Get, key: keys[i]! })), timeoutMs }, { timeoutMs });
               idx.forEach((i, j) => {
                 const x = r.results?.[j];
                 if (x?.ok) out[i]!.push(x.obj);

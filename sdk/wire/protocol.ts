@@ -1,7 +1,9 @@
 // The internal wire protocol between SDK clients and storage servers, and between storage
 // servers: msgpack bodies over HTTP/1.1 keep-alive. The SDK owns it; the server imports it.
 // Documented in ./wire-format.md. Operation types are append-only; PROTOCOL_VERSION rises
-// when a message changes shape. Pure data and codecs; safe to share.
+// when a message changes shape or a route is added, and a message carries MESSAGE_VERSION of
+// its route: the lowest version with its shape. Data and codecs, shared by SDK and server;
+// the one mutable thing is the test-only cap of the versions a server process accepts.
 
 import { Packr } from 'msgpackr';
 import { MalformedRequestError, ProtocolMismatchError } from '../errors.js';
@@ -32,6 +34,37 @@ export const MIN_PROTOCOL_VERSION = 1;
  * answers 404 ROUTE_NOT_FOUND (sdk/protocol-support.ts names such a node in its error).
  */
 export const PROTOCOL_OF_ROUTE = { scan: 6, ring: 6 } as const;
+
+/**
+ * The `v` every message of a route carries, requests and answers alike: the lowest protocol
+ * version that has the message's shape, not the sender's newest (PROTOCOL_VERSION). A node
+ * of 6 then speaks to a node of 5 in messages the 5 accepts, and servers of 5 and 6 mix in
+ * one cluster (a rolling upgrade); only the routes 6 added carry 6 and need it on the node
+ * asked. When a later version changes a message's shape, that route's entry rises to it
+ * (./wire-format.md, "Rules for changing it"); a new route enters at the version it came with.
+ */
+export const MESSAGE_VERSION = {
+  batch: 5,
+  members: 5,
+  gossip: 5,
+  ping: 5,
+  pingReq: 5,
+  hints: 5,
+  merkle: 5,
+  merkleKeys: 5,
+  stream: 5,
+  status: 5,
+  admin: 5,
+  ringFence: 5,
+  authAdmin: 5,
+  authSync: 5,
+  whoami: 5,
+  scan: PROTOCOL_OF_ROUTE.scan,
+  ring: PROTOCOL_OF_ROUTE.ring,
+  hotKeys: 5,
+  invalidations: 5,
+  replApply: 5,
+} as const satisfies Record<keyof typeof Routes, number>;
 
 export const MSGPACK_CONTENT_TYPE = 'application/msgpack';
 /** Request header carrying the sender's protocol version. */
@@ -410,12 +443,28 @@ export function decodeMessage<T>(buf: Uint8Array): T {
   }
 }
 
+/** The highest version checkProtocolVersion accepts: PROTOCOL_VERSION, unless a test capped it. */
+let acceptedMax: number = PROTOCOL_VERSION;
+
+/**
+ * Test only: makes checkProtocolVersion of this process refuse versions above `max`, so that
+ * a real node of this build answers like a node of protocol `max` (the mixed-version tests;
+ * `ringkv server` calls it when RINGKV_TEST_ACCEPT_PROTOCOL_MAX is set). Only the check
+ * changes: the node still sends MESSAGE_VERSION and knows every route.
+ */
+export function capAcceptedProtocolForTests(max: number): void {
+  if (!Number.isInteger(max) || max < MIN_PROTOCOL_VERSION || max > PROTOCOL_VERSION) {
+    throw new RangeError(`accepted protocol cap ${max} is outside ${MIN_PROTOCOL_VERSION}..${PROTOCOL_VERSION}`);
+  }
+  acceptedMax = max;
+}
+
 /** Throws ProtocolMismatchError unless `v` is a protocol version this side speaks. */
 export function checkProtocolVersion(v: unknown): void {
-  if (typeof v !== 'number' || v < MIN_PROTOCOL_VERSION || v > PROTOCOL_VERSION) {
-    throw new ProtocolMismatchError(`protocol version ${String(v)} is not supported (this side speaks ${MIN_PROTOCOL_VERSION}..${PROTOCOL_VERSION})`, {
+  if (typeof v !== 'number' || v < MIN_PROTOCOL_VERSION || v > acceptedMax) {
+    throw new ProtocolMismatchError(`protocol version ${String(v)} is not supported (this side speaks ${MIN_PROTOCOL_VERSION}..${acceptedMax})`, {
       min: MIN_PROTOCOL_VERSION,
-      max: PROTOCOL_VERSION,
+      max: acceptedMax,
     });
   }
 }

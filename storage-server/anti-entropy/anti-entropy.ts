@@ -34,7 +34,7 @@ import type { Transport } from '../../sdk/transport.js';
 import type { StoredObject } from '../../sdk/versioning/index.js';
 import { maxTs, objectsEqual } from '../../sdk/versioning/index.js';
 import type { BatchRequest, BatchResponse, MerkleKeysRequest, MerkleKeysResponse, MerkleRequest, MerkleResponse } from '../../sdk/wire/protocol.js';
-import { OpType, PROTOCOL_VERSION, Routes } from '../../sdk/wire/protocol.js';
+import { MESSAGE_VERSION, OpType, Routes } from '../../sdk/wire/protocol.js';
 import type { Logger } from '../logger.js';
 import type { Membership } from '../membership/membership.js';
 import type { ReplicaStore } from '../replica-store.js';
@@ -294,7 +294,7 @@ export class AntiEntropy {
         for (const chunk of chunks(items, this.o.spansPerRequest)) {
           let remote: MerkleResponse;
           try {
-            const req: MerkleRequest = { v: PROTOCOL_VERSION, spans: chunk.map((i) => [i.span[0], i.span[1]]) };
+            const req: MerkleRequest = { v: MESSAGE_VERSION.merkle, spans: chunk.map((i) => [i.span[0], i.span[1]]) };
             remote = await this.transport.call<MerkleResponse>(this.address(peer), Routes.merkle, req, { timeoutMs: this.o.requestTimeoutMs });
           } catch (err) {
             stats.errors++;
@@ -329,7 +329,7 @@ export class AntiEntropy {
       for (const chunk of chunks(items, 64)) {
         let remote: MerkleKeysResponse;
         try {
-          const req: MerkleKeysRequest = { v: PROTOCOL_VERSION, spans: chunk.map((i) => [i.span[0], i.span[1]]), limit: 1_000_000 };
+          const req: MerkleKeysRequest = { v: MESSAGE_VERSION.merkleKeys, spans: chunk.map((i) => [i.span[0], i.span[1]]), limit: 1_000_000 };
           remote = await this.transport.call<MerkleKeysResponse>(this.address(peer), Routes.merkleKeys, req, { timeoutMs: this.o.requestTimeoutMs * 5 });
         } catch (err) {
           stats.errors++;
@@ -405,7 +405,7 @@ export class AntiEntropy {
     await Promise.all(
       [...peers].map(async (peer) => {
         const keys = batch.filter((b) => b.replicas.includes(peer));
-        const req: BatchRequest = { v: PROTOCOL_VERSION, from: self, ops: keys.map((b) => ({ t: OpType.Get, key: b.key })) };
+        const req: BatchRequest = { v: MESSAGE_VERSION.batch, from: self, ops: keys.map((b) => ({ t: OpType.Get, key: b.key })) };
         try {
           const res = await this.transport.call<BatchResponse>(this.address(peer), Routes.batch, req, { timeoutMs: this.o.requestTimeoutMs });
           const m = new Map<string, StoredObject | null>();
@@ -463,7 +463,7 @@ export class AntiEntropy {
     }
     await Promise.all(
       [...pushes].map(async ([peer, list]) => {
-        const req: BatchRequest = { v: PROTOCOL_VERSION, from: self, ops: list.map((x) => ({ t: OpType.Merge, key: x.key, obj: x.obj })) };
+        const req: BatchRequest = { v: MESSAGE_VERSION.batch, from: self, ops: list.map((x) => ({ t: OpType.Merge, key: x.key, obj: x.obj })) };
         try {
           const res = await this.transport.call<BatchResponse>(this.address(peer), Routes.batch, req, { timeoutMs: this.o.requestTimeoutMs });
           written += res.results.filter((r) => r.ok).length;
@@ -488,7 +488,7 @@ export class AntiEntropy {
     await Promise.all(
       [...peers].map(async (peer) => {
         const keys = batch.filter((b) => b.replicas.includes(peer));
-        const req: BatchRequest = { v: PROTOCOL_VERSION, from: self, ops: keys.map((b) => ({ t: OpType.Get, key: b.key })) };
+        const req: BatchRequest = { v: MESSAGE_VERSION.batch, from: self, ops: keys.map((b) => ({ t: OpType.Get, key: b.key })) };
         try {
           const res = await this.transport.call<BatchResponse>(this.address(peer), Routes.batch, req, { timeoutMs: this.o.requestTimeoutMs });
           const m = new Map<string, StoredObject | null>();

@@ -15,7 +15,7 @@ import { UnavailableError } from '../../sdk/errors.js';
 import type { Transport } from '../../sdk/transport.js';
 import type { StoredObject } from '../../sdk/versioning/index.js';
 import type { BatchRequest, BatchResponse } from '../../sdk/wire/protocol.js';
-import { OpType, PROTOCOL_VERSION, Routes } from '../../sdk/wire/protocol.js';
+import { MESSAGE_VERSION, OpType, Routes } from '../../sdk/wire/protocol.js';
 import { decodeCrdt } from '../../sdk/crdt/index.js';
 import { forEachCounter } from '../../sdk/crdt/store.js';
 import type { Logger } from '../logger.js';
@@ -188,7 +188,7 @@ export class FoldPass {
   private call(peer: string, ops: BatchRequest['ops']): Promise<BatchResponse> {
     const address = this.d.membership.get(peer)?.address;
     if (!address) return Promise.reject(new UnavailableError(`no address for ${peer}`));
-    const req: BatchRequest = { v: PROTOCOL_VERSION, from: this.d.membership.selfId, ops };
+    const req: BatchRequest = { v: MESSAGE_VERSION.batch, from: this.d.membership.selfId, ops };
     return this.d.transport.call<BatchResponse>(address, Routes.batch, req, { timeoutMs: this.d.requestTimeoutMs });
   }
 }

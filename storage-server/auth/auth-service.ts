@@ -11,7 +11,7 @@ import type { MemberInfo } from '../../sdk/membership.js';
 import { reachable } from '../../sdk/membership.js';
 import { InvalidArgumentError, MalformedRequestError, NotFoundError } from '../../sdk/errors.js';
 import type { Transport } from '../../sdk/transport.js';
-import { checkProtocolVersion, PROTOCOL_VERSION, Routes } from '../../sdk/wire/protocol.js';
+import { checkProtocolVersion, MESSAGE_VERSION, Routes } from '../../sdk/wire/protocol.js';
 import type { Logger } from '../logger.js';
 import type { AuthRecord, RoleRecord, UserRecord } from './auth-records.js';
 import { checkRecord } from './auth-records.js';
@@ -140,7 +140,7 @@ export class AuthService {
     if (peers.length === 0) return;
     const peer = peers[Math.floor(Math.random() * peers.length)]!;
     try {
-      const req: AuthSyncRequest = { v: PROTOCOL_VERSION, from: this.o.nodeId, digest: this.o.table.digest };
+      const req: AuthSyncRequest = { v: MESSAGE_VERSION.authSync, from: this.o.nodeId, digest: this.o.table.digest };
       const res = await this.o.transport.call<AuthSyncResponse>(peer.address, Routes.authSync, req, { timeoutMs: this.o.requestTimeoutMs });
       let fetched = 0;
       let pushedBack = false;
@@ -152,7 +152,7 @@ export class AuthService {
         // The peer lacks something this node has: give it the whole table.
         if (this.o.table.digest !== res.digest) {
           pushedBack = true;
-          const back: AuthSyncRequest = { v: PROTOCOL_VERSION, from: this.o.nodeId, records: this.o.table.list() };
+          const back: AuthSyncRequest = { v: MESSAGE_VERSION.authSync, from: this.o.nodeId, records: this.o.table.list() };
           await this.o.transport.call<AuthSyncResponse>(peer.address, Routes.authSync, back, { timeoutMs: this.o.requestTimeoutMs });
         }
       }
@@ -180,7 +180,7 @@ export class AuthService {
       await this.o.table.merge(records);
     }
     const digest = this.o.table.digest;
-    const res: AuthSyncResponse = { v: PROTOCOL_VERSION, from: this.o.nodeId, digest };
+    const res: AuthSyncResponse = { v: MESSAGE_VERSION.authSync, from: this.o.nodeId, digest };
     if (typeof msg.digest === 'string' && msg.digest !== digest) res.records = this.o.table.list();
     return res;
   }
@@ -188,7 +188,7 @@ export class AuthService {
   /** Pushes records this node just made to every live member; resolves with who took them. */
   private async push(records: AuthRecord[]): Promise<Propagation> {
     const peers = this.peers();
-    const req: AuthSyncRequest = { v: PROTOCOL_VERSION, from: this.o.nodeId, records };
+    const req: AuthSyncRequest = { v: MESSAGE_VERSION.authSync, from: this.o.nodeId, records };
     const acked: string[] = [this.o.nodeId];
     const missed: string[] = [];
     await Promise.all(

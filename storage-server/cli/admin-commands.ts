@@ -10,7 +10,7 @@ import { addressFrom, dcOf, replicationOf } from '../../sdk/membership.js';
 import { Ring } from '../../sdk/ring.js';
 import { InvalidArgumentError, UnavailableError } from '../../sdk/errors.js';
 import type { AdminRequest, MerkleRequest, MerkleResponse } from '../../sdk/wire/protocol.js';
-import { PROTOCOL_VERSION, Routes } from '../../sdk/wire/protocol.js';
+import { MESSAGE_VERSION, Routes } from '../../sdk/wire/protocol.js';
 import { inRing } from '../../sdk/membership.js';
 import { ringRanges } from '../anti-entropy/token-ranges.js';
 import type { TokenRange } from '../anti-entropy/token-ranges.js';
@@ -93,7 +93,7 @@ export async function repairCheck(
         const mine = ranges.filter((r) => r.replicas.includes(m.id));
         const spans = mine.flatMap((r) => r.spans.map((s) => [s[0], s[1]] as [number, number]));
         try {
-          const res = await t.call<MerkleResponse>(address.get(m.id)!, Routes.merkle, { v: PROTOCOL_VERSION, spans } satisfies MerkleRequest, { timeoutMs });
+          const res = await t.call<MerkleResponse>(address.get(m.id)!, Routes.merkle, { v: MESSAGE_VERSION.merkle, spans } satisfies MerkleRequest, { timeoutMs });
           if (!res.ready) return;
           const per = new Map<TokenRange, string>();
           let i = 0;
@@ -124,7 +124,7 @@ export async function repairCheck(
 
 /** Sends an admin action to one node. */
 export async function adminCall<T>(t: HttpTransport, address: string, req: Omit<AdminRequest, 'v'>, timeoutMs: number): Promise<T> {
-  return t.call<T>(address, Routes.admin, { v: PROTOCOL_VERSION, ...req }, { timeoutMs });
+  return t.call<T>(address, Routes.admin, { v: MESSAGE_VERSION.admin, ...req }, { timeoutMs });
 }
 
 /** Runs a repair round on every live node in turn; `progress` gets one line per node. */

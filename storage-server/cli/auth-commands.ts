@@ -7,7 +7,7 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError, UnavailableError } from '../../sdk/errors.js';
 import type { HttpTransport } from '../../sdk/transport.js';
-import { PROTOCOL_VERSION, Routes } from '../../sdk/wire/protocol.js';
+import { MESSAGE_VERSION, Routes } from '../../sdk/wire/protocol.js';
 import type { AuthAdminRequest, Propagation } from '../auth/auth-service.js';
 import type { Grant } from '../auth/permissions.js';
 import { describePrefix, parsePerms } from '../auth/permissions.js';
@@ -21,7 +21,7 @@ async function authCall<T>(t: HttpTransport, seeds: string[], req: Omit<AuthAdmi
   let lastErr: unknown;
   for (const s of seeds) {
     try {
-      return await t.call<T>(s, Routes.authAdmin, { v: PROTOCOL_VERSION, ...req }, { timeoutMs: 15_000 });
+      return await t.call<T>(s, Routes.authAdmin, { v: MESSAGE_VERSION.authAdmin, ...req }, { timeoutMs: 15_000 });
     } catch (err) {
       const code = (err as { code?: string }).code;
       // Only an unreachable seed sends us to the next one: a refusal would be the same anywhere.

@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { InvalidArgumentError, UnavailableError } from '../../sdk/errors.js';
 import type { MembersView } from '../../sdk/membership.js';
-import { PROTOCOL_VERSION, Routes } from '../../sdk/wire/protocol.js';
+import { MESSAGE_VERSION, Routes } from '../../sdk/wire/protocol.js';
 import { DEFAULT_DC, dcOf } from '../../sdk/membership.js';
 import { ringRanges } from '../anti-entropy/token-ranges.js';
 import { addTlsOptions, cliTransport, credentialsFrom, seedsFrom } from './common.js';
@@ -140,7 +140,7 @@ export async function stopChildren(children: ChildProcess[], graceMs = 15_000): 
 async function makeFirstAdmin(seed: string, certDir: string, tokenFile: string): Promise<void> {
   const t = cliTransport({ tls: { ca: fs.readFileSync(certFiles.caCert(certDir)), cert: fs.readFileSync(certFiles.nodeCert(certDir, 'n1')), key: fs.readFileSync(certFiles.nodeKey(certDir, 'n1')) } });
   try {
-    const r = await t.call<{ token: string }>(seed, Routes.authAdmin, { v: PROTOCOL_VERSION, action: 'init', name: 'admin' }, { timeoutMs: 10_000 });
+    const r = await t.call<{ token: string }>(seed, Routes.authAdmin, { v: MESSAGE_VERSION.authAdmin, action: 'init', name: 'admin' }, { timeoutMs: 10_000 });
     fs.writeFileSync(tokenFile, `${r.token}\n`, { mode: 0o600 });
   } catch (err) {
     if ((err as { code?: string }).code !== 'INVALID_ARGUMENT') throw err;

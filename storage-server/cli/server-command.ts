@@ -2,9 +2,17 @@
 // stops it cleanly (stop accepting, finish in-flight requests, flush, close).
 
 import os from 'node:os';
+import { capAcceptedProtocolForTests } from '../../sdk/wire/protocol.js';
 import { configFromEnv, configFromFile, resolveServerConfig } from '../config.js';
 import { availableMemoryBytes, engineMemoryDefaults } from '../memory-budget.js';
 import { StorageServer } from '../server.js';
+
+/**
+ * Test only (the mixed-version tests, test/cluster/rolling-upgrade.test.ts): the highest
+ * protocol version this node accepts, so that a node of this build answers like a node of an
+ * older protocol (sdk/wire/wire-format.md). Unset: PROTOCOL_VERSION. Never set in production.
+ */
+export const TEST_ACCEPT_PROTOCOL_MAX_ENV = 'RINGKV_TEST_ACCEPT_PROTOCOL_MAX';
 
 export async function runServer(flags: Record<string, string | boolean | undefined>): Promise<void> {
   const fromFlags: Record<string, unknown> = {
@@ -30,7 +38,10 @@ export async function runServer(flags: Record<string, string | boolean | undefin
   const memoryBytes = availableMemoryBytes(process.constrainedMemory?.(), os.totalmem());
   const memory = engineMemoryDefaults(memoryBytes);
   const cfg = resolveServerConfig(memory, typeof flags.config === 'string' ? configFromFile(flags.config) : {}, configFromEnv(), fromFlags);
+  const capped = process.env[TEST_ACCEPT_PROTOCOL_MAX_ENV];
+  if (capped !== undefined && capped !== '') capAcceptedProtocolForTests(Number(capped));
   const server = await StorageServer.start(cfg);
+  if (capped) server.log.warn({ acceptedProtocolMax: Number(capped) }, `${TEST_ACCEPT_PROTOCOL_MAX_ENV} is set: this node refuses protocol versions above it (a test switch)`);
   server.log.info({ memoryBytes, blockCacheSizeBytes: cfg.blockCacheSizeBytes, memtableSizeBytes: cfg.memtableSizeBytes }, 'engine memory');
   let stopping = false;
   const stop = (signal: string) => {

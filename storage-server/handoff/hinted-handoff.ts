@@ -6,7 +6,7 @@
 
 import type { Transport } from '../../sdk/transport.js';
 import type { BatchRequest, BatchResponse } from '../../sdk/wire/protocol.js';
-import { OpType, PROTOCOL_VERSION, Routes } from '../../sdk/wire/protocol.js';
+import { MESSAGE_VERSION, OpType, Routes } from '../../sdk/wire/protocol.js';
 import type { Logger } from '../logger.js';
 import type { Membership } from '../membership/membership.js';
 import type { HintStore } from './hint-store.js';
@@ -84,7 +84,7 @@ export class HintedHandoff {
         return;
       }
       const req: BatchRequest = {
-        v: PROTOCOL_VERSION,
+        v: MESSAGE_VERSION.batch,
         from: this.membership.selfId,
         ops: batch.map((h) => ({ t: OpType.Merge, key: h.key, obj: h.obj })),
       };
@@ -136,7 +136,7 @@ export class HintedHandoff {
           for (const h of hints) failed.add(h.key.toString('latin1'));
           continue;
         }
-        const req: BatchRequest = { v: PROTOCOL_VERSION, from: this.membership.selfId, ops: hints.map((h) => ({ t: OpType.Merge, key: h.key, obj: h.obj })) };
+        const req: BatchRequest = { v: MESSAGE_VERSION.batch, from: this.membership.selfId, ops: hints.map((h) => ({ t: OpType.Merge, key: h.key, obj: h.obj })) };
         try {
           const res = await this.transport.call<BatchResponse>(this.membership.addressOf(m), Routes.batch, req, { timeoutMs: this.o.requestTimeoutMs });
           hints.forEach((h, i) => {

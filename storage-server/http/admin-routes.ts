@@ -5,7 +5,7 @@
 
 import { InvalidArgumentError } from '../../sdk/errors.js';
 import type { AdminRequest } from '../../sdk/wire/protocol.js';
-import { checkProtocolVersion, decodeMessage, PROTOCOL_VERSION, Routes } from '../../sdk/wire/protocol.js';
+import { checkProtocolVersion, decodeMessage, MESSAGE_VERSION, Routes } from '../../sdk/wire/protocol.js';
 import type { NodeParts } from '../node-parts.js';
 import { takeSnapshot } from '../snapshot.js';
 import { readBody } from './read-body.js';
@@ -23,7 +23,7 @@ export function adminRoutes(n: Parts): Route[] {
       handle: async ({ req, res }) => {
         const msg = decodeMessage<AdminRequest>(await readBody(req, 64 * 1024));
         checkProtocolVersion(msg?.v);
-        sendMsgpackOrJson(req, res, { v: PROTOCOL_VERSION, node: n.id, ...(await runAction(n, msg)) });
+        sendMsgpackOrJson(req, res, { v: MESSAGE_VERSION.admin, node: n.id, ...(await runAction(n, msg)) });
       },
     },
   ];

@@ -7,7 +7,7 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { MalformedRequestError } from '../../sdk/errors.js';
 import type { MerkleKeysRequest, MerkleRequest } from '../../sdk/wire/protocol.js';
-import { PROTOCOL_VERSION, Routes } from '../../sdk/wire/protocol.js';
+import { MESSAGE_VERSION, Routes } from '../../sdk/wire/protocol.js';
 import { LEAF_COUNT, LEAF_SPAN } from '../anti-entropy/leaf-hashes.js';
 import type { NodeParts } from '../node-parts.js';
 import { sendMsgpack } from './respond.js';
@@ -38,10 +38,10 @@ export function antiEntropyRoutes(n: Pick<NodeParts, 'hasher'>): Route[] {
         if (leaves > MAX_MERKLE_LEAVES) {
           throw new MalformedRequestError(`the spans cover ${leaves} Merkle leaves; at most ${MAX_MERKLE_LEAVES} per request`);
         }
-        if (!n.hasher.ready) return sendMsgpack(res, 200, { v: PROTOCOL_VERSION, ready: false, hashes: [] });
+        if (!n.hasher.ready) return sendMsgpack(res, 200, { v: MESSAGE_VERSION.merkle, ready: false, hashes: [] });
         const hashes: [number, number][] = [];
         for (const s of spans) hashes.push((await n.hasher.spanHash(s)) as [number, number]);
-        sendMsgpack(res, 200, { v: PROTOCOL_VERSION, ready: true, hashes });
+        sendMsgpack(res, 200, { v: MESSAGE_VERSION.merkle, ready: true, hashes });
       },
     },
     {
@@ -69,7 +69,7 @@ export function antiEntropyRoutes(n: Pick<NodeParts, 'hasher'>): Route[] {
           sinceYield += kept.length + 1;
           keys.push(kept);
         }
-        sendMsgpack(res, 200, { v: PROTOCOL_VERSION, keys, truncated });
+        sendMsgpack(res, 200, { v: MESSAGE_VERSION.merkleKeys, keys, truncated });
       },
     },
   ];

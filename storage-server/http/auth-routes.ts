@@ -4,7 +4,7 @@
 // Kept only by nodes in tls mode required; handlers run concurrently.
 
 import { UnavailableError } from '../../sdk/errors.js';
-import { decodeMessage, PROTOCOL_VERSION, Routes } from '../../sdk/wire/protocol.js';
+import { decodeMessage, MESSAGE_VERSION, Routes } from '../../sdk/wire/protocol.js';
 import type { AuthAdminRequest, AuthSyncRequest } from '../auth/auth-service.js';
 import { describeCaller } from '../auth/auth-service.js';
 import type { NodeParts } from '../node-parts.js';
@@ -25,7 +25,7 @@ export function authRoutes(n: Pick<NodeParts, 'id' | 'config' | 'log' | 'auth'>)
         const result = await n.auth.handleAdmin(msg);
         const by = caller.kind === 'user' ? caller.principal.user : caller.kind === 'node' ? `node ${caller.id}` : 'anyone';
         if (!String(msg.action).endsWith('-list')) n.log.warn({ action: msg.action, name: msg.name, by }, 'user table changed by an operator');
-        sendMsgpackOrJson(req, res, { v: PROTOCOL_VERSION, node: n.id, ...result });
+        sendMsgpackOrJson(req, res, { v: MESSAGE_VERSION.authAdmin, node: n.id, ...result });
       },
     },
     {

@@ -11,7 +11,7 @@ import { checkKey } from '../../sdk/limits.js';
 import { dcOf } from '../../sdk/membership.js';
 import { Ring } from '../../sdk/ring.js';
 import type { RingAnswer, RingAnswerMember, RingKeyAnswer } from '../../sdk/wire/protocol.js';
-import { PROTOCOL_VERSION } from '../../sdk/wire/protocol.js';
+import { MESSAGE_VERSION } from '../../sdk/wire/protocol.js';
 
 /** The answer to GET Routes.ring from node `self` with view `view` (undefined: the node is closing). */
 export function ringAnswer(view: ClusterView | undefined, self: string, query: URLSearchParams): RingAnswer | RingKeyAnswer {
@@ -52,7 +52,7 @@ function wholeRing(view: ClusterView, self: string): RingAnswer {
 /** What both answers start with: the protocol, the node asked, and the ring it answered from. */
 function answerHeader(view: ClusterView, self: string): { v: number; node: string; ringEpoch: number; ringDigest: number } {
   const stamp = view.ringStamp;
-  return { v: PROTOCOL_VERSION, node: self, ringEpoch: stamp.epoch, ringDigest: stamp.digest };
+  return { v: MESSAGE_VERSION.ring, node: self, ringEpoch: stamp.epoch, ringDigest: stamp.digest };
 }
 
 function keyPlacement(view: ClusterView, self: string, key: string): RingKeyAnswer {

@@ -3,7 +3,7 @@
 // dashboard), the ring as this node sees it, and its hot keys. Read-only views of the node's parts; handlers run
 // concurrently.
 
-import { PROTOCOL_VERSION, Routes } from '../../sdk/wire/protocol.js';
+import { MESSAGE_VERSION, Routes } from '../../sdk/wire/protocol.js';
 import type { NodeParts } from '../node-parts.js';
 import { sendJson, sendMsgpackOrJson } from './respond.js';
 import { ringAnswer } from './ring-api.js';
@@ -45,7 +45,7 @@ export function statusRoutes(n: Parts): Route[] {
       path: Routes.hotKeys,
       handle: ({ req, res, url }) => {
         const k = Math.min(Math.max(1, Math.floor(Number(url.searchParams.get('k') ?? '20')) || 20), n.hotKeys.options.capacity);
-        sendMsgpackOrJson(req, res, { v: PROTOCOL_VERSION, node: n.id, ...n.hotKeys.top(k) });
+        sendMsgpackOrJson(req, res, { v: MESSAGE_VERSION.hotKeys, node: n.id, ...n.hotKeys.top(k) });
       },
     },
     {

@@ -15,7 +15,7 @@
 import type { Clock } from '../../sdk/clock.js';
 import { InvalidArgumentError, MalformedRequestError } from '../../sdk/errors.js';
 import type { Transport } from '../../sdk/transport.js';
-import { PROTOCOL_VERSION, Routes } from '../../sdk/wire/protocol.js';
+import { MESSAGE_VERSION, Routes } from '../../sdk/wire/protocol.js';
 import type { Logger } from '../logger.js';
 import type { MemberInfo } from '../../sdk/membership.js';
 import type { MemberEntry, Membership } from './membership.js';
@@ -158,7 +158,7 @@ export class FailureDetector {
     );
     if (helpers.length > 0) {
       this.counters.indirectProbes += helpers.length;
-      const req: PingReqMessage = { v: PROTOCOL_VERSION, from: self, target: id, address, timeoutMs: this.o.probeTimeoutMs };
+      const req: PingReqMessage = { v: MESSAGE_VERSION.pingReq, from: self, target: id, address, timeoutMs: this.o.probeTimeoutMs };
       const answers = await Promise.all(
         helpers.map((h) =>
           this.transport
@@ -174,7 +174,7 @@ export class FailureDetector {
 
   /** Sends one ping; true when answered in time. */
   async ping(address: string, timeoutMs: number, targetId?: string): Promise<boolean> {
-    const msg: PingMessage = { v: PROTOCOL_VERSION, from: this.membership.selfId, incarnation: this.membership.self.incarnation };
+    const msg: PingMessage = { v: MESSAGE_VERSION.ping, from: this.membership.selfId, incarnation: this.membership.self.incarnation };
     const t = targetId ? this.membership.get(targetId) : undefined;
     if (t && (t.state === 'suspect' || t.state === 'down')) msg.about = publicInfo(t);
     try {

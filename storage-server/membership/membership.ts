@@ -17,7 +17,7 @@ import { TOPOLOGY_NAME } from '../../sdk/ring.js';
 import type { ReplicaRing } from '../../sdk/ring-epoch.js';
 import { changesRing, isFencingChange, ringStampOf } from '../../sdk/ring-epoch.js';
 import type { Transport } from '../../sdk/transport.js';
-import { PROTOCOL_VERSION, Routes } from '../../sdk/wire/protocol.js';
+import { MESSAGE_VERSION, Routes } from '../../sdk/wire/protocol.js';
 import type { Logger } from '../logger.js';
 
 /** A member plus what this node observed locally. */
@@ -153,7 +153,7 @@ export class Membership {
   /** The view served to clients and peers. */
   view(): MembersView {
     return {
-      v: PROTOCOL_VERSION,
+      v: MESSAGE_VERSION.members,
       self: this.selfId,
       settings: this.o.settings,
       members: this.members().map(publicInfo),
@@ -192,7 +192,7 @@ export class Membership {
 
   /** What this node gossips: its member table and its settings. */
   gossipMessage(): GossipMessage {
-    return { v: PROTOCOL_VERSION, from: this.selfId, members: this.members().map(publicInfo), settings: this.o.settings };
+    return { v: MESSAGE_VERSION.gossip, from: this.selfId, members: this.members().map(publicInfo), settings: this.o.settings };
   }
 
   /** Merges the answer of a gossip this node sent (refused when the peer's settings differ). */

@@ -8,7 +8,7 @@ import type { Transport } from '../../sdk/transport.js';
 import { reachable } from '../../sdk/membership.js';
 import { UnavailableError } from '../../sdk/errors.js';
 import type { RingFenceRequest, RingFenceResponse } from '../../sdk/wire/protocol.js';
-import { PROTOCOL_VERSION, Routes } from '../../sdk/wire/protocol.js';
+import { MESSAGE_VERSION, Routes } from '../../sdk/wire/protocol.js';
 import type { Logger } from '../logger.js';
 import type { Membership } from './membership.js';
 import { publicInfo } from './membership.js';
@@ -44,7 +44,7 @@ export async function answerRingFence(msg: RingFenceRequest, membership: Members
   await admitted.settleBelow(membership.ring.floor, maxWaitMs);
   const ring = membership.ring;
   return {
-    v: PROTOCOL_VERSION,
+    v: MESSAGE_VERSION.ringFence,
     from: membership.self.id,
     members: membership.members().map(publicInfo),
     ringEpoch: ring.epoch,
@@ -77,7 +77,7 @@ export async function awaitRingFence(d: RingFenceDriver, what: string): Promise<
   for (let round = 1; ; round++) {
     const target = d.membership.ring;
     const peers = d.membership.members().filter((m) => m.id !== self && reachable(m));
-    const req: RingFenceRequest = { v: PROTOCOL_VERSION, from: self, members: d.membership.members().map(publicInfo) };
+    const req: RingFenceRequest = { v: MESSAGE_VERSION.ringFence, from: self, members: d.membership.members().map(publicInfo) };
     const answers = await Promise.all(
       peers.map((m) =>
         d.transport

@@ -27,7 +27,7 @@ import type {
   ReplApplyRequest,
   ReplApplyResponse,
 } from '../../sdk/wire/protocol.js';
-import { OpType, PROTOCOL_VERSION, Routes } from '../../sdk/wire/protocol.js';
+import { MESSAGE_VERSION, OpType, Routes } from '../../sdk/wire/protocol.js';
 import type { SpanHasher } from '../anti-entropy/span-hasher.js';
 import type { Span, TokenRange } from '../anti-entropy/token-ranges.js';
 import { dcRanges, splitSpan, withinOneLeaf } from '../anti-entropy/token-ranges.js';
@@ -172,7 +172,7 @@ export class FullSync {
         for (const chunk of chunks(items, d.spansPerRequest)) {
           let remote: MerkleResponse;
           try {
-            const req: MerkleRequest = { v: PROTOCOL_VERSION, spans: chunk.map((i) => [i.span[0], i.span[1]]) };
+            const req: MerkleRequest = { v: MESSAGE_VERSION.merkle, spans: chunk.map((i) => [i.span[0], i.span[1]]) };
             remote = await this.callPeer<MerkleResponse>(peer, Routes.merkle, req, { timeoutMs: d.requestTimeoutMs });
             if (!remote.ready) throw new UnavailableError(`${peer} is still building its leaf hashes`);
           } catch (err) {
@@ -204,7 +204,7 @@ export class FullSync {
       for (const chunk of chunks(items, 64)) {
         let remote: MerkleKeysResponse;
         try {
-          const req: MerkleKeysRequest = { v: PROTOCOL_VERSION, spans: chunk.map((i) => [i.span[0], i.span[1]]), limit: 1_000_000 };
+          const req: MerkleKeysRequest = { v: MESSAGE_VERSION.merkleKeys, spans: chunk.map((i) => [i.span[0], i.span[1]]), limit: 1_000_000 };
           remote = await this.callPeer<MerkleKeysResponse>(peer, Routes.merkleKeys, req, { timeoutMs: d.requestTimeoutMs * 5 });
         } catch (err) {
           stats.errors++;
@@ -273,7 +273,7 @@ export class FullSync {
   /** Reads each key on both sides, merges, and writes the result where it was missing. */
   private async reconcile(peer: string, batch: Buffer[], stats: FullSyncStats): Promise<void> {
     const d = this.d;
-    const get: BatchRequest = { v: PROTOCOL_VERSION, from: d.selfId, ops: batch.map((key) => ({ t: OpType.Get, key })) };
+    const get: BatchRequest = { v: MESSAGE_VERSION.batch, from: d.selfId, ops: batch.map((key) => ({ t: OpType.Get, key })) };
     const res = await this.callPeer<BatchResponse>(peer, Routes.batch, get, { timeoutMs: d.requestTimeoutMs });
     const toRemote: { key: Buffer; obj: StoredObject }[] = [];
     const toLocal: { key: Buffer; obj: StoredObject }[] = [];
@@ -297,7 +297,7 @@ export class FullSync {
       else stats.errors++;
     }
     if (toRemote.length > 0) {
-      const req: ReplApplyRequest = { v: PROTOCOL_VERSION, from: d.selfId, fromDc: d.selfDc, ops: toRemote, timeoutMs: d.requestTimeoutMs * 5 };
+      const req: ReplApplyRequest = { v: MESSAGE_VERSION.replApply, from: d.selfId, fromDc: d.selfDc, ops: toRemote, timeoutMs: d.requestTimeoutMs * 5 };
       const ans = await this.callPeer<ReplApplyResponse>(peer, Routes.replApply, req, { timeoutMs: d.requestTimeoutMs * 5 + 1000 });
       for (let i = 0; i < toRemote.length; i++) {
         if (ans.results[i]?.ok) stats.keysToRemote++;

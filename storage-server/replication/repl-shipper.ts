@@ -12,7 +12,7 @@ import { dcOf } from '../../sdk/membership.js';
 import type { Transport } from '../../sdk/transport.js';
 import { maxTs } from '../../sdk/versioning/index.js';
 import type { ReplApplyRequest, ReplApplyResponse } from '../../sdk/wire/protocol.js';
-import { PROTOCOL_VERSION, Routes } from '../../sdk/wire/protocol.js';
+import { MESSAGE_VERSION, Routes } from '../../sdk/wire/protocol.js';
 import type { Logger } from '../logger.js';
 import type { QueuedObject, ReplQueue } from './repl-queue.js';
 import { queuedAtMs } from './repl-queue.js';
@@ -180,7 +180,7 @@ export class ReplShipper {
     }
     this.status.state = this.backoffMs > 0 ? 'backing-off' : 'shipping';
     const req: ReplApplyRequest = {
-      v: PROTOCOL_VERSION,
+      v: MESSAGE_VERSION.replApply,
       from: this.o.selfId,
       fromDc: this.o.selfDc,
       ops: batch.map((e) => ({ key: e.key, obj: e.obj })),

@@ -13,7 +13,7 @@ import type { Ring } from '../../sdk/ring.js';
 import type { Transport } from '../../sdk/transport.js';
 import type { StoredObject } from '../../sdk/versioning/index.js';
 import type { ReplApplyRequest, ReplApplyResponse } from '../../sdk/wire/protocol.js';
-import { PROTOCOL_VERSION } from '../../sdk/wire/protocol.js';
+import { MESSAGE_VERSION } from '../../sdk/wire/protocol.js';
 import type { ServerConfig } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { Membership } from '../membership/membership.js';
@@ -224,7 +224,7 @@ export class Replication {
         }
       }),
     );
-    return { v: PROTOCOL_VERSION, results, now: this.d.clock.nowMs() };
+    return { v: MESSAGE_VERSION.replApply, results, now: this.d.clock.nowMs() };
   }
 
   /**

@@ -5,7 +5,7 @@
 // hold the node for long. Reads only; safe to run beside writes (the engine's iterator).
 
 import type { ScanRequest, ScanResponse } from '../../sdk/wire/protocol.js';
-import { PROTOCOL_VERSION } from '../../sdk/wire/protocol.js';
+import { MESSAGE_VERSION } from '../../sdk/wire/protocol.js';
 import { MalformedRequestError } from '../../sdk/errors.js';
 import type { StoredObject } from '../../sdk/versioning/index.js';
 import type { ReplicaStore } from '../replica-store.js';
@@ -48,12 +48,12 @@ export async function serveScan(store: ReplicaStore, req: ScanRequest, canRead?:
         }
       }
       if (entries.length >= limit || reads >= MAX_SCAN_PAGE_READS || bytes >= MAX_SCAN_PAGE_BYTES) {
-        return { v: PROTOCOL_VERSION, entries, next: { span: spanIndex, key: e.key } };
+        return { v: MESSAGE_VERSION.scan, entries, next: { span: spanIndex, key: e.key } };
       }
     }
     after = undefined;
   }
-  return { v: PROTOCOL_VERSION, entries };
+  return { v: MESSAGE_VERSION.scan, entries };
 }
 
 const EMPTY = Buffer.alloc(0);

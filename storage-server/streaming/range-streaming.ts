@@ -18,7 +18,7 @@ import type { Ring } from '../../sdk/ring.js';
 import type { RingStamp } from '../../sdk/ring-epoch.js';
 import type { Transport } from '../../sdk/transport.js';
 import type { BatchRequest, BatchResponse, StreamRequest, StreamResponse } from '../../sdk/wire/protocol.js';
-import { OpType, PROTOCOL_VERSION, Routes } from '../../sdk/wire/protocol.js';
+import { MESSAGE_VERSION, OpType, Routes } from '../../sdk/wire/protocol.js';
 import { UnavailableError } from '../../sdk/errors.js';
 import type { StoredObject } from '../../sdk/versioning/index.js';
 import type { Logger } from '../logger.js';
@@ -69,12 +69,12 @@ export async function serveStream(store: ReplicaStore, req: StreamRequest): Prom
       entries.push({ key: e.key, obj: toObject(e.record) });
       bytes += e.key.length + e.record.value.length + e.version.length;
       if (entries.length >= limit || bytes >= PAGE_BYTES) {
-        return { v: PROTOCOL_VERSION, entries, next: { span: spanIndex, key: e.key }, bytes };
+        return { v: MESSAGE_VERSION.stream, entries, next: { span: spanIndex, key: e.key }, bytes };
       }
     }
     after = undefined;
   }
-  return { v: PROTOCOL_VERSION, entries, bytes };
+  return { v: MESSAGE_VERSION.stream, entries, bytes };
 }
 
 /**
@@ -153,7 +153,7 @@ async function pull(d: StreamingDeps, source: string, spans: Span[], limiter: Ra
   const address = d.membership.addressOf(d.membership.get(source)!);
   let after: StreamRequest['after'];
   for (;;) {
-    const req: StreamRequest = { v: PROTOCOL_VERSION, spans: spans.map((s) => [s[0], s[1]]), limit: PAGE_ENTRIES, ...(after ? { after } : {}) };
+    const req: StreamRequest = { v: MESSAGE_VERSION.stream, spans: spans.map((s) => [s[0], s[1]]), limit: PAGE_ENTRIES, ...(after ? { after } : {}) };
     const page = await d.transport.call<StreamResponse>(address, Routes.stream, req, { timeoutMs: d.requestTimeoutMs * 5 });
     await limiter.consume(page.bytes);
     // Data moving within a data center: not queued for the others again.
@@ -190,7 +190,7 @@ export async function decommission(d: StreamingDeps): Promise<StreamStats> {
         const flush = async () => {
           if (batch.length === 0) return;
           await limiter.consume(batchBytes);
-          const req: BatchRequest = { v: PROTOCOL_VERSION, from: self, ring: stamp, ops: batch.map((b) => ({ t: OpType.Merge, key: b.key, obj: b.obj, shipped: true })) };
+          const req: BatchRequest = { v: MESSAGE_VERSION.batch, from: self, ring: stamp, ops: batch.map((b) => ({ t: OpType.Merge, key: b.key, obj: b.obj, shipped: true })) };
           const res = await d.transport.call<BatchResponse>(address, Routes.batch, req, { timeoutMs: d.requestTimeoutMs * 5 });
           const failed = res.results.filter((x) => !x.ok).length;
           if (failed > 0) throw new UnavailableError(`${target} refused ${failed} streamed keys`);
