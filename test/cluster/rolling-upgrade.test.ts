@@ -4,7 +4,8 @@
 // cluster of three nodes, n3 started with RINGKV_TEST_ACCEPT_PROTOCOL_MAX=5 (it refuses
 // v > 5 as a server of protocol 5 does), stays converged — every node sees every node up —,
 // strong writes and reads work, hints for n3 are delivered to it, and a listing through n3
-// fails with a ProtocolMismatchError naming n3. Real builds of protocol 5: RINGKV_OLD_SERVER_CLIS
+// fails with a ProtocolMismatchError naming n3. n3 has no seeds: it learns n1 and n2 only
+// from their messages. Real builds of protocol 5: RINGKV_OLD_SERVER_CLIS
 // in ./listing-protocol.test.ts.
 
 import t from 'tap';
@@ -88,6 +89,9 @@ t.test('a node that accepts only up to protocol 5 in a cluster of protocol 6', a
     nodes: 3,
     args: ['--replication', '3'],
     nodeEnv: (node): Record<string, string> => (node.id === 'n3' ? { [TEST_ACCEPT_PROTOCOL_MAX_ENV]: '5' } : {}),
+    // n3 is given no seeds: it learns the others only from what they send it, as a node of 5
+    // learns a node of 6 that comes up (the gossip, pings and hints a node of 5 refused).
+    seedsOf: (node, nodes) => (node.id === 'n3' ? [] : nodes.filter((x) => x !== node).map((x) => x.address)),
   });
 
   await t.test('n3 answers like a server of protocol 5', async (t) => {
