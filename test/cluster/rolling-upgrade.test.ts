@@ -5,9 +5,14 @@
 // v > 5 as a server of protocol 5 does), stays converged — every node sees every node up —,
 // strong writes and reads work, hints for n3 are delivered to it, and a listing through n3
 // fails with a ProtocolMismatchError naming n3. n3 has no seeds: it learns n1 and n2 only
-// from their messages. Real builds of protocol 5: RINGKV_OLD_SERVER_CLIS
+// from their messages. With RINGKV_OLD_SERVER_CLIS (comma-separated dist/storage-server/cli/
+// ringkv.js of builds of protocol 5), a real server of each joins two nodes of this build. Real builds of protocol 5: RINGKV_OLD_SERVER_CLIS
 // in ./listing-protocol.test.ts.
 
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import t from 'tap';
 import { NodeUnavailableError, ProtocolMismatchError, RingkvError } from '../../sdk/errors.js';
 import { HttpTransport } from '../../sdk/transport.js';
@@ -16,7 +21,7 @@ import type { StoredObject } from '../../sdk/versioning/index.js';
 import { MESSAGE_VERSION, OpType, PROTOCOL_OF_ROUTE, PROTOCOL_VERSION, Routes } from '../../sdk/wire/protocol.js';
 import type { BatchResponse } from '../../sdk/wire/protocol.js';
 import { TEST_ACCEPT_PROTOCOL_MAX_ENV } from '../../storage-server/cli/server-command.js';
-import { TestCluster } from '../helpers/cluster.js';
+import { freePort, TestCluster } from '../helpers/cluster.js';
 
 t.setTimeout(240_000);
 
@@ -173,4 +178,54 @@ t.test('a node that accepts only up to protocol 5 in a cluster of protocol 6', a
     t.match((err as Error).message, /node n3 /, 'the message names n3');
     t.same([...new Set(transport.sent.filter((m) => m.route === Routes.scan).map((m) => m.v))], [6], 'scans carry v 6');
   });
+});
+
+const oldClis = (process.env.RINGKV_OLD_SERVER_CLIS ?? '').split(',').filter((p) => p.length > 0);
+t.test('real servers of protocol 5 with nodes of this build', { skip: oldClis.length === 0 ? 'set RINGKV_OLD_SERVER_CLIS to dist/storage-server/cli/ringkv.js of builds of protocol 5 to run it' : false }, async (t) => {
+  for (const cli of oldClis) {
+    await t.test(cli, async (t) => {
+      // The old server starts alone; n1 and n2 know it only as a seed: it learns them from their messages.
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringkv-p5-'));
+      const port = await freePort();
+      const oldAddress = `127.0.0.1:${port}`;
+      const child = spawn(process.execPath, [cli, 'server', '--id', 'old1', '--host', '127.0.0.1', '--port', String(port), '--data', dir, '--replication', '3', '--log-level', 'warn'], {
+        stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+      });
+      t.teardown(() => {
+        child.kill('SIGKILL');
+        fs.rmSync(dir, { recursive: true, force: true });
+      });
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`${cli} did not start in 60 s`)), 60_000);
+        child.on('message', (m: { type?: string }) => m?.type === 'ready' && (clearTimeout(timer), resolve()));
+        child.once('exit', (code) => (clearTimeout(timer), reject(new Error(`${cli} exited (${code})`))));
+      });
+      const c = await TestCluster.start(t, {
+        nodes: 2,
+        args: ['--replication', '3'],
+        seedsOf: (node, nodes) => [...nodes.filter((x) => x !== node).map((x) => x.address), oldAddress],
+      });
+      const transport = new HttpTransport();
+      t.teardown(() => transport.close());
+      const viewOf = (address: string) => transport.call<{ members: { id: string; state: string }[] }>(address, Routes.members, undefined, { timeoutMs: 2000, method: 'GET' });
+      const ids = ['n1', 'n2', 'old1'];
+      const addresses = [c.node('n1').address, c.node('n2').address, oldAddress];
+      await waitFor('every node up in every view, the old server\'s too', async () => {
+        for (const a of addresses) {
+          const v = await viewOf(a);
+          if (ids.some((id) => v.members.find((m) => m.id === id)?.state !== 'up')) return false;
+        }
+        return true;
+      }, DETECTION_BOUND_MS);
+      t.pass('n1, n2 and old1 see each other up');
+      const kv = await c.client<string>({ valueEncoding: 'utf8', seeds: addresses, consistency: 'strong' });
+      for (let i = 0; i < 20; i++) await kv.put(`p5:${i}`, `v${i}`);
+      for (let i = 0; i < 20; i++) t.equal((await kv.get(`p5:${i}`))?.value, `v${i}`, `p5:${i} read back`);
+      for (let i = 0; i < 20; i++) {
+        const res = await transport.call<BatchResponse>(oldAddress, Routes.batch, { v: MESSAGE_VERSION.batch, ops: [{ t: OpType.Get, key: Buffer.from(`p5:${i}`) }] }, { timeoutMs: 5000 });
+        const r = res.results[0]!;
+        t.ok(r.ok && r.obj, `old1 stores p5:${i}`);
+      }
+    });
+  }
 });
