@@ -6,7 +6,8 @@
 // strong writes and reads work, hints for n3 are delivered to it, and a listing through n3
 // fails with a ProtocolMismatchError naming n3. n3 has no seeds: it learns n1 and n2 only
 // from their messages. With RINGKV_OLD_SERVER_CLIS (comma-separated dist/storage-server/cli/
-// ringkv.js of builds of protocol 5), a real server of each joins two nodes of this build. Real builds of protocol 5: RINGKV_OLD_SERVER_CLIS
+// ringkv.js of builds of protocol 5), a real server of each joins two nodes of this build: every view converges, strong
+// writes and reads work and the old server stores them. Real builds of protocol 5: RINGKV_OLD_SERVER_CLIS
 // in ./listing-protocol.test.ts.
 
 import { spawn } from 'node:child_process';
@@ -69,7 +70,7 @@ async function allUp(c: TestCluster): Promise<boolean> {
 }
 
 async function rawGet(c: TestCluster, id: string, key: string): Promise<StoredObject | null> {
-  const res = await c.call<BatchResponse>(id, Routes.batch, { v: MESSAGE_VERSION.batch, ops: [{ t: OpType.Get, key: Buffer.from(key) }] });
+  const res = await c.call<BatchResponse>(id, Routes.batch, { v: 5, ops: [{ t: OpType.Get, key: Buffer.from(key) }] });
   const r = res.results[0]!;
   if (!r.ok) throw new Error(`${r.code}: ${r.msg}`);
   return r.obj;
@@ -184,11 +185,13 @@ const oldClis = (process.env.RINGKV_OLD_SERVER_CLIS ?? '').split(',').filter((p)
 t.test('real servers of protocol 5 with nodes of this build', { skip: oldClis.length === 0 ? 'set RINGKV_OLD_SERVER_CLIS to dist/storage-server/cli/ringkv.js of builds of protocol 5 to run it' : false }, async (t) => {
   for (const cli of oldClis) {
     await t.test(cli, async (t) => {
-      // The old server starts alone; n1 and n2 know it only as a seed: it learns them from their messages.
+      // Two nodes of this build, then the old server, seeded with them (a node coming back from its upgrade the other way round).
+      const c = await TestCluster.start(t, { nodes: 2, args: ['--replication', '3'] });
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringkv-p5-'));
       const port = await freePort();
       const oldAddress = `127.0.0.1:${port}`;
-      const child = spawn(process.execPath, [cli, 'server', '--id', 'old1', '--host', '127.0.0.1', '--port', String(port), '--data', dir, '--replication', '3', '--log-level', 'warn'], {
+      const seeds = [c.node('n1').address, c.node('n2').address].join(',');
+      const child = spawn(process.execPath, [cli, 'server', '--id', 'old1', '--host', '127.0.0.1', '--port', String(port), '--data', dir, '--seeds', seeds, '--replication', '3', '--log-level', 'warn'], {
         stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
       });
       t.teardown(() => {
@@ -199,11 +202,6 @@ t.test('real servers of protocol 5 with nodes of this build', { skip: oldClis.le
         const timer = setTimeout(() => reject(new Error(`${cli} did not start in 60 s`)), 60_000);
         child.on('message', (m: { type?: string }) => m?.type === 'ready' && (clearTimeout(timer), resolve()));
         child.once('exit', (code) => (clearTimeout(timer), reject(new Error(`${cli} exited (${code})`))));
-      });
-      const c = await TestCluster.start(t, {
-        nodes: 2,
-        args: ['--replication', '3'],
-        seedsOf: (node, nodes) => [...nodes.filter((x) => x !== node).map((x) => x.address), oldAddress],
       });
       const transport = new HttpTransport();
       t.teardown(() => transport.close());
@@ -222,7 +220,7 @@ t.test('real servers of protocol 5 with nodes of this build', { skip: oldClis.le
       for (let i = 0; i < 20; i++) await kv.put(`p5:${i}`, `v${i}`);
       for (let i = 0; i < 20; i++) t.equal((await kv.get(`p5:${i}`))?.value, `v${i}`, `p5:${i} read back`);
       for (let i = 0; i < 20; i++) {
-        const res = await transport.call<BatchResponse>(oldAddress, Routes.batch, { v: MESSAGE_VERSION.batch, ops: [{ t: OpType.Get, key: Buffer.from(`p5:${i}`) }] }, { timeoutMs: 5000 });
+        const res = await transport.call<BatchResponse>(oldAddress, Routes.batch, { v: 5, ops: [{ t: OpType.Get, key: Buffer.from(`p5:${i}`) }] }, { timeoutMs: 5000 });
         const r = res.results[0]!;
         t.ok(r.ok && r.obj, `old1 stores p5:${i}`);
       }
