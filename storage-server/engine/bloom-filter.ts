@@ -15,7 +15,10 @@ export function bloomHash(key: Uint8Array): number {
 
 /**
  * bloomHash of the bytes key[start, end), without making a subarray: 32-bit murmur3
- * (x86_32) with seed 0xbc9f1d34, the same function as the `murmurhash` package's v3.
+ * (x86_32) with seed 0xbc9f1d34, the same function as the `murmurhash` package's v3
+ * (bloom-filter.test.ts checks they agree). Not the package itself: on every lookup and
+ * every key of a table being built, this costs 23 ns against the package's 283 ns on a
+ * subarray of a 24-byte key (measured 2026-11-29, 2M hashes each, same process).
  */
 export function bloomHashRange(key: Uint8Array, start: number, end: number): number {
   const len = end - start;
