@@ -1,7 +1,8 @@
 // The compaction worker: a worker_threads entry point that runs compaction jobs
 // (compaction.ts, compactToFile) off the engine's thread, on the real file system. It opens
 // the job's tables by path with its own NodeFileSystem (the engine keeps them referenced,
-// so they exist until the job ends), writes and syncs the output table, closes what it
+// so they exist until the job ends; the inputs as ScanTables, without filters, indexes
+// streamed), writes and syncs the output table, closes what it
 // opened and answers. Jobs arrive one at a time from CompactionThread
 // (compaction-thread.ts); an abort flag in shared memory stops one between records.
 
@@ -12,6 +13,7 @@ import type { CompactionSettings } from './compaction.js';
 import { compactToFile } from './compaction.js';
 import { NodeFileSystem } from './file-system.js';
 import { RateLimiter } from './rate-limiter.js';
+import { ScanTable } from './scan-table.js';
 import type { ReadStats } from './table.js';
 import { createBlockCache, TableReader } from './table.js';
 
@@ -50,6 +52,7 @@ async function run(job: WorkerJob): Promise<WorkerReply> {
   const cache = createBlockCache(1);
   const stats: ReadStats = { blockReads: 0, scanBlockReads: 0, blockCacheHits: 0, bloomNegatives: 0, bloomPositives: 0 };
   const opened: TableReader[] = [];
+  const scanned: ScanTable[] = [];
   const flag = new Int32Array(job.abort);
   try {
     const open = async (file: string): Promise<TableReader> => {
@@ -57,8 +60,14 @@ async function run(job: WorkerJob): Promise<WorkerReply> {
       opened.push(t);
       return t;
     };
-    const inputs: TableReader[] = [];
-    for (const f of job.inputFiles) inputs.push(await open(f));
+    // The inputs are only scanned: no filters, the indexes read as the cursors go (a
+    // compaction over everything held a second copy of every input's filter and index here).
+    const inputs: ScanTable[] = [];
+    for (const f of job.inputFiles) {
+      const t = await ScanTable.open(await fs.open(f, 'read'), stats);
+      scanned.push(t);
+      inputs.push(t);
+    }
     const older: TableReader[] = [];
     for (const f of job.olderFiles) older.push(await open(f));
     const limiter = new RateLimiter(job.rateBytesPerSec);
@@ -87,6 +96,7 @@ async function run(job: WorkerJob): Promise<WorkerReply> {
     };
   } finally {
     for (const t of opened) t.unref();
+    for (const t of scanned) await t.close().catch(() => undefined);
   }
 }
 

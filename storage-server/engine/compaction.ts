@@ -12,13 +12,14 @@ import type { FileSystem } from './file-system.js';
 import type { EngineRecord } from './record.js';
 import { RECORD_TOMBSTONE } from './record.js';
 import type { TableCursor, TableReader } from './table.js';
+import type { ScanSource, TableProps } from './table.js';
 import { TableBuilder } from './table.js';
 
 const EMPTY = Buffer.alloc(0);
 
 export interface MergeOptions {
   /** The tables to merge, oldest first. REQUIRES: the caller holds a ref on each. */
-  inputs: readonly TableReader[];
+  inputs: readonly ScanSource[];
   /**
    * Per input, the data blocks to drop: quarantined blocks whose keys were repaired from
    * other replicas (their records are unreadable; the repair wrote newer versions).
@@ -130,7 +131,7 @@ export interface CompactionOutcome {
 export async function compactToFile(
   fs: FileSystem,
   file: string,
-  inputs: readonly TableReader[],
+  inputs: readonly (ScanSource & { props: TableProps })[],
   older: readonly TableReader[],
   settings: CompactionSettings,
   /** Per input, data blocks to drop (see MergeOptions.skipBlocks). */
@@ -148,7 +149,10 @@ export async function compactToFile(
   let count = 0;
   let dropped = 0;
   try {
-    const b = new TableBuilder(fh, { blockSizeBytes: settings.blockSizeBytes, bloomBitsPerKey: settings.bloomBitsPerKey, nowMs: settings.nowMs }, drainThrottle);
+    // The output holds at most the inputs' entries: its filter's key hashes are sized for
+    // them once, not doubled as they come (a doubling held the old and new arrays at once).
+    const expectedEntries = inputs.reduce((n, t) => n + t.props.entries, 0);
+    const b = new TableBuilder(fh, { blockSizeBytes: settings.blockSizeBytes, bloomBitsPerKey: settings.bloomBitsPerKey, nowMs: settings.nowMs, expectedEntries }, drainThrottle);
     const result = await mergeTables({
       inputs,
       ...(skipBlocks ? { skipBlocks } : {}),

@@ -1172,6 +1172,7 @@ export class Engine {
 
   private async compactRange(start: number, end: number, reason: string, throttled: boolean): Promise<void> {
     const set = this.current.ref();
+    let held: TableSet | undefined = set;
     const inputs = set.tables.slice(start, end);
     const older = set.tables.slice(0, start);
     const now = this.clock.nowMs();
@@ -1249,6 +1250,10 @@ export class Engine {
         for (const t of inputs) t.markObsolete(() => void this.fs.unlink(t.file).catch(() => undefined));
         this.installTables(cur);
       });
+      // The inputs' filters and indexes are released as soon as no reader holds them: this
+      // job's own reference on them goes now, not after the bookkeeping below.
+      held.unref();
+      held = undefined;
       const bytesIn = inputs.reduce((s, t) => s + t.sizeBytes, 0);
       this.counters.compactions++;
       this.counters.compactionBytesRead += bytesIn;
@@ -1274,7 +1279,7 @@ export class Engine {
       throw err;
     } finally {
       if (output) output.unref();
-      set.unref();
+      held?.unref();
     }
   }
 

@@ -19,6 +19,7 @@ import { decodeRecord, RECORD_TOMBSTONE, RecordSpan, scanRecord } from './record
 export const TABLE_MAGIC = Buffer.from('RKVTABLE', 'latin1');
 export const TABLE_FORMAT_VERSION = 1;
 export const FOOTER_BYTES = 52;
+const EMPTY = Buffer.alloc(0);
 
 /** Facts about a table, stored in its properties block. */
 export interface TableProps {
@@ -41,6 +42,12 @@ export interface TableBuilderOptions {
   blockSizeBytes: number;
   bloomBitsPerKey: number;
   nowMs: number;
+  /**
+   * At most how many records will be added (a compaction: its inputs' entries), when known:
+   * the filter's key hashes are allocated for that many at once instead of doubling from 1,024
+   * (a doubling holds the old and the new array together). More records still fit.
+   */
+  expectedEntries?: number;
 }
 
 /** Finished blocks are written to the file once this many bytes have gathered. */
@@ -77,7 +84,9 @@ export class TableBuilder {
     private readonly opts: TableBuilderOptions,
     /** Called with each chunk size before it is written (compaction's rate limiter). */
     private readonly throttle?: (bytes: number) => Promise<void>,
-  ) {}
+  ) {
+    if (opts.expectedEntries !== undefined && opts.expectedEntries > 0) this.hashes = new Uint32Array(opts.expectedEntries);
+  }
 
   get count(): number {
     return this.entries;
@@ -351,16 +360,100 @@ const NO_BAD_BLOCKS: readonly BadBlock[] = [];
 // Block cache keys: file number and block index packed into one safe integer.
 const BLOCK_INDEX_SPAN = 2 ** 26;
 
+/** Where a table's meta blocks are (from its verified footer), and its verified properties. */
+export interface TableMeta {
+  size: number;
+  filterOffset: number;
+  /** Length with the CRC. */
+  filterLen: number;
+  indexOffset: number;
+  /** Length with the CRC. */
+  indexLen: number;
+  props: TableProps;
+}
+
+/** Reads and verifies a table's footer and properties block (not its filter or index). */
+export async function readTableMeta(fh: FileHandle): Promise<TableMeta> {
+  const file = fh.path;
+  const size = await fh.size();
+  if (size < FOOTER_BYTES) throw new CorruptionError('table shorter than its footer', { file, offset: 0, size });
+  const footer = await readExact(fh, size - FOOTER_BYTES, FOOTER_BYTES);
+  const where = { file, offset: size - FOOTER_BYTES };
+  if (!footer.subarray(44, 52).equals(TABLE_MAGIC)) throw new CorruptionError('bad table magic', where);
+  if (crc32(footer.subarray(0, 40)) !== footer.readUInt32LE(40)) throw new CorruptionError('table footer checksum mismatch', where);
+  const version = footer.readUInt32LE(36);
+  if (version !== TABLE_FORMAT_VERSION) throw new CorruptionError(`unsupported table format version ${version}`, where);
+  const filterOffset = getUint64(footer, 0);
+  const filterLen = footer.readUInt32LE(8);
+  const propsOffset = getUint64(footer, 12);
+  const propsLen = footer.readUInt32LE(20);
+  const indexOffset = getUint64(footer, 24);
+  const indexLen = footer.readUInt32LE(32);
+  const metaEnd = size - FOOTER_BYTES;
+  for (const [o, l] of [[filterOffset, filterLen], [propsOffset, propsLen], [indexOffset, indexLen]] as const) {
+    if (l < 4 || o + l > metaEnd) throw new CorruptionError('table footer points outside the file', where);
+  }
+  const propsBuf = checkCrc(await readExact(fh, propsOffset, propsLen), file, propsOffset, 'properties');
+  let props: TableProps;
+  try {
+    props = JSON.parse(propsBuf.toString('utf8')) as TableProps;
+  } catch {
+    throw new CorruptionError('table properties are not valid JSON', { file, offset: propsOffset });
+  }
+  return { size, filterOffset, filterLen, indexOffset, indexLen, props };
+}
+
+/**
+ * Where each data block of a table is, for a cursor walking them in order. load(b) makes
+ * entry b available (a promise only when it has to read); entries below the one given to
+ * release() may be forgotten.
+ */
+export interface BlockPositions {
+  /** Called once, when the cursor starts, before anything else. */
+  open?(): Promise<void>;
+  readonly count: number;
+  load(b: number): Promise<void> | undefined;
+  release(below: number): void;
+  offset(b: number): number;
+  length(b: number): number;
+}
+
+/** The positions of a table whose whole index is in memory. */
+class IndexPositions implements BlockPositions {
+  constructor(
+    private readonly offsets: readonly number[],
+    private readonly lengths: readonly number[],
+  ) {}
+  get count(): number {
+    return this.offsets.length;
+  }
+  load(): undefined {
+    return undefined;
+  }
+  release(): void {}
+  offset(b: number): number {
+    return this.offsets[b]!;
+  }
+  length(b: number): number {
+    return this.lengths[b]!;
+  }
+}
+
+/** What a compaction merges: anything that gives a raw cursor over its records. */
+export interface ScanSource {
+  cursor(readaheadBytes?: number, skip?: ReadonlySet<number>): TableCursor;
+}
+
 /** An open table. */
-export class TableReader {
+export class TableReader implements ScanSource {
   /** Largest key in each block, as latin1 strings (compare like bytes). */
   /** Largest key in each block: bytes [keyStarts[i], keyEnds[i]) of the index block. */
-  private readonly indexBuf: Buffer;
-  private readonly keyStarts: Int32Array;
-  private readonly keyEnds: Int32Array;
+  private indexBuf: Buffer;
+  private keyStarts: Int32Array;
+  private keyEnds: Int32Array;
   private readonly blocks: number;
-  private readonly blockOffsets: number[];
-  private readonly blockLengths: number[];
+  private blockOffsets: number[];
+  private blockLengths: number[];
   readonly smallest: Buffer;
   readonly largest: Buffer;
   private refs = 1;
@@ -376,7 +469,7 @@ export class TableReader {
     private readonly fh: FileHandle,
     readonly sizeBytes: number,
     readonly props: TableProps,
-    private readonly filter: Buffer,
+    private filter: Buffer,
     index: ParsedIndex,
     private readonly cache: BlockCache,
     private readonly stats: ReadStats,
@@ -395,35 +488,11 @@ export class TableReader {
   static async open(fh: FileHandle, fileNumber: number, cache: BlockCache, stats: ReadStats): Promise<TableReader> {
     const file = fh.path;
     try {
-      const size = await fh.size();
-      if (size < FOOTER_BYTES) throw new CorruptionError('table shorter than its footer', { file, offset: 0, size });
-      const footer = await readExact(fh, size - FOOTER_BYTES, FOOTER_BYTES);
-      const where = { file, offset: size - FOOTER_BYTES };
-      if (!footer.subarray(44, 52).equals(TABLE_MAGIC)) throw new CorruptionError('bad table magic', where);
-      if (crc32(footer.subarray(0, 40)) !== footer.readUInt32LE(40)) throw new CorruptionError('table footer checksum mismatch', where);
-      const version = footer.readUInt32LE(36);
-      if (version !== TABLE_FORMAT_VERSION) throw new CorruptionError(`unsupported table format version ${version}`, where);
-      const filterOffset = getUint64(footer, 0);
-      const filterLen = footer.readUInt32LE(8);
-      const propsOffset = getUint64(footer, 12);
-      const propsLen = footer.readUInt32LE(20);
-      const indexOffset = getUint64(footer, 24);
-      const indexLen = footer.readUInt32LE(32);
-      const metaEnd = size - FOOTER_BYTES;
-      for (const [o, l] of [[filterOffset, filterLen], [propsOffset, propsLen], [indexOffset, indexLen]] as const) {
-        if (l < 4 || o + l > metaEnd) throw new CorruptionError('table footer points outside the file', where);
-      }
-      const filter = checkCrc(await readExact(fh, filterOffset, filterLen), file, filterOffset, 'filter');
-      const propsBuf = checkCrc(await readExact(fh, propsOffset, propsLen), file, propsOffset, 'properties');
-      let props: TableProps;
-      try {
-        props = JSON.parse(propsBuf.toString('utf8')) as TableProps;
-      } catch {
-        throw new CorruptionError('table properties are not valid JSON', { file, offset: propsOffset });
-      }
-      const indexBuf = checkCrc(await readExact(fh, indexOffset, indexLen), file, indexOffset, 'index');
-      const index = parseIndex(indexBuf, file, indexOffset);
-      return new TableReader(fileNumber, file, fh, size, props, filter, index, cache, stats);
+      const m = await readTableMeta(fh);
+      const filter = checkCrc(await readExact(fh, m.filterOffset, m.filterLen), file, m.filterOffset, 'filter');
+      const indexBuf = checkCrc(await readExact(fh, m.indexOffset, m.indexLen), file, m.indexOffset, 'index');
+      const index = parseIndex(indexBuf, file, m.indexOffset);
+      return new TableReader(fileNumber, file, fh, m.size, m.props, filter, index, cache, stats);
     } catch (err) {
       await fh.close().catch(() => undefined);
       throw err;
@@ -436,6 +505,7 @@ export class TableReader {
 
   /** Bytes of memory pinned by this table (filter + index). */
   get pinnedBytes(): number {
+    if (this.refs === 0) return 0;
     let n = this.filter.length;
     n += this.indexBuf.length + this.blocks * 24;
     return n;
@@ -674,7 +744,7 @@ export class TableReader {
    * (repaired quarantined blocks). REQUIRES: the caller holds a ref while it is used.
    */
   cursor(readaheadBytes = 256 * 1024, skip: ReadonlySet<number> = NO_BLOCKS): TableCursor {
-    return new TableCursor(this.fh, this.file, this.blockOffsets, this.blockLengths, this.stats, readaheadBytes, skip);
+    return new TableCursor(this.fh, this.file, new IndexPositions(this.blockOffsets, this.blockLengths), this.stats, readaheadBytes, skip);
   }
 
   /** Takes a reference; every ref() needs one unref(). */
@@ -686,6 +756,12 @@ export class TableReader {
   unref(): void {
     if (--this.refs === 0) {
       void this.fh.close().catch(() => undefined);
+      // Its filter and index go now, not when the last object naming this reader does (a
+      // compaction's inputs, the table set it was in): nothing may read through it any more.
+      this.filter = EMPTY;
+      this.indexBuf = EMPTY;
+      this.keyStarts = this.keyEnds = new Int32Array(0);
+      this.blockOffsets = this.blockLengths = [];
       this.onRelease?.();
     }
   }
@@ -727,8 +803,7 @@ export class TableCursor {
   constructor(
     private readonly fh: FileHandle,
     private readonly file: string,
-    private readonly offsets: readonly number[],
-    private readonly lengths: readonly number[],
+    private readonly pos: BlockPositions,
     private readonly stats: ReadStats,
     private readonly readaheadBytes: number,
     /** Data blocks to pass over (never read into a record; a compaction drops them). */
@@ -737,6 +812,7 @@ export class TableCursor {
 
   /** Positions the cursor on the first record. */
   async start(): Promise<void> {
+    if (this.pos.open) await this.pos.open();
     await this.loadChunk();
   }
 
@@ -757,25 +833,34 @@ export class TableCursor {
       this.openBlock(b);
       return undefined;
     }
-    if (this.nextBlock < this.offsets.length) return this.loadChunk();
+    if (this.nextBlock < this.pos.count) return this.loadChunk();
     this.valid = false;
     return undefined;
   }
 
   private async loadChunk(): Promise<void> {
+    const pos = this.pos;
     let first = this.nextBlock;
-    while (first < this.offsets.length && this.skip.has(first)) first++;
-    if (first >= this.offsets.length) {
+    while (first < pos.count && this.skip.has(first)) first++;
+    if (first >= pos.count) {
       this.valid = false;
       return;
     }
+    // The blocks before this chunk are done with: a streamed index may forget them.
+    pos.release(first);
     let end = first;
     let bytes = 0;
     do {
-      bytes += this.lengths[end]!;
+      const p = pos.load(end);
+      if (p) await p;
+      bytes += pos.length(end);
       end++;
-    } while (end < this.offsets.length && bytes + this.lengths[end]! <= this.readaheadBytes);
-    this.chunkFileOffset = this.offsets[first]!;
+      if (end < pos.count) {
+        const q = pos.load(end);
+        if (q) await q;
+      }
+    } while (end < pos.count && bytes + pos.length(end) <= this.readaheadBytes);
+    this.chunkFileOffset = pos.offset(first);
     if (this.store.length < bytes) this.store = Buffer.allocUnsafe(Math.max(bytes, this.readaheadBytes));
     this.buf = this.store.subarray(0, bytes);
     await readInto(this.fh, this.buf, this.chunkFileOffset);
@@ -787,9 +872,10 @@ export class TableCursor {
 
   private openBlock(b: number): void {
     this.block = b;
-    const rel = this.offsets[b]! - this.chunkFileOffset;
+    const off = this.pos.offset(b);
+    const rel = off - this.chunkFileOffset;
     // Block verifies the CRC and the trailer; records start at the block's first byte.
-    const block = new Block(this.buf.subarray(rel, rel + this.lengths[b]!), this.file, this.offsets[b]!);
+    const block = new Block(this.buf.subarray(rel, rel + this.pos.length(b)), this.file, off);
     if (block.count === 0) throw this.corrupt('empty data block', rel);
     this.recordsEnd = rel + block.recordsEnd;
     this.recordsLeft = block.count;
@@ -815,7 +901,7 @@ export class TableCursor {
   }
 }
 
-async function readExact(fh: FileHandle, position: number, length: number): Promise<Buffer> {
+export async function readExact(fh: FileHandle, position: number, length: number): Promise<Buffer> {
   const buf = Buffer.allocUnsafe(length);
   await readInto(fh, buf, position);
   return buf;
@@ -832,7 +918,7 @@ async function readInto(fh: FileHandle, buf: Buffer, position: number): Promise<
   }
 }
 
-function checkCrc(buf: Buffer, file: string, offset: number, what: string): Buffer {
+export function checkCrc(buf: Buffer, file: string, offset: number, what: string): Buffer {
   const body = buf.subarray(0, buf.length - 4);
   if (crc32(body) !== buf.readUInt32LE(buf.length - 4)) throw new CorruptionError(`table ${what} checksum mismatch`, { file, offset });
   return body;
