@@ -11,12 +11,15 @@
 //   npm run bench:capacity -- --memory-mib 128 --data-multiple 10
 
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { Histogram } from 'hdr-histogram-js';
 import { connect, Ring } from '../sdk/index.js';
+import { PROTOCOL_VERSION, Routes } from '../sdk/wire/protocol.js';
 import type { Consistency, RingkvClient } from '../sdk/index.js';
-import type { CapacityFlags, CapacityResult, MemoryFigures, PhaseFigures } from './harness/capacity-data.js';
-import { capacityIndex, capacityKey, capacityPassed, capacityProgram, capacityTable, capacityValue, checkValue, keysFor } from './harness/capacity-data.js';
+import { engineMemoryDefaults } from '../storage-server/memory-budget.js';
+import type { CapacityFlags, CapacityResult, FitsResult, MemoryFigures, PhaseFigures } from './harness/capacity-data.js';
+import { capacityIndex, capacityKey, capacityPassed, capacityProgram, capacityTable, capacityValue, checkValue, fitsKeysFor, keysFor } from './harness/capacity-data.js';
 import { newHistogram, summarize } from './harness/latency-recorder.js';
 import { MemoryLimit, processRss } from './harness/memory-limit.js';
 import { ProcessGroup, REPO_ROOT } from './harness/processes.js';
@@ -111,6 +114,68 @@ async function phase(count: number, concurrency: number, bytesPerOp: number, op:
   // Operations not run (a server died) count as errors, not in the rates.
   const ran = count - notRun;
   return { ops: ran, seconds: Math.round(seconds * 10) / 10, opsPerSec: ran / seconds, mibPerSec: (ran * bytesPerOp) / MiB / seconds, p50Ms: s.p50Ms, p99Ms: s.p99Ms, maxMs: s.maxMs, errors, errorCodes: codes };
+}
+
+/**
+ * The comparison set, in the same run: a second server under the same limit (its own
+ * cgroup), written `--fits-multiple` x its block cache, then the same get-hit and get-miss
+ * phases (values checked). Runs after the big server has stopped, so the two never share
+ * the cores.
+ */
+async function runFits(f: CapacityFlags, limitBytes: number, limited: boolean): Promise<FitsResult | undefined> {
+  const blockCacheBytes = engineMemoryDefaults(limited ? limitBytes : os.totalmem()).blockCacheSizeBytes;
+  const keys = fitsKeysFor(f.fitsMultiple, f.valueSize, blockCacheBytes);
+  if (keys === 0) return undefined;
+  const perKey = capacityKey(0).length + f.valueSize;
+  const limit = limited ? MemoryLimit.open(limitBytes, `ringkv-capacity-${process.pid}-fits`, []) : undefined;
+  if (limited && !limit) throw new Error('capacity-bench: could not make the second memory cgroup for the set that fits');
+  const group = new ProcessGroup();
+  const uninstall = group.installCleanup();
+  log(`   the set that fits: ${keys} keys (${((keys * perKey) / MiB).toFixed(1)} MiB, ${f.fitsMultiple}x a ${(blockCacheBytes / MiB).toFixed(0)} MiB block cache) on a second server under the same limit`);
+  const cluster = await new RingkvCluster({
+    nodes: 1,
+    group,
+    args: ['--replication', '1'],
+    ...(f.mallocArenaMax > 0 ? { env: { MALLOC_ARENA_MAX: String(f.mallocArenaMax) } } : {}),
+    ...(limit ? { commandPrefix: () => limit.commandPrefix() } : {}),
+  }).launch();
+  let kv: RingkvClient<Buffer> | undefined;
+  try {
+    kv = await connect({ seeds: cluster.addresses, valueEncoding: 'bytes', timeoutMs: f.timeoutMs });
+    const c = kv;
+    const dead = () => !cluster.running(cluster.nodes[0]!.id);
+    const opts = { consistency: f.consistency as Consistency };
+    const write = await phase(keys, f.concurrency, perKey, async (i) => {
+      await c.put(capacityKey(i), capacityValue(i, f.valueSize, f.seed), opts);
+      return undefined;
+    }, dead);
+    // Flushed and compacted into one table, so the reads go through the block cache (at
+    // 0.25x the cache the set would otherwise stay in the memtable), then one pass over
+    // every key so that the cache holds them all.
+    await cluster.call(cluster.nodes[0]!.id, Routes.admin, { v: PROTOCOL_VERSION, action: 'compact' }, 120_000);
+    await phase(keys, f.concurrency, perKey, async (i) => ((await c.get(capacityKey(i), opts)) ? undefined : 'missing'), dead);
+    const pick = rng(f.seed + 2);
+    const verify = { missing: 0, mismatch: 0 };
+    const readHit = await phase(f.readSample, f.concurrency, perKey, async () => {
+      const i = Math.floor(pick() * keys);
+      const v = checkValue(i, (await c.get(capacityKey(i), opts))?.value, f.valueSize, f.seed);
+      if (v === 'ok') return undefined;
+      verify[v]++;
+      return v;
+    }, dead);
+    const readMiss = await phase(f.missSample, f.concurrency, 0, async (n) => ((await c.get(capacityKey(keys + n), opts)) === undefined ? undefined : 'unexpected-value'), dead);
+    log(`   fits: wrote ${keys} keys (${write.errors} errors), read ${f.readSample} (${readHit.opsPerSec.toFixed(0)} ops/s, p99 ${readHit.p99Ms.toFixed(1)} ms) and ${f.missSample} never written (${readMiss.opsPerSec.toFixed(0)} ops/s, p99 ${readMiss.p99Ms.toFixed(1)} ms)`);
+    const serverMetrics = await scrape(cluster.nodes[0]!.address);
+    const n = cluster.nodes[0]!;
+    const exit = cluster.running(n.id) ? null : `${n.id} ${n.proc!.child.signalCode ?? n.proc!.child.exitCode}`;
+    return { keys, bytesWritten: keys * perKey, blockCacheBytes, readHit, readMiss, verifyErrors: verify.missing + verify.mismatch + write.errors, oomKills: limit ? limit.read().oomKills : 0, serverExit: exit, serverMetrics };
+  } finally {
+    await kv?.close().catch(() => undefined);
+    await cluster.stopAll();
+    await group.stopAll();
+    limit?.release();
+    uninstall();
+  }
 }
 
 async function main(): Promise<number> {
@@ -327,6 +392,10 @@ async function main(): Promise<number> {
     await group.stopAll();
     for (const l of limits) l.release();
     uninstall();
+  }
+  if (result && f.fitsMultiple > 0) {
+    const fits = await runFits(f, limitBytes, limits.length > 0);
+    if (fits) result.fits = fits;
   }
   log('');
   log(capacityTable(result));

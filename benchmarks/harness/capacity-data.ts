@@ -67,6 +67,8 @@ export interface CapacityFlags {
   timeoutMs: number;
   mallocArenaMax: number;
   seed: number;
+  /** The comparison set: a second server, same limit, holding this multiple of its block cache (0: none). */
+  fitsMultiple: number;
   resultsDir: string;
   save: boolean;
   requireLimit: boolean;
@@ -90,6 +92,7 @@ export function capacityProgram(): Command {
     .option('--timeout-ms <ms>', 'SDK per-call timeout', num('timeout-ms', 1), 30_000)
     .option('--malloc-arena-max <n>', "glibc's MALLOC_ARENA_MAX for the servers (fewer malloc arenas, less memory kept by threads); 0: as this process's environment says", num('malloc-arena-max', 0), 0)
     .option('--seed <n>', 'seed of the values and samples', num('seed', 0), 42)
+    .option('--fits-multiple <x>', 'then, in the same run, a second server under the same limit holding this multiple of its block cache (a set that fits), read the same way; 0: none', num('fits-multiple', 0), 0.25)
     .option('--results-dir <dir>', 'where results are saved', path.join(REPO_ROOT, 'benchmarks/results'))
     .option('--no-save', 'do not save results')
     .option('--no-require-limit', 'run without the memory limit when no cgroup can be made (figures then show no limit)');
@@ -99,6 +102,25 @@ export function capacityProgram(): Command {
 export function keysFor(f: Pick<CapacityFlags, 'memoryMib' | 'dataMultiple' | 'valueSize'>): number {
   const perKey = capacityKey(0).length + f.valueSize;
   return Math.ceil((f.memoryMib * MiB * f.dataMultiple) / perKey);
+}
+
+/** Keys for the comparison set: `multiple` x a server's block cache of `blockCacheBytes`. */
+export function fitsKeysFor(multiple: number, valueSize: number, blockCacheBytes: number): number {
+  const perKey = capacityKey(0).length + valueSize;
+  return multiple > 0 ? Math.max(1, Math.ceil((blockCacheBytes * multiple) / perKey)) : 0;
+}
+
+/** The comparison server's run: a data set that fits in its block cache, read like the big one. */
+export interface FitsResult {
+  keys: number;
+  bytesWritten: number;
+  blockCacheBytes: number;
+  readHit: PhaseFigures;
+  readMiss: PhaseFigures;
+  verifyErrors: number;
+  oomKills: number;
+  serverExit: string | null;
+  serverMetrics: Record<string, number>;
 }
 
 /** One phase's figures. */
@@ -148,6 +170,8 @@ export interface CapacityResult {
   memory: MemoryFigures;
   /** What the server's /metrics said at the end (first node): heap, pinned filter/index bytes, tables. */
   serverMetrics: Record<string, number>;
+  /** The set that fits, same run (absent with --fits-multiple 0). */
+  fits?: FitsResult;
 }
 
 const mib = (b: number | null) => (b === null ? '-' : (b / MiB).toFixed(1));
@@ -161,10 +185,37 @@ export function capacityTable(r: CapacityResult): string {
     ['written MiB', 'disk MiB', 'limit MiB', 'x limit', 'peak RSS MiB', 'peak anon MiB', 'peak charged MiB', 'OOM kills', 'verify errors'],
     [[mib(r.bytesWritten), mib(r.diskBytes), mib(m.limitBytes), r.dataMultipleOfLimit === null ? '-' : r.dataMultipleOfLimit.toFixed(1), mib(m.peakRssBytes), mib(m.peakAnonBytes), mib(m.peakChargedBytes), String(m.oomKills), String(r.verifyErrors)]],
   );
-  return `${phases}\n\n${mem}`;
+  let out = `${phases}\n\n${mem}`;
+  const fits = r.fits;
+  if (fits) {
+    const big = `${r.dataMultipleOfLimit === null ? '' : `${r.dataMultipleOfLimit.toFixed(1)}x memory, `}${mib(r.bytesWritten)} MiB`;
+    const small = `fits: ${mib(fits.bytesWritten)} MiB, ${(fits.bytesWritten / fits.blockCacheBytes).toFixed(2)}x cache`;
+    const cmp = (name: string, a: PhaseFigures, b: PhaseFigures) => [
+      name,
+      b.opsPerSec.toFixed(0),
+      a.opsPerSec.toFixed(0),
+      (a.opsPerSec / b.opsPerSec).toFixed(2),
+      b.p99Ms.toFixed(2),
+      a.p99Ms.toFixed(2),
+      (a.p99Ms / b.p99Ms).toFixed(2),
+      `${b.errors} / ${a.errors}`,
+    ];
+    out += `\n\nsame run, ${small} vs ${big}:\n`;
+    out += formatTable(
+      ['phase', 'fits ops/s', 'big ops/s', 'ratio', 'fits p99 ms', 'big p99 ms', 'ratio', 'errors fits / big'],
+      [cmp('get hit', r.readHit, fits.readHit), cmp('get miss', r.readMiss, fits.readMiss)],
+    );
+    const pinned = r.serverMetrics.ringkv_engine_pinned_bytes;
+    if (pinned !== undefined && r.bytesWritten > 0) {
+      const tables = r.serverMetrics.ringkv_engine_tables;
+      out += `\npinned filters + indexes: ${mib(pinned)} MiB for ${mib(r.bytesWritten)} MiB written (${(pinned / MiB / (r.bytesWritten / (1024 * MiB))).toFixed(1)} MiB per GiB), ${tables ?? '-'} tables; fits: ${mib(fits.serverMetrics.ringkv_engine_pinned_bytes ?? null)} MiB`;
+    }
+  }
+  return out;
 }
 
 /** True when the run shows what it must: nothing lost or wrong, no OOM, the server alive. */
 export function capacityPassed(r: CapacityResult): boolean {
-  return r.verifyErrors === 0 && r.write.errors === 0 && r.readHit.errors === 0 && r.readMiss.errors === 0 && r.ranges.errors === 0 && r.memory.oomKills === 0 && r.memory.serverExit === null;
+  const fitsOk = !r.fits || (r.fits.verifyErrors === 0 && r.fits.readHit.errors === 0 && r.fits.readMiss.errors === 0 && r.fits.oomKills === 0 && r.fits.serverExit === null);
+  return fitsOk && r.verifyErrors === 0 && r.write.errors === 0 && r.readHit.errors === 0 && r.readMiss.errors === 0 && r.ranges.errors === 0 && r.memory.oomKills === 0 && r.memory.serverExit === null;
 }

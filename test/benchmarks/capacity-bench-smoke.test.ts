@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import t from 'tap';
 import type { CapacityResult, PhaseFigures } from '../../benchmarks/harness/capacity-data.js';
-import { capacityIndex, capacityKey, capacityPassed, capacityProgram, capacityTable, capacityValue, checkValue, keysFor } from '../../benchmarks/harness/capacity-data.js';
+import { capacityIndex, capacityKey, capacityPassed, capacityProgram, capacityTable, capacityValue, checkValue, fitsKeysFor, keysFor } from '../../benchmarks/harness/capacity-data.js';
 import { MemoryLimit, ownMemoryCgroup, parseKeyValues } from '../../benchmarks/harness/memory-limit.js';
 
 const MiB = 1024 * 1024;
@@ -91,6 +91,24 @@ t.test('the pass rule and the table', async (t) => {
   t.match(table, /^phase +ops +ops\/s +MiB\/s +p50 ms +p99 ms/);
   t.match(table, /written MiB +disk MiB +limit MiB +x limit +peak RSS MiB/);
   t.match(table, /\n0\.0 +0\.0 +128\.0 +10\.0 +100\.0 +60\.0 +128\.0 +0 +0$/);
+});
+
+t.test('the set that fits: its key count, the comparison rows with their ratios, and its errors fail the run', async (t) => {
+  t.equal(parse([]).fitsMultiple, 0.25, 'a quarter of the block cache by default');
+  t.equal(parse(['--fits-multiple', '0']).fitsMultiple, 0);
+  const n = fitsKeysFor(0.25, 1024, 8 * MiB);
+  t.ok(n * (capacityKey(0).length + 1024) >= 2 * MiB && (n - 1) * (capacityKey(0).length + 1024) < 2 * MiB, `${n} keys make 2 MiB, not a key more`);
+  t.equal(fitsKeysFor(0, 1024, 8 * MiB), 0);
+  const p = (opsPerSec: number, p99Ms: number, errors = 0): PhaseFigures => ({ ops: 10, seconds: 1, opsPerSec, mibPerSec: 0, p50Ms: 1, p99Ms, maxMs: p99Ms, errors, errorCodes: {} });
+  const fits = { keys: n, bytesWritten: 2 * MiB, blockCacheBytes: 8 * MiB, readHit: p(4000, 10), readMiss: p(8000, 4), verifyErrors: 0, oomKills: 0, serverExit: null, serverMetrics: { ringkv_engine_pinned_bytes: 0 } };
+  const r = result({ readHit: p(1000, 50), readMiss: p(6000, 6), bytesWritten: 1024 * MiB, serverMetrics: { ringkv_engine_pinned_bytes: 12 * MiB, ringkv_engine_tables: 7 }, fits });
+  const table = capacityTable(r);
+  t.match(table, /get hit +4000 +1000 +0\.25 +10\.00 +50\.00 +5\.00 +0 \/ 0/, 'fits and big side by side, big / fits');
+  t.match(table, /get miss +8000 +6000 +0\.75 +4\.00 +6\.00 +1\.50/);
+  t.match(table, /pinned filters \+ indexes: 12\.0 MiB for 1024\.0 MiB written \(12\.0 MiB per GiB\), 7 tables/);
+  t.equal(capacityPassed(r), true);
+  t.equal(capacityPassed({ ...r, fits: { ...fits, verifyErrors: 1 } }), false, 'a wrong value in the set that fits fails the run');
+  t.equal(capacityPassed({ ...r, fits: { ...fits, serverExit: 'n1 SIGKILL' } }), false);
 });
 
 t.test('cgroup files: key-value lines and the own memory cgroup (v1 and v2)', async (t) => {
