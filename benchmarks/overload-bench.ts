@@ -43,10 +43,12 @@ const program = new Command()
   .option('--results-dir <dir>', 'where results are saved', path.join(REPO_ROOT, 'benchmarks/results'))
   .option('--no-pin', 'do not pin the servers and the load generator to separate CPUs')
   .option('--server-cores <n>', 'CPU time the three servers may use together, in cores (a cgroup quota; needs root); 0: no quota', num('server-cores', 0), 0.5)
+  .option('--sdk-shedding', "with admission control on, the SDK's batcher sheds too (batch.shedding, off by default)")
   .option('--no-save', 'do not save results')
   .option('--seed <n>', 'random seed', num('seed', 1), 42);
 
 interface Flags {
+  sdkShedding?: boolean;
   workload: string;
   consistency: 'strong' | 'eventual';
   overload: number;
@@ -151,8 +153,8 @@ async function main(): Promise<number> {
     // Admission control on the servers is their setting: the comparison cluster is started with it off.
     const c = await new RingkvCluster({ nodes: 3, group, ...(pinned ? { cpus: pinned.servers } : {}), ...(shedding ? {} : { env: { RINGKV_LOAD_SHEDDING: 'false' } }) }).launch();
     if (limit) for (const n of c.nodes) if (n.proc?.child.pid) limit.add(n.proc.child.pid);
-    // The SDK's batcher sheds too (the queue the servers cannot see): off with the servers'.
-    const store = await RingkvStore.open(c.addresses, f.consistency, f.timeoutMs, shedding ? {} : { batch: { shedding: false } });
+    // The SDK's batcher sheds too (the queue the servers cannot see) only with --sdk-shedding.
+    const store = await RingkvStore.open(c.addresses, f.consistency, f.timeoutMs, { batch: { shedding: shedding && f.sdkShedding === true } });
     await loadRecords(store, data.keys, data.values, 128);
     const chooser = (salt: number) => makeChooser('zipfian', f.records, f.seed + salt);
     if (shedding) {
@@ -235,6 +237,7 @@ async function main(): Promise<number> {
     p99RatioOverloadedToBaseline: on && base && base.p99Ms > 0 ? Math.round((on.p99Ms / base.p99Ms) * 100) / 100 : null,
     pinned: pinned ?? null,
     serverCores: limit ? f.serverCores : null,
+    sdkShedding: f.sdkShedding === true,
     singleRun: true,
     cores: machine.cores,
   };

@@ -30,7 +30,7 @@ t.test('calls fail fast with OVERLOADED while a stopped node holds their queue',
   const c = await TestCluster.start(t, { nodes: 3 });
   // Batches of 8: a few dozen queued writes make a queue several batches deep for n1 while
   // the other nodes, which take the same writes, finish them at once.
-  const kv = await c.client<string>({ valueEncoding: 'utf8', timeoutMs: 10_000, batch: { maxBatchOps: 8 } });
+  const kv = await c.client<string>({ valueEncoding: 'utf8', timeoutMs: 10_000, batch: { maxBatchOps: 8, shedding: true } });
   // Round trips to every node are measured (and connections open) before the stop.
   await Promise.all(Array.from({ length: 50 }, (_, i) => kv.put(`warm-${i}`, 'v', { consistency: 'all' })));
   const shedBefore = kv.batchCounters.shed;

@@ -53,7 +53,7 @@ async function busyBatcher(t: Test, opts: { shedding?: boolean; maxQueuedOps?: n
   const clock = new FakeMono();
   const tr = new HeldTransport();
   const outcomes: unknown[] = [];
-  const b = new Batcher(tr, { maxBatchOps: 10, maxInflightBatches: 4, nowMs: clock.nowMs, onRequestOutcome: (_a, err) => outcomes.push(err), ...opts });
+  const b = new Batcher(tr, { maxBatchOps: 10, maxInflightBatches: 4, nowMs: clock.nowMs, onRequestOutcome: (_a, err) => outcomes.push(err), shedding: true, ...opts });
   const first = b.submit('a:1', get(0), { deadline: clock.ms + 10_000 });
   await settle();
   clock.ms += 100;
@@ -144,7 +144,7 @@ t.test('a stalled node: the in-flight age counts, and queued operations are judg
 t.test('an empty node queue never sheds, whatever the last round trips were', async (t) => {
   const clock = new FakeMono();
   const tr = new HeldTransport();
-  const b = new Batcher(tr, { nowMs: clock.nowMs });
+  const b = new Batcher(tr, { nowMs: clock.nowMs, shedding: true });
   const p = b.submit('a:1', get(0), { deadline: clock.ms + 10_000 });
   await settle();
   clock.ms += 5000;
