@@ -29,7 +29,11 @@ interface Summary {
 
 t.test('nemesis smoke run', async (t) => {
   const results = fs.mkdtempSync(path.join(os.tmpdir(), 'ringkv-nemesis-smoke-'));
-  t.teardown(() => fs.rmSync(results, { recursive: true, force: true }));
+  // A failed scenario's histories are kept (their directory is printed) for the next engineer.
+  t.teardown(() => {
+    if (t.passing()) fs.rmSync(results, { recursive: true, force: true });
+    else t.comment(`histories kept in ${results}`);
+  });
   const args = ['--import=tsx', 'test/nemesis/run.ts', '--only', SCENARIOS.join(','), '--duration', '12', '--results', results];
   if (process.env.RINGKV_SEED) args.push('--seed', process.env.RINGKV_SEED);
   const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
